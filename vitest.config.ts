@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+// One config for the host run and the Wine run (scripts/wine.mjs copies it into its stage).
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Each file spawns children and opens OS pipes; forks keep a crashed FFI call in one worker.
+    pool: 'forks',
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Two cores: more workers only contend. Wine is slower to start a process.
+    maxWorkers: 2,
+  },
+});
