@@ -1,0 +1,30 @@
+/**
+ * The seam between the shared pipe-end code and the two platform backends.
+ * `src/index.ts` picks one implementation of {@link Backend} once, at load time.
+ */
+
+/** One OS pipe end as the backend sees it. */
+export interface RawEnd {
+  /** A descriptor of this Node process (Windows: in Node's own CRT table, via uv_open_osfhandle). */
+  readonly fd: number;
+  /** The OS handle: a Windows HANDLE value, or the fd itself on POSIX. */
+  readonly handle: bigint;
+}
+
+/** What each platform provides for anonymous pipes. Every call may throw a PipeError. */
+export interface Backend {
+  readonly platform: 'windows' | 'posix';
+  /**
+   * Creates a pipe whose two ends are both NON-inheritable.
+   * Ownership: the caller owns both returned ends and must close each exactly once via {@link close}.
+   */
+  createPipe(size: number | undefined): [reader: RawEnd, writer: RawEnd];
+  /** Blocking read of at least one byte; 0 only at end of file. Loops over empty non-EOF reads. */
+  readSync(end: RawEnd, into: Uint8Array): number;
+  /** Blocking write of the whole range; returns its length. */
+  writeSync(end: RawEnd, from: Uint8Array): number;
+  getInheritable(end: RawEnd): boolean;
+  setInheritable(end: RawEnd, inheritable: boolean): void;
+  /** Closes the end. Ownership: after this the fd and handle values are dead. */
+  close(end: RawEnd): void;
+}

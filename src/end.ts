@@ -1,0 +1,519 @@
+/**
+ * The shared pipe-end classes: {@link PipeEnd}, {@link PipeReader} and {@link PipeWriter}.
+ *
+ * Synchronous I/O goes straight to the OS through the backend (ReadFile/WriteFile, read/write).
+ * Asynchronous I/O and streams go through a `net.Socket` opened on the end's own fd, so libuv
+ * does the waiting: IOCP for overlapped handles, the Windows thread pool for synchronous ones
+ * (as libuv does for every anonymous pipe), epoll/kqueue on POSIX. No libuv thread-pool thread
+ * is ever parked on a pending read.
+ */
+import net from 'node:net';
+import { Readable, type Writable } from 'node:stream';
+import { inspect } from 'node:util';
+import type { Backend, RawEnd } from './backend.js';
+import { PipeError, abortError, closedError, fromNodeError } from './errors.js';
+import { MAX_IO, byteRange, validateAbortSignal, validateBoolean, validateBuffer, validateInteger, validateObject } from './validate.js';
+
+const dispose: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
+const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose');
+
+/** Options for a single asynchronous read or write. */
+export interface PipeIoOptions {
+  /** Aborts the pending operation; it rejects with an `AbortError`. */
+  signal?: AbortSignal;
+}
+
+/** Default size of an asynchronous {@link PipeReader.read}: libuv's own read size. */
+export const DEFAULT_READ_SIZE = 64 * 1024;
+
+type State = 'open' | 'released' | 'closed' | 'transferred';
+
+// An end the user dropped without closing: warn (as Node does for a FileHandle) and close it,
+// so a forgotten end cannot hold a pipe open forever.
+const finalizer = new FinalizationRegistry<{ backend: Backend; raw: RawEnd }>(({ backend, raw }) => {
+  process.emitWarning(`winpipe: closing pipe end fd ${raw.fd} on garbage collection; close() it explicitly`, 'Warning');
+  try {
+    backend.close(raw);
+  } catch {
+    // Nothing useful can be done with an error from a finalizer.
+  }
+});
+
+/**
+ * One end of an OS pipe: the shared base of {@link PipeReader} and {@link PipeWriter}.
+ *
+ * - `fd` is a file descriptor of this process, so an end can go straight into
+ *   `child_process.spawn(cmd, args, { stdio: [...] })`, `fs.readSync`/`fs.writeSync` or
+ *   `new net.Socket({ fd })`. On Windows it is a descriptor in Node's own C-runtime table.
+ * - `handle` is the raw OS handle (a Windows `HANDLE`; the fd on POSIX).
+ * - Ends are created non-inheritable; see {@link PipeEnd.inheritable}.
+ * - `close()` is idempotent; `using` and `await using` work.
+ *
+ * Platform notes: the first asynchronous call (`read()`/`write()`) hands the end to Node's event
+ * loop. On POSIX that sets `O_NONBLOCK` on the shared file description, so do not pass an end to
+ * a child after using it asynchronously. Synchronous calls still work afterwards.
+ *
+ * @example
+ * ```ts
+ * using pipe = createPipe();            // both ends close at the end of the block
+ * pipe.writer.writeSync(Buffer.from('hi'));
+ * ```
+ */
+export abstract class PipeEnd {
+  readonly #backend: Backend;
+  #raw: RawEnd;
+  #state: State = 'open';
+  #socket: net.Socket | undefined;
+  #listeners: [string, (...args: any[]) => void][] = [];
+  #busy = 0;
+
+  /** @internal Ownership: the new end owns `raw` and closes it exactly once. */
+  constructor(backend: Backend, raw: RawEnd) {
+    this.#backend = backend;
+    this.#raw = raw;
+    finalizer.register(this, { backend, raw }, this);
+  }
+
+  /** The file descriptor in this process, or -1 once closed or handed to a stream. */
+  get fd(): number {
+    return this.#state === 'open' ? this.#raw.fd : -1;
+  }
+
+  /** The raw OS handle (Windows `HANDLE`, POSIX fd) as a bigint, or -1n once closed. */
+  get handle(): bigint {
+    return this.#state === 'open' ? this.#raw.handle : -1n;
+  }
+
+  /**
+   * True once the OS handle is gone: after `close()`, after `createReadStream()` /
+   * `createWriteStream()` took the end, or after an asynchronous read reached end of file or an
+   * asynchronous write failed (Node's event loop then releases the handle).
+   */
+  get closed(): boolean {
+    return this.#state !== 'open';
+  }
+
+  /**
+   * Whether child processes inherit this end. Default `false`: libuv starts every child with
+   * `bInheritHandles=TRUE`, so an inheritable handle leaks into every child spawned while it exists.
+   * Passing the end in `spawn`'s `stdio` does not need this: Node duplicates it for that child.
+   * POSIX: the inverse of `FD_CLOEXEC`. Windows: `HANDLE_FLAG_INHERIT`.
+   */
+  get inheritable(): boolean {
+    return this.#backend.getInheritable(this.liveRaw('inheritable'));
+  }
+
+  set inheritable(value: boolean) {
+    validateBoolean(value, 'inheritable');
+    this.#backend.setInheritable(this.liveRaw('inheritable'), value);
+  }
+
+  /**
+   * Closes the end. Pending asynchronous operations reject with `ERR_PIPE_CLOSED`; data already
+   * handed to `write()` but not yet in the pipe is dropped (use `end()` on a stream to deliver it).
+   * Calling it again does nothing.
+   */
+  close(): void {
+    const prior = this.#state;
+    if (prior === 'closed' || prior === 'transferred') return;
+    this.#state = 'closed';
+    this.onClose(false);
+    if (this.#socket) {
+      // Ownership: the socket owns the fd since it was opened; destroying it closes the fd once.
+      this.#socket.destroy();
+      return;
+    }
+    finalizer.unregister(this);
+    if (prior === 'open') this.#backend.close(this.#raw);
+  }
+
+  /**
+   * Gives up ownership and returns the fd, like Python's `socket.detach()`: the end reports
+   * closed and will never close the fd; the caller must (for example `new net.Socket({ fd })`,
+   * which then owns it). Not possible once asynchronous I/O has started: the event loop owns it.
+   *
+   * @throws PipeError `ERR_PIPE_CLOSED` if closed, `ERR_PIPE_BUSY` after asynchronous use.
+   */
+  detach(): number {
+    const raw = this.liveRaw('detach');
+    if (this.#socket) throw new PipeError({ code: 'ERR_PIPE_BUSY', syscall: 'detach' });
+    // Ownership: the fd (and on Windows the HANDLE it owns) now belongs to the caller.
+    finalizer.unregister(this);
+    this.#state = 'transferred';
+    return raw.fd;
+  }
+
+  /** Same as {@link PipeEnd.close}, for `using`. */
+  [dispose](): void {
+    this.close();
+  }
+
+  /** Closes the end and resolves once the OS handle is closed, for `await using`. */
+  async [asyncDispose](): Promise<void> {
+    const socket = this.#socket;
+    this.close();
+    if (socket && !socket.closed) await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  }
+
+  /** @internal */
+  [inspect.custom](): string {
+    return `${this.constructor.name} { fd: ${this.fd}, handle: ${this.handle}n, closed: ${this.closed} }`;
+  }
+
+  // --- for the subclasses -------------------------------------------------------------------
+
+  /** @internal */
+  protected get backend(): Backend {
+    return this.#backend;
+  }
+
+  /** @internal Closed by the user (or given away): operations must fail with ERR_PIPE_CLOSED. */
+  protected get userClosed(): boolean {
+    return this.#state === 'closed' || this.#state === 'transferred';
+  }
+
+  /** @internal The live raw end, or ERR_PIPE_CLOSED. */
+  protected liveRaw(syscall: string): RawEnd {
+    if (this.#state !== 'open') throw closedError(syscall);
+    return this.#raw;
+  }
+
+  /** @internal The socket that does this end's asynchronous I/O, created on first use. */
+  protected socket(readable: boolean): net.Socket {
+    if (this.#socket) return this.#socket;
+    const raw = this.liveRaw(readable ? 'read' : 'write');
+    // Ownership: from here the socket (libuv's uv_pipe_t) owns the fd; it is closed by destroying
+    // the socket, never by the backend.
+    finalizer.unregister(this);
+    const socket = new net.Socket({ fd: raw.fd, readable, writable: !readable, allowHalfOpen: true });
+    // The socket reads ahead on its own; it must not keep the process alive unless a caller is
+    // actually waiting for something (see track()).
+    socket.unref();
+    this.#socket = socket;
+    this.listen('close', () => {
+      if (this.#state === 'open') this.#state = 'released';
+    });
+    this.onSocket(socket);
+    return socket;
+  }
+
+  /** @internal Adds a socket listener that {@link PipeEnd.transfer} removes again. */
+  protected listen(event: string, fn: (...args: any[]) => void): void {
+    this.#socket!.on(event, fn);
+    this.#listeners.push([event, fn]);
+  }
+
+  /** @internal The socket, if async I/O has started. */
+  protected get currentSocket(): net.Socket | undefined {
+    return this.#socket;
+  }
+
+  /** @internal Keeps the process alive while `promise` is pending, as a pending fs call would. */
+  protected track<T>(promise: Promise<T>): Promise<T> {
+    if (this.#busy++ === 0) this.#socket?.ref();
+    const done = (): void => {
+      if (--this.#busy === 0) this.#socket?.unref();
+    };
+    promise.then(done, done);
+    return promise;
+  }
+
+  /** @internal Gives the socket (and the fd) away to a stream consumer. */
+  protected transfer(): net.Socket {
+    const socket = this.#socket!;
+    this.#state = 'transferred';
+    this.onClose(true);
+    // The stream's new owner handles its events; ours must not swallow its errors.
+    for (const [event, fn] of this.#listeners.splice(0)) socket.off(event, fn);
+    socket.ref();
+    return socket;
+  }
+
+  /** @internal Called once the socket exists. */
+  protected abstract onSocket(socket: net.Socket): void;
+  /** @internal Called when the user closes the end or it is transferred: settle what is pending. */
+  protected abstract onClose(transferred: boolean): void;
+}
+
+interface PendingRead {
+  size: number;
+  resolve(chunk: Buffer): void;
+  reject(err: unknown): void;
+  cleanup(): void;
+}
+
+/**
+ * The read end of a pipe.
+ *
+ * @example
+ * ```ts
+ * const { reader, writer } = createPipe();
+ * const child = spawn(process.execPath, ['-e', 'console.log("hi")'], { stdio: ['ignore', writer, 'inherit'] });
+ * writer.close();                       // the child holds its own copy
+ * let chunk; while ((chunk = await reader.read()).length) process.stdout.write(chunk);
+ * reader.close();
+ * ```
+ */
+export class PipeReader extends PipeEnd {
+  #pending: PendingRead[] = [];
+  #leftover: Buffer | undefined;
+  #eof = false;
+  #error: PipeError | undefined;
+
+  /**
+   * Reads into `buffer` and blocks until at least one byte is there. Returns the number of bytes
+   * read, and 0 only at end of file: every writer closed (Windows `ERROR_BROKEN_PIPE`).
+   * A zero-byte write by the peer is not end of file; the call keeps waiting.
+   * Blocks the calling thread: use {@link PipeReader.read} on the main thread of a server.
+   *
+   * @throws PipeError `ERR_PIPE_CLOSED` after close, `ERR_PIPE_BUSY` while an async read is pending.
+   */
+  readSync(buffer: ArrayBufferView, offset?: number, length?: number): number {
+    const into = byteRange(buffer, offset, length);
+    const raw = this.liveRawUnlessEof('read');
+    if (this.#pending.length > 0) throw new PipeError({ code: 'ERR_PIPE_BUSY', syscall: 'read' });
+    if (into.byteLength === 0) return 0;
+    const buffered = this.#takeBuffered(into.byteLength);
+    if (buffered) {
+      into.set(buffered);
+      return buffered.byteLength;
+    }
+    if (this.#eof || !raw) return 0;
+    return this.backend.readSync(raw, into);
+  }
+
+  /**
+   * Reads up to `size` bytes (default 64 KiB) without blocking the event loop. Resolves with at
+   * least one byte, or with an empty Buffer at end of file. Reads queue in call order.
+   *
+   * @throws TypeError/RangeError synchronously for a bad `size` or `options`.
+   */
+  read(size: number = DEFAULT_READ_SIZE, options?: PipeIoOptions): Promise<Buffer> {
+    validateInteger(size, 'size', 1, MAX_IO);
+    validateObject(options, 'options');
+    const signal = options?.signal;
+    validateAbortSignal(signal, 'options.signal');
+    if (this.userClosed) return Promise.reject(closedError('read'));
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    if (this.#pending.length === 0) {
+      const now = this.#takeBuffered(size);
+      if (now) return Promise.resolve(now);
+      if (this.#eof) return Promise.resolve(Buffer.alloc(0));
+      if (this.#error) return Promise.reject(this.#error);
+    }
+    let socket: net.Socket;
+    try {
+      socket = this.socket(true);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const promise = new Promise<Buffer>((resolve, reject) => {
+      const onAbort = (): void => {
+        const i = this.#pending.indexOf(entry);
+        if (i >= 0) this.#pending.splice(i, 1);
+        reject(abortError(signal));
+      };
+      const entry: PendingRead = {
+        size,
+        resolve,
+        reject,
+        cleanup: () => signal?.removeEventListener('abort', onAbort),
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#pending.push(entry);
+    });
+    this.#pump(socket);
+    return this.track(promise);
+  }
+
+  /**
+   * Returns a `stream.Readable` over this end and hands the end to it: the reader is closed from
+   * here on, and destroying the stream closes the pipe end. Data already read ahead is kept.
+   */
+  createReadStream(): Readable {
+    if (this.userClosed) throw closedError('createReadStream');
+    if (this.closed) {
+      // The OS handle is already released (EOF seen asynchronously): hand over what is left.
+      const rest = this.#takeBuffered(Number.MAX_SAFE_INTEGER);
+      this.close();
+      return Readable.from(rest ? [rest] : []);
+    }
+    const socket = this.socket(true);
+    const rest = this.#takeBuffered(Number.MAX_SAFE_INTEGER);
+    if (rest) socket.unshift(rest);
+    return this.transfer();
+  }
+
+  /** @internal */
+  protected override onSocket(socket: net.Socket): void {
+    this.listen('readable', () => this.#pump(socket));
+    this.listen('end', () => {
+      this.#eof = true;
+      this.#pump(socket);
+    });
+    this.listen('error', (err: unknown) => {
+      this.#error = fromNodeError(err, 'read');
+      for (const p of this.#pending.splice(0)) {
+        p.cleanup();
+        p.reject(this.#error);
+      }
+    });
+  }
+
+  /** @internal */
+  protected override onClose(): void {
+    // Closed or transferred: either way no read of ours will see data again.
+    for (const p of this.#pending.splice(0)) {
+      p.cleanup();
+      p.reject(closedError('read'));
+    }
+  }
+
+  #pump(socket: net.Socket): void {
+    while (this.#pending.length > 0) {
+      if (!this.#leftover) {
+        const chunk = socket.read() as Buffer | null;
+        if (chunk === null) {
+          if (!this.#eof) return;
+          for (const p of this.#pending.splice(0)) {
+            p.cleanup();
+            p.resolve(Buffer.alloc(0));
+          }
+          return;
+        }
+        this.#leftover = chunk;
+      }
+      const p = this.#pending.shift()!;
+      p.cleanup();
+      p.resolve(this.#takeBuffered(p.size)!);
+    }
+  }
+
+  /** Up to `max` bytes already read ahead by the socket, or undefined. */
+  #takeBuffered(max: number): Buffer | undefined {
+    if (!this.#leftover) {
+      const socket = this.currentSocket;
+      const chunk = socket && !socket.destroyed ? (socket.read() as Buffer | null) : null;
+      if (!chunk) return undefined;
+      this.#leftover = chunk;
+    }
+    const left = this.#leftover;
+    if (left.byteLength <= max) {
+      this.#leftover = undefined;
+      return left;
+    }
+    this.#leftover = left.subarray(max);
+    return left.subarray(0, max);
+  }
+
+  /** The raw end for a sync read; undefined when the handle was released at EOF. */
+  private liveRawUnlessEof(syscall: string): RawEnd | undefined {
+    if (this.userClosed) throw closedError(syscall);
+    if (this.closed) return undefined;
+    return this.liveRaw(syscall);
+  }
+}
+
+/**
+ * The write end of a pipe.
+ *
+ * @example
+ * ```ts
+ * const { reader, writer } = createPipe();
+ * const child = spawn('sort', [], { stdio: [reader, 'inherit', 'inherit'] });
+ * reader.close();
+ * await writer.write(Buffer.from('b\na\n'));
+ * writer.close();                       // the child sees end of file
+ * ```
+ */
+export class PipeWriter extends PipeEnd {
+  #error: PipeError | undefined;
+  #pending = new Set<(err: unknown) => void>();
+
+  /**
+   * Writes all of `buffer[offset, offset + length)`, blocking until it is in the pipe.
+   * Returns the number of bytes written. A zero-byte write returns 0 and makes no system call.
+   *
+   * @throws PipeError `EPIPE` when every reader is gone (never a SIGPIPE), `ERR_PIPE_CLOSED`
+   * after close, `ERR_PIPE_BUSY` while an asynchronous write is still in flight.
+   */
+  writeSync(buffer: ArrayBufferView, offset?: number, length?: number): number {
+    const from = byteRange(buffer, offset, length);
+    if (this.#error && !this.userClosed) throw this.#error;
+    const raw = this.liveRaw('write');
+    if (this.#pending.size > 0 || (this.currentSocket?.writableLength ?? 0) > 0) {
+      throw new PipeError({ code: 'ERR_PIPE_BUSY', syscall: 'write' });
+    }
+    if (from.byteLength === 0) return 0;
+    return this.backend.writeSync(raw, from);
+  }
+
+  /**
+   * Writes all of `buffer` without blocking the event loop; resolves with its length once every
+   * byte is in the pipe. Writes go out in call order. Do not modify `buffer` until it resolves.
+   * An abort rejects the promise at once, but bytes already handed to the OS may still arrive.
+   *
+   * @throws TypeError synchronously for a bad `buffer` or `options`.
+   */
+  write(buffer: ArrayBufferView, options?: PipeIoOptions): Promise<number> {
+    validateBuffer(buffer, 'buffer');
+    validateObject(options, 'options');
+    const signal = options?.signal;
+    validateAbortSignal(signal, 'options.signal');
+    if (this.userClosed) return Promise.reject(closedError('write'));
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    if (this.#error) return Promise.reject(this.#error);
+    const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    if (bytes.byteLength === 0) return Promise.resolve(0);
+    let socket: net.Socket;
+    try {
+      socket = this.socket(false);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const promise = new Promise<number>((resolve, reject) => {
+      let settled = false;
+      const settle = (err: unknown): void => {
+        if (settled) return;
+        settled = true;
+        this.#pending.delete(settle);
+        signal?.removeEventListener('abort', onAbort);
+        if (err === undefined || err === null) resolve(bytes.byteLength);
+        else reject(err);
+      };
+      const onAbort = (): void => settle(abortError(signal));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#pending.add(settle);
+      socket.write(bytes, (err) => {
+        if (!err) settle(undefined);
+        else settle(this.userClosed ? closedError('write') : (this.#error ??= fromNodeError(err, 'write')));
+      });
+    });
+    return this.track(promise);
+  }
+
+  /**
+   * Returns a `stream.Writable` over this end and hands the end to it: the writer is closed from
+   * here on. `stream.end()` flushes, then closes the pipe end, so the reader sees end of file.
+   */
+  createWriteStream(): Writable {
+    if (this.userClosed) throw closedError('createWriteStream');
+    if (this.#error) throw this.#error;
+    this.socket(false);
+    return this.transfer();
+  }
+
+  /** @internal */
+  protected override onSocket(): void {
+    this.listen('error', (err: unknown) => {
+      this.#error ??= fromNodeError(err, 'write');
+      for (const settle of [...this.#pending]) settle(this.#error);
+    });
+  }
+
+  /** @internal */
+  protected override onClose(transferred: boolean): void {
+    // Transferred writes are still in the socket's queue and will complete; closed ones will not.
+    if (!transferred) for (const settle of [...this.#pending]) settle(closedError('write'));
+  }
+}

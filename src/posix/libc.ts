@@ -1,0 +1,96 @@
+/**
+ * `winpipe/posix`: the libc calls winpipe makes on Linux and macOS, typed and declared in one
+ * place, each next to its C signature. Every function binds lazily on first call, so importing
+ * this module on Windows is harmless; calling one there throws `ERR_UNSUPPORTED_PLATFORM`.
+ *
+ * These are raw calls: they return -1 on failure and leave the reason in {@link errno}, exactly as
+ * in C. Check the result yourself, or use the high-level `createPipe()`.
+ *
+ * @example
+ * ```ts
+ * import { pipe2, O_CLOEXEC, errno } from 'winpipe/posix';
+ * const fds = new Int32Array(2);
+ * if (pipe2(fds, O_CLOEXEC) !== 0) throw new Error(`pipe2 failed: errno ${errno()}`);
+ * ```
+ *
+ * @module
+ */
+import koffi from 'koffi';
+import { PipeError } from '../errors.js';
+
+const isLinux = process.platform === 'linux';
+const isDarwin = process.platform === 'darwin';
+
+let lib: ReturnType<typeof koffi.load> | undefined;
+function libc(): ReturnType<typeof koffi.load> {
+  if (process.platform === 'win32') {
+    throw new PipeError({ code: 'ERR_UNSUPPORTED_PLATFORM', message: 'winpipe/posix is not available on Windows; use winpipe/win32' });
+  }
+  lib ??= koffi.load(isDarwin ? '/usr/lib/libSystem.B.dylib' : isLinux ? 'libc.so.6' : 'libc.so');
+  return lib;
+}
+
+/** Binds `proto` on first call; later calls go straight to the koffi function. */
+function bind<F extends (...args: any[]) => any>(proto: string): F {
+  let fn: F | undefined;
+  return ((...args: unknown[]) => (fn ??= libc().func(proto) as unknown as F)(...args)) as F;
+}
+
+// --- constants ---------------------------------------------------------------------------------
+
+/** `O_CLOEXEC` for {@link pipe2} (Linux value; macOS has no pipe2). */
+export const O_CLOEXEC = isDarwin ? 0x1000000 : 0o2000000;
+/** `O_NONBLOCK`. */
+export const O_NONBLOCK = isDarwin ? 0x0004 : 0o4000;
+/** `O_RDONLY`, `O_WRONLY`, `O_RDWR` for `open`. */
+export const O_RDONLY = 0;
+export const O_WRONLY = 1;
+export const O_RDWR = 2;
+/** fcntl commands. */
+export const F_GETFD = 1;
+export const F_SETFD = 2;
+export const F_GETFL = 3;
+export const F_SETFL = 4;
+/** Linux only: set / get a pipe's capacity in bytes. */
+export const F_SETPIPE_SZ = 1031;
+export const F_GETPIPE_SZ = 1032;
+/** The close-on-exec flag for `F_GETFD` / `F_SETFD`. */
+export const FD_CLOEXEC = 1;
+/** poll events. */
+export const POLLIN = 0x001;
+export const POLLOUT = 0x004;
+export const POLLERR = 0x008;
+export const POLLHUP = 0x010;
+
+// --- functions ---------------------------------------------------------------------------------
+
+/** `int pipe2(int pipefd[2], int flags)` (Linux). `fds` receives [read end, write end]. */
+export const pipe2: (fds: Int32Array, flags: number) => number = bind('int pipe2(_Out_ int *pipefd, int flags)');
+
+/** `int pipe(int pipefd[2])`. Prefer {@link pipe2} where it exists: `pipe` + `fcntl` is not atomic. */
+export const pipe: (fds: Int32Array) => number = bind('int pipe(_Out_ int *pipefd)');
+
+/** `int fcntl(int fd, int cmd, int arg)`: the integer-argument form, which is all winpipe uses. */
+export const fcntl: (fd: number, cmd: number, arg: number) => number = bind('int fcntl(int fd, int cmd, int arg)');
+
+/** `int mkfifo(const char *pathname, mode_t mode)`. */
+export const mkfifo: (path: string, mode: number) => number = bind(
+  `int mkfifo(const char *pathname, ${isDarwin ? 'uint16_t' : 'uint32_t'} mode)`,
+);
+
+/** `ssize_t read(int fd, void *buf, size_t count)`. */
+export const read: (fd: number, buf: Uint8Array, count: number) => number = bind('intptr_t read(int fd, void *buf, size_t count)');
+
+/** `ssize_t write(int fd, const void *buf, size_t count)`. */
+export const write: (fd: number, buf: Uint8Array, count: number) => number = bind('intptr_t write(int fd, const void *buf, size_t count)');
+
+/** `int close(int fd)`. */
+export const close: (fd: number) => number = bind('int close(int fd)');
+
+/** `int poll(struct pollfd *fds, nfds_t nfds, int timeout)`; `fds` is {fd:int32, events:int16, revents:int16} × n. */
+export const poll: (fds: Uint8Array, nfds: number, timeout: number) => number = bind('int poll(_Inout_ uint8_t *fds, unsigned long nfds, int timeout)');
+
+/** The calling thread's `errno`, read right after a failed call. */
+export function errno(): number {
+  return koffi.errno();
+}

@@ -1,0 +1,225 @@
+/**
+ * `winpipe/win32`: the kernel32 calls winpipe makes, typed and declared in one place, each next
+ * to its C signature (as go-winio declares its syscalls). The pywin32 `win32pipe` of Node.
+ *
+ * Functions bind lazily on first call, so importing this module elsewhere is harmless; calling
+ * one off Windows throws `ERR_UNSUPPORTED_PLATFORM`. They are raw: a `BOOL` comes back as a
+ * boolean, and on failure {@link GetLastError} (called right after) tells why. `HANDLE`s are
+ * bigints (koffi 3). `_Out_` parameters take a one-element array that receives the value.
+ *
+ * @example
+ * ```ts
+ * import { CreatePipe, CloseHandle, GetLastError } from 'winpipe/win32';
+ * const r = [0n], w = [0n];
+ * if (!CreatePipe(r, w, null, 0)) throw new Error(`CreatePipe failed: ${GetLastError()}`);
+ * CloseHandle(r[0]); CloseHandle(w[0]);
+ * ```
+ *
+ * @module
+ */
+import koffi from 'koffi';
+import { PipeError } from '../errors.js';
+
+export { WIN32_ERRORS } from '../errors.js';
+
+/** A Windows HANDLE: a pointer-sized value, a bigint in koffi 3. */
+export type HANDLE = bigint;
+/** One-element array that receives an `_Out_` value. */
+export type Out<T> = [T];
+
+let lib: ReturnType<typeof koffi.load> | undefined;
+function kernel32(): ReturnType<typeof koffi.load> {
+  if (process.platform !== 'win32') {
+    throw new PipeError({ code: 'ERR_UNSUPPORTED_PLATFORM', message: 'winpipe/win32 is only available on Windows; use winpipe/posix' });
+  }
+  if (!lib) {
+    defineTypes();
+    lib = koffi.load('kernel32.dll');
+  }
+  return lib;
+}
+
+/** Declares the Win32 type names once per process (the ESM and CJS builds may both be loaded). */
+export function defineTypes(): void {
+  try {
+    koffi.alias('HANDLE', 'void *');
+  } catch {
+    // Already declared by another copy of this module.
+  }
+}
+
+/** Binds `proto` on first call; later calls go straight to the koffi function. */
+function bind<F extends (...args: any[]) => any>(proto: string): F {
+  let fn: F | undefined;
+  return ((...args: unknown[]) => (fn ??= kernel32().func(proto) as unknown as F)(...args)) as F;
+}
+
+// --- constants ---------------------------------------------------------------------------------
+
+export const INVALID_HANDLE_VALUE = 0xffff_ffff_ffff_ffffn;
+export const HANDLE_FLAG_INHERIT = 0x1;
+export const HANDLE_FLAG_PROTECT_FROM_CLOSE = 0x2;
+
+export const PIPE_ACCESS_INBOUND = 0x1;
+export const PIPE_ACCESS_OUTBOUND = 0x2;
+export const PIPE_ACCESS_DUPLEX = 0x3;
+export const FILE_FLAG_FIRST_PIPE_INSTANCE = 0x0008_0000;
+export const FILE_FLAG_WRITE_THROUGH = 0x8000_0000;
+export const FILE_FLAG_OVERLAPPED = 0x4000_0000;
+export const WRITE_DAC = 0x0004_0000;
+export const WRITE_OWNER = 0x0008_0000;
+
+export const PIPE_TYPE_BYTE = 0x0;
+export const PIPE_TYPE_MESSAGE = 0x4;
+export const PIPE_READMODE_BYTE = 0x0;
+export const PIPE_READMODE_MESSAGE = 0x2;
+export const PIPE_WAIT = 0x0;
+export const PIPE_NOWAIT = 0x1;
+export const PIPE_ACCEPT_REMOTE_CLIENTS = 0x0;
+export const PIPE_REJECT_REMOTE_CLIENTS = 0x8;
+export const PIPE_UNLIMITED_INSTANCES = 255;
+export const NMPWAIT_USE_DEFAULT_WAIT = 0;
+export const NMPWAIT_WAIT_FOREVER = 0xffff_ffff;
+
+export const GENERIC_READ = 0x8000_0000;
+export const GENERIC_WRITE = 0x4000_0000;
+export const FILE_READ_ATTRIBUTES = 0x80;
+export const FILE_WRITE_ATTRIBUTES = 0x100;
+export const OPEN_EXISTING = 3;
+export const FILE_SHARE_READ = 0x1;
+export const FILE_SHARE_WRITE = 0x2;
+export const SECURITY_SQOS_PRESENT = 0x0010_0000;
+export const SECURITY_IDENTIFICATION = 0x0001_0000;
+
+export const FILE_TYPE_UNKNOWN = 0x0;
+export const FILE_TYPE_DISK = 0x1;
+export const FILE_TYPE_CHAR = 0x2;
+export const FILE_TYPE_PIPE = 0x3;
+
+export const DUPLICATE_CLOSE_SOURCE = 0x1;
+export const DUPLICATE_SAME_ACCESS = 0x2;
+
+// --- functions ---------------------------------------------------------------------------------
+
+/** `BOOL CreatePipe(PHANDLE hReadPipe, PHANDLE hWritePipe, LPSECURITY_ATTRIBUTES lpPipeAttributes, DWORD nSize)`. Pass `null` attributes for non-inheritable handles. */
+export const CreatePipe: (hReadPipe: Out<HANDLE>, hWritePipe: Out<HANDLE>, lpPipeAttributes: null, nSize: number) => boolean = bind(
+  'bool __stdcall CreatePipe(_Out_ HANDLE *hReadPipe, _Out_ HANDLE *hWritePipe, void *lpPipeAttributes, uint32_t nSize)',
+);
+
+/** `HANDLE CreateNamedPipeW(LPCWSTR lpName, DWORD dwOpenMode, DWORD dwPipeMode, DWORD nMaxInstances, DWORD nOutBufferSize, DWORD nInBufferSize, DWORD nDefaultTimeOut, LPSECURITY_ATTRIBUTES lpSecurityAttributes)`. */
+export const CreateNamedPipeW: (
+  lpName: string,
+  dwOpenMode: number,
+  dwPipeMode: number,
+  nMaxInstances: number,
+  nOutBufferSize: number,
+  nInBufferSize: number,
+  nDefaultTimeOut: number,
+  lpSecurityAttributes: bigint | Uint8Array | null,
+) => HANDLE = bind(
+  'HANDLE __stdcall CreateNamedPipeW(const char16_t *lpName, uint32_t dwOpenMode, uint32_t dwPipeMode, uint32_t nMaxInstances, uint32_t nOutBufferSize, uint32_t nInBufferSize, uint32_t nDefaultTimeOut, void *lpSecurityAttributes)',
+);
+
+/** `BOOL ConnectNamedPipe(HANDLE hNamedPipe, LPOVERLAPPED lpOverlapped)`. */
+export const ConnectNamedPipe: (hNamedPipe: HANDLE, lpOverlapped: bigint | null) => boolean = bind(
+  'bool __stdcall ConnectNamedPipe(HANDLE hNamedPipe, void *lpOverlapped)',
+);
+
+/** `BOOL DisconnectNamedPipe(HANDLE hNamedPipe)`. */
+export const DisconnectNamedPipe: (hNamedPipe: HANDLE) => boolean = bind('bool __stdcall DisconnectNamedPipe(HANDLE hNamedPipe)');
+
+/** `BOOL WaitNamedPipeW(LPCWSTR lpNamedPipeName, DWORD nTimeOut)`. Blocks; there is no async form. */
+export const WaitNamedPipeW: (lpNamedPipeName: string, nTimeOut: number) => boolean = bind(
+  'bool __stdcall WaitNamedPipeW(const char16_t *lpNamedPipeName, uint32_t nTimeOut)',
+);
+
+/** `HANDLE CreateFileW(LPCWSTR lpFileName, DWORD dwDesiredAccess, DWORD dwShareMode, LPSECURITY_ATTRIBUTES lpSecurityAttributes, DWORD dwCreationDisposition, DWORD dwFlagsAndAttributes, HANDLE hTemplateFile)`. */
+export const CreateFileW: (
+  lpFileName: string,
+  dwDesiredAccess: number,
+  dwShareMode: number,
+  lpSecurityAttributes: bigint | Uint8Array | null,
+  dwCreationDisposition: number,
+  dwFlagsAndAttributes: number,
+  hTemplateFile: HANDLE | null,
+) => HANDLE = bind(
+  'HANDLE __stdcall CreateFileW(const char16_t *lpFileName, uint32_t dwDesiredAccess, uint32_t dwShareMode, void *lpSecurityAttributes, uint32_t dwCreationDisposition, uint32_t dwFlagsAndAttributes, HANDLE hTemplateFile)',
+);
+
+/** `BOOL ReadFile(HANDLE hFile, LPVOID lpBuffer, DWORD nNumberOfBytesToRead, LPDWORD lpNumberOfBytesRead, LPOVERLAPPED lpOverlapped)`. */
+export const ReadFile: (hFile: HANDLE, lpBuffer: Uint8Array | bigint, nNumberOfBytesToRead: number, lpNumberOfBytesRead: Out<number>, lpOverlapped: bigint | null) => boolean =
+  bind('bool __stdcall ReadFile(HANDLE hFile, void *lpBuffer, uint32_t nNumberOfBytesToRead, _Out_ uint32_t *lpNumberOfBytesRead, void *lpOverlapped)');
+
+/** `BOOL WriteFile(HANDLE hFile, LPCVOID lpBuffer, DWORD nNumberOfBytesToWrite, LPDWORD lpNumberOfBytesWritten, LPOVERLAPPED lpOverlapped)`. */
+export const WriteFile: (hFile: HANDLE, lpBuffer: Uint8Array | bigint, nNumberOfBytesToWrite: number, lpNumberOfBytesWritten: Out<number>, lpOverlapped: bigint | null) => boolean =
+  bind('bool __stdcall WriteFile(HANDLE hFile, const void *lpBuffer, uint32_t nNumberOfBytesToWrite, _Out_ uint32_t *lpNumberOfBytesWritten, void *lpOverlapped)');
+
+/** `BOOL PeekNamedPipe(HANDLE hNamedPipe, LPVOID lpBuffer, DWORD nBufferSize, LPDWORD lpBytesRead, LPDWORD lpTotalBytesAvail, LPDWORD lpBytesLeftThisMessage)`. */
+export const PeekNamedPipe: (
+  hNamedPipe: HANDLE,
+  lpBuffer: Uint8Array | null,
+  nBufferSize: number,
+  lpBytesRead: Out<number> | null,
+  lpTotalBytesAvail: Out<number> | null,
+  lpBytesLeftThisMessage: Out<number> | null,
+) => boolean = bind(
+  'bool __stdcall PeekNamedPipe(HANDLE hNamedPipe, void *lpBuffer, uint32_t nBufferSize, _Out_ uint32_t *lpBytesRead, _Out_ uint32_t *lpTotalBytesAvail, _Out_ uint32_t *lpBytesLeftThisMessage)',
+);
+
+/** `BOOL SetNamedPipeHandleState(HANDLE hNamedPipe, LPDWORD lpMode, LPDWORD lpMaxCollectionCount, LPDWORD lpCollectDataTimeout)`. */
+export const SetNamedPipeHandleState: (hNamedPipe: HANDLE, lpMode: [number] | null, lpMaxCollectionCount: null, lpCollectDataTimeout: null) => boolean = bind(
+  'bool __stdcall SetNamedPipeHandleState(HANDLE hNamedPipe, _Inout_ uint32_t *lpMode, void *lpMaxCollectionCount, void *lpCollectDataTimeout)',
+);
+
+/** `BOOL GetNamedPipeClientProcessId(HANDLE Pipe, PULONG ClientProcessId)`. */
+export const GetNamedPipeClientProcessId: (pipe: HANDLE, clientProcessId: Out<number>) => boolean = bind(
+  'bool __stdcall GetNamedPipeClientProcessId(HANDLE Pipe, _Out_ uint32_t *ClientProcessId)',
+);
+
+/** `BOOL GetNamedPipeServerProcessId(HANDLE Pipe, PULONG ServerProcessId)`. */
+export const GetNamedPipeServerProcessId: (pipe: HANDLE, serverProcessId: Out<number>) => boolean = bind(
+  'bool __stdcall GetNamedPipeServerProcessId(HANDLE Pipe, _Out_ uint32_t *ServerProcessId)',
+);
+
+/** `BOOL CloseHandle(HANDLE hObject)`. Never on a handle that has a Node fd: close the fd instead. */
+export const CloseHandle: (hObject: HANDLE) => boolean = bind('bool __stdcall CloseHandle(HANDLE hObject)');
+
+/** `BOOL SetHandleInformation(HANDLE hObject, DWORD dwMask, DWORD dwFlags)`. */
+export const SetHandleInformation: (hObject: HANDLE, dwMask: number, dwFlags: number) => boolean = bind(
+  'bool __stdcall SetHandleInformation(HANDLE hObject, uint32_t dwMask, uint32_t dwFlags)',
+);
+
+/** `BOOL GetHandleInformation(HANDLE hObject, LPDWORD lpdwFlags)`. */
+export const GetHandleInformation: (hObject: HANDLE, lpdwFlags: Out<number>) => boolean = bind(
+  'bool __stdcall GetHandleInformation(HANDLE hObject, _Out_ uint32_t *lpdwFlags)',
+);
+
+/** `DWORD GetFileType(HANDLE hFile)`. */
+export const GetFileType: (hFile: HANDLE) => number = bind('uint32_t __stdcall GetFileType(HANDLE hFile)');
+
+/** `BOOL DuplicateHandle(HANDLE hSourceProcessHandle, HANDLE hSourceHandle, HANDLE hTargetProcessHandle, LPHANDLE lpTargetHandle, DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwOptions)`. */
+export const DuplicateHandle: (
+  hSourceProcessHandle: HANDLE,
+  hSourceHandle: HANDLE,
+  hTargetProcessHandle: HANDLE,
+  lpTargetHandle: Out<HANDLE>,
+  dwDesiredAccess: number,
+  bInheritHandle: boolean,
+  dwOptions: number,
+) => boolean = bind(
+  'bool __stdcall DuplicateHandle(HANDLE hSourceProcessHandle, HANDLE hSourceHandle, HANDLE hTargetProcessHandle, _Out_ HANDLE *lpTargetHandle, uint32_t dwDesiredAccess, bool bInheritHandle, uint32_t dwOptions)',
+);
+
+/** `HANDLE GetCurrentProcess(void)`: the pseudo-handle -1. */
+export const GetCurrentProcess: () => HANDLE = bind('HANDLE __stdcall GetCurrentProcess()');
+
+/** `DWORD GetCurrentProcessId(void)`. */
+export const GetCurrentProcessId: () => number = bind('uint32_t __stdcall GetCurrentProcessId()');
+
+/** `BOOL GetProcessHandleCount(HANDLE hProcess, PDWORD pdwHandleCount)`. Wine 8 always answers 0. */
+export const GetProcessHandleCount: (hProcess: HANDLE, pdwHandleCount: Out<number>) => boolean = bind(
+  'bool __stdcall GetProcessHandleCount(HANDLE hProcess, _Out_ uint32_t *pdwHandleCount)',
+);
+
+/** `DWORD GetLastError(void)`: call it right after the failing call, before any other. */
+export const GetLastError: () => number = bind('uint32_t __stdcall GetLastError()');

@@ -1,0 +1,97 @@
+/**
+ * The Windows backend: anonymous pipes from kernel32 `CreatePipe`, bridged into Node's fd table
+ * with libuv's `uv_open_osfhandle`, read and written with `ReadFile` / `WriteFile`.
+ *
+ * CreatePipe handles are synchronous (no FILE_FLAG_OVERLAPPED). That is what a child expects on
+ * its stdio, and libuv reads such a handle for `net.Socket` through the Windows thread pool, so
+ * the async path never parks a libuv pool thread.
+ */
+import { closeSync } from 'node:fs';
+import type { Backend, RawEnd } from '../backend.js';
+import { WIN32_ERRORS, win32Error } from '../errors.js';
+import { openOsfHandle } from './crt.js';
+import * as k32 from './kernel32.js';
+
+const { ERROR_BROKEN_PIPE } = WIN32_ERRORS;
+
+/** Wraps `handle` in a Node fd. Ownership: on success the fd owns the handle; on failure the handle is closed. */
+function adopt(handle: k32.HANDLE): RawEnd {
+  const fd = openOsfHandle(handle);
+  if (fd < 0) {
+    k32.CloseHandle(handle);
+    throw win32Error(WIN32_ERRORS.ERROR_TOO_MANY_OPEN_FILES, 'uv_open_osfhandle');
+  }
+  return { fd, handle };
+}
+
+export const windowsBackend: Backend = {
+  platform: 'windows',
+
+  createPipe(size) {
+    const r: k32.Out<k32.HANDLE> = [0n];
+    const w: k32.Out<k32.HANDLE> = [0n];
+    // NULL security attributes: both handles are created non-inheritable.
+    if (!k32.CreatePipe(r, w, null, size ?? 0)) throw win32Error(k32.GetLastError(), 'CreatePipe');
+    let reader: RawEnd;
+    try {
+      reader = adopt(r[0]);
+    } catch (err) {
+      k32.CloseHandle(w[0]);
+      throw err;
+    }
+    let writer: RawEnd;
+    try {
+      writer = adopt(w[0]);
+    } catch (err) {
+      closeSync(reader.fd);
+      throw err;
+    }
+    return [reader, writer];
+  },
+
+  readSync(raw, into) {
+    const got: k32.Out<number> = [0];
+    for (;;) {
+      if (k32.ReadFile(raw.handle, into, into.byteLength, got, null)) {
+        // A zero-byte success comes from the peer's zero-byte WriteFile: not end of file.
+        if (got[0] > 0) return got[0];
+        continue;
+      }
+      const e = k32.GetLastError();
+      if (e === ERROR_BROKEN_PIPE) return 0;
+      throw win32Error(e, 'ReadFile');
+    }
+  },
+
+  writeSync(raw, from) {
+    const put: k32.Out<number> = [0];
+    let done = 0;
+    while (done < from.byteLength) {
+      const rest = done === 0 ? from : from.subarray(done);
+      if (!k32.WriteFile(raw.handle, rest, rest.byteLength, put, null)) {
+        const e = k32.GetLastError();
+        // ERROR_NO_DATA or ERROR_BROKEN_PIPE (reader gone) both map to EPIPE in win32ToCode.
+        throw win32Error(e, 'WriteFile');
+      }
+      done += put[0];
+    }
+    return done;
+  },
+
+  getInheritable(raw) {
+    const flags: k32.Out<number> = [0];
+    if (!k32.GetHandleInformation(raw.handle, flags)) throw win32Error(k32.GetLastError(), 'GetHandleInformation');
+    return (flags[0] & k32.HANDLE_FLAG_INHERIT) !== 0;
+  },
+
+  setInheritable(raw, inheritable) {
+    if (!k32.SetHandleInformation(raw.handle, k32.HANDLE_FLAG_INHERIT, inheritable ? k32.HANDLE_FLAG_INHERIT : 0)) {
+      throw win32Error(k32.GetLastError(), 'SetHandleInformation');
+    }
+  },
+
+  close(raw) {
+    // Ownership: the fd owns the handle (uv_open_osfhandle); closing the fd closes both, once.
+    closeSync(raw.fd);
+  },
+};
