@@ -308,7 +308,8 @@ function setup() {
 }
 
 function syncSources(stage) {
-  for (const entry of SYNC) {
+  const tsconfigs = fs.readdirSync(repoRoot).filter((f) => /^tsconfig.*\.json$/.test(f));
+  for (const entry of new Set([...SYNC, ...tsconfigs])) {
     const dst = path.join(stage, entry);
     fs.rmSync(dst, { recursive: true, force: true });
     const src = path.join(repoRoot, entry);
