@@ -1,0 +1,55 @@
+// Contract tests for PipeError (src/errors.ts): portable codes, Node's errno numbers, Win32 originals.
+import { constants as osConstants } from 'node:os';
+import { getSystemErrorName } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { PipeError, isPipeError } from '../src/index.js';
+import { errnoName, posixError, win32Error, win32ToCode } from '../src/errors.js';
+
+describe('PipeError', () => {
+  it('carries code, errno (as Node reports it), syscall, path and cause', () => {
+    const cause = new Error('underlying');
+    const err = new PipeError({ code: 'ENOENT', syscall: 'CreateFileW', path: '\\\\.\\pipe\\x', cause });
+    expect(err).toBeInstanceOf(Error);
+    expect(err.name).toBe('PipeError');
+    expect(err.code).toBe('ENOENT');
+    // The same number Node puts in err.errno for ENOENT on this platform.
+    expect(getSystemErrorName(err.errno!)).toBe('ENOENT');
+    expect(err.syscall).toBe('CreateFileW');
+    expect(err.path).toBe('\\\\.\\pipe\\x');
+    expect(err.cause).toBe(cause);
+    expect(isPipeError(err)).toBe(true);
+    expect(isPipeError(new Error('x'))).toBe(false);
+    expect(isPipeError({ code: 'EPIPE' })).toBe(false);
+  });
+
+  it('library codes have no errno', () => {
+    const err = new PipeError({ code: 'ERR_PIPE_CLOSED', syscall: 'read' });
+    expect(err.errno).toBeUndefined();
+    expect(err.win32Code).toBeUndefined();
+  });
+
+  it('maps Win32 errors to portable codes and keeps the original', () => {
+    const cases: [number, string, string][] = [
+      [2, 'ENOENT', 'ERROR_FILE_NOT_FOUND'],
+      [5, 'EACCES', 'ERROR_ACCESS_DENIED'],
+      [109, 'EPIPE', 'ERROR_BROKEN_PIPE'],
+      [231, 'EBUSY', 'ERROR_PIPE_BUSY'],
+      [232, 'EPIPE', 'ERROR_NO_DATA'],
+      [121, 'ETIMEDOUT', 'ERROR_SEM_TIMEOUT'],
+      [183, 'EEXIST', 'ERROR_ALREADY_EXISTS'],
+      [995, 'ECANCELED', 'ERROR_OPERATION_ABORTED'],
+    ];
+    for (const [n, code, name] of cases) {
+      const err = win32Error(n, 'WriteFile');
+      expect([err.code, err.win32Code, err.win32Errno]).toEqual([code, name, n]);
+      expect(win32ToCode(n)).toBe(code);
+    }
+    expect(win32Error(99999, 'X').code).toBe('UNKNOWN');
+  });
+
+  it('maps POSIX errno values to their names', () => {
+    expect(errnoName(osConstants.errno.EPIPE)).toBe('EPIPE');
+    const err = posixError(osConstants.errno.ENXIO, 'open', '/tmp/fifo');
+    expect([err.code, err.syscall, err.path]).toEqual(['ENXIO', 'open', '/tmp/fifo']);
+  });
+});

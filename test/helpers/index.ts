@@ -1,0 +1,90 @@
+// Shared test helpers: unique names, spawning fixtures, draining pipe ends, platform facts.
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import type { PipeReader } from '../../src/index.js';
+
+export const isWindows = process.platform === 'win32';
+/** Set by scripts/wine.mjs for the Wine run. */
+export const underWine = process.env.WINPIPE_UNDER_WINE === '1';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const fixturesDir = join(here, '..', 'fixtures');
+
+/** A name no other test (or parallel worker) uses. */
+export function uniqueName(prefix = 'winpipe-test'): string {
+  return `${prefix}-${process.pid}-${randomBytes(6).toString('hex')}`;
+}
+
+/** Spawns `node test/fixtures/<name> ...args`. */
+export function spawnFixture(name: string, args: string[], stdio: StdioOptions): ChildProcess {
+  return spawn(process.execPath, [join(fixturesDir, name), ...args], { stdio, windowsHide: true });
+}
+
+/** Resolves with the exit code once the child has exited. */
+export function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => resolve(code));
+  });
+}
+
+/** Collects a child's piped stdout as a string. */
+export async function collect(stream: NodeJS.ReadableStream | null): Promise<string> {
+  if (!stream) return '';
+  let out = '';
+  for await (const chunk of stream) out += chunk.toString();
+  return out;
+}
+
+/** Reads with `read()` until end of file. */
+export async function readAll(reader: PipeReader): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for (;;) {
+    const chunk = await reader.read();
+    if (chunk.length === 0) return Buffer.concat(parts);
+    parts.push(chunk);
+  }
+}
+
+/** Reads with `readSync()` until end of file. */
+export function readAllSync(reader: PipeReader): Buffer {
+  const parts: Buffer[] = [];
+  const buf = Buffer.alloc(64 * 1024);
+  for (;;) {
+    const n = reader.readSync(buf);
+    if (n === 0) return Buffer.concat(parts);
+    parts.push(Buffer.from(buf.subarray(0, n)));
+  }
+}
+
+/** A seeded PRNG (mulberry32) so failures reproduce. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Seeded pseudo-random bytes. */
+export function seededBytes(size: number, seed: number): Buffer {
+  const rnd = prng(seed);
+  const buf = Buffer.alloc(size);
+  for (let i = 0; i < size; i += 4) buf.writeUInt32LE((rnd() * 0x1_0000_0000) >>> 0, i);
+  return buf;
+}
+
+/** Rejects if `promise` has not settled within `ms`: for "must not hang" checks, never for speed. */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
