@@ -4,6 +4,8 @@ import { fstatSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPipe, platform, PipeReader, PipeWriter, type Pipe } from '../src/index.js';
 import * as libc from '../src/posix/libc.js';
+import * as win32 from '../src/windows/kernel32.js';
+import { getOsfHandle } from '../src/windows/crt.js';
 import { collect, exited, isWindows, readAll, spawnFixture, within } from './helpers/index.js';
 
 const open: Pipe[] = [];
@@ -38,7 +40,15 @@ describe('createPipe', () => {
     expect(typeof reader.handle).toBe('bigint');
     if (!isWindows) expect(reader.handle).toBe(BigInt(reader.fd));
     // The fds are real pipe descriptors in Node's own table.
-    expect(fstatSync(reader.fd).isFIFO()).toBe(true);
+    if (isWindows) {
+      // Node's CRT table maps the fd back to exactly our HANDLE, and that HANDLE is a pipe.
+      expect(getOsfHandle(reader.fd)).toBe(reader.handle);
+      expect(getOsfHandle(writer.fd)).toBe(writer.handle);
+      expect(win32.GetFileType(reader.handle)).toBe(win32.FILE_TYPE_PIPE);
+    } else {
+      expect(fstatSync(reader.fd).isFIFO()).toBe(true);
+      expect(fstatSync(writer.fd).ino).toBe(fstatSync(reader.fd).ino);
+    }
     expect(reader.closed).toBe(false);
   });
 
