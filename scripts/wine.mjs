@@ -438,8 +438,48 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   });
 }
 
+/**
+ * One wine.mjs at a time per cache: runs share the stage, and the `wineserver -k` that ends one
+ * run would kill another run's node.exe. A lock file holding our pid; a dead holder's lock is taken over.
+ */
+async function lock() {
+  const file = path.join(cacheDir(), 'run.lock');
+  let said = false;
+  for (;;) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+      process.on('exit', () => {
+        try {
+          if (fs.readFileSync(file, 'utf8') === String(process.pid)) fs.rmSync(file);
+        } catch {
+          /* gone */
+        }
+      });
+      return;
+    } catch (err) {
+      if (err.code !== 'EEXIST') throw err;
+    }
+    const holder = Number(fs.readFileSync(file, 'utf8'));
+    let alive = false;
+    try {
+      process.kill(holder, 0);
+      alive = true;
+    } catch (err) {
+      alive = err.code === 'EPERM';
+    }
+    if (!alive) {
+      fs.rmSync(file, { force: true });
+      continue;
+    }
+    if (!said) log(`wine: waiting for another wine.mjs run (pid ${holder}) to finish`);
+    said = true;
+    await sleep(1000);
+  }
+}
+
 async function main() {
   const [cmd, ...rest] = process.argv.slice(2);
+  if (cmd === 'setup' || cmd === 'test' || cmd === 'exec') await lock();
   switch (cmd) {
     case 'setup':
       setup();
