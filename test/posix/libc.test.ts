@@ -1,0 +1,55 @@
+// winpipe/posix: the typed libc layer, used raw (POSIX only; vitest.config.ts runs this folder
+// on Linux and macOS).
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { constants as osConstants, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import * as libc from '../../src/posix/libc.js';
+
+describe('winpipe/posix', () => {
+  it('pipe (and pipe2 with O_CLOEXEC on Linux), write, read, close', () => {
+    const fds = new Int32Array(2);
+    if (process.platform === 'linux') {
+      expect(libc.pipe2(fds, libc.O_CLOEXEC)).toBe(0);
+      expect(libc.fcntl(fds[0]!, libc.F_GETFD, 0) & libc.FD_CLOEXEC).toBe(libc.FD_CLOEXEC);
+    } else {
+      expect(libc.pipe(fds)).toBe(0);
+    }
+    expect(libc.write(fds[1]!, Buffer.from('raw'), 3)).toBe(3);
+    const buf = Buffer.alloc(8);
+    expect(libc.read(fds[0]!, buf, 8)).toBe(3);
+    expect(buf.subarray(0, 3).toString()).toBe('raw');
+    expect(libc.close(fds[1]!)).toBe(0);
+    expect(libc.read(fds[0]!, buf, 8)).toBe(0);
+    expect(libc.close(fds[0]!)).toBe(0);
+  });
+
+  it('reports failures through errno', () => {
+    expect(libc.close(-1)).toBe(-1);
+    expect(libc.errno()).toBe(osConstants.errno.EBADF);
+  });
+
+  it('write to a pipe with no reader fails with EPIPE instead of killing the process', () => {
+    const fds = new Int32Array(2);
+    expect(libc.pipe(fds)).toBe(0);
+    libc.close(fds[0]!);
+    expect(libc.write(fds[1]!, Buffer.from('x'), 1)).toBe(-1);
+    expect(libc.errno()).toBe(osConstants.errno.EPIPE);
+    libc.close(fds[1]!);
+  });
+
+  it('mkfifo creates a FIFO with the requested mode', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'winpipe-fifo-'));
+    try {
+      const path = join(dir, 'f');
+      expect(libc.mkfifo(path, 0o600)).toBe(0);
+      const st = statSync(path);
+      expect(st.isFIFO()).toBe(true);
+      expect(st.mode & 0o777).toBe(0o600);
+      expect(libc.mkfifo(path, 0o600)).toBe(-1);
+      expect(libc.errno()).toBe(osConstants.errno.EEXIST);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
