@@ -2,7 +2,9 @@
 // under Wine (Windows backend).
 import { createHash } from 'node:crypto';
 import { readSync as fsReadSync, writeSync as fsWriteSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createPipe, isPipeError, PipeError, type Pipe } from '../src/index.js';
 import * as win32 from '../src/windows/kernel32.js';
@@ -88,6 +90,18 @@ describe('round trip in one process', () => {
     const buf = Buffer.alloc(3);
     expect(reader.readSync(buf)).toBe(3);
     expect(buf.toString()).toBe('two');
+  });
+});
+
+describe('the event loop stays free', () => {
+  it("16 pending reads hold no libuv pool thread: fs.promises still completes while they wait", async () => {
+    // libuv's pool has 4 threads (UV_THREADPOOL_SIZE). If each pending read parked one, fs would starve.
+    const pipes = Array.from({ length: 16 }, () => pipe());
+    const pending = pipes.map((p) => p.reader.read());
+    const own = await within(readFile(fileURLToPath(import.meta.url)), 20_000, 'fs.promises.readFile with 16 reads pending');
+    expect(own.length).toBeGreaterThan(0);
+    pipes.forEach((p, i) => p.writer.writeSync(Buffer.from(`p${i}`)));
+    expect((await Promise.all(pending)).map(String)).toEqual(pipes.map((_, i) => `p${i}`));
   });
 });
 
