@@ -1,0 +1,284 @@
+/**
+ * Message-mode connections: one `stream.Duplex` over a platform {@link MessageTransport}
+ * (Windows: a PIPE_TYPE_MESSAGE named pipe; POSIX: CPython's length-prefixed framing on a Unix
+ * socket). Also the framing codec itself, shared with the channel layer.
+ */
+import { Duplex, type DuplexOptions } from 'node:stream';
+import { PipeError, closedError } from './errors.js';
+import type { PipeConnection, PipeMode } from './named.js';
+import { validateBuffer } from './validate.js';
+
+/** What a platform provides to move whole messages. */
+export interface MessageTransport {
+  /** Sends one message. Rejects with a PipeError (EPIPE, ...) on failure. */
+  send(message: Uint8Array): Promise<void>;
+  /** Starts (or resumes) delivering messages to `sink`. */
+  start(sink: MessageSink): void;
+  /** Stops asking the OS for more messages until `start` is called again. */
+  pause(): void;
+  /** No more sends; the peer sees end of stream once everything sent has been read. */
+  end(): Promise<void>;
+  /** Cancels everything pending and releases the OS handle; idempotent. */
+  destroy(): void;
+  ref(): void;
+  unref(): void;
+}
+
+/** Where a transport delivers. Called on the JS thread. */
+export interface MessageSink {
+  message(data: Buffer): void;
+  /** Orderly end of stream (the peer closed or ended). */
+  end(): void;
+  error(err: Error): void;
+}
+
+/** High-water mark for messages read ahead of the consumer. */
+const READ_AHEAD = 16;
+
+/**
+ * A message-mode {@link PipeConnection}. `write(buf)` sends exactly one message; `'data'`
+ * emits one non-empty message per event (Node streams cannot carry empty chunks);
+ * `messages()` yields every message, empty ones included.
+ */
+export class MessageConnection extends Duplex implements PipeConnection {
+  readonly mode: PipeMode = 'message';
+  readonly path: string;
+  readonly clientProcessId: number | undefined;
+  readonly serverProcessId: number | undefined;
+  readonly #transport: MessageTransport;
+  #queue: (Buffer | null)[] = [];
+  #waiters: { resolve(v: Buffer | null): void; reject(e: unknown): void }[] = [];
+  #failure: Error | undefined;
+  #flowing = false;
+  #pulling = false;
+
+  /** @internal Ownership: the connection owns `transport` and destroys it once. */
+  constructor(transport: MessageTransport, info: { path: string; clientProcessId?: number; serverProcessId?: number; readable: boolean; writable: boolean }) {
+    // Each message is one object on both sides; no merging or splitting.
+    super({ objectMode: true, allowHalfOpen: true, readable: info.readable, writable: info.writable, highWaterMark: READ_AHEAD } as DuplexOptions);
+    this.path = info.path;
+    this.clientProcessId = info.clientProcessId;
+    this.serverProcessId = info.serverProcessId;
+    this.#transport = transport;
+    if (!info.readable) return;
+    transport.start({
+      message: (data) => this.#deliver(data),
+      end: () => this.#deliver(null),
+      error: (err) => this.#fail(err),
+    });
+    this.#flowing = true;
+  }
+
+  /** Sends one message; resolves once the OS has it. */
+  writeMessage(data: ArrayBufferView): Promise<void> {
+    validateBuffer(data, 'data');
+    return new Promise((resolve, reject) => {
+      this.write(toBuffer(data), (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  /** Every message until end of stream, empty ones included. */
+  async *messages(): AsyncIterableIterator<Buffer> {
+    for (;;) {
+      const next = await this.#next();
+      if (next === null) return;
+      yield next;
+    }
+  }
+
+  /** Keep the process alive while this connection waits for data (default). */
+  ref(): this {
+    this.#transport.ref();
+    return this;
+  }
+
+  /** Let the process exit even though this connection is open. */
+  unref(): this {
+    this.#transport.unref();
+    return this;
+  }
+
+  override _write(chunk: unknown, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    let bytes: Uint8Array;
+    if (typeof chunk === 'string') bytes = Buffer.from(chunk);
+    else if (ArrayBuffer.isView(chunk)) bytes = toBuffer(chunk);
+    else return callback(new TypeError('a message must be a Buffer, TypedArray, DataView or string'));
+    this.#transport.send(bytes).then(() => callback(), callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.#transport.end().then(() => callback(), callback);
+  }
+
+  override _read(): void {
+    this.#pulling = true;
+    this.#drainToStream();
+    this.#resumeIfRoom();
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this.#transport.destroy();
+    const reason = err ?? closedError('read');
+    for (const w of this.#waiters.splice(0)) w.reject(reason);
+    callback(err);
+  }
+
+  #deliver(data: Buffer | null): void {
+    if (this.#queue.at(-1) === null) return;
+    this.#queue.push(data);
+    const w = this.#waiters.shift();
+    if (w) w.resolve(this.#queue.shift()!);
+    else this.#drainToStream();
+    if (this.#queue.length >= READ_AHEAD && this.#flowing) {
+      this.#flowing = false;
+      this.#transport.pause();
+    }
+  }
+
+  #drainToStream(): void {
+    // Only while the stream side asked (_read); messages() consumers take from the queue directly.
+    while (this.#pulling && this.#queue.length > 0) {
+      const next = this.#queue.shift()!;
+      if (next === null) {
+        this.#pulling = false;
+        this.push(null);
+        return;
+      }
+      if (next.length > 0 && !this.push(next)) this.#pulling = false;
+    }
+  }
+
+  #resumeIfRoom(): void {
+    if (!this.#flowing && this.#queue.length < READ_AHEAD && !this.#failure && !this.destroyed) {
+      this.#flowing = true;
+      this.#transport.start({
+        message: (data) => this.#deliver(data),
+        end: () => this.#deliver(null),
+        error: (err) => this.#fail(err),
+      });
+    }
+  }
+
+  #next(): Promise<Buffer | null> {
+    if (this.#queue.length > 0) {
+      const v = this.#queue.shift()!;
+      if (v === null) this.#queue.unshift(null);
+      this.#resumeIfRoom();
+      return Promise.resolve(v);
+    }
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (this.destroyed) return Promise.reject(closedError('read'));
+    this.#resumeIfRoom();
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  #fail(err: Error): void {
+    this.#failure = err;
+    for (const w of this.#waiters.splice(0)) w.reject(err);
+    this.destroy(err);
+  }
+}
+
+function toBuffer(view: ArrayBufferView): Buffer {
+  return Buffer.isBuffer(view) ? view : Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+}
+
+// --- CPython multiprocessing.connection framing ---------------------------------------------------
+
+/** Above this, CPython writes -1 and an 8-byte length. */
+const SHORT_LIMIT = 0x7fff_ffff;
+
+/** The header CPython's `Connection._send_bytes` writes before a message of `size` bytes. */
+export function frameHeader(size: number): Buffer {
+  if (size > SHORT_LIMIT) {
+    const h = Buffer.alloc(12);
+    h.writeInt32BE(-1, 0);
+    h.writeBigUInt64BE(BigInt(size), 4);
+    return h;
+  }
+  const h = Buffer.alloc(4);
+  h.writeInt32BE(size, 0);
+  return h;
+}
+
+/**
+ * Incremental decoder for CPython's framing: feed it bytes as they arrive, get whole messages.
+ * A length above `maxMessageSize` is an error (`ERR_MESSAGE_TOO_LARGE`) before any allocation.
+ */
+export class FrameDecoder {
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  #need: number | undefined;
+  constructor(private readonly maxMessageSize: number) {}
+
+  /** Adds bytes; returns the messages completed by them. Throws PipeError on a bad frame. */
+  push(data: Buffer): Buffer[] {
+    if (data.length > 0) {
+      this.#chunks.push(data);
+      this.#buffered += data.length;
+    }
+    const out: Buffer[] = [];
+    for (;;) {
+      if (this.#need === undefined) {
+        if (this.#buffered < 4) break;
+        const head = this.#peek(4);
+        const short = head.readInt32BE(0);
+        if (short === -1) {
+          if (this.#buffered < 12) break;
+          const long = this.#take(12).readBigUInt64BE(4);
+          if (long > BigInt(this.maxMessageSize)) throw tooLarge(long, this.maxMessageSize);
+          this.#need = Number(long);
+        } else {
+          if (short < 0) throw new PipeError({ code: 'EPROTO', syscall: 'read', message: `EPROTO: bad message length ${short}` });
+          if (short > this.maxMessageSize) throw tooLarge(BigInt(short), this.maxMessageSize);
+          this.#take(4);
+          this.#need = short;
+        }
+      }
+      if (this.#buffered < this.#need) break;
+      out.push(this.#take(this.#need));
+      this.#need = undefined;
+    }
+    return out;
+  }
+
+  /** True when no partial message is buffered (an EOF now is clean). */
+  get idle(): boolean {
+    return this.#buffered === 0 && this.#need === undefined;
+  }
+
+  #peek(n: number): Buffer {
+    if (this.#chunks[0]!.length >= n) return this.#chunks[0]!.subarray(0, n);
+    const all = Buffer.concat(this.#chunks);
+    this.#chunks = [all];
+    return all.subarray(0, n);
+  }
+
+  #take(n: number): Buffer {
+    if (n === 0) return Buffer.alloc(0);
+    const first = this.#chunks[0]!;
+    let out: Buffer;
+    if (first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let off = 0;
+      while (off < n) {
+        const c = this.#chunks[0]!;
+        const k = Math.min(c.length, n - off);
+        c.copy(out, off, 0, k);
+        off += k;
+        if (k === c.length) this.#chunks.shift();
+        else this.#chunks[0] = c.subarray(k);
+      }
+    }
+    this.#buffered -= n;
+    return out;
+  }
+}
+
+function tooLarge(size: bigint, max: number): PipeError {
+  return new PipeError({ code: 'ERR_MESSAGE_TOO_LARGE', syscall: 'read', message: `ERR_MESSAGE_TOO_LARGE: a ${size}-byte message exceeds maxMessageSize ${max}` });
+}

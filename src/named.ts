@@ -1,0 +1,267 @@
+/**
+ * The platform-neutral part of named pipes: option types and their validation, the
+ * name-to-path rule ({@link pipePath}), and the public shapes of servers and connections.
+ * Windows implements them over CreateNamedPipeW (src/windows/server.ts), POSIX over Unix domain
+ * sockets (src/posix/server.ts).
+ */
+import type { EventEmitter } from 'node:events';
+import { mkdirSync, lstatSync, chmodSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { join, isAbsolute } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { invalidArgType, invalidArgValue, PipeError } from './errors.js';
+import { validateAbortSignal, validateBoolean, validateInteger, validateObject, validateOneOf } from './validate.js';
+
+/** `'byte'`: a stream of bytes. `'message'`: each write is one message, read back whole. */
+export type PipeMode = 'byte' | 'message';
+/** Direction from the server's side: `'inbound'` = clients write, the server reads. */
+export type ServerAccess = 'duplex' | 'inbound' | 'outbound';
+/** Direction from the client's side. */
+export type ClientAccess = 'duplex' | 'read' | 'write';
+/**
+ * Who may connect. `'current-user'`: only the creating user (and SYSTEM on Windows; a 0600
+ * socket in a 0700 directory on POSIX). `'everyone'`: any local user, who may connect but
+ * not create instances of the pipe. `{ sddl }`: a Windows SDDL string (Windows only).
+ */
+export type PipeSecurity = 'current-user' | 'everyone' | { sddl: string };
+
+/** Options for {@link createServer}. Every default is the safe choice. */
+export interface CreateServerOptions {
+  /** Default `'byte'`. */
+  mode?: PipeMode;
+  /** Default `'duplex'`. */
+  access?: ServerAccess;
+  /**
+   * How many clients may be connected at once: 1–254 or `'unlimited'` (default). Windows: the
+   * pipe's instance limit; a client beyond it waits (see `connect`'s `timeout`). POSIX: further
+   * clients queue in the listen backlog until one leaves.
+   */
+  maxInstances?: number | 'unlimited';
+  /** Instances kept waiting for clients (the backlog). Default `min(4, maxInstances)`. */
+  pendingInstances?: number;
+  /** Windows: the input buffer size in bytes, default 64 KiB. POSIX: SO_RCVBUF hint. */
+  inBufferSize?: number;
+  /** Windows: the output buffer size in bytes, default 64 KiB. POSIX: SO_SNDBUF hint. */
+  outBufferSize?: number;
+  /** Default `'current-user'`. */
+  security?: PipeSecurity;
+  /** Windows: refuse clients from other machines (PIPE_REJECT_REMOTE_CLIENTS). Default `true`. */
+  rejectRemoteClients?: boolean;
+  /**
+   * Default `true`: if anyone already serves this name, `listen` fails with `EADDRINUSE` instead
+   * of joining the squatter's pipe (Windows FILE_FLAG_FIRST_PIPE_INSTANCE).
+   */
+  firstInstance?: boolean;
+  /** Message mode: the largest message accepted, in bytes. Default 64 MiB. */
+  maxMessageSize?: number;
+}
+
+/** Options for {@link connect}. */
+export interface ConnectOptions {
+  /** How long to wait while every instance is busy, in ms; then `ETIMEDOUT`. Default 5000. */
+  timeout?: number;
+  /** Aborts the connect; it rejects with an `AbortError`. */
+  signal?: AbortSignal;
+  /** Must match the server's mode. Default `'byte'`. */
+  mode?: PipeMode;
+  /** Default `'duplex'`. */
+  access?: ClientAccess;
+  /** Message mode: the largest message accepted, in bytes. Default 64 MiB. */
+  maxMessageSize?: number;
+  /** Allow `\\server\pipe\name` names (Windows). Default `false`. */
+  allowRemote?: boolean;
+}
+
+/**
+ * One connected pipe, on either side: a `stream.Duplex`.
+ *
+ * In byte mode it is a `net.Socket`. In message mode every `write()` (or `writeMessage()`) is one
+ * message, `'data'` emits one non-empty message per event, and `messages()` yields every message,
+ * empty ones included. Use one of `'data'`/`read()` or `messages()`, not both.
+ */
+export interface PipeConnection extends Duplex {
+  /** `'byte'` or `'message'`. */
+  readonly mode: PipeMode;
+  /** The full OS path of the pipe. */
+  readonly path: string;
+  /** Server side: the connected client's process id (GetNamedPipeClientProcessId / SO_PEERCRED). */
+  readonly clientProcessId: number | undefined;
+  /** Client side: the server's process id. */
+  readonly serverProcessId: number | undefined;
+  /** Sends one message (byte mode: writes the bytes); resolves once it is handed to the OS. */
+  writeMessage(data: ArrayBufferView): Promise<void>;
+  /** Every message until end of stream (byte mode: every chunk). */
+  messages(): AsyncIterableIterator<Buffer>;
+}
+
+/** A named-pipe server: an EventEmitter (`listening`, `connection`, `error`, `close`) and an async iterable of connections. */
+export interface PipeServer extends EventEmitter, AsyncIterable<PipeConnection> {
+  /** Starts serving `name` (see {@link pipePath}); resolves once clients can connect. */
+  listen(name: string): Promise<void>;
+  /** The full OS path in use, or `null` before `listen`. */
+  address(): string | null;
+  /** True between a successful `listen` and `close`. */
+  readonly listening: boolean;
+  /** Stops accepting (pending accepts settle) and removes the name; live connections stay. Idempotent. */
+  close(): Promise<void>;
+  /** Keep the process alive while listening (default). */
+  ref(): this;
+  /** Let the process exit even though the server is listening. */
+  unref(): this;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+// --- validation -------------------------------------------------------------------------------
+
+const MODES = ['byte', 'message'] as const;
+const SERVER_ACCESS = ['duplex', 'inbound', 'outbound'] as const;
+const CLIENT_ACCESS = ['duplex', 'read', 'write'] as const;
+export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
+export const DEFAULT_BUFFER_SIZE = 64 * 1024;
+
+/** Options with every default filled in. */
+export type ResolvedServerOptions = Required<Omit<CreateServerOptions, 'maxInstances'>> & { maxInstances: number | 'unlimited' };
+export type ResolvedConnectOptions = Required<Omit<ConnectOptions, 'signal'>> & { signal: AbortSignal | undefined };
+
+export function resolveServerOptions(options: unknown): ResolvedServerOptions {
+  validateObject(options, 'options');
+  const o = (options ?? {}) as CreateServerOptions;
+  const mode = o.mode ?? 'byte';
+  validateOneOf(mode, 'options.mode', MODES);
+  const access = o.access ?? 'duplex';
+  validateOneOf(access, 'options.access', SERVER_ACCESS);
+  const maxInstances = o.maxInstances ?? 'unlimited';
+  if (maxInstances !== 'unlimited') validateInteger(maxInstances, 'options.maxInstances', 1, 254);
+  const cap = maxInstances === 'unlimited' ? 254 : maxInstances;
+  const pendingInstances = o.pendingInstances ?? Math.min(4, cap);
+  validateInteger(pendingInstances, 'options.pendingInstances', 1, cap);
+  const inBufferSize = o.inBufferSize ?? DEFAULT_BUFFER_SIZE;
+  validateInteger(inBufferSize, 'options.inBufferSize', 0, 0x7fff_ffff);
+  const outBufferSize = o.outBufferSize ?? DEFAULT_BUFFER_SIZE;
+  validateInteger(outBufferSize, 'options.outBufferSize', 0, 0x7fff_ffff);
+  const security = o.security ?? 'current-user';
+  validateSecurity(security);
+  const rejectRemoteClients = o.rejectRemoteClients ?? true;
+  validateBoolean(rejectRemoteClients, 'options.rejectRemoteClients');
+  const firstInstance = o.firstInstance ?? true;
+  validateBoolean(firstInstance, 'options.firstInstance');
+  const maxMessageSize = o.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+  validateInteger(maxMessageSize, 'options.maxMessageSize', 1, Number.MAX_SAFE_INTEGER);
+  return { mode, access, maxInstances, pendingInstances, inBufferSize, outBufferSize, security, rejectRemoteClients, firstInstance, maxMessageSize };
+}
+
+function validateSecurity(security: unknown): asserts security is PipeSecurity {
+  if (security === 'current-user' || security === 'everyone') return;
+  if (security !== null && typeof security === 'object' && !Array.isArray(security)) {
+    const sddl = (security as { sddl?: unknown }).sddl;
+    if (typeof sddl !== 'string') throw invalidArgType('options.security.sddl', 'of type string', sddl);
+    if (sddl.length === 0 || sddl.includes('\0')) throw invalidArgValue('options.security.sddl', sddl, 'must be a non-empty string without NUL');
+    return;
+  }
+  throw invalidArgValue('options.security', security, "must be 'current-user', 'everyone' or { sddl }");
+}
+
+export function resolveConnectOptions(options: unknown): ResolvedConnectOptions {
+  validateObject(options, 'options');
+  const o = (options ?? {}) as ConnectOptions;
+  const timeout = o.timeout ?? 5000;
+  validateInteger(timeout, 'options.timeout', 0, 0x7fff_ffff);
+  validateAbortSignal(o.signal, 'options.signal');
+  const mode = o.mode ?? 'byte';
+  validateOneOf(mode, 'options.mode', MODES);
+  const access = o.access ?? 'duplex';
+  validateOneOf(access, 'options.access', CLIENT_ACCESS);
+  const maxMessageSize = o.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+  validateInteger(maxMessageSize, 'options.maxMessageSize', 1, Number.MAX_SAFE_INTEGER);
+  const allowRemote = o.allowRemote ?? false;
+  validateBoolean(allowRemote, 'options.allowRemote');
+  return { timeout, signal: o.signal, mode, access, maxMessageSize, allowRemote };
+}
+
+// --- names ------------------------------------------------------------------------------------
+
+/** `sun_path` capacity including the terminating NUL: 108 on Linux, 104 on macOS and the BSDs. */
+export const SUN_PATH_MAX = process.platform === 'linux' ? 108 : 104;
+const WINDOWS_PREFIXES = ['\\\\.\\pipe\\', '\\\\?\\pipe\\'];
+/** Windows: a pipe path is at most 256 characters. */
+const WINDOWS_PIPE_PATH_MAX = 256;
+
+function validateNameString(name: unknown): asserts name is string {
+  if (typeof name !== 'string') throw invalidArgType('name', 'of type string', name);
+  if (name.length === 0) throw invalidArgValue('name', name, 'must not be empty');
+  if (name.includes('\0')) throw invalidArgValue('name', name, 'must not contain NUL');
+}
+
+/** True for `\\server\pipe\name` with a server other than `.` or `?`. */
+export function isRemotePipePath(path: string): boolean {
+  return /^\\\\[^\\.?][^\\]*\\pipe\\/i.test(path) || /^\\\\[.?][^\\]+\\pipe\\/i.test(path);
+}
+
+/**
+ * The full OS path winpipe uses for `name`.
+ *
+ * - Windows: `\\.\pipe\<name>`. A name that already is a pipe path (`\\.\pipe\x`,
+ *   `\\?\pipe\x`, or a remote `\\server\pipe\x`) is used as is. Backslashes inside the name are
+ *   allowed (Windows treats them as part of the name). At most 256 characters in all.
+ * - POSIX: an absolute path is used as is. Any other name becomes `<dir>/<name>.sock`, where
+ *   `<dir>` is a private per-user directory (mode 0700): `$XDG_RUNTIME_DIR/winpipe` when set,
+ *   else `<os.tmpdir()>/winpipe-<uid>`. With `security: 'everyone'` the directory is
+ *   `<os.tmpdir()>/winpipe-shared` (mode 1777, like /tmp). The name must not contain `/`, and
+ *   the path must fit `sun_path` (108 bytes on Linux, 104 on macOS): it is rejected, never
+ *   truncated.
+ *
+ * @example
+ * ```ts
+ * pipePath('my-app');  // Windows: '\\\\.\\pipe\\my-app'   Linux: '/run/user/1000/winpipe/my-app.sock'
+ * ```
+ * @throws TypeError `ERR_INVALID_ARG_VALUE` for empty names, NUL, `/` in a POSIX name, or a path too long.
+ */
+export function pipePath(name: string, options?: { security?: PipeSecurity; platform?: NodeJS.Platform }): string {
+  validateNameString(name);
+  const platform = options?.platform ?? process.platform;
+  if (platform === 'win32') {
+    const lower = name.toLowerCase();
+    const full = WINDOWS_PREFIXES.some((p) => lower.startsWith(p)) || isRemotePipePath(name) ? name : `\\\\.\\pipe\\${name}`;
+    if (full.length > WINDOWS_PIPE_PATH_MAX) throw invalidArgValue('name', name, `makes a pipe path longer than ${WINDOWS_PIPE_PATH_MAX} characters`);
+    if (/^\\\\[.?]\\pipe\\$/i.test(full)) throw invalidArgValue('name', name, 'must name a pipe after \\\\.\\pipe\\');
+    return full;
+  }
+  let full: string;
+  if (isAbsolute(name)) full = name;
+  else {
+    if (name.includes('/')) throw invalidArgValue('name', name, "must not contain '/' (use an absolute path to choose the location)");
+    full = join(socketDir(options?.security ?? 'current-user', false), `${name}.sock`);
+  }
+  if (Buffer.byteLength(full) >= SUN_PATH_MAX) {
+    throw invalidArgValue('name', name, `makes a socket path of ${Buffer.byteLength(full)} bytes; sun_path holds ${SUN_PATH_MAX - 1}`);
+  }
+  return full;
+}
+
+/**
+ * POSIX: the directory for socket names; with `create`, makes it (0700, or 1777 for
+ * 'everyone') and checks that nobody else owns it or loosened it.
+ */
+export function socketDir(security: PipeSecurity, create: boolean): string {
+  const shared = security === 'everyone';
+  const runtime = process.env.XDG_RUNTIME_DIR;
+  const uid = typeof process.getuid === 'function' ? process.getuid() : userInfo().uid;
+  const dir = shared ? join(tmpdir(), 'winpipe-shared') : runtime && isAbsolute(runtime) ? join(runtime, 'winpipe') : join(tmpdir(), `winpipe-${uid}`);
+  if (!create) return dir;
+  const mode = shared ? 0o1777 : 0o700;
+  try {
+    mkdirSync(dir, { mode });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const st = lstatSync(dir);
+  if (!st.isDirectory()) throw new PipeError({ code: 'ENOTDIR', syscall: 'mkdir', path: dir });
+  if (!shared) {
+    // Someone else's directory, or one a squatter pre-created: refuse rather than serve from it.
+    if (st.uid !== uid) throw new PipeError({ code: 'EACCES', syscall: 'mkdir', path: dir, message: `EACCES: ${dir} belongs to uid ${st.uid}, not ${uid}` });
+    if ((st.mode & 0o777) !== 0o700) chmodSync(dir, 0o700);
+  } else if ((st.mode & 0o1777) !== 0o1777 && st.uid === uid) {
+    chmodSync(dir, 0o1777);
+  }
+  return dir;
+}
