@@ -1,0 +1,13 @@
+/**
+ * POSIX named pipes: Unix domain sockets. (Being implemented.)
+ */
+import { PipeError } from '../errors.js';
+import type { PipeConnection, PipeServer, ResolvedConnectOptions, ResolvedServerOptions } from '../named.js';
+
+export function createPosixServer(_options: ResolvedServerOptions, _listener?: (conn: PipeConnection) => void): PipeServer {
+  throw new PipeError({ code: 'ERR_UNSUPPORTED_PLATFORM', syscall: 'createServer' });
+}
+
+export function posixConnect(_path: string, _options: ResolvedConnectOptions): Promise<PipeConnection> {
+  return Promise.reject(new PipeError({ code: 'ERR_UNSUPPORTED_PLATFORM', syscall: 'connect' }));
+}
