@@ -221,5 +221,35 @@ export const GetProcessHandleCount: (hProcess: HANDLE, pdwHandleCount: Out<numbe
   'bool __stdcall GetProcessHandleCount(HANDLE hProcess, _Out_ uint32_t *pdwHandleCount)',
 );
 
+/** `HANDLE CreateEventW(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset, BOOL bInitialState, LPCWSTR lpName)`. */
+export const CreateEventW: (lpEventAttributes: null, bManualReset: boolean, bInitialState: boolean, lpName: string | null) => HANDLE = bind(
+  'HANDLE __stdcall CreateEventW(void *lpEventAttributes, bool bManualReset, bool bInitialState, const char16_t *lpName)',
+);
+
+/** `BOOL CancelIoEx(HANDLE hFile, LPOVERLAPPED lpOverlapped)`: cancels one overlapped operation (or all with NULL). */
+export const CancelIoEx: (hFile: HANDLE, lpOverlapped: bigint | null) => boolean = bind('bool __stdcall CancelIoEx(HANDLE hFile, void *lpOverlapped)');
+
+/** `BOOL GetOverlappedResult(HANDLE hFile, LPOVERLAPPED lpOverlapped, LPDWORD lpNumberOfBytesTransferred, BOOL bWait)`. */
+export const GetOverlappedResult: (hFile: HANDLE, lpOverlapped: bigint, lpNumberOfBytesTransferred: Out<number>, bWait: boolean) => boolean = bind(
+  'bool __stdcall GetOverlappedResult(HANDLE hFile, void *lpOverlapped, _Out_ uint32_t *lpNumberOfBytesTransferred, bool bWait)',
+);
+
+/** `VOID CALLBACK WaitOrTimerCallback(PVOID lpParameter, BOOLEAN TimerOrWaitFired)`: the callback type for {@link RegisterWaitForSingleObject}. */
+export const WAITORTIMERCALLBACK = 'void __stdcall WaitOrTimerCallback(void *lpParameter, uint8_t TimerOrWaitFired)';
+
+/** `BOOL RegisterWaitForSingleObject(PHANDLE phNewWaitObject, HANDLE hObject, WAITORTIMERCALLBACK Callback, PVOID Context, ULONG dwMilliseconds, ULONG dwFlags)`. `Callback` is a `koffi.register`-ed pointer. */
+export const RegisterWaitForSingleObject: (phNewWaitObject: Out<HANDLE>, hObject: HANDLE, callback: bigint, context: bigint, dwMilliseconds: number, dwFlags: number) => boolean =
+  bind('bool __stdcall RegisterWaitForSingleObject(_Out_ HANDLE *phNewWaitObject, HANDLE hObject, void *Callback, void *Context, uint32_t dwMilliseconds, uint32_t dwFlags)');
+
+/** `BOOL UnregisterWaitEx(HANDLE WaitHandle, HANDLE CompletionEvent)`. Pass `null` (never INVALID_HANDLE_VALUE from JS: that blocks on a callback that needs this thread). */
+export const UnregisterWaitEx: (waitHandle: HANDLE, completionEvent: HANDLE | null) => boolean = bind('bool __stdcall UnregisterWaitEx(HANDLE WaitHandle, HANDLE CompletionEvent)');
+
+/** `HLOCAL LocalFree(HLOCAL hMem)`. */
+export const LocalFree: (hMem: bigint) => bigint = bind('void * __stdcall LocalFree(void *hMem)');
+
+export const INFINITE = 0xffff_ffff;
+export const WT_EXECUTEONLYONCE = 0x8;
+export const WT_EXECUTEINWAITTHREAD = 0x4;
+
 /** `DWORD GetLastError(void)`: call it right after the failing call, before any other. */
 export const GetLastError: () => number = bind('uint32_t __stdcall GetLastError()');

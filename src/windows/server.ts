@@ -1,13 +1,525 @@
 /**
- * Windows named pipes: CreateNamedPipeW + overlapped ConnectNamedPipe. (Being implemented.)
+ * Windows named pipes: servers over `CreateNamedPipeW` + overlapped `ConnectNamedPipe`, clients
+ * over `CreateFileW`.
+ *
+ * Accepts are event-driven (src/windows/overlapped.ts): no thread of any pool waits for a
+ * client. A connected byte-mode instance is handed to libuv as a `net.Socket` (an overlapped
+ * handle, so libuv drives it through its IOCP at full speed). Message mode needs message reads,
+ * which libuv cannot do (it forces PIPE_READMODE_BYTE), so it runs on {@link WinMessageTransport}.
  */
-import { PipeError } from '../errors.js';
-import type { PipeConnection, PipeServer, ResolvedConnectOptions, ResolvedServerOptions } from '../named.js';
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { byteConnection } from '../connection.js';
+import { PipeError, WIN32_ERRORS, abortError, invalidArgValue, win32Error } from '../errors.js';
+import { MessageConnection, type MessageSink, type MessageTransport } from '../message.js';
+import { isRemotePipePath, pipePath, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
+import { openOsfHandle } from './crt.js';
+import * as k32 from './kernel32.js';
+import { NativeBuffer, OverlappedSlot, type Completion } from './overlapped.js';
+import { SecurityAttributes, readSecurity } from './security.js';
 
-export function createWindowsServer(_options: ResolvedServerOptions, _listener?: (conn: PipeConnection) => void): PipeServer {
-  throw new PipeError({ code: 'ERR_UNSUPPORTED_PLATFORM', syscall: 'createServer' });
+const E = WIN32_ERRORS;
+const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose');
+
+/** Errors that mean "the other side is gone": end of stream for reads, EPIPE for writes. */
+function isDisconnect(error: number): boolean {
+  return error === E.ERROR_BROKEN_PIPE || error === E.ERROR_PIPE_NOT_CONNECTED || error === E.ERROR_NO_DATA;
 }
 
-export function windowsConnect(_path: string, _options: ResolvedConnectOptions): Promise<PipeConnection> {
-  return Promise.reject(new PipeError({ code: 'ERR_UNSUPPORTED_PLATFORM', syscall: 'connect' }));
+/** Wraps a connected overlapped pipe handle. Ownership: the returned connection owns `handle`. */
+function wrap(
+  handle: k32.HANDLE,
+  mode: 'byte' | 'message',
+  info: { path: string; clientProcessId?: number; serverProcessId?: number; readable: boolean; writable: boolean; maxMessageSize: number },
+): PipeConnection {
+  if (mode === 'message') {
+    return new MessageConnection(new WinMessageTransport(handle, info.path, info.maxMessageSize), info);
+  }
+  const fd = openOsfHandle(handle);
+  if (fd < 0) {
+    k32.CloseHandle(handle);
+    throw win32Error(E.ERROR_TOO_MANY_OPEN_FILES, 'uv_open_osfhandle', info.path);
+  }
+  // Ownership: from here the fd, and then the socket's libuv handle, owns the pipe handle.
+  const socket = new net.Socket({ fd, readable: info.readable, writable: info.writable });
+  return byteConnection(socket, info);
+}
+
+// --- server ------------------------------------------------------------------------------------
+
+interface Instance {
+  handle: k32.HANDLE;
+  slot: OverlappedSlot;
+}
+
+type ServerState = 'idle' | 'starting' | 'listening' | 'closing' | 'closed';
+
+/**
+ * A named-pipe server. Keeps `pendingInstances` instances waiting in `ConnectNamedPipe`, and
+ * replaces each one the moment a client takes it, so clients never find the name missing.
+ */
+class WindowsPipeServer extends EventEmitter implements PipeServer {
+  readonly #o: ResolvedServerOptions;
+  #path: string | null = null;
+  #state: ServerState = 'idle';
+  #security: SecurityAttributes | undefined;
+  #pending = new Set<Instance>();
+  #settling = new Set<Promise<void>>();
+  #live = 0;
+  #refed = true;
+  #closed: Promise<void> | undefined;
+  #iterators = new Set<{ queue: PipeConnection[]; wake: (() => void) | undefined }>();
+
+  constructor(options: ResolvedServerOptions, listener?: (conn: PipeConnection) => void) {
+    super();
+    this.#o = options;
+    if (listener) this.on('connection', listener);
+  }
+
+  get listening(): boolean {
+    return this.#state === 'listening';
+  }
+
+  address(): string | null {
+    return this.#path;
+  }
+
+  listen(name: string): Promise<void> {
+    const path = pipePath(name);
+    if (isRemotePipePath(path)) throw invalidArgValue('name', name, 'is a remote pipe; a server can only create local pipes');
+    if (this.#state !== 'idle') {
+      throw Object.assign(new Error('Listen method has been called more than once without closing.'), { code: 'ERR_SERVER_ALREADY_LISTEN' });
+    }
+    this.#state = 'starting';
+    this.#path = path;
+    try {
+      if (this.#o.firstInstance && nameInUse(path)) throw new PipeError({ code: 'EADDRINUSE', syscall: 'listen', path });
+      this.#security = new SecurityAttributes(this.#o.security);
+      this.#addInstance(true);
+      this.#replenish();
+    } catch (err) {
+      this.#state = 'idle';
+      this.#path = null;
+      this.#teardown();
+      return Promise.reject(err);
+    }
+    this.#state = 'listening';
+    queueMicrotask(() => this.emit('listening'));
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    if (this.#closed) return this.#closed;
+    if (this.#state === 'idle' || this.#state === 'closed') {
+      this.#state = 'closed';
+      this.#closed = Promise.resolve();
+      queueMicrotask(() => this.#finishClose());
+      return this.#closed;
+    }
+    this.#state = 'closing';
+    for (const inst of this.#pending) inst.slot.cancel();
+    this.#closed = Promise.all([...this.#settling]).then(() => {
+      this.#teardown();
+      this.#state = 'closed';
+      this.#finishClose();
+    });
+    return this.#closed;
+  }
+
+  ref(): this {
+    this.#refed = true;
+    for (const inst of this.#pending) inst.slot.ref(true);
+    return this;
+  }
+
+  unref(): this {
+    this.#refed = false;
+    for (const inst of this.#pending) inst.slot.ref(false);
+    return this;
+  }
+
+  /** Windows only: the owner and DACL actually applied to the pipe, as SDDL (read back with GetSecurityInfo). */
+  securityDescriptor(): string {
+    const inst = this.#pending.values().next().value as Instance | undefined;
+    if (!inst) throw new PipeError({ code: this.#state === 'listening' ? 'EBUSY' : 'ERR_PIPE_CLOSED', syscall: 'GetSecurityInfo', path: this.#path ?? undefined });
+    return readSecurity(inst.handle);
+  }
+
+  async [asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<PipeConnection> {
+    const it = { queue: [] as PipeConnection[], wake: undefined as (() => void) | undefined };
+    this.#iterators.add(it);
+    const done = (): IteratorReturnResult<undefined> => {
+      this.#iterators.delete(it);
+      return { done: true, value: undefined };
+    };
+    return {
+      next: async (): Promise<IteratorResult<PipeConnection>> => {
+        for (;;) {
+          const conn = it.queue.shift();
+          if (conn) return { done: false, value: conn };
+          if (this.#state === 'closing' || this.#state === 'closed') return done();
+          await new Promise<void>((resolve) => (it.wake = resolve));
+          it.wake = undefined;
+        }
+      },
+      return: async () => done(),
+    };
+  }
+
+  #finishClose(): void {
+    for (const it of this.#iterators) it.wake?.();
+    this.emit('close');
+  }
+
+  #teardown(): void {
+    this.#security?.free();
+    this.#security = undefined;
+  }
+
+  /** Creates one instance and starts its accept. Returns false when the instance limit is reached. */
+  #addInstance(first: boolean): boolean {
+    const o = this.#o;
+    const access = o.access === 'inbound' ? k32.PIPE_ACCESS_INBOUND : o.access === 'outbound' ? k32.PIPE_ACCESS_OUTBOUND : k32.PIPE_ACCESS_DUPLEX;
+    const openMode = access | k32.FILE_FLAG_OVERLAPPED | (first && o.firstInstance ? k32.FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
+    const type = o.mode === 'message' ? k32.PIPE_TYPE_MESSAGE | k32.PIPE_READMODE_MESSAGE : k32.PIPE_TYPE_BYTE | k32.PIPE_READMODE_BYTE;
+    const pipeMode = type | k32.PIPE_WAIT | (o.rejectRemoteClients ? k32.PIPE_REJECT_REMOTE_CLIENTS : 0);
+    const max = o.maxInstances === 'unlimited' ? k32.PIPE_UNLIMITED_INSTANCES : o.maxInstances;
+    const handle = k32.CreateNamedPipeW(this.#path!, openMode, pipeMode, max, o.outBufferSize, o.inBufferSize, 0, this.#security!.bytes);
+    if (handle === k32.INVALID_HANDLE_VALUE) {
+      const e = k32.GetLastError();
+      if (e === E.ERROR_PIPE_BUSY && !first) return false;
+      // FIRST_PIPE_INSTANCE on a name someone else serves gives ERROR_ACCESS_DENIED.
+      if (first && (e === E.ERROR_ACCESS_DENIED || e === E.ERROR_PIPE_BUSY)) {
+        throw new PipeError({ code: 'EADDRINUSE', syscall: 'CreateNamedPipeW', path: this.#path!, win32Errno: e });
+      }
+      throw win32Error(e, 'CreateNamedPipeW', this.#path!);
+    }
+    // Ownership: the instance owns `handle` until a connection takes it or it is closed below.
+    let slot: OverlappedSlot;
+    try {
+      slot = new OverlappedSlot(handle);
+    } catch (err) {
+      k32.CloseHandle(handle);
+      throw err;
+    }
+    slot.ref(this.#refed);
+    const inst: Instance = { handle, slot };
+    this.#pending.add(inst);
+    let settled: Promise<void>;
+    try {
+      settled = slot.start('ConnectNamedPipe', (ov) => k32.ConnectNamedPipe(handle, ov)).then((c) => this.#onConnect(inst, c));
+    } catch (err) {
+      this.#pending.delete(inst);
+      slot.free();
+      k32.CloseHandle(handle);
+      throw err;
+    }
+    this.#settling.add(settled);
+    void settled.finally(() => this.#settling.delete(settled));
+    return true;
+  }
+
+  /** Keeps `pendingInstances` accepts outstanding, within `maxInstances`. */
+  #replenish(): void {
+    const o = this.#o;
+    const cap = o.maxInstances === 'unlimited' ? Infinity : o.maxInstances;
+    while (this.#state === 'listening' || this.#state === 'starting') {
+      if (this.#pending.size >= o.pendingInstances || this.#pending.size + this.#live >= cap) return;
+      try {
+        if (!this.#addInstance(false)) return;
+      } catch (err) {
+        this.emit('error', err);
+        return;
+      }
+    }
+  }
+
+  #onConnect(inst: Instance, c: Completion): void {
+    this.#pending.delete(inst);
+    inst.slot.free();
+    // ERROR_PIPE_CONNECTED: the client came first. ERROR_NO_DATA: it came, wrote and left; what
+    // it wrote is still readable, then end of file.
+    const connected = c.error === 0 || c.error === E.ERROR_PIPE_CONNECTED || c.error === E.ERROR_NO_DATA;
+    if (!connected || this.#state !== 'listening') {
+      k32.CloseHandle(inst.handle);
+      if (this.#state === 'listening') {
+        if (c.error !== E.ERROR_OPERATION_ABORTED) this.emit('error', win32Error(c.error, 'ConnectNamedPipe', this.#path!));
+        this.#replenish();
+      }
+      return;
+    }
+    const pid: k32.Out<number> = [0];
+    const clientProcessId = k32.GetNamedPipeClientProcessId(inst.handle, pid) ? pid[0] : undefined;
+    this.#live++;
+    // A fresh instance waits before this client is even handed out.
+    this.#replenish();
+    let conn: PipeConnection;
+    try {
+      conn = wrap(inst.handle, this.#o.mode, {
+        path: this.#path!,
+        clientProcessId,
+        readable: this.#o.access !== 'outbound',
+        writable: this.#o.access !== 'inbound',
+        maxMessageSize: this.#o.maxMessageSize,
+      });
+    } catch (err) {
+      this.#live--;
+      this.emit('error', err);
+      this.#replenish();
+      return;
+    }
+    conn.once('close', () => {
+      this.#live--;
+      this.#replenish();
+    });
+    for (const it of this.#iterators) {
+      it.queue.push(conn);
+      it.wake?.();
+    }
+    this.emit('connection', conn);
+  }
+}
+
+/** True when someone serves `path` (an instance is free, or all are busy). Waits at most 1 ms. */
+function nameInUse(path: string): boolean {
+  if (k32.WaitNamedPipeW(path, 1)) return true;
+  const e = k32.GetLastError();
+  return e === E.ERROR_SEM_TIMEOUT || e === E.ERROR_PIPE_BUSY;
+}
+
+export function createWindowsServer(options: ResolvedServerOptions, listener?: (conn: PipeConnection) => void): PipeServer {
+  return new WindowsPipeServer(options, listener);
+}
+
+// --- client ------------------------------------------------------------------------------------
+
+export function windowsConnect(path: string, o: ResolvedConnectOptions): Promise<PipeConnection> {
+  if (o.signal?.aborted) return Promise.reject(abortError(o.signal));
+  const access =
+    o.access === 'read' ? k32.GENERIC_READ | k32.FILE_WRITE_ATTRIBUTES : o.access === 'write' ? k32.GENERIC_WRITE | k32.FILE_READ_ATTRIBUTES : k32.GENERIC_READ | k32.GENERIC_WRITE;
+  // Identification only: a server cannot act as this user with our token.
+  const flags = k32.FILE_FLAG_OVERLAPPED | k32.SECURITY_SQOS_PRESENT | k32.SECURITY_IDENTIFICATION;
+  const deadline = Date.now() + o.timeout;
+  return new Promise<PipeConnection>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    let delay = 2;
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(abortError(o.signal));
+    };
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    const finish = (fn: () => void): void => {
+      o.signal?.removeEventListener('abort', onAbort);
+      fn();
+    };
+    const attempt = (): void => {
+      if (o.signal?.aborted) return;
+      const handle = k32.CreateFileW(path, access, 0, null, k32.OPEN_EXISTING, flags, null);
+      if (handle !== k32.INVALID_HANDLE_VALUE) {
+        finish(() => {
+          try {
+            resolve(clientConnection(handle, path, o));
+          } catch (err) {
+            reject(err);
+          }
+        });
+        return;
+      }
+      const e = k32.GetLastError();
+      if (e === E.ERROR_PIPE_BUSY) {
+        const left = deadline - Date.now();
+        if (left > 0) {
+          // WaitNamedPipeW would block this thread; a short timer retry keeps the loop free.
+          timer = setTimeout(attempt, Math.min(delay, left));
+          delay = Math.min(delay * 2, 50);
+          return;
+        }
+        finish(() => reject(new PipeError({ code: 'ETIMEDOUT', syscall: 'connect', path, win32Errno: e })));
+        return;
+      }
+      finish(() => reject(win32Error(e, 'CreateFileW', path)));
+    };
+    attempt();
+  });
+}
+
+function clientConnection(handle: k32.HANDLE, path: string, o: ResolvedConnectOptions): PipeConnection {
+  const pid: k32.Out<number> = [0];
+  const serverProcessId = k32.GetNamedPipeServerProcessId(handle, pid) ? pid[0] : undefined;
+  if (o.mode === 'message' && !k32.SetNamedPipeHandleState(handle, [k32.PIPE_READMODE_MESSAGE], null, null)) {
+    const e = k32.GetLastError();
+    k32.CloseHandle(handle);
+    // ERROR_INVALID_PARAMETER: the server's pipe is a byte pipe.
+    throw new PipeError({ code: 'EPROTOTYPE', syscall: 'SetNamedPipeHandleState', path, win32Errno: e, message: `EPROTOTYPE: ${path} is not a message-mode pipe` });
+  }
+  return wrap(handle, o.mode, {
+    path,
+    serverProcessId,
+    readable: o.access !== 'write',
+    writable: o.access !== 'read',
+    maxMessageSize: o.maxMessageSize,
+  });
+}
+
+// --- message mode ----------------------------------------------------------------------------------
+
+const READ_CHUNK = 64 * 1024;
+
+/**
+ * Whole messages over a PIPE_READMODE_MESSAGE handle with overlapped ReadFile/WriteFile.
+ * A message longer than the read buffer arrives as ERROR_MORE_DATA pieces and is reassembled.
+ * Ownership: owns `handle`, closed once both slots are idle after destroy().
+ */
+class WinMessageTransport implements MessageTransport {
+  readonly #handle: k32.HANDLE;
+  readonly #path: string;
+  readonly #max: number;
+  readonly #readSlot: OverlappedSlot;
+  readonly #writeSlot: OverlappedSlot;
+  readonly #readBuf = new NativeBuffer(READ_CHUNK);
+  #writeBuf: NativeBuffer | undefined;
+  #sink: MessageSink | undefined;
+  #wantRead = false;
+  #reading = false;
+  #writes: { data: Uint8Array; resolve(): void; reject(e: unknown): void }[] = [];
+  #writing = false;
+  #flushed: (() => void)[] = [];
+  #destroyed = false;
+  #released = false;
+
+  constructor(handle: k32.HANDLE, path: string, maxMessageSize: number) {
+    this.#handle = handle;
+    this.#path = path;
+    this.#max = maxMessageSize;
+    this.#readSlot = new OverlappedSlot(handle);
+    this.#writeSlot = new OverlappedSlot(handle);
+  }
+
+  start(sink: MessageSink): void {
+    this.#sink = sink;
+    this.#wantRead = true;
+    if (!this.#reading) void this.#readLoop();
+  }
+
+  pause(): void {
+    this.#wantRead = false;
+  }
+
+  send(message: Uint8Array): Promise<void> {
+    if (this.#destroyed) return Promise.reject(new PipeError({ code: 'ERR_PIPE_CLOSED', syscall: 'WriteFile', path: this.#path }));
+    return new Promise((resolve, reject) => {
+      this.#writes.push({ data: message, resolve, reject });
+      if (!this.#writing) void this.#writeLoop();
+    });
+  }
+
+  async end(): Promise<void> {
+    // Named pipes have no half-close: deliver everything, then close; the peer reads it all, then EOF.
+    if (this.#writing || this.#writes.length > 0) await new Promise<void>((resolve) => this.#flushed.push(resolve));
+    this.#sink?.end();
+    this.destroy();
+  }
+
+  destroy(): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    for (const w of this.#writes.splice(0)) w.reject(new PipeError({ code: 'ERR_PIPE_CLOSED', syscall: 'WriteFile', path: this.#path }));
+    this.#readSlot.cancel();
+    this.#writeSlot.cancel();
+    this.#releaseIfIdle();
+  }
+
+  ref(): void {
+    this.#readSlot.ref(true);
+    this.#writeSlot.ref(true);
+  }
+
+  unref(): void {
+    this.#readSlot.ref(false);
+    this.#writeSlot.ref(false);
+  }
+
+  /** Closes the handle and frees native memory once no I/O can touch them. */
+  #releaseIfIdle(): void {
+    if (this.#released || !this.#destroyed || this.#readSlot.busy || this.#writeSlot.busy) return;
+    this.#released = true;
+    this.#readSlot.free();
+    this.#writeSlot.free();
+    this.#readBuf.free();
+    this.#writeBuf?.free();
+    k32.CloseHandle(this.#handle);
+  }
+
+  async #readLoop(): Promise<void> {
+    this.#reading = true;
+    let parts: Buffer[] = [];
+    let size = 0;
+    try {
+      while (this.#wantRead && !this.#destroyed) {
+        const buf = this.#readBuf;
+        const c = await this.#readSlot.start('ReadFile', (ov) => k32.ReadFile(this.#handle, buf.ptr, buf.size, null as never, ov));
+        if (this.#destroyed) break;
+        if (c.error === 0 || c.error === E.ERROR_MORE_DATA) {
+          size += c.bytes;
+          if (size > this.#max) {
+            this.#sink?.error(new PipeError({ code: 'ERR_MESSAGE_TOO_LARGE', syscall: 'ReadFile', path: this.#path, message: `ERR_MESSAGE_TOO_LARGE: a message exceeds maxMessageSize ${this.#max}` }));
+            break;
+          }
+          parts.push(buf.read(c.bytes));
+          if (c.error === E.ERROR_MORE_DATA) continue;
+          const message = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+          parts = [];
+          size = 0;
+          this.#sink?.message(message);
+        } else if (isDisconnect(c.error)) {
+          this.#sink?.end();
+          break;
+        } else if (c.error === E.ERROR_OPERATION_ABORTED) {
+          break;
+        } else {
+          this.#sink?.error(win32Error(c.error, 'ReadFile', this.#path));
+          break;
+        }
+      }
+    } catch (err) {
+      this.#sink?.error(err as Error);
+    } finally {
+      this.#reading = false;
+      this.#releaseIfIdle();
+    }
+  }
+
+  async #writeLoop(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#writes.length > 0 && !this.#destroyed) {
+        const w = this.#writes.shift()!;
+        if (!this.#writeBuf || this.#writeBuf.size < w.data.byteLength) {
+          this.#writeBuf?.free();
+          this.#writeBuf = new NativeBuffer(Math.max(w.data.byteLength, READ_CHUNK));
+        }
+        const buf = this.#writeBuf;
+        buf.write(w.data);
+        let c: Completion;
+        try {
+          c = await this.#writeSlot.start('WriteFile', (ov) => k32.WriteFile(this.#handle, buf.ptr, w.data.byteLength, null as never, ov));
+        } catch (err) {
+          w.reject(err);
+          continue;
+        }
+        if (c.error === 0) w.resolve();
+        else if (isDisconnect(c.error)) w.reject(new PipeError({ code: 'EPIPE', syscall: 'WriteFile', path: this.#path, win32Errno: c.error }));
+        else if (c.error === E.ERROR_OPERATION_ABORTED) w.reject(new PipeError({ code: 'ERR_PIPE_CLOSED', syscall: 'WriteFile', path: this.#path }));
+        else w.reject(win32Error(c.error, 'WriteFile', this.#path));
+      }
+    } finally {
+      this.#writing = false;
+      for (const f of this.#flushed.splice(0)) f();
+      this.#releaseIfIdle();
+    }
+  }
 }

@@ -1,0 +1,40 @@
+/**
+ * Byte-mode connections: a `net.Socket` (libuv does the I/O on both platforms: IOCP for an
+ * overlapped named pipe, epoll/kqueue for a Unix socket) given the {@link PipeConnection} members.
+ */
+import type net from 'node:net';
+import { fromNodeError } from './errors.js';
+import type { PipeConnection } from './named.js';
+import { validateBuffer } from './validate.js';
+
+/** Identity of a connection, set once it is established. */
+export interface ConnectionInfo {
+  path: string;
+  clientProcessId?: number | undefined;
+  serverProcessId?: number | undefined;
+}
+
+/** Gives `socket` the PipeConnection members and returns it, typed as a PipeConnection. */
+export function byteConnection(socket: net.Socket, info: ConnectionInfo): PipeConnection {
+  Object.defineProperties(socket, {
+    mode: { value: 'byte', enumerable: true },
+    path: { value: info.path, enumerable: true },
+    clientProcessId: { value: info.clientProcessId, enumerable: true },
+    serverProcessId: { value: info.serverProcessId, enumerable: true },
+    writeMessage: {
+      value(data: ArrayBufferView): Promise<void> {
+        validateBuffer(data, 'data');
+        return new Promise((resolve, reject) => {
+          socket.write(data as Uint8Array, (err) => (err ? reject(fromNodeError(err, 'write')) : resolve()));
+        });
+      },
+    },
+    messages: {
+      // Byte mode has no boundaries: each chunk as it arrives.
+      async *value(): AsyncIterableIterator<Buffer> {
+        for await (const chunk of socket) yield chunk as Buffer;
+      },
+    },
+  });
+  return socket as unknown as PipeConnection;
+}

@@ -1,0 +1,59 @@
+/**
+ * The advapi32 calls winpipe makes for named-pipe security, declared in one place next to their
+ * C signatures. They bind lazily; off Windows they throw `ERR_UNSUPPORTED_PLATFORM`.
+ *
+ * @module
+ */
+import koffi from 'koffi';
+import { PipeError } from '../errors.js';
+import { defineTypes, type HANDLE, type Out } from './kernel32.js';
+
+let lib: ReturnType<typeof koffi.load> | undefined;
+function advapi32(): ReturnType<typeof koffi.load> {
+  if (process.platform !== 'win32') throw new PipeError({ code: 'ERR_UNSUPPORTED_PLATFORM', message: 'advapi32 is only available on Windows' });
+  if (!lib) {
+    defineTypes();
+    lib = koffi.load('advapi32.dll');
+  }
+  return lib;
+}
+
+function bind<F extends (...args: any[]) => any>(proto: string): F {
+  let fn: F | undefined;
+  return ((...args: unknown[]) => (fn ??= advapi32().func(proto) as unknown as F)(...args)) as F;
+}
+
+export const SDDL_REVISION_1 = 1;
+export const TOKEN_QUERY = 0x8;
+export const TokenUser = 1;
+export const SE_KERNEL_OBJECT = 6;
+export const OWNER_SECURITY_INFORMATION = 0x1;
+export const DACL_SECURITY_INFORMATION = 0x4;
+
+/** `BOOL ConvertStringSecurityDescriptorToSecurityDescriptorW(LPCWSTR StringSecurityDescriptor, DWORD StringSDRevision, PSECURITY_DESCRIPTOR *SecurityDescriptor, PULONG SecurityDescriptorSize)`. Free the result with LocalFree. */
+export const ConvertStringSecurityDescriptorToSecurityDescriptorW: (sddl: string, revision: number, sd: Out<bigint>, size: Out<number> | null) => boolean = bind(
+  'bool __stdcall ConvertStringSecurityDescriptorToSecurityDescriptorW(const char16_t *StringSecurityDescriptor, uint32_t StringSDRevision, _Out_ void **SecurityDescriptor, _Out_ uint32_t *SecurityDescriptorSize)',
+);
+
+/** `BOOL ConvertSecurityDescriptorToStringSecurityDescriptorW(PSECURITY_DESCRIPTOR SecurityDescriptor, DWORD RequestedStringSDRevision, SECURITY_INFORMATION SecurityInformation, LPWSTR *StringSecurityDescriptor, PULONG StringSecurityDescriptorLen)`. Free the string with LocalFree. */
+export const ConvertSecurityDescriptorToStringSecurityDescriptorW: (sd: bigint, revision: number, info: number, out: Out<bigint>, len: Out<number> | null) => boolean = bind(
+  'bool __stdcall ConvertSecurityDescriptorToStringSecurityDescriptorW(void *SecurityDescriptor, uint32_t RequestedStringSDRevision, uint32_t SecurityInformation, _Out_ void **StringSecurityDescriptor, _Out_ uint32_t *StringSecurityDescriptorLen)',
+);
+
+/** `BOOL OpenProcessToken(HANDLE ProcessHandle, DWORD DesiredAccess, PHANDLE TokenHandle)`. */
+export const OpenProcessToken: (process: HANDLE, access: number, token: Out<HANDLE>) => boolean = bind(
+  'bool __stdcall OpenProcessToken(HANDLE ProcessHandle, uint32_t DesiredAccess, _Out_ HANDLE *TokenHandle)',
+);
+
+/** `BOOL GetTokenInformation(HANDLE TokenHandle, TOKEN_INFORMATION_CLASS TokenInformationClass, LPVOID TokenInformation, DWORD TokenInformationLength, PDWORD ReturnLength)`. */
+export const GetTokenInformation: (token: HANDLE, infoClass: number, info: bigint, length: number, returnLength: Out<number>) => boolean = bind(
+  'bool __stdcall GetTokenInformation(HANDLE TokenHandle, int TokenInformationClass, void *TokenInformation, uint32_t TokenInformationLength, _Out_ uint32_t *ReturnLength)',
+);
+
+/** `BOOL ConvertSidToStringSidW(PSID Sid, LPWSTR *StringSid)`. Free the string with LocalFree. */
+export const ConvertSidToStringSidW: (sid: bigint, out: Out<bigint>) => boolean = bind('bool __stdcall ConvertSidToStringSidW(void *Sid, _Out_ void **StringSid)');
+
+/** `DWORD GetSecurityInfo(HANDLE handle, SE_OBJECT_TYPE ObjectType, SECURITY_INFORMATION SecurityInfo, PSID *ppsidOwner, PSID *ppsidGroup, PACL *ppDacl, PACL *ppSacl, PSECURITY_DESCRIPTOR *ppSecurityDescriptor)`. Returns a Win32 error code (0 = success). */
+export const GetSecurityInfo: (handle: HANDLE, type: number, info: number, owner: null, group: null, dacl: null, sacl: null, sd: Out<bigint>) => number = bind(
+  'uint32_t __stdcall GetSecurityInfo(HANDLE handle, int ObjectType, uint32_t SecurityInfo, void *ppsidOwner, void *ppsidGroup, void *ppDacl, void *ppSacl, _Out_ void **ppSecurityDescriptor)',
+);
