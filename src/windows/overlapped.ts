@@ -121,7 +121,12 @@ export class OverlappedSlot {
       const id = nextId++;
       const wait: k32.Out<k32.HANDLE> = [0n];
       pending.set(id, this);
-      if (!k32.RegisterWaitForSingleObject(wait, this.#event, callback(), BigInt(id), k32.INFINITE, k32.WT_EXECUTEONLYONCE)) {
+      // WT_EXECUTEINWAITTHREAD: the callback runs on the wait thread itself (one per 63 waits), so
+      // at most ceil(waits / 63) threads call into koffi at once. By default each callback gets
+      // its own worker thread, and a burst of hundreds of completions overflows koffi's queue of
+      // cross-thread calls (max_async_calls, 256): node.exe then dies with a page fault.
+      const flags = k32.WT_EXECUTEONLYONCE | k32.WT_EXECUTEINWAITTHREAD;
+      if (!k32.RegisterWaitForSingleObject(wait, this.#event, callback(), BigInt(id), k32.INFINITE, flags)) {
         const e = k32.GetLastError();
         pending.delete(id);
         // The I/O is in flight and nobody will hear of it: cancel it and wait for it blockingly,
