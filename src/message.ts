@@ -209,15 +209,31 @@ export class FrameDecoder {
   #chunks: Buffer[] = [];
   #buffered = 0;
   #need: number | undefined;
+  #failure: unknown;
   constructor(private readonly maxMessageSize: number) {}
 
-  /** Adds bytes; returns the messages completed by them. Throws PipeError on a bad frame. */
+  /**
+   * Adds bytes; returns the messages completed by them. Throws PipeError on a bad frame. When good
+   * messages precede the bad frame in the same bytes, they are returned first and the error is
+   * thrown by the next call (push an empty Buffer to get it).
+   */
   push(data: Buffer): Buffer[] {
+    if (this.#failure) throw this.#failure;
     if (data.length > 0) {
       this.#chunks.push(data);
       this.#buffered += data.length;
     }
     const out: Buffer[] = [];
+    try {
+      this.#decode(out);
+    } catch (err) {
+      if (out.length === 0) throw err;
+      this.#failure = err;
+    }
+    return out;
+  }
+
+  #decode(out: Buffer[]): void {
     for (;;) {
       if (this.#need === undefined) {
         if (this.#buffered < 4) break;
@@ -239,7 +255,6 @@ export class FrameDecoder {
       out.push(this.#take(this.#need));
       this.#need = undefined;
     }
-    return out;
   }
 
   /** True when no partial message is buffered (an EOF now is clean). */

@@ -61,6 +61,18 @@ export const POLLIN = 0x001;
 export const POLLOUT = 0x004;
 export const POLLERR = 0x008;
 export const POLLHUP = 0x010;
+/** Socket option levels and names for {@link getsockopt}. */
+export const SOL_SOCKET = isDarwin ? 0xffff : 1;
+/** Linux: `struct ucred { pid_t pid; uid_t uid; gid_t gid; }` of the peer, at `SOL_SOCKET`. */
+export const SO_PEERCRED = 17;
+/** macOS: the level of the `LOCAL_*` options (Unix domain sockets). */
+export const SOL_LOCAL = 0;
+/** macOS: the peer's `pid_t`, at `SOL_LOCAL`. */
+export const LOCAL_PEERPID = 2;
+/** `shutdown` directions (the same on Linux and macOS). */
+export const SHUT_RD = 0;
+export const SHUT_WR = 1;
+export const SHUT_RDWR = 2;
 
 // --- functions ---------------------------------------------------------------------------------
 
@@ -89,6 +101,17 @@ export const close: (fd: number) => number = bind('int close(int fd)');
 
 /** `int poll(struct pollfd *fds, nfds_t nfds, int timeout)`; `fds` is {fd:int32, events:int16, revents:int16} × n. */
 export const poll: (fds: Uint8Array, nfds: number, timeout: number) => number = bind('int poll(_Inout_ uint8_t *fds, unsigned long nfds, int timeout)');
+
+/**
+ * `int getsockopt(int sockfd, int level, int optname, void *optval, socklen_t *optlen)`.
+ * `optval` receives the option's bytes; `optlen` (one element) is in/out: its capacity, then the size written.
+ */
+export const getsockopt: (fd: number, level: number, optname: number, optval: Uint8Array, optlen: Uint32Array) => number = bind(
+  'int getsockopt(int sockfd, int level, int optname, _Inout_ uint8_t *optval, _Inout_ uint32_t *optlen)',
+);
+
+/** `int shutdown(int sockfd, int how)`: `how` is {@link SHUT_RD}, {@link SHUT_WR} or {@link SHUT_RDWR}. */
+export const shutdown: (fd: number, how: number) => number = bind('int shutdown(int sockfd, int how)');
 
 /** The calling thread's `errno`, read right after a failed call. */
 export function errno(): number {

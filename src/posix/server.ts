@@ -1,13 +1,578 @@
 /**
- * POSIX named pipes: Unix domain sockets. (Being implemented.)
+ * POSIX named pipes: Unix domain sockets through Node's own `net` (epoll / kqueue), so a pending
+ * accept or read holds no thread of any pool.
+ *
+ * - Names map to socket paths with {@link pipePath}: `<private dir>/<name>.sock` (0700 directory,
+ *   0600 socket), or the shared `winpipe-shared` directory with a 0666 socket for
+ *   `security: 'everyone'`; absolute paths are used as is.
+ * - Byte mode: the connection is the accepted `net.Socket` itself (src/connection.ts).
+ * - Message mode: CPython `multiprocessing.connection` framing ({@link SocketMessageTransport}).
+ * - `maxInstances`: the kernel accepts every client into the listen backlog; connections beyond the
+ *   limit are held, unread, in arrival order, and handed out as earlier ones close.
  */
-import { PipeError } from '../errors.js';
-import type { PipeConnection, PipeServer, ResolvedConnectOptions, ResolvedServerOptions } from '../named.js';
+import { EventEmitter } from 'node:events';
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
+import { basename, dirname, isAbsolute, join } from 'node:path';
+import { byteConnection } from '../connection.js';
+import { PipeError, abortError, fromNodeError } from '../errors.js';
+import { MessageConnection } from '../message.js';
+import { pipePath, socketDir, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
+import * as libc from './libc.js';
+import { SocketMessageTransport } from './transport.js';
 
-export function createPosixServer(_options: ResolvedServerOptions, _listener?: (conn: PipeConnection) => void): PipeServer {
-  throw new PipeError({ code: 'ERR_UNSUPPORTED_PLATFORM', syscall: 'createServer' });
+const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose');
+
+/** Mode of the socket file: only us, or every local user (connecting needs write permission). */
+const PRIVATE_MODE = 0o600;
+const SHARED_MODE = 0o666;
+
+// --- peer credentials and directions ------------------------------------------------------------
+
+/** The libuv fd under a connected `net.Socket`, or undefined (not exposed on this handle). */
+function socketFd(socket: net.Socket): number | undefined {
+  // `_handle.fd` is libuv's own descriptor for the stream; Node exposes it on POSIX.
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
-export function posixConnect(_path: string, _options: ResolvedConnectOptions): Promise<PipeConnection> {
-  return Promise.reject(new PipeError({ code: 'ERR_UNSUPPORTED_PLATFORM', syscall: 'connect' }));
+/**
+ * The peer's process id: Linux `SO_PEERCRED` (the pid at connect / listen time), macOS
+ * `LOCAL_PEERPID`. Undefined where the platform has neither or the call fails: it is
+ * information about a connection, not a reason to refuse it.
+ */
+export function peerProcessId(socket: net.Socket): number | undefined {
+  const fd = socketFd(socket);
+  if (fd === undefined) return undefined;
+  try {
+    if (process.platform === 'linux') {
+      // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
+      const cred = new Uint8Array(12);
+      const len = new Uint32Array([cred.byteLength]);
+      if (libc.getsockopt(fd, libc.SOL_SOCKET, libc.SO_PEERCRED, cred, len) !== 0 || len[0]! < 4) return undefined;
+      const pid = new DataView(cred.buffer).getInt32(0, true);
+      return pid > 0 ? pid : undefined;
+    }
+    if (process.platform === 'darwin') {
+      const out = new Uint8Array(4);
+      const len = new Uint32Array([out.byteLength]);
+      if (libc.getsockopt(fd, libc.SOL_LOCAL, libc.LOCAL_PEERPID, out, len) !== 0 || len[0]! < 4) return undefined;
+      const pid = new DataView(out.buffer).getInt32(0, true);
+      return pid > 0 ? pid : undefined;
+    }
+  } catch {
+    // No libc binding on this platform (koffi could not load it): no pid, the connection still works.
+  }
+  return undefined;
+}
+
+/**
+ * Makes the directions this side must not use unusable, before the connection is handed out.
+ *
+ * - Not writable (server `'inbound'`, client `'read'`): half-close at once. The peer reads end
+ *   of stream; our `writable` is false and a write fails as on any ended stream.
+ * - Not readable (server `'outbound'`, client `'write'`): `shutdown(SHUT_RD)`, and whatever
+ *   still arrives is discarded. Our side sees end of stream at once; on Linux the peer's writes
+ *   then fail with EPIPE (the nearest thing to Windows' ERROR_ACCESS_DENIED for a wrong direction).
+ */
+function restrictDirections(socket: net.Socket, readable: boolean, writable: boolean): void {
+  if (!writable) socket.end();
+  if (!readable) {
+    const fd = socketFd(socket);
+    if (fd !== undefined) {
+      try {
+        libc.shutdown(fd, libc.SHUT_RD);
+      } catch {
+        // Without libc the direction is still closed on our side below.
+      }
+    }
+    // Flowing with no 'data' listener: anything that arrives is dropped, then 'end'.
+    socket.resume();
+  }
+}
+
+/** Wraps a connected socket for `mode`. Ownership: the returned connection owns `socket`. */
+function wrapSocket(
+  socket: net.Socket,
+  mode: 'byte' | 'message',
+  info: { path: string; clientProcessId: number | undefined; serverProcessId: number | undefined; readable: boolean; writable: boolean; maxMessageSize: number },
+): PipeConnection {
+  restrictDirections(socket, info.readable, info.writable);
+  if (mode === 'message') {
+    // Ownership: the transport owns the socket, and the MessageConnection owns the transport.
+    const transport = new SocketMessageTransport(socket, info.path, info.maxMessageSize);
+    return new MessageConnection(transport, {
+      path: info.path,
+      readable: info.readable,
+      writable: info.writable,
+      ...(info.clientProcessId === undefined ? {} : { clientProcessId: info.clientProcessId }),
+      ...(info.serverProcessId === undefined ? {} : { serverProcessId: info.serverProcessId }),
+    });
+  }
+  if (info.readable) startReading(socket);
+  return byteConnection(socket, info);
+}
+
+/**
+ * Starts reading a socket accepted with `pauseOnConnect` without putting it in flowing mode, so
+ * no data is emitted before the user attaches a listener, and a later `'data'` listener still
+ * switches it to flowing (an explicit pause() would stop that).
+ */
+function startReading(socket: net.Socket): void {
+  // The setter exists on every Readable (Node itself uses it for pauseOnCreate); the typings say readonly.
+  if (socket.readableFlowing === false) (socket as { readableFlowing: boolean | null }).readableFlowing = null;
+  socket.read(0);
+}
+
+// --- server --------------------------------------------------------------------------------------
+
+type ServerState = 'idle' | 'starting' | 'listening' | 'closed';
+
+interface Iteration {
+  queue: PipeConnection[];
+  wake: (() => void) | undefined;
+}
+
+/**
+ * A named-pipe server over a Unix domain socket.
+ *
+ * `maxInstances` on POSIX: a Unix socket has no instance limit, and the kernel completes every
+ * client's `connect` into the listen backlog. winpipe keeps at most `maxInstances` connections
+ * handed out; later ones are held unread in arrival order (their data waits in the kernel) and
+ * handed out, oldest first, as earlier ones close. A held client's `connect` has already
+ * succeeded, so `connect`'s `timeout` does not apply to it.
+ */
+class PosixPipeServer extends EventEmitter implements PipeServer {
+  readonly #o: ResolvedServerOptions;
+  #state: ServerState = 'idle';
+  #path: string | null = null;
+  #server: net.Server | undefined;
+  /** dev/ino of the socket file we bound, so close() removes ours and nobody else's. */
+  #file: { dev: number; ino: number } | undefined;
+  #live = 0;
+  #held: net.Socket[] = [];
+  #iterations = new Set<Iteration>();
+  #refed = true;
+  #closed: Promise<void> | undefined;
+
+  constructor(options: ResolvedServerOptions, listener?: (conn: PipeConnection) => void) {
+    super();
+    this.#o = options;
+    if (listener) this.on('connection', listener);
+  }
+
+  get listening(): boolean {
+    return this.#state === 'listening';
+  }
+
+  address(): string | null {
+    return this.#path;
+  }
+
+  listen(name: string): Promise<void> {
+    // Bad names throw here, synchronously, before any system call.
+    const path = pipePath(name, { security: this.#o.security });
+    if (this.#state !== 'idle') {
+      return Promise.reject(Object.assign(new Error('Listen method has been called more than once without closing.'), { code: 'ERR_SERVER_ALREADY_LISTEN' }));
+    }
+    this.#state = 'starting';
+    return this.#listen(name, path).catch((err: unknown) => {
+      if (this.#state === 'starting') this.#state = 'idle';
+      throw err;
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.#closed) return this.#closed;
+    this.#state = 'closed';
+    const server = this.#server;
+    this.#server = undefined;
+    if (server) {
+      // Stops accepting at once; libuv unlinks the socket file as it closes the handle. Node's
+      // close callback would wait for every live connection, which we leave alone: don't wait.
+      server.close();
+      server.on('error', () => {});
+      this.#removeSocketFile();
+    }
+    // Clients accepted by the kernel but never handed out: nobody will serve them now.
+    for (const socket of this.#held.splice(0)) socket.destroy();
+    for (const it of this.#iterations) it.wake?.();
+    this.#closed = new Promise<void>((resolve) => {
+      process.nextTick(() => {
+        this.emit('close');
+        resolve();
+      });
+    });
+    return this.#closed;
+  }
+
+  ref(): this {
+    this.#refed = true;
+    this.#server?.ref();
+    return this;
+  }
+
+  unref(): this {
+    this.#refed = false;
+    this.#server?.unref();
+    return this;
+  }
+
+  async [asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /**
+   * Every connection accepted while the iteration runs (each iteration sees each connection, as
+   * `'connection'` listeners do). Ends, after the ones already queued, when the server closes.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<PipeConnection> {
+    const it: Iteration = { queue: [], wake: undefined };
+    this.#iterations.add(it);
+    const done = (): IteratorReturnResult<undefined> => {
+      this.#iterations.delete(it);
+      it.wake?.();
+      return { done: true, value: undefined };
+    };
+    return {
+      next: async (): Promise<IteratorResult<PipeConnection>> => {
+        for (;;) {
+          const conn = it.queue.shift();
+          if (conn) return { done: false, value: conn };
+          if (this.#state === 'closed' || !this.#iterations.has(it)) return done();
+          await new Promise<void>((resolve) => (it.wake = resolve));
+          it.wake = undefined;
+        }
+      },
+      return: async () => done(),
+    };
+  }
+
+  async #listen(name: string, path: string): Promise<void> {
+    const security = this.#o.security;
+    try {
+      // The private directory (0700) is what keeps other users out while the socket file is
+      // still at the umask's mode; socketDir refuses a directory someone else owns.
+      if (!isAbsolute(name)) socketDir(security, true);
+    } catch (err) {
+      throw fromNodeError(err, 'mkdir');
+    }
+    await this.#clearStale(path);
+    this.#checkNotClosed(path);
+
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        server.off('listening', onListening);
+        reject(new PipeError({ code: err.code ?? 'UNKNOWN', syscall: 'listen', path, cause: err }));
+      };
+      const onListening = (): void => {
+        server.off('error', onError);
+        resolve();
+      };
+      server.once('error', onError);
+      server.once('listening', onListening);
+      // exclusive: a cluster worker binds its own socket; sharing a Unix socket path makes no sense.
+      server.listen({ path, exclusive: true });
+      if (server.listening) {
+        // bind + listen ran synchronously inside listen(); accepts start only when the event loop
+        // next polls, so nothing is accepted before the mode is right. (In the private 0700
+        // directory nobody else could reach it meanwhile anyway.)
+        try {
+          chmodSync(path, security === 'everyone' ? SHARED_MODE : PRIVATE_MODE);
+          const st = lstatSync(path);
+          this.#file = { dev: st.dev, ino: st.ino };
+        } catch (err) {
+          server.off('error', onError);
+          server.off('listening', onListening);
+          server.close();
+          reject(fromNodeError(err, 'chmod'));
+        }
+      }
+    });
+    server.on('error', (err: NodeJS.ErrnoException) => {
+      if (this.#state === 'listening') this.emit('error', fromNodeError(err, 'accept'));
+    });
+    server.on('connection', (socket: net.Socket) => this.#onSocket(socket));
+    if (this.#state === 'closed') {
+      server.close();
+      this.#path = path;
+      this.#removeSocketFile();
+      this.#path = null;
+      this.#checkNotClosed(path);
+    }
+    if (!this.#refed) server.unref();
+    this.#server = server;
+    this.#path = path;
+    this.#state = 'listening';
+    this.emit('listening');
+  }
+
+  #checkNotClosed(path: string): void {
+    if (this.#state === 'closed') throw new PipeError({ code: 'ERR_PIPE_CLOSED', syscall: 'listen', path });
+  }
+
+  /**
+   * Makes room for our socket: nothing there is fine; a socket nobody listens on (ECONNREFUSED)
+   * is stale and removed; a live one, or anything that is not a socket, means the name is taken.
+   * A user's regular file is never deleted.
+   */
+  async #clearStale(path: string): Promise<void> {
+    let st;
+    try {
+      st = lstatSync(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw fromNodeError(err, 'lstat');
+    }
+    const inUse = (cause?: unknown): PipeError => new PipeError({ code: 'EADDRINUSE', syscall: 'listen', path, ...(cause === undefined ? {} : { cause }) });
+    if (!st.isSocket()) throw inUse();
+    const probe = await probeSocket(path);
+    if (probe === 'gone') return;
+    if (probe !== 'stale') throw inUse(probe);
+    try {
+      unlinkSync(path);
+    } catch (err) {
+      // Someone else's stale socket in the shared (sticky) directory: we may not remove it.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw inUse(err);
+    }
+  }
+
+  #removeSocketFile(): void {
+    const path = this.#path;
+    const file = this.#file;
+    if (!path || !file) return;
+    try {
+      const st = lstatSync(path);
+      // Only our own socket: a later server may already have replaced it at the same path.
+      if (st.isSocket() && st.dev === file.dev && st.ino === file.ino) unlinkSync(path);
+    } catch {
+      // Already gone (libuv unlinks it when the handle closes).
+    }
+  }
+
+  #onSocket(socket: net.Socket): void {
+    if (this.#state !== 'listening') {
+      socket.destroy();
+      return;
+    }
+    const max = this.#o.maxInstances;
+    if (max !== 'unlimited' && this.#live >= max) {
+      // Held: not read (pauseOnConnect), so the client's data waits in the kernel, as a Windows
+      // client waits for a free instance. A held client that fails is dropped.
+      this.#held.push(socket);
+      socket.once('close', () => {
+        const i = this.#held.indexOf(socket);
+        if (i >= 0) this.#held.splice(i, 1);
+      });
+      socket.on('error', () => {});
+      return;
+    }
+    this.#handOut(socket);
+  }
+
+  #handOut(socket: net.Socket): void {
+    const o = this.#o;
+    this.#live++;
+    // The slot is the socket's: it is freed when the OS connection is gone, whatever the user
+    // does with the stream on top.
+    socket.once('close', () => {
+      this.#live--;
+      this.#admitHeld();
+    });
+    let conn: PipeConnection;
+    try {
+      conn = wrapSocket(socket, o.mode, {
+        path: this.#path!,
+        clientProcessId: peerProcessId(socket),
+        serverProcessId: undefined,
+        readable: o.access !== 'outbound',
+        writable: o.access !== 'inbound',
+        maxMessageSize: o.maxMessageSize,
+      });
+    } catch (err) {
+      socket.destroy();
+      this.emit('error', err);
+      return;
+    }
+    for (const it of this.#iterations) {
+      it.queue.push(conn);
+      it.wake?.();
+    }
+    this.emit('connection', conn);
+  }
+
+  #admitHeld(): void {
+    const max = this.#o.maxInstances;
+    while (this.#state === 'listening' && this.#held.length > 0 && (max === 'unlimited' || this.#live < max)) {
+      const socket = this.#held.shift()!;
+      if (!socket.destroyed) this.#handOut(socket);
+    }
+  }
+}
+
+/**
+ * Is anyone listening on the socket at `path`? `'stale'`: nobody (ECONNREFUSED); `'gone'`: no
+ * file any more; otherwise the connection error (or `'live'`).
+ */
+function probeSocket(path: string): Promise<'live' | 'stale' | 'gone' | Error> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ path });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('live');
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      socket.destroy();
+      if (err.code === 'ECONNREFUSED') resolve('stale');
+      else if (err.code === 'ENOENT') resolve('gone');
+      // EAGAIN: a full backlog is a live server; EACCES: not ours to take over.
+      else resolve(err);
+    });
+  });
+}
+
+/**
+ * Creates the POSIX server. `security: { sddl }` is Windows-only and throws here, synchronously.
+ *
+ * @throws PipeError `ERR_UNSUPPORTED_PLATFORM` for `{ sddl }`.
+ */
+export function createPosixServer(options: ResolvedServerOptions, listener?: (conn: PipeConnection) => void): PipeServer {
+  if (typeof options.security === 'object') {
+    throw new PipeError({ code: 'ERR_UNSUPPORTED_PLATFORM', syscall: 'createServer', message: 'ERR_UNSUPPORTED_PLATFORM: security: { sddl } is Windows-only; use \'current-user\' or \'everyone\'' });
+  }
+  return new PosixPipeServer(options, listener);
+}
+
+// --- client --------------------------------------------------------------------------------------
+
+/** Codes that mean "nobody serves this path": portable ENOENT, as Windows' ERROR_FILE_NOT_FOUND. */
+function isNobodyThere(code: string | undefined): boolean {
+  return code === 'ENOENT' || code === 'ECONNREFUSED';
+}
+
+/**
+ * Where to look for `path`: itself, and for a name in the private directory also the shared one,
+ * so that `connect('name')` reaches a server started with `security: 'everyone'` (by this or
+ * another user), as `\\.\pipe\name` would on Windows. The private one wins when both exist.
+ */
+function candidates(path: string): string[] {
+  try {
+    if (dirname(path) === socketDir('current-user', false)) return [path, join(socketDir('everyone', false), basename(path))];
+  } catch {
+    // No uid to derive the directory from: just the path.
+  }
+  return [path];
+}
+
+/** One connect attempt. Resolves the connected socket or rejects with Node's error. */
+function attempt(path: string, signal: AbortSignal | undefined): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ path, allowHalfOpen: true });
+    const onAbort = (): void => {
+      socket.off('connect', onConnect);
+      socket.off('error', onError);
+      socket.destroy();
+      reject(abortError(signal));
+    };
+    const onConnect = (): void => {
+      signal?.removeEventListener('abort', onAbort);
+      socket.off('error', onError);
+      resolve(socket);
+    };
+    const onError = (err: Error): void => {
+      signal?.removeEventListener('abort', onAbort);
+      socket.off('connect', onConnect);
+      socket.destroy();
+      reject(err);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.once('connect', onConnect);
+    socket.once('error', onError);
+  });
+}
+
+/** Waits `ms`, or rejects with an AbortError when `signal` fires. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(abortError(signal));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function connectError(err: unknown, path: string): PipeError | Error {
+  if ((err as Error)?.name === 'AbortError') return err as Error;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (isNobodyThere(code)) return new PipeError({ code: 'ENOENT', syscall: 'connect', path, cause: err });
+  return new PipeError({ code: code ?? 'UNKNOWN', syscall: 'connect', path, cause: err });
+}
+
+/**
+ * Connects to the Unix socket at `path`. Nobody there (no file, or nobody listening) rejects at
+ * once with `ENOENT`. A full listen backlog (`EAGAIN`) is retried on a timer until `timeout`,
+ * then `ETIMEDOUT`.
+ */
+export function posixConnect(path: string, o: ResolvedConnectOptions): Promise<PipeConnection> {
+  const signal = o.signal;
+  if (signal?.aborted) return Promise.reject(abortError(signal));
+  return (async () => {
+    const deadline = Date.now() + o.timeout;
+    let socket: net.Socket | undefined;
+    let target: string | undefined;
+    let busy: string | undefined;
+    for (const candidate of candidates(path)) {
+      try {
+        socket = await attempt(candidate, signal);
+        target = candidate;
+        break;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (isNobodyThere(code)) continue;
+        if (code === 'EAGAIN') {
+          busy = candidate;
+          break;
+        }
+        throw connectError(err, candidate);
+      }
+    }
+    if (!socket && busy) {
+      // Every slot of the backlog is taken: the server is there but slow to accept. Retry with a
+      // short, growing delay, as Windows retries CreateFileW on ERROR_PIPE_BUSY.
+      let delay = 2;
+      for (;;) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new PipeError({ code: 'ETIMEDOUT', syscall: 'connect', path: busy });
+        await sleep(Math.min(delay, left), signal);
+        delay = Math.min(delay * 2, 50);
+        try {
+          socket = await attempt(busy, signal);
+          target = busy;
+          break;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw connectError(err, busy);
+        }
+      }
+    }
+    if (!socket || !target) throw new PipeError({ code: 'ENOENT', syscall: 'connect', path });
+    try {
+      return wrapSocket(socket, o.mode, {
+        path: target,
+        clientProcessId: undefined,
+        serverProcessId: peerProcessId(socket),
+        readable: o.access !== 'write',
+        writable: o.access !== 'read',
+        maxMessageSize: o.maxMessageSize,
+      });
+    } catch (err) {
+      socket.destroy();
+      throw err;
+    }
+  })();
 }

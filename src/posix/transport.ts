@@ -1,0 +1,172 @@
+/**
+ * Message mode on a byte stream: CPython's `multiprocessing.connection` framing over a Unix domain
+ * socket (`net.Socket`), as a {@link MessageTransport} for {@link MessageConnection}.
+ *
+ * Each message is a 4-byte big-endian signed length, then the bytes; above 2 GiB - 1 the length
+ * is -1 followed by an 8-byte length (see {@link frameHeader} / {@link FrameDecoder}). A zero-length
+ * message is a bare header, so it round-trips as an empty message and is never end of stream.
+ */
+import type net from 'node:net';
+import { PipeError, closedError, isPipeError } from '../errors.js';
+import { FrameDecoder, frameHeader, type MessageSink, type MessageTransport } from '../message.js';
+
+/** Below this, header and payload go out as one buffer (one syscall); above, two writes, no copy. */
+const COALESCE_LIMIT = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
+
+/** A Node stream error (or anything) as a PipeError carrying the pipe's path. */
+export function socketError(err: unknown, syscall: string, path: string): PipeError {
+  if (isPipeError(err)) return err;
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ERR_STREAM_DESTROYED') return new PipeError({ code: 'ERR_PIPE_CLOSED', syscall, path, cause: err });
+  return new PipeError({ code: typeof e?.code === 'string' ? e.code : 'UNKNOWN', syscall: e?.syscall ?? syscall, path, cause: err });
+}
+
+/**
+ * Whole messages over a connected `net.Socket` (a Unix domain socket on POSIX).
+ *
+ * Ownership: the transport owns `socket` from construction and destroys it in {@link destroy}.
+ * The socket must have been created with `allowHalfOpen: true`, so that {@link end} is a real
+ * half-close and the peer can still answer.
+ */
+export class SocketMessageTransport implements MessageTransport {
+  readonly #socket: net.Socket;
+  readonly #path: string;
+  readonly #decoder: FrameDecoder;
+  #sink: MessageSink | undefined;
+  #attached = false;
+  /** End of stream seen (clean), delivered or waiting for a sink. */
+  #eof = false;
+  /** A read-side failure, delivered or waiting for a sink. */
+  #failure: PipeError | undefined;
+  /** True once end or error has been handed to a sink: nothing more is delivered. */
+  #done = false;
+
+  constructor(socket: net.Socket, path: string, maxMessageSize: number) {
+    this.#socket = socket;
+    this.#path = path;
+    this.#decoder = new FrameDecoder(maxMessageSize);
+    // Listen for the end and errors from the start: a socket held back by the server (maxInstances)
+    // or not yet started may see them before anyone asks for messages. Our 'error' listener also
+    // keeps a socket error from becoming an uncaught exception; it reaches the user through the
+    // MessageConnection (sink.error, or the failing write's callback).
+    socket.on('end', () => this.#onEnd());
+    socket.on('error', (err) => this.#fail(socketError(err, 'read', path)));
+    // 'end' may already be behind us (an idle socket that saw EOF before we were attached).
+    if (socket.readableEnded) this.#eof = true;
+  }
+
+  send(message: Uint8Array): Promise<void> {
+    const socket = this.#socket;
+    if (socket.destroyed) return Promise.reject(closedError('write'));
+    return new Promise((resolve, reject) => {
+      const done = (err?: Error | null): void => (err ? reject(socketError(err, 'write', this.#path)) : resolve());
+      const header = frameHeader(message.byteLength);
+      if (message.byteLength === 0) {
+        socket.write(header, done);
+      } else if (message.byteLength <= COALESCE_LIMIT) {
+        socket.write(Buffer.concat([header, message]), done);
+      } else {
+        // Two buffers, one writev: no copy of a large payload. Writes on a socket keep their order,
+        // and MessageConnection sends one message at a time, so frames never interleave.
+        socket.cork();
+        socket.write(header);
+        socket.write(message, done);
+        socket.uncork();
+      }
+    });
+  }
+
+  start(sink: MessageSink): void {
+    this.#sink = sink;
+    if (this.#done) return;
+    if (this.#failure || this.#eof) {
+      // Seen before a sink existed: deliver now, but not re-entrantly inside the caller.
+      process.nextTick(() => this.#settle());
+      return;
+    }
+    if (!this.#attached) {
+      this.#attached = true;
+      this.#socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    }
+    this.#socket.resume();
+  }
+
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  end(): Promise<void> {
+    const socket = this.#socket;
+    return new Promise((resolve, reject) => {
+      if (socket.writableFinished) return resolve();
+      // Half-close once everything written is flushed: the peer reads it all, then end of stream,
+      // and may still answer.
+      socket.end((err?: Error | null) => (err ? reject(socketError(err, 'shutdown', this.#path)) : resolve()));
+    });
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  ref(): void {
+    this.#socket.ref();
+  }
+
+  unref(): void {
+    this.#socket.unref();
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#done) return;
+    let messages: Buffer[];
+    try {
+      messages = this.#decoder.push(chunk);
+    } catch (err) {
+      this.#fail(socketError(err, 'read', this.#path));
+      return;
+    }
+    for (const m of messages) this.#sink?.message(m);
+    if (messages.length > 0) {
+      // A bad frame right after good ones in the same chunk is reported now, after them.
+      try {
+        this.#decoder.push(EMPTY);
+      } catch (err) {
+        this.#fail(socketError(err, 'read', this.#path));
+      }
+    }
+  }
+
+  #onEnd(): void {
+    if (this.#done || this.#failure) return;
+    if (!this.#decoder.idle) {
+      // The peer went away in the middle of a message: that message is lost, not ended.
+      this.#fail(new PipeError({ code: 'ECONNRESET', syscall: 'read', path: this.#path, message: `ECONNRESET: end of stream in the middle of a message on '${this.#path}'` }));
+      return;
+    }
+    this.#eof = true;
+    this.#settle();
+  }
+
+  #fail(err: PipeError): void {
+    if (this.#done || this.#failure) return;
+    this.#failure = err;
+    this.#settle();
+    // Nothing more can be read reliably after a framing error; the connection is over.
+    this.#socket.destroy();
+  }
+
+  /** Hands a pending end or failure to the sink, once. */
+  #settle(): void {
+    const sink = this.#sink;
+    if (!sink || this.#done) return;
+    if (this.#failure) {
+      this.#done = true;
+      sink.error(this.#failure);
+    } else if (this.#eof) {
+      this.#done = true;
+      sink.end();
+    }
+  }
+}
