@@ -373,13 +373,6 @@ class PosixPipeServer extends EventEmitter implements PipeServer {
 
   #handOut(socket: net.Socket): void {
     const o = this.#o;
-    this.#live++;
-    // The slot is the socket's: it is freed when the OS connection is gone, whatever the user
-    // does with the stream on top.
-    socket.once('close', () => {
-      this.#live--;
-      this.#admitHeld();
-    });
     let conn: PipeConnection;
     try {
       conn = wrapSocket(socket, o.mode, {
@@ -395,6 +388,15 @@ class PosixPipeServer extends EventEmitter implements PipeServer {
       this.emit('error', err);
       return;
     }
+    this.#live++;
+    // The slot is freed when the connection the user holds closes (in message mode its 'close'
+    // also destroys the socket under it).
+    conn.once('close', () => {
+      this.#live--;
+      // After every 'close' listener of this connection has run, so that users counting their
+      // connections never see more than maxInstances at once.
+      process.nextTick(() => this.#admitHeld());
+    });
     for (const it of this.#iterations) {
       it.queue.push(conn);
       it.wake?.();
