@@ -30,9 +30,11 @@ export function byteConnection(socket: net.Socket, info: ConnectionInfo): PipeCo
       },
     },
     messages: {
-      // Byte mode has no boundaries: each chunk as it arrives.
+      // Byte mode has no boundaries: each chunk as it arrives. Unlike `for await (... of socket)`,
+      // reaching the end (or breaking out) does not destroy the socket, as in message mode: after
+      // the peer's end() the other direction can still be used (half-close).
       async *value(): AsyncIterableIterator<Buffer> {
-        for await (const chunk of socket) yield chunk as Buffer;
+        for await (const chunk of socket.iterator({ destroyOnReturn: false })) yield chunk as Buffer;
       },
     },
   });

@@ -419,10 +419,18 @@ class PosixPipeServer extends EventEmitter implements PipeServer {
  */
 function probeSocket(path: string): Promise<'live' | 'stale' | 'gone' | Error> {
   return new Promise((resolve) => {
-    const socket = net.connect({ path });
+    const socket = net.connect({ path, allowHalfOpen: true });
     socket.once('connect', () => {
-      socket.destroy();
       resolve('live');
+      // Leave the live server as gently as possible: send nothing, half-close, and read whatever
+      // it says until it closes. Closing with unread data would hand it an ECONNRESET, which
+      // some servers do not handle. A server that never closes is cut off after a while.
+      socket.unref();
+      socket.end();
+      socket.resume();
+      socket.once('end', () => socket.destroy());
+      socket.on('error', () => {});
+      setTimeout(() => socket.destroy(), 5000).unref();
     });
     socket.once('error', (err: NodeJS.ErrnoException) => {
       socket.destroy();
