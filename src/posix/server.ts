@@ -40,6 +40,11 @@ function socketFd(socket: net.Socket): number | undefined {
  * The peer's process id: Linux `SO_PEERCRED` (the pid at connect / listen time), macOS
  * `LOCAL_PEERPID`. Undefined where the platform has neither or the call fails: it is
  * information about a connection, not a reason to refuse it.
+ *
+ * @example
+ * ```ts
+ * net.createServer((socket) => console.log(peerProcessId(socket))).listen('/tmp/x.sock');
+ * ```
  */
 export function peerProcessId(socket: net.Socket): number | undefined {
   const fd = socketFd(socket);
@@ -443,8 +448,18 @@ function probeSocket(path: string): Promise<'live' | 'stale' | 'gone' | Error> {
 }
 
 /**
- * Creates the POSIX server. `security: { sddl }` is Windows-only and throws here, synchronously.
+ * Creates the POSIX server behind `createServer` (src/index.ts): a Unix domain socket served by
+ * Node's `net`. `security: { sddl }` is Windows-only and throws here, synchronously;
+ * `rejectRemoteClients` has no effect (Unix sockets are local); `pendingInstances`,
+ * `inBufferSize` and `outBufferSize` are Windows-only and ignored.
  *
+ * @example
+ * ```ts
+ * const server = createPosixServer(resolveServerOptions({ mode: 'message' }), (conn) => {
+ *   conn.on('data', (msg) => conn.write(msg));
+ * });
+ * await server.listen('my-app');      // $XDG_RUNTIME_DIR/winpipe/my-app.sock, mode 0600
+ * ```
  * @throws PipeError `ERR_UNSUPPORTED_PLATFORM` for `{ sddl }`.
  */
 export function createPosixServer(options: ResolvedServerOptions, listener?: (conn: PipeConnection) => void): PipeServer {
@@ -525,9 +540,17 @@ function connectError(err: unknown, path: string): PipeError | Error {
 }
 
 /**
- * Connects to the Unix socket at `path`. Nobody there (no file, or nobody listening) rejects at
- * once with `ENOENT`. A full listen backlog (`EAGAIN`) is retried on a timer until `timeout`,
- * then `ETIMEDOUT`.
+ * Connects to the Unix socket at `path` (already resolved by `pipePath`). Nobody there (no file,
+ * or nobody listening: ECONNREFUSED) rejects at once with `ENOENT`, the code Windows gives. A
+ * full listen backlog (`EAGAIN`, Linux) is retried on a timer until `timeout`, then
+ * `ETIMEDOUT`. An aborted `signal` rejects with an `AbortError`, before any system call if it
+ * was aborted already. macOS reports a full backlog as ECONNREFUSED, so there it is `ENOENT`.
+ *
+ * @example
+ * ```ts
+ * const conn = await posixConnect(pipePath('my-app'), resolveConnectOptions({ timeout: 1000 }));
+ * conn.end('hello');
+ * ```
  */
 export function posixConnect(path: string, o: ResolvedConnectOptions): Promise<PipeConnection> {
   const signal = o.signal;
