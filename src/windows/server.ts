@@ -88,7 +88,8 @@ class WindowsPipeServer extends EventEmitter implements PipeServer {
     const path = pipePath(name);
     if (isRemotePipePath(path)) throw invalidArgValue('name', name, 'is a remote pipe; a server can only create local pipes');
     if (this.#state !== 'idle') {
-      throw Object.assign(new Error('Listen method has been called more than once without closing.'), { code: 'ERR_SERVER_ALREADY_LISTEN' });
+      // A state error, not a bad argument: a rejection, as for every other async failure.
+      return Promise.reject(Object.assign(new Error('Listen method has been called more than once without closing.'), { code: 'ERR_SERVER_ALREADY_LISTEN' }));
     }
     this.#state = 'starting';
     this.#path = path;
