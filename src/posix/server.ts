@@ -10,18 +10,16 @@
  * - `maxInstances`: the kernel accepts every client into the listen backlog; connections beyond the
  *   limit are held, unread, in arrival order, and handed out as earlier ones close.
  */
-import { EventEmitter } from 'node:events';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { byteConnection } from '../connection.js';
 import { PipeError, abortError, fromNodeError } from '../errors.js';
 import { MessageConnection } from '../message.js';
+import { PipeServerBase } from '../server.js';
 import { pipePath, socketDir, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import * as libc from './libc.js';
 import { SocketMessageTransport } from './transport.js';
-
-const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose');
 
 /** Mode of the socket file: only us, or every local user (connecting needs write permission). */
 const PRIVATE_MODE = 0o600;
@@ -133,10 +131,6 @@ function startReading(socket: net.Socket): void {
 
 type ServerState = 'idle' | 'starting' | 'listening' | 'closed';
 
-interface Iteration {
-  queue: PipeConnection[];
-  wake: (() => void) | undefined;
-}
 
 /**
  * A named-pipe server over a Unix domain socket.
@@ -147,7 +141,7 @@ interface Iteration {
  * handed out, oldest first, as earlier ones close. A held client's `connect` has already
  * succeeded, so `connect`'s `timeout` does not apply to it.
  */
-class PosixPipeServer extends EventEmitter implements PipeServer {
+class PosixPipeServer extends PipeServerBase {
   readonly #o: ResolvedServerOptions;
   #state: ServerState = 'idle';
   #path: string | null = null;
@@ -156,14 +150,16 @@ class PosixPipeServer extends EventEmitter implements PipeServer {
   #file: { dev: number; ino: number } | undefined;
   #live = 0;
   #held: net.Socket[] = [];
-  #iterations = new Set<Iteration>();
   #refed = true;
   #closed: Promise<void> | undefined;
 
   constructor(options: ResolvedServerOptions, listener?: (conn: PipeConnection) => void) {
-    super();
+    super(listener);
     this.#o = options;
-    if (listener) this.on('connection', listener);
+  }
+
+  protected get stopped(): boolean {
+    return this.#state === 'closed';
   }
 
   get listening(): boolean {
@@ -178,7 +174,7 @@ class PosixPipeServer extends EventEmitter implements PipeServer {
     // Bad names throw here, synchronously, before any system call.
     const path = pipePath(name, { security: this.#o.security });
     if (this.#state !== 'idle') {
-      return Promise.reject(Object.assign(new Error('Listen method has been called more than once without closing.'), { code: 'ERR_SERVER_ALREADY_LISTEN' }));
+      return this.alreadyListening();
     }
     this.#state = 'starting';
     return this.#listen(name, path).catch((err: unknown) => {
@@ -201,7 +197,7 @@ class PosixPipeServer extends EventEmitter implements PipeServer {
     }
     // Clients accepted by the kernel but never handed out: nobody will serve them now.
     for (const socket of this.#held.splice(0)) socket.destroy();
-    for (const it of this.#iterations) it.wake?.();
+    this.wakeIterations();
     this.#closed = new Promise<void>((resolve) => {
       process.nextTick(() => {
         this.emit('close');
@@ -221,36 +217,6 @@ class PosixPipeServer extends EventEmitter implements PipeServer {
     this.#refed = false;
     this.#server?.unref();
     return this;
-  }
-
-  async [asyncDispose](): Promise<void> {
-    await this.close();
-  }
-
-  /**
-   * Every connection accepted while the iteration runs (each iteration sees each connection, as
-   * `'connection'` listeners do). Ends, after the ones already queued, when the server closes.
-   */
-  [Symbol.asyncIterator](): AsyncIterator<PipeConnection> {
-    const it: Iteration = { queue: [], wake: undefined };
-    this.#iterations.add(it);
-    const done = (): IteratorReturnResult<undefined> => {
-      this.#iterations.delete(it);
-      it.wake?.();
-      return { done: true, value: undefined };
-    };
-    return {
-      next: async (): Promise<IteratorResult<PipeConnection>> => {
-        for (;;) {
-          const conn = it.queue.shift();
-          if (conn) return { done: false, value: conn };
-          if (this.#state === 'closed' || !this.#iterations.has(it)) return done();
-          await new Promise<void>((resolve) => (it.wake = resolve));
-          it.wake = undefined;
-        }
-      },
-      return: async () => done(),
-    };
   }
 
   async #listen(name: string, path: string): Promise<void> {
@@ -402,11 +368,7 @@ class PosixPipeServer extends EventEmitter implements PipeServer {
       // connections never see more than maxInstances at once.
       process.nextTick(() => this.#admitHeld());
     });
-    for (const it of this.#iterations) {
-      it.queue.push(conn);
-      it.wake?.();
-    }
-    this.emit('connection', conn);
+    this.deliver(conn);
   }
 
   #admitHeld(): void {
