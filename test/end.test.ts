@@ -359,6 +359,19 @@ describe('streams', () => {
     expect(Buffer.concat(parts).equals(data)).toBe(true);
   });
 
+  it("a stream's errors are PipeErrors: writing with no reader emits EPIPE", async () => {
+    const { reader, writer } = pipe();
+    reader.close();
+    const stream = writer.createWriteStream();
+    const err = await new Promise<unknown>((resolve) => {
+      stream.on('error', resolve);
+      stream.write(Buffer.alloc(64 * 1024, 1));
+    });
+    expect(isPipeError(err)).toBe(true);
+    expect(err).toMatchObject({ code: 'EPIPE' });
+    expect((err as Error).cause).toBeInstanceOf(Error);
+  });
+
   it('createReadStream keeps data already read ahead by read()', async () => {
     const { reader, writer } = pipe();
     writer.writeSync(Buffer.from('abcdef'));

@@ -538,6 +538,27 @@ describe('byte mode', () => {
     c.end(data.subarray(1000));
     expect((await within(all, BOUND, 'reading to end of stream')).equals(data)).toBe(true);
   });
+
+  it("a connection's errors are PipeErrors: writing to a client that left emits EPIPE or ECONNRESET", async () => {
+    const { server, name } = await serve();
+    const accepted = nextConnection(server);
+    const c = await client(name);
+    const s = await accepted;
+    c.destroy();
+    const err = await within(
+      new Promise<unknown>((resolve) => {
+        s.on('error', resolve);
+        const pump = (): void => {
+          if (!s.destroyed) s.write(Buffer.alloc(64 * 1024), () => setImmediate(pump));
+        };
+        pump();
+      }),
+      BOUND,
+      'a write error after the client left',
+    );
+    expect(isPipeError(err)).toBe(true);
+    expect(['EPIPE', 'ECONNRESET']).toContain((err as { code: string }).code);
+  });
 });
 
 describe('message mode', () => {
