@@ -190,6 +190,8 @@ function pendingFromHandle(handle: k32.HANDLE, path: string, maxMessageSize: num
 interface Instance {
   handle: k32.HANDLE;
   slot: OverlappedSlot;
+  /** The handle was closed by close(); the accept's completion is still to come. */
+  handleClosed?: boolean;
 }
 
 /** True when someone serves `path` (an instance is free, or all are busy). Waits at most 1 ms. */
@@ -247,8 +249,15 @@ export class WinListenerBackend {
     this.#closed = true;
     for (const w of this.#waiters.splice(0)) w.reject(closedError('accept'));
     for (const h of this.#ready.splice(0)) k32.CloseHandle(h);
-    // Each cancelled accept still completes (ERROR_OPERATION_ABORTED); #onConnect closes its handle.
-    for (const inst of this.#pending) inst.slot.cancel();
+    for (const inst of this.#pending) {
+      // Close the instances now, so that the name is gone when close() returns (as in Python):
+      // a client must not connect to an instance nobody will accept. The cancelled accept still
+      // completes through the slot's own event (GetOverlappedResult without waiting never touches
+      // the file handle), and only then is the slot's OVERLAPPED freed (#onConnect).
+      inst.slot.cancel();
+      inst.handleClosed = true;
+      k32.CloseHandle(inst.handle);
+    }
     this.#security?.free();
     this.#security = undefined;
   }
@@ -306,7 +315,7 @@ export class WinListenerBackend {
     // wrote is still readable, then end of file (CPython's issue 14725).
     const connected = c.error === 0 || c.error === E.ERROR_PIPE_CONNECTED || c.error === E.ERROR_NO_DATA;
     if (!connected || this.#closed) {
-      k32.CloseHandle(inst.handle);
+      if (!inst.handleClosed) k32.CloseHandle(inst.handle);
       if (!this.#closed && c.error !== E.ERROR_OPERATION_ABORTED) this.#fail(win32Error(c.error, 'ConnectNamedPipe', this.address));
       this.#replenish();
       return;
