@@ -3,7 +3,7 @@
  * overlapped named pipe, epoll/kqueue for a Unix socket) given the {@link PipeConnection} members.
  */
 import type net from 'node:net';
-import { fromNodeError, isPipeError } from './errors.js';
+import { PipeError, fromNodeError, isPipeError } from './errors.js';
 import type { PipeConnection } from './named.js';
 import { validateBuffer } from './validate.js';
 
@@ -48,7 +48,16 @@ export function byteConnection(socket: net.Socket, info: ConnectionInfo): PipeCo
       // reaching the end (or breaking out) does not destroy the socket, as in message mode: after
       // the peer's end() the other direction can still be used (half-close).
       async *value(): AsyncIterableIterator<Buffer> {
-        for await (const chunk of socket.iterator({ destroyOnReturn: false })) yield chunk as Buffer;
+        try {
+          for await (const chunk of socket.iterator({ destroyOnReturn: false })) yield chunk as Buffer;
+        } catch (err) {
+          // Our own destroy() ends a pending read with Node's ERR_STREAM_PREMATURE_CLOSE; say what
+          // message mode says for the same thing. Socket errors are PipeErrors already.
+          if ((err as { code?: unknown })?.code === 'ERR_STREAM_PREMATURE_CLOSE') {
+            throw new PipeError({ code: 'ERR_PIPE_CLOSED', syscall: 'read', path: info.path, cause: err });
+          }
+          throw fromNodeError(err, 'read');
+        }
       },
     },
   });
