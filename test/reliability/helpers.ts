@@ -6,7 +6,7 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { afterEach } from 'vitest';
 import { connect, createServer, type ConnectOptions, type CreateServerOptions, type PipeConnection, type PipeServer } from '../../src/index.js';
 import { isWindows, uniqueName } from '../helpers/index.js';
@@ -57,6 +57,45 @@ export class SeededStream {
   }
   digest(): string {
     return this.#hash.digest('hex');
+  }
+}
+
+/**
+ * Reads `stream` with `read(nextSize())` until its end, handing each chunk to `onChunk` (awaited:
+ * a slow consumer is a slow reader). One persistent 'readable' listener: adding a 'readable'
+ * listener while data is buffered emits 'readable' at once, so re-adding one per wait would spin
+ * on process.nextTick without ever letting the event loop read more.
+ */
+export async function readWithSizes(stream: Readable, nextSize: () => number, onChunk: (chunk: Buffer) => void | Promise<void>): Promise<void> {
+  let wake: (() => void) | undefined;
+  let failure: unknown;
+  const poke = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const onError = (err: unknown): void => {
+    failure ??= err;
+    poke();
+  };
+  stream.on('readable', poke);
+  stream.on('end', poke);
+  stream.on('error', onError);
+  try {
+    for (;;) {
+      if (failure) throw failure;
+      const chunk = stream.read(nextSize()) as Buffer | null;
+      if (chunk !== null) {
+        await onChunk(chunk);
+        continue;
+      }
+      if (stream.readableEnded) return;
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  } finally {
+    stream.off('readable', poke);
+    stream.off('end', poke);
+    stream.off('error', onError);
   }
 }
 

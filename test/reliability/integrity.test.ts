@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { trackedPipes } from '../helpers/index.js';
-import { MiB, SeededStream, budget, figure, namedPipes, nextConnection, prng, sized, within } from './helpers.js';
+import { MiB, SeededStream, budget, figure, namedPipes, nextConnection, prng, readWithSizes, sized, within } from './helpers.js';
 
 const pipe = trackedPipes();
 const { serve, client } = namedPipes();
@@ -25,33 +25,12 @@ function sizes(seed: number, max = MiB): () => number {
 
 /** Reads `stream` with `read(n)` for random n until end of stream; returns the count and SHA-256. */
 async function readRandomSizes(stream: Readable, seed: number): Promise<{ bytes: number; sha: string }> {
-  const next = sizes(seed);
   const hash = createHash('sha256');
   let bytes = 0;
-  for (;;) {
-    const chunk = stream.read(next()) as Buffer | null;
-    if (chunk !== null) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      continue;
-    }
-    if (stream.readableEnded) break;
-    await new Promise<void>((resolve, reject) => {
-      const done = (): void => {
-        stream.off('readable', done);
-        stream.off('end', done);
-        stream.off('error', fail);
-        resolve();
-      };
-      const fail = (err: unknown): void => {
-        done();
-        reject(err);
-      };
-      stream.on('readable', done);
-      stream.on('end', done);
-      stream.on('error', fail);
-    });
-  }
+  await readWithSizes(stream, sizes(seed), (chunk) => {
+    hash.update(chunk);
+    bytes += chunk.length;
+  });
   return { bytes, sha: hash.digest('hex') };
 }
 
