@@ -12,8 +12,10 @@
 //
 // Sizes: scenario 4 runs 3 times per mode by default (a child process each), 25 under
 // WINPIPE_STRESS=1; scenario 5 runs 25 rounds per variant by default, 100 under stress.
-import { spawnSync } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -31,7 +33,11 @@ beforeEach(() => {
   unhandled.mockReset();
   process.on('unhandledRejection', unhandled);
 });
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
 afterEach(async () => {
+  for (const c of children.splice(0)) c.kill('SIGKILL');
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   await new Promise((resolve) => setTimeout(resolve, 20));
   process.off('unhandledRejection', unhandled);
   expect(unhandled).not.toHaveBeenCalled();
@@ -52,17 +58,26 @@ describe('scenario 4: a client that wrote and left before the server accepted', 
     const { server } = await serve({ mode });
     const payload = Buffer.alloc(1024);
     for (let i = 0; i < payload.length; i++) payload[i] = i % 251;
+    const dir = mkdtempSync(join(tmpdir(), 'wp-early-'));
+    dirs.push(dir);
     for (let round = 0; round < ROUNDS; round++) {
       const accepted = nextConnection(server);
-      // spawnSync blocks this thread: the server cannot run its accept until the child has
-      // connected, written and exited.
+      // This thread is kept busy (a synchronous wait) until the child has connected, written and
+      // exited, so the server cannot run its accept before that.
       const framing = mode === 'message' && process.platform !== 'win32' ? 'frame' : 'raw';
-      const child = spawnSync(process.execPath, [join(fixturesDir, 'connect-write-exit.mjs'), server.address()!, '1024', framing], {
+      const marker = join(dir, `written-${mode}-${round}`);
+      const child = spawn(process.execPath, [join(fixturesDir, 'connect-write-exit.mjs'), server.address()!, '1024', framing, marker], {
         stdio: ['ignore', 'ignore', 'inherit'],
-        timeout: 60_000,
         windowsHide: true,
       });
-      expect(child.status).toBe(0);
+      children.push(child);
+      const deadline = Date.now() + 60_000;
+      const nap = new Int32Array(new SharedArrayBuffer(4));
+      while (!existsSync(marker) && Date.now() < deadline) Atomics.wait(nap, 0, 0, 10);
+      // The marker is written just before exit: give the process time to be gone, still without
+      // letting the event loop run.
+      Atomics.wait(nap, 0, 0, 300);
+      expect(readFileSync(marker, 'utf8')).toBe('written');
       const conn = await within(accepted, BOUND, 'accepting the client that already left');
       const got = await within(drain(conn), BOUND, 'reading to end of stream');
       if (mode === 'message') {

@@ -48,28 +48,31 @@ describe.each(['message', 'byte'] as const)('scenario 2: fan-in, %s mode', (mode
       if (!list) seen.set(who, (list = []));
       list.push(seq);
     };
+    // The client's last message is 'done'; the server then answers with its count and ends.
+    // (Not the client's end(): Windows pipes have no half-close, so the answer could not come back.)
     const { name } = await serve({ mode }, (conn) => {
       void (async () => {
         let count = 0;
-        if (mode === 'message') {
-          for await (const m of conn.messages()) {
-            record(m.toString());
-            count++;
+        const take = (text: string): boolean => {
+          if (text === 'done') {
+            conn.end(`ok ${count}`);
+            return true;
           }
+          record(text);
+          count++;
+          return false;
+        };
+        if (mode === 'message') {
+          for await (const m of conn.messages()) if (take(m.toString())) return;
         } else {
           // Byte mode has no boundaries: the client sends lines, and a line may span chunks.
           let rest = '';
           for await (const chunk of conn.messages()) {
             const lines = (rest + chunk.toString()).split('\n');
             rest = lines.pop()!;
-            for (const line of lines) {
-              record(line);
-              count++;
-            }
+            for (const line of lines) if (take(line)) return;
           }
-          if (rest) record(rest);
         }
-        conn.end(`ok ${count}`);
       })().catch(() => {});
     });
 
@@ -83,8 +86,10 @@ describe.each(['message', 'byte'] as const)('scenario 2: fan-in, %s mode', (mode
           if (mode === 'message') await c.writeMessage(Buffer.from(text));
           else c.write(`${text}\n`);
         }
-        c.end();
+        if (mode === 'message') await c.writeMessage(Buffer.from('done'));
+        else c.write('done\n');
         answers[who] = await answer;
+        c.end();
       }),
       budget(240_000, 1_800_000),
       `${CLIENTS} clients × ${MESSAGES} messages`,
