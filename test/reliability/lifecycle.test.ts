@@ -242,6 +242,19 @@ describe('scenario 6/8: destroying our own end during a pending read', () => {
   });
 });
 
+describe('scenario 7/14: writing on our own destroyed connection', () => {
+  it.each(modes)('%s mode: writeMessage() rejects with PipeError ERR_PIPE_CLOSED (not a bare stream error)', async (mode) => {
+    const { server, name } = await serve({ mode });
+    const accepted = nextConnection(server);
+    const c = await client(name, { mode });
+    await accepted;
+    c.destroy();
+    const err = await within(rejection(c.writeMessage(Buffer.from('late'))), BOUND, 'writeMessage after destroy');
+    expect(isPipeError(err)).toBe(true);
+    expect(err.code).toBe('ERR_PIPE_CLOSED');
+  });
+});
+
 describe('scenario 7: writing after the reader is gone', () => {
   it('anonymous pipe: writeSync throws and write() rejects with PipeError EPIPE, again and again; a stream emits it', async () => {
     const { reader, writer } = pipe();
