@@ -215,6 +215,8 @@ describe('scenario 14: fuzzed bad input gives typed errors, no crash, no leak', 
         const server = createServer({ mode }, (c) => {
           c.on('error', () => {});
           c.resume();
+          // Connections are half-open on POSIX: end our side when the client has gone.
+          c.on('end', () => c.end());
         });
         await server.listen(name);
         return { mode, name, server };
