@@ -495,3 +495,12 @@ class WinMessageTransport implements MessageTransport {
     }
   }
 }
+
+/**
+ * Whole messages over a connected, overlapped, PIPE_READMODE_MESSAGE pipe handle: the transport
+ * the channel layer (winpipe/connection) runs on. Ownership: the transport owns `handle` and closes
+ * it once destroyed and idle.
+ */
+export function messageTransportFromHandle(handle: k32.HANDLE, path: string, maxMessageSize: number): MessageTransport {
+  return new WinMessageTransport(handle, path, maxMessageSize);
+}
