@@ -69,7 +69,7 @@ function config() {
       b1: { total: 4 * MiB, chunks: [64 * KiB], pipeSize: MiB },
       b2: { count: 2000, size: 64 },
       b3: { count: 200, warmup: 20, size: 100 },
-      b4: { clients: [4], msgs: 100, size: 100 },
+      b4: { points: [[4, 100]], size: 100 },
       b5: { count: 500, cCount: 5000 },
       b6: { cycles: 40, parallel: 4 },
     };
@@ -80,7 +80,7 @@ function config() {
       b1: { total: 128 * MiB, chunks: [64 * KiB, MiB, 16 * MiB], pipeSize: MiB },
       b2: { count: 100_000, size: 64 },
       b3: { count: 2000, warmup: 200, size: 100 },
-      b4: { clients: [8, 64, 256], msgs: 500, size: 100 },
+      b4: { points: [[8, 1000], [64, 250], [256, 60]], size: 100 },
       b5: { count: 10_000, cCount: 100_000 },
       b6: { cycles: 500, parallel: 4 },
     };
@@ -90,22 +90,24 @@ function config() {
       runs: 5,
       b1: { total: GiB, chunks: [64 * KiB, MiB, 16 * MiB], pipeSize: MiB },
       b2: { count: 1_000_000, size: 64 },
-      b3: { count: 20_000, warmup: 1000, size: 100 },
-      b4: { clients: [8, 64, 256], msgs: 10_000, size: 100 },
-      b5: { count: 100_000, cCount: 1_000_000 },
+      b3: { count: 10_000, warmup: 1000, size: 100 },
+      b4: { points: [[8, 10_000], [64, 10_000], [256, 1250]], size: 100 },
+      b5: { count: 100_000, cCount: 300_000 },
       b6: { cycles: 5000, parallel: 4 },
     };
   }
   if (isWindows && !smoke) {
-    // Calibrated under Wine 8 on 2 cores; real Windows could take the POSIX sizes.
-    const scale = quick ? 0.5 : 1;
-    c.b1.total = Math.round((quick ? 64 : 256) * MiB);
-    c.b2.count = Math.round(200_000 * scale);
-    c.b3.count = Math.round(4000 * scale);
-    c.b3.warmup = 200;
-    c.b4.msgs = Math.round(1000 * scale);
-    c.b5.count = Math.round(20_000 * scale);
-    c.b6.cycles = Math.round(1000 * scale);
+    // Calibrated under Wine 8 on 2 cores, where every pipe operation is a wineserver round trip
+    // (B2 ~150 µs per write + read, B3 ~1.5 ms per round trip) and node.exe takes ~1 s to start.
+    // Windows allows at most 255 instances of one pipe name, so the largest B4 point is 250.
+    const q = quick ? 0.25 : 1;
+    c.b1.total = (quick ? 32 : 128) * MiB;
+    c.b2.count = Math.round(20_000 * q);
+    c.b3.count = Math.round(2000 * q);
+    c.b3.warmup = 100;
+    c.b4.points = quick ? [[8, 100], [64, 25], [250, 8]] : [[8, 800], [64, 100], [250, 25]];
+    c.b5.count = Math.round(2000 * q);
+    c.b6.cycles = Math.round(500 * q);
   }
   const runs = value('runs');
   if (runs) c.runs = Math.max(1, Number(runs));
@@ -808,8 +810,8 @@ function cases(cfg, env) {
     });
   }
 
-  for (const clients of cfg.b4.clients) {
-    const p = { clients, msgs: cfg.b4.msgs, size: cfg.b4.size };
+  for (const [clients, msgs] of cfg.b4.points) {
+    const p = { clients, msgs, size: cfg.b4.size };
     list.push({
       id: 'B4',
       title: `fan-in: ${clients} clients × ${fmtCount(p.msgs)} messages of ${p.size} B to one server`,
@@ -1082,7 +1084,7 @@ function markdown(cfg, list, env, seconds) {
     `B1 ${fmtBytes(cfg.b1.total)} per run, pipe size ${fmtBytes(cfg.b1.pipeSize)} (createPipe's \`size\`; the C and Python peers set the same with F_SETPIPE_SZ)`,
     `B2 ${fmtCount(cfg.b2.count)} × ${cfg.b2.size} B`,
     `B3 ${fmtCount(cfg.b3.count)} round trips after ${fmtCount(cfg.b3.warmup)} warm-up`,
-    `B4 ${fmtCount(cfg.b4.msgs)} messages per client, clients in 2 processes`,
+    `B4 ${cfg.b4.points.map(([n, m]) => `${n} clients × ${fmtCount(m)}`).join(', ')} messages of ${cfg.b4.size} B, the clients in 2 processes`,
     `B5 ${fmtCount(cfg.b5.count)} pairs (C: ${fmtCount(cfg.b5.cCount)})`,
     `B6 ${fmtCount(cfg.b6.cycles)} cycles`,
   ];
