@@ -39,7 +39,9 @@ const root = path.resolve(here, '..');
 const childScript = path.join(here, 'bench', 'child.mjs');
 const peersPy = path.join(here, 'bench', 'peers.py');
 const peersC = path.join(here, 'bench', 'peers.c');
-const distEntry = path.join(root, 'dist', 'esm', 'index.js');
+// WINPIPE_BENCH_DIST=<dir with esm/> points the benchmarks at another build, for A/B experiments.
+const distDir = process.env.WINPIPE_BENCH_DIST ? path.resolve(process.env.WINPIPE_BENCH_DIST) : path.join(root, 'dist');
+const distEntry = path.join(distDir, 'esm', 'index.js');
 const RESULT = 'BENCH-RESULT ';
 
 const KiB = 1024;
@@ -169,6 +171,7 @@ function newest(dir) {
 
 /** Builds dist/ when it is missing or older than src/ (the benchmarks measure the built package). */
 function ensureBuilt() {
+  if (process.env.WINPIPE_BENCH_DIST) return;
   const stale = !fs.existsSync(distEntry) || newest(path.join(root, 'src')) > fs.statSync(distEntry).mtimeMs;
   if (!stale) return;
   log('bench: dist/ is missing or older than src/; running scripts/build.mjs');
@@ -438,7 +441,7 @@ const runners = {
   },
   async 'B5/raw-ffi'({ count }) {
     if (isWindows) {
-      const k = await import(pathToFileURL(path.join(root, 'dist', 'esm', 'windows', 'kernel32.js')).href);
+      const k = await import(pathToFileURL(path.join(distDir, 'esm', 'windows', 'kernel32.js')).href);
       const r = [0n];
       const w = [0n];
       return pairLoop(count, () => {
@@ -448,7 +451,7 @@ const runners = {
         return 0;
       });
     }
-    const libc = await import(pathToFileURL(path.join(root, 'dist', 'esm', 'posix', 'libc.js')).href);
+    const libc = await import(pathToFileURL(path.join(distDir, 'esm', 'posix', 'libc.js')).href);
     const fds = new Int32Array(2);
     return pairLoop(count, () => {
       if ((process.platform === 'linux' ? libc.pipe2(fds, libc.O_CLOEXEC) : libc.pipe(fds)) !== 0) throw new Error(`pipe2: errno ${libc.errno()}`);
@@ -881,8 +884,12 @@ function fmtCount(n) {
 function findPython() {
   if (underWine) return { ok: false, reason: 'n/a under Wine (no Windows Python)' };
   for (const cmd of isWindows ? ['python', 'py'] : ['python3']) {
-    const r = spawnSync(cmd, ['-c', 'import sys; print(sys.version.split()[0])'], { encoding: 'utf8', windowsHide: true });
-    if (r.status === 0) return { ok: true, cmd, version: r.stdout.trim() };
+    // The interpreter itself, not a launcher or shim (pyenv's shims cost ~0.5 s per start).
+    const r = spawnSync(cmd, ['-c', 'import sys; print(sys.executable); print(sys.version.split()[0])'], { encoding: 'utf8', windowsHide: true });
+    if (r.status === 0) {
+      const [exe, version] = r.stdout.trim().split(/\r?\n/);
+      return { ok: true, cmd: exe && fs.existsSync(exe) ? exe : cmd, version };
+    }
   }
   return { ok: false, reason: 'n/a (python3 not found on PATH)' };
 }
@@ -960,10 +967,12 @@ async function measure(cfg, list) {
       // Rotate the order each run: no peer always goes first (cold) or last.
       const order = live.map((_, i) => live[(i + run) % live.length]);
       for (const row of order) {
+        const started = Date.now();
         const res = await runJob(row, timeoutMs);
         row.runs.push(res);
         const v = res.ok ? c.value(res) : NaN;
-        log(`  run ${run + 1}/${cfg.runs} ${row.peer.padEnd(11)} ${res.ok ? `${fmtNum(v)} ${c.unit}` : `FAILED: ${String(res.error).split('\n')[0]}`}`);
+        const took = `(${((Date.now() - started) / 1000).toFixed(1)} s)`;
+        log(`  run ${run + 1}/${cfg.runs} ${row.peer.padEnd(11)} ${res.ok ? `${fmtNum(v)} ${c.unit}` : `FAILED: ${String(res.error).split('\n')[0]}`} ${took}`);
       }
     }
     summarize(c);

@@ -15,13 +15,16 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { once } from 'node:events';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const BLOCK = 4096;
 const MAGIC = 0x50495057;
 const [role, ...args] = process.argv.slice(2);
 
 async function winpipe() {
-  return import(new URL('../../dist/esm/index.js', import.meta.url).href);
+  const dist = process.env.WINPIPE_BENCH_DIST;
+  return import(dist ? pathToFileURL(path.resolve(dist, 'esm', 'index.js')).href : new URL('../../dist/esm/index.js', import.meta.url).href);
 }
 
 function writer(fd, chunk, total) {
