@@ -11,6 +11,7 @@ import net from 'node:net';
 import { Readable, type Writable } from 'node:stream';
 import { inspect } from 'node:util';
 import type { Backend, RawEnd } from './backend.js';
+import { emitPipeErrors } from './connection.js';
 import { PipeError, abortError, closedError, fromNodeError } from './errors.js';
 import { MAX_IO, byteRange, validateAbortSignal, validateBoolean, validateBuffer, validateInteger, validateObject } from './validate.js';
 
@@ -31,7 +32,10 @@ type State = 'open' | 'released' | 'closed' | 'transferred';
 // An end the user dropped without closing: warn (as Node does for a FileHandle) and close it,
 // so a forgotten end cannot hold a pipe open forever.
 const finalizer = new FinalizationRegistry<{ backend: Backend; raw: RawEnd }>(({ backend, raw }) => {
-  process.emitWarning(`winpipe: closing pipe end fd ${raw.fd} on garbage collection; close() it explicitly`, 'Warning');
+  process.emitWarning(`winpipe: closing pipe end fd ${raw.fd} on garbage collection; close() it explicitly`, {
+    type: 'Warning',
+    code: 'WINPIPE_END_GC',
+  });
   try {
     backend.close(raw);
   } catch {
@@ -226,7 +230,7 @@ export abstract class PipeEnd {
     // The stream's new owner handles its events; ours must not swallow its errors.
     for (const [event, fn] of this.#listeners.splice(0)) socket.off(event, fn);
     socket.ref();
-    return socket;
+    return emitPipeErrors(socket, socket.readable ? 'read' : 'write');
   }
 
   /** @internal Called once the socket exists. */

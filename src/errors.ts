@@ -225,6 +225,7 @@ export function fromNodeError(err: unknown, fallbackSyscall: string): PipeError 
     code: typeof e?.code === 'string' ? e.code : 'UNKNOWN',
     syscall: e?.syscall ?? fallbackSyscall,
     ...(e?.path === undefined ? {} : { path: e.path }),
+    ...(typeof e?.message === 'string' && e.message ? { message: e.message } : {}),
     cause: err,
   });
 }

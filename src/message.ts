@@ -79,10 +79,23 @@ export class MessageConnection extends Duplex implements PipeConnection {
 
   /** Every message until end of stream, empty ones included. */
   async *messages(): AsyncIterableIterator<Buffer> {
-    for (;;) {
-      const next = await this.#next();
-      if (next === null) return;
-      yield next;
+    // A failure reaches this loop as a rejection; without a listener it would also be an uncaught
+    // 'error' event, which a `try { for await ... }` around the loop could not catch.
+    const onError = (): void => {};
+    this.on('error', onError);
+    try {
+      for (;;) {
+        const next = await this.#next();
+        if (next === null) {
+          // Let the stream side reach 'end' too, so the connection can emit 'close' once the
+          // writable side finishes (nothing but the end is left in the queue).
+          if (!this.readableEnded) this.resume();
+          return;
+        }
+        yield next;
+      }
+    } finally {
+      this.off('error', onError);
     }
   }
 
@@ -126,9 +139,12 @@ export class MessageConnection extends Duplex implements PipeConnection {
   #deliver(data: Buffer | null): void {
     if (this.#queue.at(-1) === null) return;
     this.#queue.push(data);
-    const w = this.#waiters.shift();
-    if (w) w.resolve(this.#queue.shift()!);
-    else this.#drainToStream();
+    if (this.#waiters.length > 0) {
+      // Waiters exist only while the queue was empty. The end of stream stays queued (sticky), so
+      // every later messages() call ends too, and so does the stream side.
+      if (data === null) for (const w of this.#waiters.splice(0)) w.resolve(null);
+      else this.#waiters.shift()!.resolve(this.#queue.shift()!);
+    } else this.#drainToStream();
     if (this.#queue.length >= READ_AHEAD && this.#flowing) {
       this.#flowing = false;
       this.#transport.pause();
@@ -138,18 +154,21 @@ export class MessageConnection extends Duplex implements PipeConnection {
   #drainToStream(): void {
     // Only while the stream side asked (_read); messages() consumers take from the queue directly.
     while (this.#pulling && this.#queue.length > 0) {
-      const next = this.#queue.shift()!;
+      const next = this.#queue[0]!;
       if (next === null) {
+        // Left in the queue: messages() ends as well. _read is never called again after this.
         this.#pulling = false;
         this.push(null);
         return;
       }
+      this.#queue.shift();
       if (next.length > 0 && !this.push(next)) this.#pulling = false;
     }
   }
 
   #resumeIfRoom(): void {
-    if (!this.#flowing && this.#queue.length < READ_AHEAD && !this.#failure && !this.destroyed) {
+    // Never after the end of stream: there is nothing more to read.
+    if (!this.#flowing && this.#queue.length < READ_AHEAD && !this.#failure && !this.destroyed && this.#queue.at(-1) !== null) {
       this.#flowing = true;
       this.#transport.start({
         message: (data) => this.#deliver(data),

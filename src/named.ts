@@ -29,27 +29,41 @@ export type PipeSecurity = 'current-user' | 'everyone' | { sddl: string };
 export interface CreateServerOptions {
   /** Default `'byte'`. */
   mode?: PipeMode;
-  /** Default `'duplex'`. */
+  /**
+   * Default `'duplex'`. `'inbound'`: clients only write; `'outbound'`: clients only read.
+   * Windows: PIPE_ACCESS_INBOUND / OUTBOUND, so a client must connect with `access: 'write'` /
+   * `'read'`. POSIX: the server side of each connection is made one-way (the unused direction is
+   * ended at once: `writable` is false, or reading ends and, on Linux, the client's writes fail
+   * with EPIPE).
+   */
   access?: ServerAccess;
   /**
    * How many clients may be connected at once: 1–254 or `'unlimited'` (default). Windows: the
-   * pipe's instance limit; a client beyond it waits (see `connect`'s `timeout`). POSIX: further
-   * clients queue in the listen backlog until one leaves.
+   * pipe's instance limit; a client beyond it waits (see `connect`'s `timeout`). POSIX: a client
+   * beyond it connects (the kernel accepts it), but the server holds it unread and hands it out,
+   * oldest first, when a connection closes; `connect`'s `timeout` does not apply.
    */
   maxInstances?: number | 'unlimited';
-  /** Instances kept waiting for clients (the backlog). Default `min(4, maxInstances)`. */
+  /**
+   * Windows: instances kept waiting for clients. Default `min(4, maxInstances)`. POSIX: validated
+   * only; the kernel's listen backlog (Node's default, 511) plays this part.
+   */
   pendingInstances?: number;
-  /** Windows: the input buffer size in bytes, default 64 KiB. POSIX: SO_RCVBUF hint. */
+  /** Windows: the input buffer size in bytes, default 64 KiB. POSIX: validated only; the kernel sizes socket buffers. */
   inBufferSize?: number;
-  /** Windows: the output buffer size in bytes, default 64 KiB. POSIX: SO_SNDBUF hint. */
+  /** Windows: the output buffer size in bytes, default 64 KiB. POSIX: validated only; the kernel sizes socket buffers. */
   outBufferSize?: number;
   /** Default `'current-user'`. */
   security?: PipeSecurity;
-  /** Windows: refuse clients from other machines (PIPE_REJECT_REMOTE_CLIENTS). Default `true`. */
+  /**
+   * Windows: refuse clients from other machines (PIPE_REJECT_REMOTE_CLIENTS). Default `true`.
+   * POSIX: no effect; Unix domain sockets are local only.
+   */
   rejectRemoteClients?: boolean;
   /**
    * Default `true`: if anyone already serves this name, `listen` fails with `EADDRINUSE` instead
-   * of joining the squatter's pipe (Windows FILE_FLAG_FIRST_PIPE_INSTANCE).
+   * of joining the squatter's pipe (Windows FILE_FLAG_FIRST_PIPE_INSTANCE). POSIX: a socket path
+   * cannot be shared, so a live socket always gives `EADDRINUSE` (a stale one is replaced).
    */
   firstInstance?: boolean;
   /** Message mode: the largest message accepted, in bytes. Default 64 MiB. */
@@ -58,13 +72,19 @@ export interface CreateServerOptions {
 
 /** Options for {@link connect}. */
 export interface ConnectOptions {
-  /** How long to wait while every instance is busy, in ms; then `ETIMEDOUT`. Default 5000. */
+  /**
+   * How long to wait while every instance is busy, in ms; then `ETIMEDOUT`. Default 5000.
+   * POSIX: while the server's listen backlog is full (`EAGAIN` on Linux).
+   */
   timeout?: number;
   /** Aborts the connect; it rejects with an `AbortError`. */
   signal?: AbortSignal;
-  /** Must match the server's mode. Default `'byte'`. */
+  /**
+   * Must match the server's mode. Default `'byte'`. Windows refuses a mismatch (`EPROTOTYPE`);
+   * a Unix socket cannot tell, and the bytes are misread.
+   */
   mode?: PipeMode;
-  /** Default `'duplex'`. */
+  /** Default `'duplex'`. `'read'` / `'write'`: the other direction is ended at once on our side. */
   access?: ClientAccess;
   /** Message mode: the largest message accepted, in bytes. Default 64 MiB. */
   maxMessageSize?: number;

@@ -2,27 +2,19 @@
 // under Wine (Windows backend).
 import { createHash } from 'node:crypto';
 import { readSync as fsReadSync, writeSync as fsWriteSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createPipe, isPipeError, PipeError, type Pipe } from '../src/index.js';
 import * as win32 from '../src/windows/kernel32.js';
 import * as libc from '../src/posix/libc.js';
-import { isWindows, prng, seededBytes, within } from './helpers/index.js';
+import { collect, exited, fixturesDir, isWindows, prng, seededBytes, trackedPipes, within } from './helpers/index.js';
 
-const open: Pipe[] = [];
-function pipe(...args: Parameters<typeof createPipe>): Pipe {
-  const p = createPipe(...args);
-  open.push(p);
-  return p;
-}
-afterEach(() => {
-  for (const p of open.splice(0)) {
-    p.reader.close();
-    p.writer.close();
-  }
-});
+const pipe = trackedPipes();
 
 /** Writes raw bytes on the writer's OS handle, bypassing winpipe (a foreign peer). */
 function rawWrite(p: Pipe, bytes: Buffer): void {
@@ -136,8 +128,8 @@ describe('end of file', () => {
   });
 
   it("a foreign peer's zero-byte write is not end of file", () => {
-    const { reader } = pipe();
-    const p = open.at(-1)!;
+    const p = pipe();
+    const { reader } = p;
     rawWrite(p, Buffer.alloc(0));
     rawWrite(p, Buffer.from('after-empty'));
     const buf = Buffer.alloc(32);
@@ -277,6 +269,18 @@ describe('close', () => {
   });
 });
 
+// The fixture imports the built package by its own name (self-reference), so dist/ must exist.
+const built = existsSync(join(fixturesDir, '..', '..', 'dist', 'esm', 'index.js'));
+
+describe.skipIf(!built)('an end nobody closed (needs dist/: npm test builds it)', () => {
+  it('is closed on garbage collection, with a WINPIPE_END_GC warning', async () => {
+    const child = spawn(process.execPath, ['--expose-gc', join(fixturesDir, 'gc-end.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const out = await collect(child.stdout);
+    expect(await exited(child)).toBe(0);
+    expect(JSON.parse(out)).toEqual({ warned: true, fdOpenAfter: false });
+  });
+});
+
 describe('cancellation', () => {
   it('an aborted read rejects with AbortError and the data stays for the next read', async () => {
     const { reader, writer } = pipe();
@@ -368,6 +372,19 @@ describe('streams', () => {
     const parts: Buffer[] = [];
     for await (const chunk of input) parts.push(chunk as Buffer);
     expect(Buffer.concat(parts).equals(data)).toBe(true);
+  });
+
+  it("a stream's errors are PipeErrors: writing with no reader emits EPIPE", async () => {
+    const { reader, writer } = pipe();
+    reader.close();
+    const stream = writer.createWriteStream();
+    const err = await new Promise<unknown>((resolve) => {
+      stream.on('error', resolve);
+      stream.write(Buffer.alloc(64 * 1024, 1));
+    });
+    expect(isPipeError(err)).toBe(true);
+    expect(err).toMatchObject({ code: 'EPIPE' });
+    expect((err as Error).cause).toBeInstanceOf(Error);
   });
 
   it('createReadStream keeps data already read ahead by read()', async () => {

@@ -1,25 +1,14 @@
 // Contract tests for createPipe (src/pipe.ts): options, spawn-readiness and inheritance.
 // Runs natively (POSIX backend) and under Wine (Windows backend).
 import { fstatSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createPipe, platform, PipeReader, PipeWriter, type Pipe } from '../src/index.js';
 import * as libc from '../src/posix/libc.js';
 import * as win32 from '../src/windows/kernel32.js';
 import { getOsfHandle } from '../src/windows/crt.js';
-import { collect, exited, isWindows, readAll, spawnFixture, within } from './helpers/index.js';
+import { collect, exited, isWindows, readAll, spawnFixture, trackedPipes, within } from './helpers/index.js';
 
-const open: Pipe[] = [];
-function pipe(...args: Parameters<typeof createPipe>): Pipe {
-  const p = createPipe(...args);
-  open.push(p);
-  return p;
-}
-afterEach(() => {
-  for (const p of open.splice(0)) {
-    p.reader.close();
-    p.writer.close();
-  }
-});
+const pipe = trackedPipes();
 
 describe('createPipe', () => {
   it('returns a reader and a writer, also iterable as [reader, writer]', () => {

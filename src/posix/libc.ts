@@ -69,6 +69,12 @@ export const SO_PEERCRED = 17;
 export const SOL_LOCAL = 0;
 /** macOS: the peer's `pid_t`, at `SOL_LOCAL`. */
 export const LOCAL_PEERPID = 2;
+/** `AF_UNIX`, the Unix domain socket family (the same on Linux and macOS). */
+export const AF_UNIX = 1;
+/** `SOCK_STREAM` (the same on Linux and macOS). */
+export const SOCK_STREAM = 1;
+/** Linux only: `SOCK_CLOEXEC`, or-ed into the type of {@link socket} / {@link socketpair}. macOS has none: use `FD_CLOEXEC`. */
+export const SOCK_CLOEXEC = isLinux ? 0o2000000 : 0;
 /** `shutdown` directions (the same on Linux and macOS). */
 export const SHUT_RD = 0;
 export const SHUT_WR = 1;
@@ -112,6 +118,22 @@ export const getsockopt: (fd: number, level: number, optname: number, optval: Ui
 
 /** `int shutdown(int sockfd, int how)`: `how` is {@link SHUT_RD}, {@link SHUT_WR} or {@link SHUT_RDWR}. */
 export const shutdown: (fd: number, how: number) => number = bind('int shutdown(int sockfd, int how)');
+
+/** `int socketpair(int domain, int type, int protocol, int sv[2])`: `sv` receives two connected sockets. */
+export const socketpair: (domain: number, type: number, protocol: number, sv: Int32Array) => number = bind(
+  'int socketpair(int domain, int type, int protocol, _Out_ int *sv)',
+);
+
+/** `int socket(int domain, int type, int protocol)`. */
+export const socket: (domain: number, type: number, protocol: number) => number = bind('int socket(int domain, int type, int protocol)');
+
+/** `int bind(int sockfd, const struct sockaddr *addr, socklen_t addrlen)`: `addr` holds the raw sockaddr bytes. */
+const bindSocket: (fd: number, addr: Uint8Array, addrlen: number) => number = bind('int bind(int sockfd, const uint8_t *addr, uint32_t addrlen)');
+// Exported under its C name; the module's own lazy binder is also called `bind`.
+export { bindSocket as bind };
+
+/** `int listen(int sockfd, int backlog)`. */
+export const listen: (fd: number, backlog: number) => number = bind('int listen(int sockfd, int backlog)');
 
 /** The calling thread's `errno`, read right after a failed call. */
 export function errno(): number {

@@ -10,18 +10,16 @@
  * - `maxInstances`: the kernel accepts every client into the listen backlog; connections beyond the
  *   limit are held, unread, in arrival order, and handed out as earlier ones close.
  */
-import { EventEmitter } from 'node:events';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { byteConnection } from '../connection.js';
 import { PipeError, abortError, fromNodeError } from '../errors.js';
 import { MessageConnection } from '../message.js';
+import { PipeServerBase } from '../server.js';
 import { pipePath, socketDir, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import * as libc from './libc.js';
 import { SocketMessageTransport } from './transport.js';
-
-const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose');
 
 /** Mode of the socket file: only us, or every local user (connecting needs write permission). */
 const PRIVATE_MODE = 0o600;
@@ -40,6 +38,11 @@ function socketFd(socket: net.Socket): number | undefined {
  * The peer's process id: Linux `SO_PEERCRED` (the pid at connect / listen time), macOS
  * `LOCAL_PEERPID`. Undefined where the platform has neither or the call fails: it is
  * information about a connection, not a reason to refuse it.
+ *
+ * @example
+ * ```ts
+ * net.createServer((socket) => console.log(peerProcessId(socket))).listen('/tmp/x.sock');
+ * ```
  */
 export function peerProcessId(socket: net.Socket): number | undefined {
   const fd = socketFd(socket);
@@ -128,10 +131,6 @@ function startReading(socket: net.Socket): void {
 
 type ServerState = 'idle' | 'starting' | 'listening' | 'closed';
 
-interface Iteration {
-  queue: PipeConnection[];
-  wake: (() => void) | undefined;
-}
 
 /**
  * A named-pipe server over a Unix domain socket.
@@ -142,7 +141,7 @@ interface Iteration {
  * handed out, oldest first, as earlier ones close. A held client's `connect` has already
  * succeeded, so `connect`'s `timeout` does not apply to it.
  */
-class PosixPipeServer extends EventEmitter implements PipeServer {
+class PosixPipeServer extends PipeServerBase {
   readonly #o: ResolvedServerOptions;
   #state: ServerState = 'idle';
   #path: string | null = null;
@@ -151,14 +150,16 @@ class PosixPipeServer extends EventEmitter implements PipeServer {
   #file: { dev: number; ino: number } | undefined;
   #live = 0;
   #held: net.Socket[] = [];
-  #iterations = new Set<Iteration>();
   #refed = true;
   #closed: Promise<void> | undefined;
 
   constructor(options: ResolvedServerOptions, listener?: (conn: PipeConnection) => void) {
-    super();
+    super(listener);
     this.#o = options;
-    if (listener) this.on('connection', listener);
+  }
+
+  protected get stopped(): boolean {
+    return this.#state === 'closed';
   }
 
   get listening(): boolean {
@@ -173,7 +174,7 @@ class PosixPipeServer extends EventEmitter implements PipeServer {
     // Bad names throw here, synchronously, before any system call.
     const path = pipePath(name, { security: this.#o.security });
     if (this.#state !== 'idle') {
-      return Promise.reject(Object.assign(new Error('Listen method has been called more than once without closing.'), { code: 'ERR_SERVER_ALREADY_LISTEN' }));
+      return this.alreadyListening();
     }
     this.#state = 'starting';
     return this.#listen(name, path).catch((err: unknown) => {
@@ -196,7 +197,7 @@ class PosixPipeServer extends EventEmitter implements PipeServer {
     }
     // Clients accepted by the kernel but never handed out: nobody will serve them now.
     for (const socket of this.#held.splice(0)) socket.destroy();
-    for (const it of this.#iterations) it.wake?.();
+    this.wakeIterations();
     this.#closed = new Promise<void>((resolve) => {
       process.nextTick(() => {
         this.emit('close');
@@ -216,36 +217,6 @@ class PosixPipeServer extends EventEmitter implements PipeServer {
     this.#refed = false;
     this.#server?.unref();
     return this;
-  }
-
-  async [asyncDispose](): Promise<void> {
-    await this.close();
-  }
-
-  /**
-   * Every connection accepted while the iteration runs (each iteration sees each connection, as
-   * `'connection'` listeners do). Ends, after the ones already queued, when the server closes.
-   */
-  [Symbol.asyncIterator](): AsyncIterator<PipeConnection> {
-    const it: Iteration = { queue: [], wake: undefined };
-    this.#iterations.add(it);
-    const done = (): IteratorReturnResult<undefined> => {
-      this.#iterations.delete(it);
-      it.wake?.();
-      return { done: true, value: undefined };
-    };
-    return {
-      next: async (): Promise<IteratorResult<PipeConnection>> => {
-        for (;;) {
-          const conn = it.queue.shift();
-          if (conn) return { done: false, value: conn };
-          if (this.#state === 'closed' || !this.#iterations.has(it)) return done();
-          await new Promise<void>((resolve) => (it.wake = resolve));
-          it.wake = undefined;
-        }
-      },
-      return: async () => done(),
-    };
   }
 
   async #listen(name: string, path: string): Promise<void> {
@@ -373,13 +344,6 @@ class PosixPipeServer extends EventEmitter implements PipeServer {
 
   #handOut(socket: net.Socket): void {
     const o = this.#o;
-    this.#live++;
-    // The slot is the socket's: it is freed when the OS connection is gone, whatever the user
-    // does with the stream on top.
-    socket.once('close', () => {
-      this.#live--;
-      this.#admitHeld();
-    });
     let conn: PipeConnection;
     try {
       conn = wrapSocket(socket, o.mode, {
@@ -395,11 +359,16 @@ class PosixPipeServer extends EventEmitter implements PipeServer {
       this.emit('error', err);
       return;
     }
-    for (const it of this.#iterations) {
-      it.queue.push(conn);
-      it.wake?.();
-    }
-    this.emit('connection', conn);
+    this.#live++;
+    // The slot is freed when the connection the user holds closes (in message mode its 'close'
+    // also destroys the socket under it).
+    conn.once('close', () => {
+      this.#live--;
+      // After every 'close' listener of this connection has run, so that users counting their
+      // connections never see more than maxInstances at once.
+      process.nextTick(() => this.#admitHeld());
+    });
+    this.deliver(conn);
   }
 
   #admitHeld(): void {
@@ -417,10 +386,18 @@ class PosixPipeServer extends EventEmitter implements PipeServer {
  */
 function probeSocket(path: string): Promise<'live' | 'stale' | 'gone' | Error> {
   return new Promise((resolve) => {
-    const socket = net.connect({ path });
+    const socket = net.connect({ path, allowHalfOpen: true });
     socket.once('connect', () => {
-      socket.destroy();
       resolve('live');
+      // Leave the live server as gently as possible: send nothing, half-close, and read whatever
+      // it says until it closes. Closing with unread data would hand it an ECONNRESET, which
+      // some servers do not handle. A server that never closes is cut off after a while.
+      socket.unref();
+      socket.end();
+      socket.resume();
+      socket.once('end', () => socket.destroy());
+      socket.on('error', () => {});
+      setTimeout(() => socket.destroy(), 5000).unref();
     });
     socket.once('error', (err: NodeJS.ErrnoException) => {
       socket.destroy();
@@ -433,8 +410,18 @@ function probeSocket(path: string): Promise<'live' | 'stale' | 'gone' | Error> {
 }
 
 /**
- * Creates the POSIX server. `security: { sddl }` is Windows-only and throws here, synchronously.
+ * Creates the POSIX server behind `createServer` (src/index.ts): a Unix domain socket served by
+ * Node's `net`. `security: { sddl }` is Windows-only and throws here, synchronously;
+ * `rejectRemoteClients` has no effect (Unix sockets are local); `pendingInstances`,
+ * `inBufferSize` and `outBufferSize` are Windows-only and ignored.
  *
+ * @example
+ * ```ts
+ * const server = createPosixServer(resolveServerOptions({ mode: 'message' }), (conn) => {
+ *   conn.on('data', (msg) => conn.write(msg));
+ * });
+ * await server.listen('my-app');      // $XDG_RUNTIME_DIR/winpipe/my-app.sock, mode 0600
+ * ```
  * @throws PipeError `ERR_UNSUPPORTED_PLATFORM` for `{ sddl }`.
  */
 export function createPosixServer(options: ResolvedServerOptions, listener?: (conn: PipeConnection) => void): PipeServer {
@@ -515,9 +502,17 @@ function connectError(err: unknown, path: string): PipeError | Error {
 }
 
 /**
- * Connects to the Unix socket at `path`. Nobody there (no file, or nobody listening) rejects at
- * once with `ENOENT`. A full listen backlog (`EAGAIN`) is retried on a timer until `timeout`,
- * then `ETIMEDOUT`.
+ * Connects to the Unix socket at `path` (already resolved by `pipePath`). Nobody there (no file,
+ * or nobody listening: ECONNREFUSED) rejects at once with `ENOENT`, the code Windows gives. A
+ * full listen backlog (`EAGAIN`, Linux) is retried on a timer until `timeout`, then
+ * `ETIMEDOUT`. An aborted `signal` rejects with an `AbortError`, before any system call if it
+ * was aborted already. macOS reports a full backlog as ECONNREFUSED, so there it is `ENOENT`.
+ *
+ * @example
+ * ```ts
+ * const conn = await posixConnect(pipePath('my-app'), resolveConnectOptions({ timeout: 1000 }));
+ * conn.end('hello');
+ * ```
  */
 export function posixConnect(path: string, o: ResolvedConnectOptions): Promise<PipeConnection> {
   const signal = o.signal;

@@ -14,7 +14,15 @@ import { FrameDecoder, frameHeader, type MessageSink, type MessageTransport } fr
 const COALESCE_LIMIT = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
 
-/** A Node stream error (or anything) as a PipeError carrying the pipe's path. */
+/**
+ * A Node stream error (or anything) as a PipeError carrying the pipe's path; a write on a
+ * destroyed stream becomes `ERR_PIPE_CLOSED`.
+ *
+ * @example
+ * ```ts
+ * socket.write(buf, (err) => err && reject(socketError(err, 'write', path)));
+ * ```
+ */
 export function socketError(err: unknown, syscall: string, path: string): PipeError {
   if (isPipeError(err)) return err;
   const e = err as NodeJS.ErrnoException;
@@ -24,6 +32,14 @@ export function socketError(err: unknown, syscall: string, path: string): PipeEr
 
 /**
  * Whole messages over a connected `net.Socket` (a Unix domain socket on POSIX).
+ *
+ * @example
+ * ```ts
+ * const socket = net.connect({ path, allowHalfOpen: true });
+ * await once(socket, 'connect');
+ * const conn = new MessageConnection(new SocketMessageTransport(socket, path, 64 << 20), { path, readable: true, writable: true });
+ * await conn.writeMessage(Buffer.from('ping'));   // on the wire: 00 00 00 04 'ping'
+ * ```
  *
  * Ownership: the transport owns `socket` from construction and destroys it in {@link destroy}.
  * The socket must have been created with `allowHalfOpen: true`, so that {@link end} is a real

@@ -7,11 +7,11 @@
  * handle, so libuv drives it through its IOCP at full speed). Message mode needs message reads,
  * which libuv cannot do (it forces PIPE_READMODE_BYTE), so it runs on {@link WinMessageTransport}.
  */
-import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { byteConnection } from '../connection.js';
 import { PipeError, WIN32_ERRORS, abortError, invalidArgValue, win32Error } from '../errors.js';
 import { MessageConnection, type MessageSink, type MessageTransport } from '../message.js';
+import { PipeServerBase } from '../server.js';
 import { isRemotePipePath, pipePath, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import { openOsfHandle } from './crt.js';
 import * as k32 from './kernel32.js';
@@ -19,7 +19,6 @@ import { NativeBuffer, OverlappedSlot, type Completion } from './overlapped.js';
 import { SecurityAttributes, readSecurity } from './security.js';
 
 const E = WIN32_ERRORS;
-const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose');
 
 /** Errors that mean "the other side is gone": end of stream for reads, EPIPE for writes. */
 function isDisconnect(error: number): boolean {
@@ -58,7 +57,7 @@ type ServerState = 'idle' | 'starting' | 'listening' | 'closing' | 'closed';
  * A named-pipe server. Keeps `pendingInstances` instances waiting in `ConnectNamedPipe`, and
  * replaces each one the moment a client takes it, so clients never find the name missing.
  */
-class WindowsPipeServer extends EventEmitter implements PipeServer {
+class WindowsPipeServer extends PipeServerBase {
   readonly #o: ResolvedServerOptions;
   #path: string | null = null;
   #state: ServerState = 'idle';
@@ -68,12 +67,14 @@ class WindowsPipeServer extends EventEmitter implements PipeServer {
   #live = 0;
   #refed = true;
   #closed: Promise<void> | undefined;
-  #iterators = new Set<{ queue: PipeConnection[]; wake: (() => void) | undefined }>();
 
   constructor(options: ResolvedServerOptions, listener?: (conn: PipeConnection) => void) {
-    super();
+    super(listener);
     this.#o = options;
-    if (listener) this.on('connection', listener);
+  }
+
+  protected get stopped(): boolean {
+    return this.#state === 'closing' || this.#state === 'closed';
   }
 
   get listening(): boolean {
@@ -88,7 +89,7 @@ class WindowsPipeServer extends EventEmitter implements PipeServer {
     const path = pipePath(name);
     if (isRemotePipePath(path)) throw invalidArgValue('name', name, 'is a remote pipe; a server can only create local pipes');
     if (this.#state !== 'idle') {
-      throw Object.assign(new Error('Listen method has been called more than once without closing.'), { code: 'ERR_SERVER_ALREADY_LISTEN' });
+      return this.alreadyListening();
     }
     this.#state = 'starting';
     this.#path = path;
@@ -145,33 +146,8 @@ class WindowsPipeServer extends EventEmitter implements PipeServer {
     return readSecurity(inst.handle);
   }
 
-  async [asyncDispose](): Promise<void> {
-    await this.close();
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<PipeConnection> {
-    const it = { queue: [] as PipeConnection[], wake: undefined as (() => void) | undefined };
-    this.#iterators.add(it);
-    const done = (): IteratorReturnResult<undefined> => {
-      this.#iterators.delete(it);
-      return { done: true, value: undefined };
-    };
-    return {
-      next: async (): Promise<IteratorResult<PipeConnection>> => {
-        for (;;) {
-          const conn = it.queue.shift();
-          if (conn) return { done: false, value: conn };
-          if (this.#state === 'closing' || this.#state === 'closed') return done();
-          await new Promise<void>((resolve) => (it.wake = resolve));
-          it.wake = undefined;
-        }
-      },
-      return: async () => done(),
-    };
-  }
-
   #finishClose(): void {
-    for (const it of this.#iterators) it.wake?.();
+    this.wakeIterations();
     this.emit('close');
   }
 
@@ -276,11 +252,7 @@ class WindowsPipeServer extends EventEmitter implements PipeServer {
       this.#live--;
       this.#replenish();
     });
-    for (const it of this.#iterators) {
-      it.queue.push(conn);
-      it.wake?.();
-    }
-    this.emit('connection', conn);
+    this.deliver(conn);
   }
 }
 
@@ -522,4 +494,13 @@ class WinMessageTransport implements MessageTransport {
       this.#releaseIfIdle();
     }
   }
+}
+
+/**
+ * Whole messages over a connected, overlapped, PIPE_READMODE_MESSAGE pipe handle: the transport
+ * the channel layer (winpipe/connection) runs on. Ownership: the transport owns `handle` and closes
+ * it once destroyed and idle.
+ */
+export function messageTransportFromHandle(handle: k32.HANDLE, path: string, maxMessageSize: number): MessageTransport {
+  return new WinMessageTransport(handle, path, maxMessageSize);
 }

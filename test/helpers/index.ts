@@ -3,7 +3,8 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import type { PipeReader } from '../../src/index.js';
+import { afterEach } from 'vitest';
+import { createPipe, type Pipe, type PipeReader } from '../../src/index.js';
 
 export const isWindows = process.platform === 'win32';
 /** Set by scripts/wine.mjs for the Wine run. */
@@ -87,4 +88,20 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
     timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** `createPipe` that closes every pipe it made after each test of the calling file. */
+export function trackedPipes(): (...args: Parameters<typeof createPipe>) => Pipe {
+  const open: Pipe[] = [];
+  afterEach(() => {
+    for (const p of open.splice(0)) {
+      p.reader.close();
+      p.writer.close();
+    }
+  });
+  return (...args) => {
+    const p = createPipe(...args);
+    open.push(p);
+    return p;
+  };
 }

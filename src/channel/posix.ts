@@ -1,0 +1,393 @@
+/**
+ * The POSIX side of channels, as CPython's `multiprocessing.connection` does it on Unix:
+ *
+ * - `Pipe()`: `socketpair(AF_UNIX, SOCK_STREAM)` for a duplex pair, `pipe2` for a one-way pair;
+ * - `Listener` / `Client`: Unix domain sockets on a filesystem path (relative to the cwd allowed;
+ *   on Linux `\0name` is the abstract namespace);
+ * - the wire: a 4-byte big-endian signed length per message, `-1` and an 8-byte length above
+ *   2 GiB - 1 ({@link frameHeader}; decoding is {@link SocketMessageTransport}'s FrameDecoder).
+ */
+import { closeSync, fstatSync, lstatSync, mkdtempSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { PipeError, closedError, fromNodeError, invalidArgValue, posixError } from '../errors.js';
+import { frameHeader } from '../message.js';
+import { SUN_PATH_MAX } from '../named.js';
+import * as libc from '../posix/libc.js';
+import { posixBackend } from '../posix/pipe.js';
+import { SocketMessageTransport } from '../posix/transport.js';
+import type { HandshakeIO } from './auth.js';
+import { Connection, channelClosed, type ChannelEndpoint, type PendingConnection } from './connection.js';
+
+const isLinux = process.platform === 'linux';
+
+function setCloexec(fd: number): void {
+  const flags = libc.fcntl(fd, libc.F_GETFD, 0);
+  if (flags < 0 || libc.fcntl(fd, libc.F_SETFD, flags | libc.FD_CLOEXEC) < 0) throw posixError(libc.errno(), 'fcntl');
+}
+
+/** The fd behind a connected net.Socket (libuv's handle keeps it for the socket's life). */
+function socketFd(socket: net.Socket): number {
+  return (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+}
+
+/**
+ * One end on POSIX: a raw fd (socketpair, pipe, inherited) turned into a `net.Socket` on first use,
+ * or a socket that is already connected (Listener / Client).
+ */
+class PosixEndpoint implements ChannelEndpoint {
+  readonly readable: boolean;
+  readonly writable: boolean;
+  readonly path: string;
+  readonly eager: boolean;
+  readonly #max: number;
+  readonly #fd: number;
+  #socket: net.Socket | undefined;
+
+  /** Ownership: the endpoint owns `fd` (or `socket`) until open() hands it to a transport. */
+  constructor(init: { fd: number; socket?: net.Socket; readable: boolean; writable: boolean; path: string; maxMessageSize: number }) {
+    this.#fd = init.fd;
+    this.#socket = init.socket;
+    // A socket from a Listener or Client is already in the event loop's hands.
+    this.eager = init.socket !== undefined;
+    this.readable = init.readable;
+    this.writable = init.writable;
+    this.path = init.path;
+    this.#max = init.maxMessageSize;
+  }
+
+  open(): SocketMessageTransport {
+    // allowHalfOpen: the transport's end() is a real half-close (CPython's peer may still answer).
+    this.#socket ??= new net.Socket({ fd: this.#fd, readable: this.readable, writable: this.writable, allowHalfOpen: true });
+    // Ownership: the transport owns the socket, and through it the fd.
+    return new SocketMessageTransport(this.#socket, this.path, this.#max);
+  }
+
+  fd(): number {
+    return this.#fd;
+  }
+
+  handle(): bigint {
+    return BigInt(this.#fd);
+  }
+
+  kernelReadable(): boolean {
+    const pfd = new Uint8Array(8);
+    const view = new DataView(pfd.buffer);
+    view.setInt32(0, this.#fd, true);
+    view.setInt16(4, libc.POLLIN, true);
+    if (libc.poll(pfd, 1, 0) <= 0) return false;
+    return (view.getInt16(6, true) & (libc.POLLIN | libc.POLLHUP)) !== 0;
+  }
+
+  release(opened: boolean): void {
+    if (opened) return;
+    if (this.#socket) this.#socket.destroy();
+    else closeSync(this.#fd);
+  }
+}
+
+// --- Pipe ------------------------------------------------------------------------------------------
+
+/** `Pipe()` on POSIX. Ownership: each returned connection owns its fd. */
+export function posixPipe(duplex: boolean, maxMessageSize: number): [Connection, Connection] {
+  let a: number;
+  let b: number;
+  if (duplex) {
+    const sv = new Int32Array(2);
+    // SOCK_CLOEXEC where it exists (Linux); elsewhere FD_CLOEXEC right after, as pipe() does.
+    if (libc.socketpair(libc.AF_UNIX, libc.SOCK_STREAM | libc.SOCK_CLOEXEC, 0, sv) !== 0) throw posixError(libc.errno(), 'socketpair');
+    [a, b] = [sv[0]!, sv[1]!];
+    if (!isLinux) {
+      try {
+        setCloexec(a);
+        setCloexec(b);
+      } catch (err) {
+        closeSync(a);
+        closeSync(b);
+        throw err;
+      }
+    }
+  } else {
+    const [r, w] = posixBackend.createPipe(undefined);
+    [a, b] = [r.fd, w.fd];
+  }
+  const path = duplex ? 'socketpair' : 'pipe';
+  return [
+    new Connection(new PosixEndpoint({ fd: a, readable: true, writable: duplex, path, maxMessageSize })),
+    new Connection(new PosixEndpoint({ fd: b, readable: duplex, writable: true, path, maxMessageSize })),
+  ];
+}
+
+/** `Connection.fromFd` on POSIX: a socket or a pipe end; the direction comes from the open flags. */
+export function posixFromFd(fd: number, maxMessageSize: number): Connection {
+  let st;
+  try {
+    st = fstatSync(fd);
+  } catch (err) {
+    throw fromNodeError(err, 'fstat');
+  }
+  if (!st.isSocket() && !st.isFIFO()) throw new PipeError({ code: 'EINVAL', syscall: 'fromFd', message: `EINVAL: fd ${fd} is neither a socket nor a pipe` });
+  const flags = libc.fcntl(fd, libc.F_GETFL, 0);
+  if (flags < 0) throw posixError(libc.errno(), 'fcntl');
+  const access = flags & 3;
+  // An inherited fd is inheritable; ours should not leak into the children we spawn next.
+  setCloexec(fd);
+  const path = `fd ${fd}`;
+  return new Connection(
+    new PosixEndpoint({ fd, readable: access !== libc.O_WRONLY, writable: access !== libc.O_RDONLY, path, maxMessageSize }),
+  );
+}
+
+// --- handshake over a raw socket -----------------------------------------------------------------
+
+/**
+ * Whole frames read with exact-length `socket.read(n)` before any transport exists: a length above
+ * the limit is refused from the header alone, as CPython's `recv_bytes(256)` does, so an
+ * unauthenticated peer cannot make us buffer a large message. Bytes after the handshake stay in
+ * the socket's buffer for the transport.
+ */
+class RawSocketFrames implements HandshakeIO {
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly path: string,
+  ) {}
+
+  sendBytes(data: Uint8Array): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.socket.write(Buffer.concat([frameHeader(data.byteLength), data]), (err) => (err ? reject(fromNodeError(err, 'send')) : resolve()));
+    });
+  }
+
+  async recvBytes(maxLength: number): Promise<Buffer> {
+    const head = await this.#exact(4, true);
+    let size = head.readInt32BE(0);
+    if (size === -1) {
+      const long = (await this.#exact(8, false)).readBigUInt64BE(0);
+      size = long > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(long);
+    } else if (size < 0) {
+      throw new PipeError({ code: 'EPROTO', syscall: 'recv', path: this.path, message: `EPROTO: bad message length ${size}` });
+    }
+    if (size > maxLength) throw new PipeError({ code: 'ERR_MESSAGE_TOO_LARGE', syscall: 'recv', path: this.path });
+    return this.#exact(size, false);
+  }
+
+  async #exact(n: number, atBoundary: boolean): Promise<Buffer> {
+    if (n === 0) return Buffer.alloc(0);
+    const socket = this.socket;
+    for (;;) {
+      const chunk = socket.read(n) as Buffer | null;
+      if (chunk !== null) {
+        if (chunk.length === n) return chunk;
+        // Fewer than n bytes come back only at end of stream.
+        throw channelClosed(this.path);
+      }
+      if (socket.readableEnded || socket.destroyed) {
+        if (atBoundary) throw channelClosed(this.path);
+        throw channelClosed(this.path, new Error('end of stream in the middle of a message'));
+      }
+      await new Promise<void>((resolve, reject) => {
+        const done = (err?: Error): void => {
+          socket.off('readable', ok);
+          socket.off('end', ok);
+          socket.off('close', ok);
+          socket.off('error', fail);
+          if (err) reject(fromNodeError(err, 'recv'));
+          else resolve();
+        };
+        const ok = (): void => done();
+        const fail = (err: Error): void => done(err);
+        socket.on('readable', ok);
+        socket.on('end', ok);
+        socket.on('close', ok);
+        socket.on('error', fail);
+      });
+    }
+  }
+}
+
+function pendingFromSocket(socket: net.Socket, path: string, maxMessageSize: number): PendingConnection {
+  return {
+    io: new RawSocketFrames(socket, path),
+    connection: () =>
+      new Connection(new PosixEndpoint({ fd: socketFd(socket), socket, readable: true, writable: true, path, maxMessageSize })),
+    destroy: () => socket.destroy(),
+  };
+}
+
+// --- addresses ----------------------------------------------------------------------------------
+
+/** Checks a POSIX channel address; returns it unchanged (relative paths stay relative, as in Python). */
+export function validatePosixAddress(address: string): string {
+  if (/^\\\\[^\\]+\\pipe\\/i.test(address)) throw invalidArgValue('address', address, 'is a Windows named-pipe address; on POSIX use a filesystem path');
+  const abstract = isLinux && address.startsWith('\0');
+  if (!abstract && address.includes('\0')) throw invalidArgValue('address', address, 'must not contain NUL');
+  const bytes = Buffer.byteLength(address);
+  // The path and its terminating NUL must fit sun_path; it is rejected, never truncated.
+  if (abstract ? bytes > SUN_PATH_MAX : bytes >= SUN_PATH_MAX) {
+    throw invalidArgValue('address', address, `is ${bytes} bytes; sun_path holds ${SUN_PATH_MAX - (abstract ? 0 : 1)}`);
+  }
+  return address;
+}
+
+/** `struct sockaddr_un` for `path`, and the length to pass to bind. */
+function sockaddrUn(path: string): { addr: Uint8Array; len: number } {
+  const bytes = Buffer.from(path);
+  const addr = new Uint8Array(2 + SUN_PATH_MAX);
+  addr.set(bytes, 2);
+  if (isLinux) {
+    // sa_family_t is a host-order u16; every Linux Node runs on is little-endian.
+    new DataView(addr.buffer).setUint16(0, libc.AF_UNIX, true);
+    // Abstract names have no terminating NUL and their length is exact.
+    return { addr, len: 2 + bytes.length + (bytes[0] === 0 ? 0 : 1) };
+  }
+  // BSD layout: sun_len, sun_family, sun_path.
+  const len = 2 + bytes.length + 1;
+  addr[0] = len;
+  addr[1] = libc.AF_UNIX;
+  return { addr, len };
+}
+
+/** Python's `arbitrary_address('AF_UNIX')`: a fresh name in a private temporary directory. */
+export function arbitraryPosixAddress(): { address: string; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'winpipe-'));
+  return { address: join(dir, `listener-${randomBytes(6).toString('hex')}`), dir };
+}
+
+// --- Listener ------------------------------------------------------------------------------------
+
+/** The POSIX listening socket behind a Listener. */
+export class PosixListenerBackend {
+  readonly address: string;
+  readonly #absolute: string | undefined;
+  readonly #ino: number | undefined;
+  readonly #tempDir: string | undefined;
+  readonly #server: net.Server;
+  readonly #max: number;
+  #queue: net.Socket[] = [];
+  #waiters: { resolve(p: PendingConnection): void; reject(e: unknown): void }[] = [];
+  #error: PipeError | undefined;
+  #closed = false;
+
+  /** Binds and listens synchronously, so that errors (EADDRINUSE, ENOENT, EACCES) are thrown here. */
+  constructor(address: string, backlog: number, maxMessageSize: number, tempDir?: string) {
+    this.address = address;
+    this.#max = maxMessageSize;
+    this.#tempDir = tempDir;
+    const fd = libc.socket(libc.AF_UNIX, libc.SOCK_STREAM | libc.SOCK_CLOEXEC, 0);
+    if (fd < 0) throw posixError(libc.errno(), 'socket');
+    try {
+      if (!isLinux) setCloexec(fd);
+      const { addr, len } = sockaddrUn(address);
+      if (libc.bind(fd, addr, len) !== 0) throw posixError(libc.errno(), 'bind', address);
+      if (libc.listen(fd, backlog) !== 0) throw posixError(libc.errno(), 'listen', address);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+    if (!address.startsWith('\0')) {
+      // Remember what we bound, so close() removes our socket file and nobody else's.
+      this.#absolute = resolve(address);
+      this.#ino = statSync(this.#absolute).ino;
+    }
+    // pauseOnConnect: nothing is read before accept(); the handshake reads exact frames itself.
+    this.#server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
+    this.#server.on('connection', (socket: net.Socket) => this.#onConnection(socket));
+    this.#server.on('error', (err) => this.#fail(fromNodeError(err, 'accept')));
+    // Ownership: the server's handle owns the listening fd from here and closes it.
+    this.#server.listen({ fd, backlog });
+    this.#server.unref();
+  }
+
+  next(): Promise<PendingConnection> {
+    if (this.#closed) return Promise.reject(closedError('accept'));
+    const socket = this.#queue.shift();
+    if (socket) return Promise.resolve(pendingFromSocket(socket, this.address, this.#max));
+    if (this.#error) return Promise.reject(this.#error);
+    const p = new Promise<PendingConnection>((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    // A pending accept keeps the process alive, as Python's blocking accept() would.
+    this.#server.ref();
+    const settle = (): void => {
+      if (this.#waiters.length === 0) this.#server.unref();
+    };
+    p.then(settle, settle);
+    return p;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const w of this.#waiters.splice(0)) w.reject(closedError('accept'));
+    for (const s of this.#queue.splice(0)) s.destroy();
+    this.#server.close();
+    // Python's Listener unlinks its socket file on close; we do too, if it is still ours.
+    if (this.#absolute !== undefined) {
+      try {
+        const st = lstatSync(this.#absolute);
+        if (st.isSocket() && st.ino === this.#ino) unlinkSync(this.#absolute);
+      } catch {
+        // Already gone.
+      }
+    }
+    if (this.#tempDir) rmSync(this.#tempDir, { recursive: true, force: true });
+  }
+
+  #onConnection(socket: net.Socket): void {
+    if (this.#closed) {
+      socket.destroy();
+      return;
+    }
+    // Until the pending connection is claimed, a socket error must not become an uncaught exception.
+    socket.on('error', () => {});
+    const w = this.#waiters.shift();
+    if (w) w.resolve(pendingFromSocket(socket, this.address, this.#max));
+    else this.#queue.push(socket);
+  }
+
+  #fail(err: PipeError): void {
+    this.#error = err;
+    for (const w of this.#waiters.splice(0)) w.reject(err);
+  }
+}
+
+// --- Client --------------------------------------------------------------------------------------
+
+/** How long a Client retries a full accept queue: CPython's CONNECTION_TIMEOUT. */
+const CONNECT_TIMEOUT_MS = 20_000;
+
+/**
+ * Connects to a POSIX Listener's socket. Rejects with `ENOENT`, `ECONNREFUSED`, `EACCES`, ...
+ * Node connects without blocking, so a full accept queue is `EAGAIN` where Python's blocking
+ * connect would wait: retry on a timer for up to 20 s, as Python's own connect timeout allows.
+ */
+export function posixConnect(address: string, maxMessageSize: number): Promise<PendingConnection> {
+  const deadline = Date.now() + CONNECT_TIMEOUT_MS;
+  let delay = 2;
+  return new Promise((resolveConn, reject) => {
+    const attempt = (): void => {
+      const socket = net.createConnection({ path: address, allowHalfOpen: true });
+      const onError = (err: Error): void => {
+        socket.destroy();
+        const e = err as NodeJS.ErrnoException;
+        if (e.code === 'EAGAIN' && Date.now() < deadline) {
+          setTimeout(attempt, delay);
+          delay = Math.min(delay * 2, 50);
+          return;
+        }
+        reject(new PipeError({ code: typeof e.code === 'string' ? e.code : 'UNKNOWN', syscall: 'connect', path: address, cause: err }));
+      };
+      socket.once('error', onError);
+      socket.once('connect', () => {
+        socket.off('error', onError);
+        // Until the connection is claimed, a socket error must not become an uncaught exception.
+        socket.on('error', () => {});
+        // Nothing flows until the handshake reads exact frames or the transport starts.
+        socket.pause();
+        resolveConn(pendingFromSocket(socket, address, maxMessageSize));
+      });
+    };
+    attempt();
+  });
+}

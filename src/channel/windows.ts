@@ -1,0 +1,365 @@
+/**
+ * The Windows side of channels, as CPython's `multiprocessing.connection` does it on Windows:
+ * message-mode named pipes (PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE), overlapped on both ends,
+ * one pipe message per channel message and no length prefix.
+ *
+ * - `Pipe()`: a uniquely named single-instance pipe and a client opened on it at once;
+ * - `Listener`: instances kept waiting in an overlapped `ConnectNamedPipe` (registered waits, no
+ *   thread parked, see src/windows/overlapped.ts);
+ * - `Client`: `CreateFileW`, retried on a timer while every instance is busy.
+ *
+ * Messages move through the named-pipe layer's message transport (`messageTransportFromHandle`).
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync } from 'node:fs';
+import { PipeError, WIN32_ERRORS, closedError, invalidArgValue, win32Error } from '../errors.js';
+import { getOsfHandle, openOsfHandle } from '../windows/crt.js';
+import * as k32 from '../windows/kernel32.js';
+import { OverlappedSlot, type Completion } from '../windows/overlapped.js';
+import { SecurityAttributes } from '../windows/security.js';
+import { messageTransportFromHandle } from '../windows/server.js';
+import { Connection, type ChannelEndpoint, type PendingConnection } from './connection.js';
+
+const E = WIN32_ERRORS;
+/** Pipe buffer sizes. CPython uses 8 KiB; larger buffers let a writer run further ahead. */
+const BUFSIZE = 64 * 1024;
+/** How long a Client waits while every instance is busy: CPython's CONNECTION_TIMEOUT. */
+const CONNECT_TIMEOUT_MS = 20_000;
+const MESSAGE_PIPE = k32.PIPE_TYPE_MESSAGE | k32.PIPE_READMODE_MESSAGE | k32.PIPE_WAIT | k32.PIPE_REJECT_REMOTE_CLIENTS;
+/** Identification only: a server cannot act as this user with our token. */
+const CLIENT_FLAGS = k32.FILE_FLAG_OVERLAPPED | k32.SECURITY_SQOS_PRESENT | k32.SECURITY_IDENTIFICATION;
+
+/** A non-inheritable duplicate of `handle` in this process. */
+function duplicate(handle: k32.HANDLE): k32.HANDLE {
+  const out: k32.Out<k32.HANDLE> = [0n];
+  const self = k32.GetCurrentProcess();
+  if (!k32.DuplicateHandle(self, handle, self, out, 0, false, k32.DUPLICATE_SAME_ACCESS)) throw win32Error(k32.GetLastError(), 'DuplicateHandle');
+  return out[0];
+}
+
+/** Puts a client handle in message read mode; a byte pipe is EPROTOTYPE. Closes `handle` on failure. */
+function setMessageReadMode(handle: k32.HANDLE, path: string): void {
+  if (k32.SetNamedPipeHandleState(handle, [k32.PIPE_READMODE_MESSAGE], null, null)) return;
+  const e = k32.GetLastError();
+  // A write-only handle without FILE_WRITE_ATTRIBUTES cannot change the mode; it does not read anyway.
+  if (e === E.ERROR_ACCESS_DENIED) return;
+  k32.CloseHandle(handle);
+  if (e === E.ERROR_INVALID_PARAMETER) {
+    throw new PipeError({ code: 'EPROTOTYPE', syscall: 'SetNamedPipeHandleState', path, win32Errno: e, message: `EPROTOTYPE: ${path} is not a message-mode pipe` });
+  }
+  throw win32Error(e, 'SetNamedPipeHandleState', path);
+}
+
+/** One end on Windows: an overlapped message-mode pipe handle. */
+class WinEndpoint implements ChannelEndpoint {
+  readonly readable: boolean;
+  readonly writable: boolean;
+  readonly path: string;
+  readonly eager: boolean;
+  readonly #handle: k32.HANDLE;
+  readonly #max: number;
+  #fdCopy = -1;
+
+  /** Ownership: the endpoint owns `handle` until open() hands it to a transport. */
+  constructor(handle: k32.HANDLE, init: { readable: boolean; writable: boolean; path: string; maxMessageSize: number; eager: boolean }) {
+    this.#handle = handle;
+    this.eager = init.eager;
+    this.readable = init.readable;
+    this.writable = init.writable;
+    this.path = init.path;
+    this.#max = init.maxMessageSize;
+  }
+
+  open(): ReturnType<typeof messageTransportFromHandle> {
+    // Ownership: the transport owns the handle from here and closes it once idle.
+    return messageTransportFromHandle(this.#handle, this.path, this.#max);
+  }
+
+  fd(): number {
+    if (this.#fdCopy < 0) {
+      // A descriptor in Node's own CRT table, over a duplicate, so that spawn's stdio accepts it
+      // and the transport keeps sole ownership of the original.
+      const dup = duplicate(this.#handle);
+      const fd = openOsfHandle(dup);
+      if (fd < 0) {
+        k32.CloseHandle(dup);
+        throw win32Error(E.ERROR_TOO_MANY_OPEN_FILES, 'uv_open_osfhandle', this.path);
+      }
+      // Ownership: the fd owns `dup`; release() closes it.
+      this.#fdCopy = fd;
+    }
+    return this.#fdCopy;
+  }
+
+  handle(): bigint {
+    return this.#handle;
+  }
+
+  kernelReadable(): boolean {
+    // A pending overlapped ReadFile takes data as it arrives; what the OS has is already ours.
+    return false;
+  }
+
+  release(opened: boolean): void {
+    if (this.#fdCopy >= 0) {
+      closeSync(this.#fdCopy);
+      this.#fdCopy = -1;
+    }
+    if (!opened) k32.CloseHandle(this.#handle);
+  }
+}
+
+function connection(handle: k32.HANDLE, readable: boolean, writable: boolean, path: string, maxMessageSize: number, eager = false): Connection {
+  return new Connection(new WinEndpoint(handle, { readable, writable, path, maxMessageSize, eager }));
+}
+
+// --- Pipe ------------------------------------------------------------------------------------------
+
+/**
+ * `Pipe()` on Windows, as CPython builds it: a uniquely named message-mode pipe with one instance
+ * and the current user's DACL, opened by a client at once, so nobody else can take the instance.
+ */
+export function winPipe(duplex: boolean, maxMessageSize: number): [Connection, Connection] {
+  const path = `\\\\.\\pipe\\winpipe-channel-${process.pid}-${randomBytes(8).toString('hex')}`;
+  const openMode = (duplex ? k32.PIPE_ACCESS_DUPLEX : k32.PIPE_ACCESS_INBOUND) | k32.FILE_FLAG_OVERLAPPED | k32.FILE_FLAG_FIRST_PIPE_INSTANCE;
+  const sa = new SecurityAttributes('current-user');
+  let server: k32.HANDLE;
+  try {
+    server = k32.CreateNamedPipeW(path, openMode, MESSAGE_PIPE, 1, duplex ? BUFSIZE : 0, BUFSIZE, 0, sa.bytes);
+    if (server === k32.INVALID_HANDLE_VALUE) throw win32Error(k32.GetLastError(), 'CreateNamedPipeW', path);
+  } finally {
+    sa.free();
+  }
+  const access = duplex ? k32.GENERIC_READ | k32.GENERIC_WRITE : k32.GENERIC_WRITE | k32.FILE_READ_ATTRIBUTES;
+  const client = k32.CreateFileW(path, access, 0, null, k32.OPEN_EXISTING, CLIENT_FLAGS, null);
+  if (client === k32.INVALID_HANDLE_VALUE) {
+    const e = k32.GetLastError();
+    k32.CloseHandle(server);
+    throw win32Error(e, 'CreateFileW', path);
+  }
+  try {
+    setMessageReadMode(client, path);
+  } catch (err) {
+    k32.CloseHandle(server);
+    throw err;
+  }
+  // The single instance is connected now (a client opened it); ConnectNamedPipe would only
+  // report ERROR_PIPE_CONNECTED. Ownership: each connection owns its handle.
+  return [connection(server, true, duplex, path, maxMessageSize), connection(client, duplex, true, path, maxMessageSize)];
+}
+
+/** `Connection.fromFd` on Windows: an inherited CRT fd over a message-mode pipe handle. */
+export function winFromFd(fd: number, readable: boolean, writable: boolean, maxMessageSize: number): Connection {
+  const h = getOsfHandle(fd);
+  if (h === k32.INVALID_HANDLE_VALUE || h === 0n) throw new PipeError({ code: 'EBADF', syscall: 'uv_get_osfhandle', message: `EBADF: fd ${fd} is not open` });
+  if (k32.GetFileType(h) !== k32.FILE_TYPE_PIPE) throw new PipeError({ code: 'EINVAL', syscall: 'fromFd', message: `EINVAL: fd ${fd} is not a pipe` });
+  const own = duplicate(h);
+  // Ownership: the fd (and the handle it owns) is closed; the connection owns the duplicate.
+  closeSync(fd);
+  const path = `fd ${fd}`;
+  setMessageReadMode(own, path);
+  return connection(own, readable, writable, path, maxMessageSize);
+}
+
+// --- addresses ----------------------------------------------------------------------------------
+
+const PIPE_ADDRESS = /^\\\\([^\\]+)\\pipe\\[^\\].*$/is;
+
+/** Checks a Windows channel address (`\\.\pipe\name`, or `\\server\pipe\name` for a Client). */
+export function validateWinAddress(address: string, local: boolean): string {
+  const m = PIPE_ADDRESS.exec(address);
+  if (!m) throw invalidArgValue('address', address, 'must be a named-pipe path such as \\\\.\\pipe\\name');
+  if (local && m[1] !== '.' && m[1] !== '?') throw invalidArgValue('address', address, 'is a remote pipe; a Listener can only create local pipes');
+  if (address.length > 256) throw invalidArgValue('address', address, 'is longer than 256 characters');
+  return address;
+}
+
+/** Python's `arbitrary_address('AF_PIPE')`. */
+export function arbitraryWinAddress(): string {
+  return `\\\\.\\pipe\\winpipe-listener-${process.pid}-${randomBytes(8).toString('hex')}`;
+}
+
+function pendingFromHandle(handle: k32.HANDLE, path: string, maxMessageSize: number): PendingConnection {
+  // Message mode needs no framing of its own: the handshake runs on the connection itself.
+  const conn = connection(handle, true, true, path, maxMessageSize, true);
+  return { io: conn, connection: () => conn, destroy: () => conn.close() };
+}
+
+// --- Listener ------------------------------------------------------------------------------------
+
+interface Instance {
+  handle: k32.HANDLE;
+  slot: OverlappedSlot;
+  /** The handle was closed by close(); the accept's completion is still to come. */
+  handleClosed?: boolean;
+}
+
+/** True when someone serves `path` (an instance is free, or all are busy). Waits at most 1 ms. */
+function nameInUse(path: string): boolean {
+  if (k32.WaitNamedPipeW(path, 1)) return true;
+  const e = k32.GetLastError();
+  return e === E.ERROR_SEM_TIMEOUT || e === E.ERROR_PIPE_BUSY;
+}
+
+/** The named-pipe instances behind a Listener. */
+export class WinListenerBackend {
+  readonly address: string;
+  readonly #max: number;
+  readonly #backlog: number;
+  #security: SecurityAttributes | undefined;
+  #pending = new Set<Instance>();
+  #ready: k32.HANDLE[] = [];
+  #waiters: { resolve(p: PendingConnection): void; reject(e: unknown): void }[] = [];
+  #error: PipeError | undefined;
+  #closed = false;
+
+  /** Creates the first instance synchronously, so that a name in use throws `EADDRINUSE` here. */
+  constructor(address: string, backlog: number, maxMessageSize: number) {
+    this.address = address;
+    this.#max = maxMessageSize;
+    // CPython keeps one instance waiting; `backlog` more let a burst of clients in without retries.
+    this.#backlog = Math.min(Math.max(backlog, 1), 64);
+    // FILE_FLAG_FIRST_PIPE_INSTANCE alone is not enough where it is not enforced (Wine): ask first.
+    if (nameInUse(address)) throw new PipeError({ code: 'EADDRINUSE', syscall: 'CreateNamedPipeW', path: address });
+    this.#security = new SecurityAttributes('current-user');
+    try {
+      this.#addInstance(true);
+    } catch (err) {
+      this.#security.free();
+      throw err;
+    }
+    this.#replenish();
+  }
+
+  next(): Promise<PendingConnection> {
+    if (this.#closed) return Promise.reject(closedError('accept'));
+    const handle = this.#ready.shift();
+    if (handle !== undefined) return Promise.resolve(pendingFromHandle(handle, this.address, this.#max));
+    if (this.#error) return Promise.reject(this.#error);
+    const p = new Promise<PendingConnection>((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    // A pending accept keeps the process alive, as Python's blocking accept() would.
+    this.#refAll();
+    const settle = (): void => this.#refAll();
+    p.then(settle, settle);
+    return p;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const w of this.#waiters.splice(0)) w.reject(closedError('accept'));
+    for (const h of this.#ready.splice(0)) k32.CloseHandle(h);
+    for (const inst of this.#pending) {
+      // Close the instances now, so that the name is gone when close() returns (as in Python):
+      // a client must not connect to an instance nobody will accept. The cancelled accept still
+      // completes through the slot's own event (GetOverlappedResult without waiting never touches
+      // the file handle), and only then is the slot's OVERLAPPED freed (#onConnect).
+      inst.slot.cancel();
+      inst.handleClosed = true;
+      k32.CloseHandle(inst.handle);
+    }
+    this.#security?.free();
+    this.#security = undefined;
+  }
+
+  #refAll(): void {
+    const want = this.#waiters.length > 0;
+    for (const inst of this.#pending) inst.slot.ref(want);
+  }
+
+  #addInstance(first: boolean): void {
+    const openMode = k32.PIPE_ACCESS_DUPLEX | k32.FILE_FLAG_OVERLAPPED | (first ? k32.FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
+    const handle = k32.CreateNamedPipeW(this.address, openMode, MESSAGE_PIPE, k32.PIPE_UNLIMITED_INSTANCES, BUFSIZE, BUFSIZE, 0, this.#security!.bytes);
+    if (handle === k32.INVALID_HANDLE_VALUE) {
+      const e = k32.GetLastError();
+      // FIRST_PIPE_INSTANCE on a name someone else serves gives ERROR_ACCESS_DENIED.
+      if (first && (e === E.ERROR_ACCESS_DENIED || e === E.ERROR_PIPE_BUSY)) throw new PipeError({ code: 'EADDRINUSE', syscall: 'CreateNamedPipeW', path: this.address, win32Errno: e });
+      throw win32Error(e, 'CreateNamedPipeW', this.address);
+    }
+    // Ownership: the instance owns `handle` until accept() hands it to a connection or it is closed.
+    let slot: OverlappedSlot;
+    try {
+      slot = new OverlappedSlot(handle);
+    } catch (err) {
+      k32.CloseHandle(handle);
+      throw err;
+    }
+    slot.ref(this.#waiters.length > 0);
+    const inst: Instance = { handle, slot };
+    this.#pending.add(inst);
+    try {
+      void slot.start('ConnectNamedPipe', (ov) => k32.ConnectNamedPipe(handle, ov)).then((c) => this.#onConnect(inst, c));
+    } catch (err) {
+      this.#pending.delete(inst);
+      slot.free();
+      k32.CloseHandle(handle);
+      throw err;
+    }
+  }
+
+  #replenish(): void {
+    while (!this.#closed && this.#pending.size < this.#backlog) {
+      try {
+        this.#addInstance(false);
+      } catch (err) {
+        this.#fail(err as PipeError);
+        return;
+      }
+    }
+  }
+
+  #onConnect(inst: Instance, c: Completion): void {
+    this.#pending.delete(inst);
+    inst.slot.free();
+    // ERROR_PIPE_CONNECTED: the client came first. ERROR_NO_DATA: it came, wrote and left; what it
+    // wrote is still readable, then end of file (CPython's issue 14725).
+    const connected = c.error === 0 || c.error === E.ERROR_PIPE_CONNECTED || c.error === E.ERROR_NO_DATA;
+    if (!connected || this.#closed) {
+      if (!inst.handleClosed) k32.CloseHandle(inst.handle);
+      if (!this.#closed && c.error !== E.ERROR_OPERATION_ABORTED) this.#fail(win32Error(c.error, 'ConnectNamedPipe', this.address));
+      this.#replenish();
+      return;
+    }
+    // A fresh instance waits before this client is even handed out.
+    this.#replenish();
+    const w = this.#waiters.shift();
+    if (w) w.resolve(pendingFromHandle(inst.handle, this.address, this.#max));
+    else this.#ready.push(inst.handle);
+  }
+
+  #fail(err: PipeError): void {
+    this.#error = err;
+    for (const w of this.#waiters.splice(0)) w.reject(err);
+  }
+}
+
+// --- Client --------------------------------------------------------------------------------------
+
+/** Opens a Listener's pipe. Retries while every instance is busy, then `ETIMEDOUT`; absent is `ENOENT`. */
+export function winConnect(address: string, maxMessageSize: number): Promise<PendingConnection> {
+  const deadline = Date.now() + CONNECT_TIMEOUT_MS;
+  return new Promise((resolve, reject) => {
+    let delay = 2;
+    const attempt = (): void => {
+      const handle = k32.CreateFileW(address, k32.GENERIC_READ | k32.GENERIC_WRITE, 0, null, k32.OPEN_EXISTING, CLIENT_FLAGS, null);
+      if (handle !== k32.INVALID_HANDLE_VALUE) {
+        try {
+          setMessageReadMode(handle, address);
+          resolve(pendingFromHandle(handle, address, maxMessageSize));
+        } catch (err) {
+          reject(err);
+        }
+        return;
+      }
+      const e = k32.GetLastError();
+      if (e === E.ERROR_PIPE_BUSY && Date.now() < deadline) {
+        // WaitNamedPipeW would block the event loop; a short timer retry keeps it free.
+        setTimeout(attempt, delay);
+        delay = Math.min(delay * 2, 50);
+        return;
+      }
+      reject(e === E.ERROR_PIPE_BUSY ? new PipeError({ code: 'ETIMEDOUT', syscall: 'connect', path: address, win32Errno: e }) : win32Error(e, 'CreateFileW', address));
+    };
+    attempt();
+  });
+}
