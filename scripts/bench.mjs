@@ -320,6 +320,20 @@ const runners = {
     const code = await exited(child);
     return withChildCheck(result, code);
   },
+  async 'B3/connection'({ count, warmup, size }) {
+    // winpipe/connection's Pipe(), the multiprocessing.Pipe() twin: one end goes to the child as fd 3.
+    const { Pipe } = await import(pathToFileURL(path.join(distDir, 'esm', 'channel', 'index.js')).href);
+    const [ours, theirs] = Pipe();
+    const child = spawn(process.execPath, [childScript, 'echo-connection'], { stdio: ['ignore', 'inherit', 'inherit', theirs] });
+    theirs.close();
+    const result = await pingPong(count, warmup, size, async (m) => {
+      await ours.sendBytes(m);
+      return ours.recvBytes();
+    });
+    ours.close();
+    const code = await exited(child);
+    return withChildCheck(result, code);
+  },
   async 'B3/node-ipc'({ count, warmup, size }) {
     const child = fork(childScript, ['echo-ipc'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let next;
@@ -722,8 +736,9 @@ async function runOne(spec) {
 // ====================================================================== the cases
 
 /**
- * One case at one parameter: the peers, each with how to run it, its role ('ours' is measured;
- * a 'peer' with a target is a comparison; 'info' rows add context), and the targets.
+ * One case at one parameter: the implementations, each with how to run it and its role: 'ours'
+ * rows are compared with every 'peer' (with its target) and 'info' row (context, no target);
+ * 'ours-info' rows (another way to use winpipe) only show their numbers.
  */
 function cases(cfg, env) {
   const list = [];
@@ -760,7 +775,7 @@ function cases(cfg, env) {
           ...(process.platform === 'linux' ? { target: { op: '>=', ratio: 0.8 } } : {}),
           ...cRow(['b1', String(chunk), String(p.total), String(p.pipeSize)]),
         },
-        { peer: 'ours-sync', label: 'winpipe createPipe + readSync loop (1 MiB reads)', role: 'info', ...node('B1', 'ours-sync', p) },
+        { peer: 'ours-sync', label: 'winpipe createPipe + readSync loop (1 MiB reads)', role: 'ours-info', ...node('B1', 'ours-sync', p) },
       ],
     });
   }
@@ -793,12 +808,12 @@ function cases(cfg, env) {
       better: 'lower',
       value: (r) => (r.seconds / r.count) * 1e6,
       rows: [
-        { peer: 'ours', label: 'winpipe named pipe, message mode', role: 'ours', ...node('B3', 'ours-message', p) },
+        { peer: 'ours', label: 'winpipe named pipe, message mode (write / data)', role: 'ours', ...node('B3', 'ours-message', p) },
         {
           peer: 'connection',
-          label: 'winpipe/connection Pipe',
+          label: 'winpipe/connection Pipe (sendBytes / recvBytes)',
           role: 'ours',
-          ...(env.connection ? { status: 'pending', reason: 'winpipe/connection exists but has no bench runner yet' } : { status: 'pending', reason: 'winpipe/connection is not on this branch yet' }),
+          ...(env.connection ? node('B3', 'connection', p) : { status: 'pending', reason: 'winpipe/connection is not on this branch yet' }),
         },
         { peer: 'node-ipc', label: 'Node IPC (fork + process.send)', role: 'peer', target: { op: '<=', ratio: 0.5 }, ...node('B3', 'node-ipc', p) },
         { peer: 'node-net', label: `Node net (${isWindows ? 'named pipe' : 'Unix socket'})`, role: 'peer', ...node('B3', 'node-net', p) },
@@ -1004,14 +1019,27 @@ function summarize(c) {
       row.cpuPerGiB = median(cpu);
     }
   }
-  const ours = c.rows.find((r) => r.role === 'ours' && r.median !== undefined);
+  // Every 'ours' row against every 'peer' and 'info' row ('ours-info' rows only show their numbers).
   c.ratios = [];
-  for (const row of c.rows) {
-    if (row.role === 'ours') continue;
-    const ratio = ours && row.median !== undefined ? ours.median / row.median : undefined;
-    let met;
-    if (row.target && row.target.op !== 'report' && ratio !== undefined) met = row.target.op === '>=' ? ratio >= row.target.ratio : ratio <= row.target.ratio;
-    c.ratios.push({ peer: row.peer, label: row.label, role: row.role, ratio, target: row.target, met, status: row.status, reason: row.reason });
+  for (const ours of c.rows.filter((r) => r.role === 'ours')) {
+    for (const row of c.rows.filter((r) => r.role === 'peer' || r.role === 'info')) {
+      const ratio = ours.median !== undefined && row.median !== undefined ? ours.median / row.median : undefined;
+      let met;
+      if (row.target && row.target.op !== 'report' && ratio !== undefined) met = row.target.op === '>=' ? ratio >= row.target.ratio : ratio <= row.target.ratio;
+      const blocked = [ours, row].find((r) => r.status === 'n/a' || r.status === 'pending' || r.status === 'failed');
+      c.ratios.push({
+        ours: ours.peer,
+        oursLabel: ours.label,
+        peer: row.peer,
+        label: row.label,
+        role: row.role,
+        ratio,
+        target: row.target,
+        met,
+        status: blocked ? blocked.status : 'ok',
+        reason: blocked?.reason,
+      });
+    }
   }
 }
 
@@ -1049,22 +1077,21 @@ function markdown(cfg, list, env, seconds) {
   lines.push('| case | ours | peer | ours (median) | peer (median) | unit | ratio ours/peer | better | target | met? |');
   lines.push('|---|---|---|---:|---:|---|---:|---|---|---|');
   for (const c of list) {
-    const ours = c.rows.find((r) => r.role === 'ours' && r.peer === 'ours');
+    const shown = (r) => (r.median !== undefined ? fmtNum(r.median) : r.status);
     for (const x of c.ratios) {
+      const ours = c.rows.find((r) => r.peer === x.ours);
       const peer = c.rows.find((r) => r.peer === x.peer);
-      const ourText = ours.median !== undefined ? fmtNum(ours.median) : ours.status;
-      const peerText = peer.median !== undefined ? fmtNum(peer.median) : peer.status;
       const ratio = x.ratio !== undefined ? `${x.ratio.toFixed(2)}×` : '—';
       let met = '—';
-      if (x.status === 'n/a' || x.status === 'pending' || x.status === 'failed') met = x.status === 'n/a' ? 'n/a' : x.status;
+      if (x.status !== 'ok') met = x.status;
       else if (x.target?.op === 'report') met = 'reported';
       else if (x.met !== undefined) met = x.met ? 'yes' : '**no**';
       else if (x.role === 'info') met = 'info';
-      const name = `${c.id} ${c.param}`;
-      lines.push(`| ${name} | ${ours.label} | ${peer.label}${peer.status === 'n/a' || peer.status === 'pending' ? ` (${peer.reason})` : ''} | ${ourText} | ${peerText} | ${c.unit} | ${ratio} | ${c.better} | ${targetText(x.target)} | ${met} |`);
+      const note = (r) => (r.status === 'n/a' || r.status === 'pending' ? ` (${r.reason})` : '');
+      lines.push(`| ${c.id} ${c.param} | ${ours.label}${note(ours)} | ${peer.label}${note(peer)} | ${shown(ours)} | ${shown(peer)} | ${c.unit} | ${ratio} | ${c.better} | ${targetText(x.target)} | ${met} |`);
     }
-    for (const r of c.rows.filter((r) => r.role === 'ours' && r.peer !== 'ours')) {
-      lines.push(`| ${c.id} ${c.param} | ${r.label} | — | ${r.status === 'pending' ? 'pending' : fmtNum(r.median)} | — | ${c.unit} | — | ${c.better} | — | ${r.status === 'pending' ? `pending (${r.reason})` : 'info'} |`);
+    for (const r of c.rows.filter((r) => r.role === 'ours-info')) {
+      lines.push(`| ${c.id} ${c.param} | ${r.label} | — | ${shown(r)} | — | ${c.unit} | — | ${c.better} | — | info |`);
     }
   }
   lines.push('', '<details><summary>Every row: median, spread, peak RSS, CPU</summary>', '');
@@ -1170,12 +1197,12 @@ function jsonResults(cfg, list, env, seconds) {
 function printTable(list) {
   log('');
   for (const c of list) {
-    const ours = c.rows.find((r) => r.peer === 'ours');
     for (const x of c.ratios) {
+      const ours = c.rows.find((r) => r.peer === x.ours);
       const peer = c.rows.find((r) => r.peer === x.peer);
-      const verdict = x.status === 'n/a' || x.status === 'pending' || x.status === 'failed' ? x.status : x.met === undefined ? (x.role === 'info' ? 'info' : '') : x.met ? 'met' : 'MISSED';
+      const verdict = x.status !== 'ok' ? x.status : x.met === undefined ? (x.role === 'info' ? 'info' : '') : x.met ? 'met' : 'MISSED';
       log(
-        `${`${c.id} ${c.param}`.padEnd(18)} ${x.peer.padEnd(11)} ours ${fmtNum(ours.median).padStart(9)}  peer ${fmtNum(peer.median).padStart(9)} ${c.unit.padEnd(13)} ratio ${x.ratio !== undefined ? x.ratio.toFixed(2).padStart(5) : '    —'}  (${c.better} better, target ${targetText(x.target)}) ${verdict}`,
+        `${`${c.id} ${c.param}`.padEnd(18)} ${x.ours.padEnd(12)} ${fmtNum(ours.median).padStart(9)}  vs ${x.peer.padEnd(11)} ${fmtNum(peer.median).padStart(9)} ${c.unit.padEnd(13)} ratio ${x.ratio !== undefined ? x.ratio.toFixed(2).padStart(5) : '    —'}  (${c.better} better, target ${targetText(x.target)}) ${verdict}`,
       );
     }
   }

@@ -4,6 +4,7 @@
 //   echo-ours <name> <mode>                B3: winpipe connect(name, { mode }), echo every message
 //   echo-net <path>                        B3: net.connect(path), echo every byte
 //   echo-ipc                               B3: process.on('message') -> process.send (forked)
+//   echo-connection                        B3: winpipe/connection Connection.fromFd(3), echo (recvBytes/sendBytes)
 //   clients <impl> <name> <n> <msgs> <size> <firstId>   B4 (forked): n clients, msgs messages each
 //   cycles <impl> <name> <total> <parallel>             B6 (forked): connect + destroy, total times
 //
@@ -56,6 +57,25 @@ async function echoNet(path) {
   socket.on('data', (d) => socket.write(d));
   socket.on('end', () => socket.end());
   await once(socket, 'close');
+}
+
+async function echoConnection() {
+  const dist = process.env.WINPIPE_BENCH_DIST;
+  const { Connection } = await import(
+    dist ? pathToFileURL(path.resolve(dist, 'esm', 'channel', 'index.js')).href : new URL('../../dist/esm/channel/index.js', import.meta.url).href
+  );
+  const conn = Connection.fromFd(3);
+  for (;;) {
+    let m;
+    try {
+      m = await conn.recvBytes();
+    } catch (err) {
+      if (err.code === 'ERR_CHANNEL_CLOSED') break;
+      throw err;
+    }
+    await conn.sendBytes(m);
+  }
+  conn.close();
 }
 
 function echoIpc() {
@@ -194,6 +214,9 @@ async function main() {
       return;
     case 'echo-net':
       await echoNet(args[0]);
+      return;
+    case 'echo-connection':
+      await echoConnection();
       return;
     case 'echo-ipc':
       echoIpc();
