@@ -2,13 +2,16 @@
 // `npm run bench`: winpipe against the alternatives a user would pick instead, in one run on one
 // machine (issue 5). Writes BENCHMARKS.md (the table and a short reading) and benchmarks/results.json.
 //
-//   node scripts/bench.mjs [--quick] [--smoke] [--runs=N] [--only=B1,B3] [--out-root=DIR]
+//   node scripts/bench.mjs [--quick] [--smoke] [--runs=N] [--only=B1,B3] [--cpu-prof] [--out-root=DIR]
 //   node scripts/bench.mjs --wine [...]      the same, with Windows node.exe under Wine
 //                                            (scripts/wine.mjs exec); npm run bench:wine
 //
 //   --quick   small sizes, 3 runs: under 2 minutes; results go to benchmarks/tmp/ only
 //   --smoke   tiny sizes, 1 run, nothing written: checks that every case runs and validates
 //             (test/bench.test.ts)
+//   --only    some cases; like --quick, its results go to benchmarks/tmp/ only
+//   --cpu-prof  every Node runner writes a CPU profile to benchmarks/tmp/prof/; summarize one with
+//             node scripts/bench/profile-top.mjs <file>
 //
 // Method. Every case runs each implementation ("peer") in a fresh process per run, the peers of a
 // case interleaved run by run (the order rotates), so drift and noise hit all of them alike. Each
@@ -100,16 +103,20 @@ function config() {
   }
   if (isWindows && !smoke) {
     // Calibrated under Wine 8 on 2 cores, where every pipe operation is a wineserver round trip
-    // (B2 ~150 µs per write + read, B3 ~1.5 ms per round trip) and node.exe takes ~1 s to start.
+    // (B2 ~150 µs per write + read, B3 ~2 ms per round trip) and node.exe takes ~1.5 s to start.
     // Windows allows at most 255 instances of one pipe name, so the largest B4 point is 250.
-    const q = quick ? 0.25 : 1;
+    // --quick there keeps one B1 and one B4 point and 2 runs, to stay near 2 minutes.
     c.b1.total = (quick ? 32 : 128) * MiB;
-    c.b2.count = Math.round(20_000 * q);
-    c.b3.count = Math.round(2000 * q);
+    c.b2.count = quick ? 5000 : 20_000;
+    c.b3.count = quick ? 500 : 2000;
     c.b3.warmup = 100;
-    c.b4.points = quick ? [[8, 100], [64, 25], [250, 8]] : [[8, 800], [64, 100], [250, 25]];
-    c.b5.count = Math.round(2000 * q);
-    c.b6.cycles = Math.round(500 * q);
+    c.b4.points = quick ? [[64, 25]] : [[8, 800], [64, 100], [250, 25]];
+    c.b5.count = quick ? 500 : 2000;
+    c.b6.cycles = quick ? 125 : 500;
+    if (quick) {
+      c.runs = 2;
+      c.b1.chunks = [MiB];
+    }
   }
   const runs = value('runs');
   if (runs) c.runs = Math.max(1, Number(runs));
@@ -627,7 +634,12 @@ async function fanIn(stats, clients, msgs, size, impl, name) {
   const t0 = process.hrtime.bigint();
   const c0 = process.cpuUsage();
   for (const child of children) child.send('go');
-  await stats.finished;
+  try {
+    await untilDone(stats.finished, () => `messages ${stats.total}/${clients * msgs}, connections ended ${stats.ended}/${clients}`);
+  } catch (err) {
+    for (const child of children) child.kill();
+    return { ok: false, error: err.message };
+  }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = cpuSeconds(c0);
   const codes = await Promise.all(children.map(exited));
@@ -643,7 +655,40 @@ async function fanIn(stats, clients, msgs, size, impl, name) {
   };
 }
 
-/** B6 bookkeeping: every accepted connection must close. */
+/**
+ * Resolves with `finished`, or rejects once `state()` has not changed for 20 s: a run that stops
+ * making progress fails with where it stopped instead of waiting for the job's time limit.
+ */
+function untilDone(finished, state) {
+  return new Promise((resolve, reject) => {
+    let last = state();
+    let since = Date.now();
+    const timer = setInterval(() => {
+      const now = state();
+      if (now !== last) {
+        last = now;
+        since = Date.now();
+      } else if (Date.now() - since > 20_000) {
+        clearInterval(timer);
+        reject(new Error(`stalled for 20 s at: ${now}`));
+      }
+    }, 500);
+    finished.then(
+      (v) => {
+        clearInterval(timer);
+        resolve(v);
+      },
+      (err) => {
+        clearInterval(timer);
+        reject(err);
+      },
+    );
+  });
+}
+
+const GREETING = Buffer.from([0x2a]);
+
+/** B6 bookkeeping: every accepted connection is greeted with one byte and must close. */
 function cycleStats(cycles) {
   let done;
   let failed;
@@ -664,12 +709,13 @@ function cycleStats(cycles) {
         if (++s.closed === cycles) done();
       });
       conn.resume();
+      conn.write(GREETING);
     },
   };
   return s;
 }
 
-/** B6: one client process runs `cycles` connect + destroy cycles, `parallel` at a time. */
+/** B6: one client process runs `cycles` cycles (connect, read the greeting, destroy), `parallel` at a time. */
 async function acceptCycles(stats, cycles, parallel, impl, name) {
   const child = fork(childScript, ['cycles', impl, name, String(cycles), String(parallel)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let clientDone = 0;
@@ -689,7 +735,12 @@ async function acceptCycles(stats, cycles, parallel, impl, name) {
   const t0 = process.hrtime.bigint();
   const c0 = process.cpuUsage();
   child.send('go');
-  await stats.finished;
+  try {
+    await untilDone(stats.finished, () => `accepted ${stats.count}, closed ${stats.closed}, client cycles ${clientDone}/${cycles}`);
+  } catch (err) {
+    child.kill();
+    return { ok: false, error: err.message };
+  }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = cpuSeconds(c0);
   const code = await exited(child);
@@ -867,7 +918,7 @@ function cases(cfg, env) {
     const p = { cycles: cfg.b6.cycles, parallel: cfg.b6.parallel };
     list.push({
       id: 'B6',
-      title: `accept rate: ${fmtCount(p.cycles)} connect/close cycles, ${p.parallel} at a time`,
+      title: `accept rate: ${fmtCount(p.cycles)} cycles of connect, 1-byte greeting, close; ${p.parallel} at a time`,
       param: `${p.parallel} parallel`,
       unit: 'conn/s',
       better: 'higher',
@@ -944,7 +995,10 @@ function connectionModuleExists() {
 
 /** Runs one row once in a fresh process; resolves its parsed result. */
 function runJob(row, timeoutMs) {
-  const [cmd, args] = row.node ? [process.execPath, [fileURLToPath(import.meta.url), '--run', JSON.stringify(row.node)]] : [row.cmd, row.args];
+  // --cpu-prof: every Node runner writes a V8 CPU profile (see scripts/bench/profile-top.mjs).
+  // One folder per run; forked client processes inherit the flags and write theirs next to it.
+  const prof = flag('cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${path.join(value('out-root') ?? root, 'benchmarks', 'tmp', 'prof', `${row.node?.case}-${row.node?.peer}-${serial++}`)}`] : [];
+  const [cmd, args] = row.node ? [process.execPath, [...prof, fileURLToPath(import.meta.url), '--run', JSON.stringify(row.node)]] : [row.cmd, row.args];
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], windowsHide: true });
     let out = '';

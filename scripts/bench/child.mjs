@@ -6,7 +6,7 @@
 //   echo-ipc                               B3: process.on('message') -> process.send (forked)
 //   echo-connection                        B3: winpipe/connection Connection.fromFd(3), echo (recvBytes/sendBytes)
 //   clients <impl> <name> <n> <msgs> <size> <firstId>   B4 (forked): n clients, msgs messages each
-//   cycles <impl> <name> <total> <parallel>             B6 (forked): connect + destroy, total times
+//   cycles <impl> <name> <total> <parallel>             B6 (forked): connect, read the greeting, destroy
 //
 // B4/B6 children are forked: they report 'ready' over IPC once set up, start on 'go', and report
 // { done } or { error }. <impl> is 'ours' (winpipe, message mode for B4, byte mode for B6) or 'net'.
@@ -162,7 +162,7 @@ async function clients(impl, name, n, msgs, size, firstId) {
   process.disconnect();
 }
 
-/** B6: total connect + close cycles, parallel at a time. */
+/** B6: total cycles of connect, read the server's greeting, destroy; parallel at a time. */
 async function cycles(impl, name, total, parallel) {
   const lib = impl === 'ours' ? await winpipe() : undefined;
   process.send('ready');
@@ -170,13 +170,11 @@ async function cycles(impl, name, total, parallel) {
   let started = 0;
   let closed = 0;
   const one = async () => {
+    let conn;
     if (impl === 'ours') {
-      const conn = await connectRetry(() => lib.connect(name, { timeout: 10_000 }));
-      const closed = once(conn, 'close');
-      conn.destroy();
-      await closed;
+      conn = await connectRetry(() => lib.connect(name, { timeout: 10_000 }));
     } else {
-      const s = await connectRetry(
+      conn = await connectRetry(
         () =>
           new Promise((resolve, reject) => {
             const c = net.connect({ path: name, allowHalfOpen: true });
@@ -187,10 +185,13 @@ async function cycles(impl, name, total, parallel) {
             c.once('error', reject);
           }),
       );
-      const closed = once(s, 'close');
-      s.destroy();
-      await closed;
     }
+    // The server greets every connection with one byte: wait for it, so each cycle is a real
+    // accept (libuv's Windows server never reports a client that left before it was accepted).
+    await once(conn, 'data');
+    const gone = once(conn, 'close');
+    conn.destroy();
+    await gone;
     closed++;
   };
   const lane = async () => {
