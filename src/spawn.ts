@@ -10,6 +10,12 @@
  *   with `bInheritHandles=TRUE` and no handle list, so the duplicate exists only for the
  *   synchronous span of `child_process.spawn` and is closed right after. Limit: a child spawned
  *   from another thread (a worker) during that span also inherits it.
+ *
+ * Why not a CreateProcessW of our own with PROC_THREAD_ATTRIBUTE_HANDLE_LIST (which Wine 8 honours,
+ * see scripts/probe-handle-list.mjs): the listed handles must be inheritable, so a concurrent libuv
+ * spawn elsewhere in the process (no list) would inherit them anyway, and we would lose Node's
+ * ChildProcess. Exact passing needs a handle that is never inheritable: a suspended child and a
+ * DuplicateHandle into it.
  */
 import { spawn, type ChildProcess, type SpawnOptions, type StdioOptions } from 'node:child_process';
 import { PipeError, closedError, invalidArgType, invalidArgValue, win32Error } from './errors.js';

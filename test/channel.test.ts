@@ -207,7 +207,7 @@ describe('Pipe', () => {
 
   it('one end goes to a Node child, which opens it with Connection.fromFd', async () => {
     const [mine, theirs] = pipe();
-    const child = spawn(process.execPath, [join(fixturesDir, 'channel-child.mjs'), bundle('channel/index.ts'), '3'], {
+    const child = spawn(process.execPath, [join(fixturesDir, 'channel-child.mjs'), await bundle('channel/index.ts'), '3'], {
       stdio: ['ignore', 'pipe', 'inherit', theirs.fd],
       windowsHide: true,
     });

@@ -165,32 +165,47 @@ describe.skipIf(skipReason !== undefined)('spawnWithHandles', () => {
            while (!stop) {
              const c = spawn(workerData.cmd, workerData.args, { stdio: 'ignore', windowsHide: true });
              await new Promise((r) => { c.on('exit', r); c.on('error', r); });
-             spawned++;
+             parentPort.postMessage({ spawned: ++spawned, done: false });
            }
-           parentPort.postMessage(spawned);
+           parentPort.postMessage({ spawned, done: true });
          })();`,
         { eval: true, workerData: { cmd: scanCmd, args: scanArgs } },
       );
-      const rounds = 20;
+      let workerSpawns = 0;
+      let workerDone: () => void = () => {};
+      const stopped = new Promise<void>((resolve) => (workerDone = resolve));
+      worker.on('message', (m: { spawned: number; done: boolean }) => {
+        workerSpawns = m.spawned;
+        if (m.done) workerDone();
+      });
+      // Start once the worker is spawning, and go on until both sides have spawned a fair number of
+      // children, so that many of its spawns overlap ours.
+      await within(
+        new Promise<void>((resolve) => {
+          const check = (): void => (workerSpawns > 0 ? resolve() : void setTimeout(check, 10));
+          check();
+        }),
+        60_000,
+        'the worker spawning',
+      );
       const children: ChildProcess[] = [];
-      for (let i = 0; i < rounds; i++) {
+      while ((children.length < 10 || workerSpawns < 10) && children.length < 200) {
         const [cmd] = writer('x', '');
         children.push(spawnWithHandles(cmd, (v) => writer(v[0]!, 'ok')[1], { handles: [w], stdio: 'ignore', windowsHide: true }));
         // Let the worker's spawns interleave with ours.
-        await new Promise((r) => setTimeout(r, 10));
+        await new Promise((r) => setTimeout(r, 5));
       }
-      const spawnedByWorker = new Promise<number>((resolve) => worker.once('message', resolve));
       worker.postMessage('stop');
-      const workerSpawns = await within(spawnedByWorker, 60_000, 'worker stop');
+      await within(stopped, 60_000, 'worker stop');
       await worker.terminate();
       for (const c of children) expect(await exited(c)).toBe(0);
       w.close();
       const text = (await within(readAll(reader), 60_000, 'read to EOF')).toString();
       const leaks = text.split('LEAK').length - 1;
-      expect(text.split('ok').length - 1).toBe(rounds);
+      expect(text.split('ok').length - 1).toBe(children.length);
       expect(workerSpawns).toBeGreaterThan(0);
       if (isWindows) {
-        console.log(`spawnWithHandles on Windows: ${leaks} of ${workerSpawns} children spawned by a worker thread received the handle while it was inheritable`);
+        console.log(`spawnWithHandles on Windows: ${leaks} of ${workerSpawns} children spawned by a worker thread (during ${children.length} of our spawns) received the handle while it was inheritable`);
       } else {
         expect(leaks).toBe(0);
       }
