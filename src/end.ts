@@ -32,7 +32,10 @@ type State = 'open' | 'released' | 'closed' | 'transferred';
 // An end the user dropped without closing: warn (as Node does for a FileHandle) and close it,
 // so a forgotten end cannot hold a pipe open forever.
 const finalizer = new FinalizationRegistry<{ backend: Backend; raw: RawEnd }>(({ backend, raw }) => {
-  process.emitWarning(`winpipe: closing pipe end fd ${raw.fd} on garbage collection; close() it explicitly`, 'Warning');
+  process.emitWarning(`winpipe: closing pipe end fd ${raw.fd} on garbage collection; close() it explicitly`, {
+    type: 'Warning',
+    code: 'WINPIPE_END_GC',
+  });
   try {
     backend.close(raw);
   } catch {

@@ -2,14 +2,17 @@
 // under Wine (Windows backend).
 import { createHash } from 'node:crypto';
 import { readSync as fsReadSync, writeSync as fsWriteSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { createPipe, isPipeError, PipeError, type Pipe } from '../src/index.js';
 import * as win32 from '../src/windows/kernel32.js';
 import * as libc from '../src/posix/libc.js';
-import { isWindows, prng, seededBytes, trackedPipes, within } from './helpers/index.js';
+import { collect, exited, fixturesDir, isWindows, prng, seededBytes, trackedPipes, within } from './helpers/index.js';
 
 const pipe = trackedPipes();
 
@@ -263,6 +266,18 @@ describe('close', () => {
     const q = createPipe();
     q[Symbol.dispose]();
     expect(q.reader.closed && q.writer.closed).toBe(true);
+  });
+});
+
+// The fixture imports the built package by its own name (self-reference), so dist/ must exist.
+const built = existsSync(join(fixturesDir, '..', '..', 'dist', 'esm', 'index.js'));
+
+describe.skipIf(!built)('an end nobody closed (needs dist/: npm test builds it)', () => {
+  it('is closed on garbage collection, with a WINPIPE_END_GC warning', async () => {
+    const child = spawn(process.execPath, ['--expose-gc', join(fixturesDir, 'gc-end.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const out = await collect(child.stdout);
+    expect(await exited(child)).toBe(0);
+    expect(JSON.parse(out)).toEqual({ warned: true, fdOpenAfter: false });
   });
 });
 

@@ -1,0 +1,240 @@
+// The child-process side of scripts/bench.mjs. One role per invocation:
+//
+//   writer <fd> <chunk> <total>            B1: write <total> stamped bytes to <fd> in <chunk> writes
+//   echo-ours <name> <mode>                B3: winpipe connect(name, { mode }), echo every message
+//   echo-net <path>                        B3: net.connect(path), echo every byte
+//   echo-ipc                               B3: process.on('message') -> process.send (forked)
+//   echo-connection                        B3: winpipe/connection Connection.fromFd(3), echo (recvBytes/sendBytes)
+//   clients <impl> <name> <n> <msgs> <size> <firstId>   B4 (forked): n clients, msgs messages each
+//   cycles <impl> <name> <total> <parallel>             B6 (forked): connect, read the greeting, destroy
+//
+// B4/B6 children are forked: they report 'ready' over IPC once set up, start on 'go', and report
+// { done } or { error }. <impl> is 'ours' (winpipe, message mode for B4, byte mode for B6) or 'net'.
+//
+// The B1 stream format (shared with peers.c and peers.py): every 4096-byte block of the stream
+// starts with u32le(block index) and u32le(0x50495057, 'WPIP'); every other byte is 'a'.
+import fs from 'node:fs';
+import net from 'node:net';
+import { once } from 'node:events';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const BLOCK = 4096;
+const MAGIC = 0x50495057;
+const [role, ...args] = process.argv.slice(2);
+
+async function winpipe() {
+  const dist = process.env.WINPIPE_BENCH_DIST;
+  return import(dist ? pathToFileURL(path.resolve(dist, 'esm', 'index.js')).href : new URL('../../dist/esm/index.js', import.meta.url).href);
+}
+
+function writer(fd, chunk, total) {
+  const buf = Buffer.alloc(chunk, 'a');
+  let off = 0;
+  while (off < total) {
+    const n = Math.min(chunk, total - off);
+    for (let b = 0; b < n; b += BLOCK) {
+      buf.writeUInt32LE(((off + b) / BLOCK) >>> 0, b);
+      buf.writeUInt32LE(MAGIC, b + 4);
+    }
+    let done = 0;
+    while (done < n) done += fs.writeSync(fd, buf, done, n - done);
+    off += n;
+  }
+}
+
+async function echoOurs(name, mode) {
+  const { connect } = await winpipe();
+  const conn = await connect(name, { mode, timeout: 10_000 });
+  conn.on('data', (m) => conn.write(m));
+  conn.on('end', () => conn.end());
+  await once(conn, 'close');
+}
+
+async function echoNet(path) {
+  const socket = net.connect({ path, allowHalfOpen: true });
+  socket.setNoDelay?.(true);
+  socket.on('data', (d) => socket.write(d));
+  socket.on('end', () => socket.end());
+  await once(socket, 'close');
+}
+
+async function echoConnection() {
+  const dist = process.env.WINPIPE_BENCH_DIST;
+  const { Connection } = await import(
+    dist ? pathToFileURL(path.resolve(dist, 'esm', 'channel', 'index.js')).href : new URL('../../dist/esm/channel/index.js', import.meta.url).href
+  );
+  const conn = Connection.fromFd(3);
+  for (;;) {
+    let m;
+    try {
+      m = await conn.recvBytes();
+    } catch (err) {
+      if (err.code === 'ERR_CHANNEL_CLOSED') break;
+      throw err;
+    }
+    await conn.sendBytes(m);
+  }
+  conn.close();
+}
+
+function echoIpc() {
+  process.on('message', (m) => process.send(m));
+  process.on('disconnect', () => process.exit(0));
+}
+
+/** Resolves when the parent says 'go'. */
+function go() {
+  return new Promise((resolve) => {
+    process.on('message', function onMessage(m) {
+      if (m === 'go') {
+        process.off('message', onMessage);
+        resolve();
+      }
+    });
+  });
+}
+
+async function connectRetry(open) {
+  // A burst of clients can find every instance busy (Windows) or the backlog full; retry briefly.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await open();
+    } catch (err) {
+      if (attempt >= 200 || !['EAGAIN', 'ECONNREFUSED', 'EBUSY', 'ETIMEDOUT'].includes(err.code)) throw err;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+}
+
+/** B4: n connections to one server, each sends msgs messages of size bytes, then ends. */
+async function clients(impl, name, n, msgs, size, firstId) {
+  const lib = impl === 'ours' ? await winpipe() : undefined;
+  const conns = [];
+  for (let i = 0; i < n; i++) {
+    if (impl === 'ours') {
+      conns.push(await connectRetry(() => lib.connect(name, { mode: 'message', timeout: 10_000 })));
+    } else {
+      conns.push(
+        await connectRetry(
+          () =>
+            new Promise((resolve, reject) => {
+              const s = net.connect({ path: name, allowHalfOpen: true });
+              s.once('connect', () => {
+                s.off('error', reject);
+                resolve(s);
+              });
+              s.once('error', reject);
+            }),
+        ),
+      );
+    }
+  }
+  for (const c of conns) c.on('error', (err) => process.send({ error: String(err?.stack ?? err) }));
+  process.send('ready');
+  await go();
+  const send = async (conn, id) => {
+    for (let seq = 0; seq < msgs; seq++) {
+      let ok;
+      if (impl === 'ours') {
+        // One message: [client id][seq][filler]. A fresh buffer each time: write() keeps it until sent.
+        const m = Buffer.allocUnsafe(size);
+        m.writeUInt32LE(id, 0);
+        m.writeUInt32LE(seq, 4);
+        m.fill(0x6d, 8);
+        ok = conn.write(m);
+      } else {
+        // The framing a net user writes by hand: u32be length, then the message.
+        const m = Buffer.allocUnsafe(4 + size);
+        m.writeUInt32BE(size, 0);
+        m.writeUInt32LE(id, 4);
+        m.writeUInt32LE(seq, 8);
+        m.fill(0x6d, 12);
+        ok = conn.write(m);
+      }
+      if (!ok) await once(conn, 'drain');
+    }
+    conn.end();
+    await once(conn, 'close');
+  };
+  await Promise.all(conns.map((c, i) => send(c, firstId + i)));
+  process.send({ done: n });
+  process.disconnect();
+}
+
+/** B6: total cycles of connect, read the server's greeting, destroy; parallel at a time. */
+async function cycles(impl, name, total, parallel) {
+  const lib = impl === 'ours' ? await winpipe() : undefined;
+  process.send('ready');
+  await go();
+  let started = 0;
+  let closed = 0;
+  const one = async () => {
+    let conn;
+    if (impl === 'ours') {
+      conn = await connectRetry(() => lib.connect(name, { timeout: 10_000 }));
+    } else {
+      conn = await connectRetry(
+        () =>
+          new Promise((resolve, reject) => {
+            const c = net.connect({ path: name, allowHalfOpen: true });
+            c.once('connect', () => {
+              c.off('error', reject);
+              resolve(c);
+            });
+            c.once('error', reject);
+          }),
+      );
+    }
+    // The server greets every connection with one byte: wait for it, so each cycle is a real
+    // accept (libuv's Windows server never reports a client that left before it was accepted).
+    await once(conn, 'data');
+    const gone = once(conn, 'close');
+    conn.destroy();
+    await gone;
+    closed++;
+  };
+  const lane = async () => {
+    while (started < total) {
+      started++;
+      await one();
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, lane));
+  process.send({ done: closed });
+  process.disconnect();
+}
+
+async function main() {
+  switch (role) {
+    case 'writer':
+      writer(Number(args[0]), Number(args[1]), Number(args[2]));
+      return;
+    case 'echo-ours':
+      await echoOurs(args[0], args[1]);
+      return;
+    case 'echo-net':
+      await echoNet(args[0]);
+      return;
+    case 'echo-connection':
+      await echoConnection();
+      return;
+    case 'echo-ipc':
+      echoIpc();
+      return;
+    case 'clients':
+      await clients(args[0], args[1], Number(args[2]), Number(args[3]), Number(args[4]), Number(args[5]));
+      return;
+    case 'cycles':
+      await cycles(args[0], args[1], Number(args[2]), Number(args[3]));
+      return;
+    default:
+      throw new Error(`bench child: unknown role ${role}`);
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench child ${role}: ${err?.stack ?? err}\n`);
+  process.exitCode = 1;
+  if (process.connected) process.send({ error: String(err?.stack ?? err) }, () => process.disconnect());
+});
