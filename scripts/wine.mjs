@@ -307,7 +307,31 @@ function setup() {
   return { ...node, stage, packedDir };
 }
 
+/**
+ * Windows test fixtures written in C (test/fixtures/*.c: children that are neither Node nor
+ * C-runtime fd users) are built on the host with Debian's gcc-mingw-w64-x86-64 into
+ * test/fixtures/bin/ (ignored by git), which the stage then gets with the rest of test/.
+ * Without the compiler the tests that need them skip, saying so.
+ */
+function buildWindowsFixtures() {
+  const dir = path.join(repoRoot, 'test', 'fixtures');
+  const sources = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.c')) : [];
+  if (sources.length === 0) return;
+  const cc = 'x86_64-w64-mingw32-gcc';
+  if (!onPath(cc)) {
+    log(`fixtures: ${cc} not found (apt-get install gcc-mingw-w64-x86-64); tests that need ${sources.join(', ')} will skip`);
+    return;
+  }
+  fs.mkdirSync(path.join(dir, 'bin'), { recursive: true });
+  for (const src of sources) {
+    const exe = path.join(dir, 'bin', src.replace(/\.c$/, '.exe'));
+    if (fs.existsSync(exe) && fs.statSync(exe).mtimeMs >= fs.statSync(path.join(dir, src)).mtimeMs) continue;
+    run(cc, ['-O2', '-s', '-o', exe, path.join(dir, src)]);
+  }
+}
+
 function syncSources(stage) {
+  buildWindowsFixtures();
   const tsconfigs = fs.readdirSync(repoRoot).filter((f) => /^tsconfig.*\.json$/.test(f));
   for (const entry of new Set([...SYNC, ...tsconfigs])) {
     const dst = path.join(stage, entry);
