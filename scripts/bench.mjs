@@ -949,7 +949,7 @@ function fmtCount(n) {
 // ====================================================================== environment
 
 function findPython() {
-  if (underWine) return { ok: false, reason: 'n/a under Wine (no Windows Python)' };
+  if (underWine) return { ok: false, reason: 'no Windows Python under Wine' };
   for (const cmd of isWindows ? ['python', 'py'] : ['python3']) {
     // The interpreter itself, not a launcher or shim (pyenv's shims cost ~0.5 s per start).
     const r = spawnSync(cmd, ['-c', 'import sys; print(sys.executable); print(sys.version.split()[0])'], { encoding: 'utf8', windowsHide: true });
@@ -958,18 +958,18 @@ function findPython() {
       return { ok: true, cmd: exe && fs.existsSync(exe) ? exe : cmd, version };
     }
   }
-  return { ok: false, reason: 'n/a (python3 not found on PATH)' };
+  return { ok: false, reason: 'python3 not found on PATH' };
 }
 
 function buildC() {
-  if (underWine) return { ok: false, reason: 'n/a under Wine (not cross-compiled)' };
-  if (isWindows) return { ok: false, reason: 'n/a on Windows (the C peer is POSIX only)' };
+  if (underWine) return { ok: false, reason: 'not cross-compiled for Wine' };
+  if (isWindows) return { ok: false, reason: 'the C peer is POSIX only' };
   const out = path.join(root, 'benchmarks', 'tmp', 'peers');
   fs.mkdirSync(path.dirname(out), { recursive: true });
   if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= fs.statSync(peersC).mtimeMs) return { ok: true, path: out };
   const r = spawnSync('cc', ['-O2', '-o', out, peersC], { encoding: 'utf8' });
-  if (r.error) return { ok: false, reason: 'n/a (no C compiler: cc not found)' };
-  if (r.status !== 0) return { ok: false, reason: `n/a (cc failed: ${r.stderr.trim().split('\n')[0]})` };
+  if (r.error) return { ok: false, reason: 'no C compiler (cc not found)' };
+  if (r.status !== 0) return { ok: false, reason: `cc failed: ${r.stderr.trim().split('\n')[0]}` };
   return { ok: true, path: out };
 }
 
@@ -1133,7 +1133,8 @@ function markdown(r) {
   lines.push('| case | ours | peer | ours (median) | peer (median) | unit | ratio ours/peer | better | target | met? |');
   lines.push('|---|---|---|---:|---:|---|---:|---|---|---|');
   const shown = (row) => (row.median !== undefined && row.median !== null ? fmtNum(row.median) : row.status);
-  const note = (row) => (row.status === 'n/a' || row.status === 'pending' ? ` (${row.reason})` : '');
+  const why = (reason) => String(reason ?? '').replace(/^n\/a \((.*)\)$/, '$1').replace(/^n\/a /, '');
+  const note = (row) => (row.status === 'n/a' || row.status === 'pending' ? ` (${row.status}: ${why(row.reason)})` : '');
   for (const c of r.cases) {
     for (const x of c.ratios) {
       const ours = c.rows.find((row) => row.peer === x.ours);
@@ -1279,7 +1280,8 @@ async function main() {
     cPeers: buildC(),
     wine: underWine ? wineVersion() : null,
     connection: connectionModuleExists(),
-    loadavg: os.loadavg().map((x) => x.toFixed(2)).join(' '),
+    // Windows has no load average; under Wine the host's is passed in by --wine.
+    loadavg: value('host-load') ?? (isWindows ? 'n/a' : os.loadavg().map((x) => x.toFixed(2)).join(' ')),
   };
   const list = cases(cfg, env);
   log(`bench: ${cfg.mode} mode, ${cfg.runs} run(s) per row, ${label(env).title}`);
@@ -1313,8 +1315,9 @@ async function hostWine() {
   if (isWindows) throw new Error('--wine runs the Windows path under Wine from a Linux host; on Windows run the script directly');
   ensureBuilt();
   const { toWinePath } = await import(pathToFileURL(path.join(here, 'lib.mjs')).href);
-  const pass = argv.filter((a) => a !== '--wine' && !a.startsWith('--out-root='));
-  const r = spawnSync(process.execPath, [path.join(here, 'wine.mjs'), 'exec', path.join('scripts', 'bench.mjs'), `--out-root=${toWinePath(root)}`, ...pass], {
+  const pass = argv.filter((a) => a !== '--wine' && !a.startsWith('--out-root=') && !a.startsWith('--host-load='));
+  const load = `--host-load=${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (Linux host)`;
+  const r = spawnSync(process.execPath, [path.join(here, 'wine.mjs'), 'exec', path.join('scripts', 'bench.mjs'), `--out-root=${toWinePath(root)}`, load, ...pass], {
     cwd: root,
     stdio: 'inherit',
   });
