@@ -5,6 +5,7 @@
 //   node scripts/bench.mjs [--quick] [--smoke] [--runs=N] [--only=B1,B3] [--cpu-prof] [--out-root=DIR]
 //   node scripts/bench.mjs --wine [...]      the same, with Windows node.exe under Wine
 //                                            (scripts/wine.mjs exec); npm run bench:wine
+//   node scripts/bench.mjs --report          rewrite BENCHMARKS.md's sections from benchmarks/*.json
 //
 //   --quick   small sizes, 3 runs: under 2 minutes; results go to benchmarks/tmp/ only
 //   --smoke   tiny sizes, 1 run, nothing written: checks that every case runs and validates
@@ -948,7 +949,7 @@ function fmtCount(n) {
 // ====================================================================== environment
 
 function findPython() {
-  if (underWine) return { ok: false, reason: 'n/a under Wine (no Windows Python)' };
+  if (underWine) return { ok: false, reason: 'no Windows Python under Wine' };
   for (const cmd of isWindows ? ['python', 'py'] : ['python3']) {
     // The interpreter itself, not a launcher or shim (pyenv's shims cost ~0.5 s per start).
     const r = spawnSync(cmd, ['-c', 'import sys; print(sys.executable); print(sys.version.split()[0])'], { encoding: 'utf8', windowsHide: true });
@@ -957,18 +958,18 @@ function findPython() {
       return { ok: true, cmd: exe && fs.existsSync(exe) ? exe : cmd, version };
     }
   }
-  return { ok: false, reason: 'n/a (python3 not found on PATH)' };
+  return { ok: false, reason: 'python3 not found on PATH' };
 }
 
 function buildC() {
-  if (underWine) return { ok: false, reason: 'n/a under Wine (not cross-compiled)' };
-  if (isWindows) return { ok: false, reason: 'n/a on Windows (the C peer is POSIX only)' };
+  if (underWine) return { ok: false, reason: 'not cross-compiled for Wine' };
+  if (isWindows) return { ok: false, reason: 'the C peer is POSIX only' };
   const out = path.join(root, 'benchmarks', 'tmp', 'peers');
   fs.mkdirSync(path.dirname(out), { recursive: true });
   if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= fs.statSync(peersC).mtimeMs) return { ok: true, path: out };
   const r = spawnSync('cc', ['-O2', '-o', out, peersC], { encoding: 'utf8' });
-  if (r.error) return { ok: false, reason: 'n/a (no C compiler: cc not found)' };
-  if (r.status !== 0) return { ok: false, reason: `n/a (cc failed: ${r.stderr.trim().split('\n')[0]})` };
+  if (r.error) return { ok: false, reason: 'no C compiler (cc not found)' };
+  if (r.status !== 0) return { ok: false, reason: `cc failed: ${r.stderr.trim().split('\n')[0]}` };
   return { ok: true, path: out };
 }
 
@@ -1098,8 +1099,8 @@ function summarize(c) {
 }
 
 function fmtNum(v) {
-  if (v === undefined || Number.isNaN(v)) return '—';
-  if (v >= 100_000) return Math.round(v).toLocaleString('en-US');
+  if (typeof v !== 'number' || Number.isNaN(v)) return '—';
+  if (v >= 10_000) return Math.round(v).toLocaleString('en-US');
   if (v >= 100) return v.toFixed(0);
   if (v >= 10) return v.toFixed(1);
   return v.toFixed(2);
@@ -1119,57 +1120,65 @@ function label(env) {
   return { key: 'native', title: `Native (${os.type()} ${os.release()}, node ${process.version})`, file: 'results.json' };
 }
 
-function markdown(cfg, list, env, seconds) {
-  const L = label(env);
+/** The BENCHMARKS.md section for one run, from its JSON results (see jsonResults). */
+function markdown(r) {
+  const cfg = r.config;
   const lines = [];
-  lines.push(`## ${L.title}`, '');
+  lines.push(`## ${r.label}`, '');
   lines.push(
-    `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, \`${cfg.mode}\` mode, ${cfg.runs} runs per row, ${os.cpus().length} CPUs (${os.cpus()[0]?.model?.trim() ?? '?'}), ` +
-      `${(seconds / 60).toFixed(1)} min. Load average at the start: ${env.loadavg}. Python: ${env.python.ok ? env.python.version : env.python.reason}. C: ${env.cPeers.ok ? 'cc -O2' : env.cPeers.reason}.`,
+    `Run ${r.date.slice(0, 16).replace('T', ' ')} UTC, \`${r.mode}\` mode, ${r.runs} runs per row, ${r.cpus} CPUs (${r.cpuModel ?? '?'}), ` +
+      `${(r.seconds / 60).toFixed(1)} min. Load average at the start: ${r.loadavgAtStart}. Python: ${r.python}. C: ${r.c}.`,
     '',
   );
   lines.push('| case | ours | peer | ours (median) | peer (median) | unit | ratio ours/peer | better | target | met? |');
   lines.push('|---|---|---|---:|---:|---|---:|---|---|---|');
-  for (const c of list) {
-    const shown = (r) => (r.median !== undefined ? fmtNum(r.median) : r.status);
+  const shown = (row) => (row.median !== undefined && row.median !== null ? fmtNum(row.median) : row.status);
+  const why = (reason) => String(reason ?? '').replace(/^n\/a \((.*)\)$/, '$1').replace(/^n\/a /, '');
+  const note = (row) => (row.status === 'n/a' || row.status === 'pending' ? ` (${row.status}: ${why(row.reason)})` : '');
+  for (const c of r.cases) {
     for (const x of c.ratios) {
-      const ours = c.rows.find((r) => r.peer === x.ours);
-      const peer = c.rows.find((r) => r.peer === x.peer);
-      const ratio = x.ratio !== undefined ? `${x.ratio.toFixed(2)}×` : '—';
+      const ours = c.rows.find((row) => row.peer === x.ours);
+      const peer = c.rows.find((row) => row.peer === x.peer);
+      const ratio = typeof x.ratio === 'number' ? `${x.ratio.toFixed(2)}×` : '—';
       let met = '—';
       if (x.status !== 'ok') met = x.status;
       else if (x.target?.op === 'report') met = 'reported';
-      else if (x.met !== undefined) met = x.met ? 'yes' : '**no**';
+      else if (typeof x.met === 'boolean') met = x.met ? 'yes' : '**no**';
       else if (x.role === 'info') met = 'info';
-      const note = (r) => (r.status === 'n/a' || r.status === 'pending' ? ` (${r.reason})` : '');
       lines.push(`| ${c.id} ${c.param} | ${ours.label}${note(ours)} | ${peer.label}${note(peer)} | ${shown(ours)} | ${shown(peer)} | ${c.unit} | ${ratio} | ${c.better} | ${targetText(x.target)} | ${met} |`);
     }
-    for (const r of c.rows.filter((r) => r.role === 'ours-info')) {
-      lines.push(`| ${c.id} ${c.param} | ${r.label} | — | ${shown(r)} | — | ${c.unit} | — | ${c.better} | — | info |`);
+    for (const row of c.rows.filter((row) => row.role === 'ours-info')) {
+      lines.push(`| ${c.id} ${c.param} | ${row.label} | — | ${shown(row)} | — | ${c.unit} | — | ${c.better} | — | info |`);
     }
   }
   lines.push('', '<details><summary>Every row: median, spread, peak RSS, CPU</summary>', '');
   lines.push('| case | implementation | median | min – max | unit | runs ok | peak RSS (MiB) | CPU s/GiB |');
   lines.push('|---|---|---:|---:|---|---:|---:|---:|');
-  for (const c of list) {
-    for (const r of c.rows) {
-      if (r.status === 'n/a' || r.status === 'pending') {
-        lines.push(`| ${c.id} ${c.param} | ${r.label} | ${r.status} | | | | | |`);
+  for (const c of r.cases) {
+    for (const row of c.rows) {
+      if (row.status === 'n/a' || row.status === 'pending') {
+        lines.push(`| ${c.id} ${c.param} | ${row.label} | ${row.status} | | | | | |`);
         continue;
       }
-      const okRuns = r.runs.filter((x) => x.ok).length;
+      const okRuns = row.runs.filter((x) => x.ok).length;
+      const num = (v, d) => (typeof v === 'number' ? v.toFixed(d) : '—');
       lines.push(
-        `| ${c.id} ${c.param} | ${r.label} | ${fmtNum(r.median)} | ${fmtNum(r.min)} – ${fmtNum(r.max)} | ${c.unit} | ${okRuns}/${r.runs.length} | ${r.rssMiB !== undefined ? r.rssMiB.toFixed(1) : '—'} | ${r.cpuPerGiB !== undefined ? r.cpuPerGiB.toFixed(2) : '—'} |`,
+        `| ${c.id} ${c.param} | ${row.label} | ${fmtNum(row.median)} | ${fmtNum(row.min)} – ${fmtNum(row.max)} | ${c.unit} | ${okRuns}/${row.runs.length} | ${num(row.peakRssMiB, 1)} | ${num(row.cpuSecondsPerGiB, 2)} |`,
       );
     }
   }
   lines.push('', '</details>', '');
   const missed = [];
-  for (const c of list) for (const x of c.ratios) if (x.met === false) missed.push(`${c.id} ${c.param} vs ${x.label} (${x.ratio.toFixed(2)}×, target ${targetText(x.target)})`);
+  for (const c of r.cases) for (const x of c.ratios) if (x.met === false) missed.push(`${c.id} ${c.param}: ${x.ours} vs ${x.peer} ${x.ratio.toFixed(2)}× (target ${targetText(x.target)})`);
   const failed = [];
-  for (const c of list) for (const r of c.rows) if (r.status === 'failed' || r.status === 'partial') failed.push(`${c.id} ${c.param} ${r.label}: ${r.failedRuns}/${r.runs.length} runs failed (${r.errors.join('; ')})`);
+  for (const c of r.cases) {
+    for (const row of c.rows) {
+      const bad = (row.runs ?? []).filter((x) => !x.ok);
+      if (bad.length) failed.push(`${c.id} ${c.param} ${row.label}: ${bad.length}/${row.runs.length} runs (${[...new Set(bad.map((x) => String(x.error).split('\n')[0]))].join('; ')})`);
+    }
+  }
   lines.push(`Targets missed in this run: ${missed.length ? missed.join('; ') : 'none'}.`, '');
-  if (failed.length) lines.push(`Runs that failed their data check (not counted): ${failed.join('; ')}.`, '');
+  if (failed.length) lines.push(`Runs that failed their data check or stalled (not counted): ${failed.join('; ')}.`, '');
   const sizes = [
     `B1 ${fmtBytes(cfg.b1.total)} per run, pipe size ${fmtBytes(cfg.b1.pipeSize)} (createPipe's \`size\`; the C and Python peers set the same with F_SETPIPE_SZ)`,
     `B2 ${fmtCount(cfg.b2.count)} × ${cfg.b2.size} B`,
@@ -1179,7 +1188,7 @@ function markdown(cfg, list, env, seconds) {
     `B6 ${fmtCount(cfg.b6.cycles)} cycles`,
   ];
   lines.push(`Sizes: ${sizes.join('; ')}.`, '');
-  return { key: L.key, text: lines.join('\n') };
+  return lines.join('\n');
 }
 
 const HEADER = `# Benchmarks
@@ -1208,6 +1217,7 @@ function writeReport(outRoot, key, text) {
 
 function jsonResults(cfg, list, env, seconds) {
   return {
+    key: label(env).key,
     label: label(env).title,
     date: new Date().toISOString(),
     mode: cfg.mode,
@@ -1270,7 +1280,8 @@ async function main() {
     cPeers: buildC(),
     wine: underWine ? wineVersion() : null,
     connection: connectionModuleExists(),
-    loadavg: os.loadavg().map((x) => x.toFixed(2)).join(' '),
+    // Windows has no load average; under Wine the host's is passed in by --wine.
+    loadavg: value('host-load') ?? (isWindows ? 'n/a' : os.loadavg().map((x) => x.toFixed(2)).join(' ')),
   };
   const list = cases(cfg, env);
   log(`bench: ${cfg.mode} mode, ${cfg.runs} run(s) per row, ${label(env).title}`);
@@ -1285,15 +1296,14 @@ async function main() {
     if (cfg.mode === 'full' && !cfg.only) {
       fs.mkdirSync(path.join(outRoot, 'benchmarks'), { recursive: true });
       fs.writeFileSync(path.join(outRoot, 'benchmarks', L.file), `${JSON.stringify(json, null, 1)}\n`);
-      const { key, text } = markdown(cfg, list, env, seconds);
-      const file = writeReport(outRoot, key, text);
-      log(`bench: wrote ${file} (${key} section) and benchmarks/${L.file}`);
+      const file = writeReport(outRoot, json.key, markdown(json));
+      log(`bench: wrote ${file} (${json.key} section) and benchmarks/${L.file}`);
     } else {
       const dir = path.join(outRoot, 'benchmarks', 'tmp');
       fs.mkdirSync(dir, { recursive: true });
       const file = path.join(dir, L.file.replace('.json', `-${cfg.mode}.json`));
       fs.writeFileSync(file, `${JSON.stringify(json, null, 1)}\n`);
-      fs.writeFileSync(file.replace('.json', '.md'), `${markdown(cfg, list, env, seconds).text}\n`);
+      fs.writeFileSync(file.replace('.json', '.md'), `${markdown(json)}\n`);
       log(`bench: ${cfg.mode}${cfg.only ? ' (--only)' : ''} results in ${file} (BENCHMARKS.md is written by full runs only)`);
     }
   }
@@ -1305,16 +1315,33 @@ async function hostWine() {
   if (isWindows) throw new Error('--wine runs the Windows path under Wine from a Linux host; on Windows run the script directly');
   ensureBuilt();
   const { toWinePath } = await import(pathToFileURL(path.join(here, 'lib.mjs')).href);
-  const pass = argv.filter((a) => a !== '--wine' && !a.startsWith('--out-root='));
-  const r = spawnSync(process.execPath, [path.join(here, 'wine.mjs'), 'exec', path.join('scripts', 'bench.mjs'), `--out-root=${toWinePath(root)}`, ...pass], {
+  const pass = argv.filter((a) => a !== '--wine' && !a.startsWith('--out-root=') && !a.startsWith('--host-load='));
+  const load = `--host-load=${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (Linux host)`;
+  const r = spawnSync(process.execPath, [path.join(here, 'wine.mjs'), 'exec', path.join('scripts', 'bench.mjs'), `--out-root=${toWinePath(root)}`, load, ...pass], {
     cwd: root,
     stdio: 'inherit',
   });
   return r.status ?? 1;
 }
 
+/** `--report`: rewrite the BENCHMARKS.md sections from the saved results, without measuring. */
+function reportOnly() {
+  let n = 0;
+  for (const file of ['results.json', 'results-wine.json', 'results-windows.json']) {
+    const p = path.join(root, 'benchmarks', file);
+    if (!fs.existsSync(p)) continue;
+    const json = JSON.parse(fs.readFileSync(p, 'utf8'));
+    writeReport(root, json.key ?? (file === 'results.json' ? 'native' : file === 'results-wine.json' ? 'wine' : 'windows'), markdown(json));
+    log(`bench: BENCHMARKS.md section from benchmarks/${file}`);
+    n++;
+  }
+  return n ? 0 : 1;
+}
+
 if (argv[0] === '--run') {
   await runOne(JSON.parse(argv[1]));
+} else if (flag('report')) {
+  process.exit(reportOnly());
 } else {
   const code = flag('wine') ? await hostWine() : await main();
   process.exit(code);
