@@ -6,7 +6,7 @@
 //   node scripts/wine.mjs test [vitest args...]  setup, sync sources, run vitest under Wine
 //   node scripts/wine.mjs exec <script> [args]   run any script with Windows node.exe in the stage
 //
-// Env: WINE_NODE_VERSION (exact version or major, default: the host's), WINE_TIMEOUT_MIN (25 for test, 40 for exec),
+// Env: WINE_NODE_VERSION (exact version or major, default: the host's), WINE_TIMEOUT_MIN (45 for test, 40 for exec),
 //      WINPIPE_TGZ (a tarball already packed by scripts/test.mjs).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -406,7 +406,7 @@ async function test(vitestArgs) {
   fs.rmSync(countsFile, { force: true });
   const env = { WINPIPE_UNDER_WINE: '1' };
   if (bed.packedDir) env.WINPIPE_PACKED_DIR = toWinePath(bed.packedDir);
-  const timeoutMs = Number(process.env.WINE_TIMEOUT_MIN || 25) * 60_000;
+  const timeoutMs = Number(process.env.WINE_TIMEOUT_MIN || 45) * 60_000;
   log(`wine: node.exe ${bed.version} vitest run ${vitestArgs.join(' ')}`.trimEnd());
   const t0 = Date.now();
   let result;
