@@ -3,7 +3,7 @@
  * overlapped named pipe, epoll/kqueue for a Unix socket) given the {@link PipeConnection} members.
  */
 import type net from 'node:net';
-import { fromNodeError, isPipeError } from './errors.js';
+import { PipeError, fromNodeError, isPipeError } from './errors.js';
 import type { PipeConnection } from './named.js';
 import { validateBuffer } from './validate.js';
 
@@ -27,6 +27,17 @@ export function emitPipeErrors<T extends NodeJS.EventEmitter>(stream: T, syscall
   return stream;
 }
 
+/**
+ * The error for a failed write of a connection: a write on our own destroyed stream is the library
+ * state `ERR_PIPE_CLOSED` (Node's ERR_STREAM_DESTROYED as cause), as everywhere else in winpipe;
+ * anything else keeps its code, as a PipeError.
+ */
+export function writeError(err: unknown, path: string): PipeError {
+  if (isPipeError(err)) return err;
+  if ((err as { code?: unknown })?.code === 'ERR_STREAM_DESTROYED') return new PipeError({ code: 'ERR_PIPE_CLOSED', syscall: 'write', path, cause: err });
+  return fromNodeError(err, 'write');
+}
+
 /** Gives `socket` the PipeConnection members and returns it, typed as a PipeConnection. */
 export function byteConnection(socket: net.Socket, info: ConnectionInfo): PipeConnection {
   emitPipeErrors(socket, 'read');
@@ -39,7 +50,7 @@ export function byteConnection(socket: net.Socket, info: ConnectionInfo): PipeCo
       value(data: ArrayBufferView): Promise<void> {
         validateBuffer(data, 'data');
         return new Promise((resolve, reject) => {
-          socket.write(data as Uint8Array, (err) => (err ? reject(fromNodeError(err, 'write')) : resolve()));
+          socket.write(data as Uint8Array, (err) => (err ? reject(writeError(err, info.path)) : resolve()));
         });
       },
     },
@@ -48,7 +59,16 @@ export function byteConnection(socket: net.Socket, info: ConnectionInfo): PipeCo
       // reaching the end (or breaking out) does not destroy the socket, as in message mode: after
       // the peer's end() the other direction can still be used (half-close).
       async *value(): AsyncIterableIterator<Buffer> {
-        for await (const chunk of socket.iterator({ destroyOnReturn: false })) yield chunk as Buffer;
+        try {
+          for await (const chunk of socket.iterator({ destroyOnReturn: false })) yield chunk as Buffer;
+        } catch (err) {
+          // Our own destroy() ends a pending read with Node's ERR_STREAM_PREMATURE_CLOSE; say what
+          // message mode says for the same thing. Socket errors are PipeErrors already.
+          if ((err as { code?: unknown })?.code === 'ERR_STREAM_PREMATURE_CLOSE') {
+            throw new PipeError({ code: 'ERR_PIPE_CLOSED', syscall: 'read', path: info.path, cause: err });
+          }
+          throw fromNodeError(err, 'read');
+        }
       },
     },
   });

@@ -247,6 +247,12 @@ interface PendingRead {
 }
 
 /**
+ * @internal Hands `reader` bytes that were read from its fd before the end was handed out
+ * (openFifo's readiness probe): every kind of read serves them first.
+ */
+export let unreadInto: (reader: PipeReader, data: Buffer) => void;
+
+/**
  * The read end of a pipe.
  *
  * @example
@@ -263,6 +269,12 @@ export class PipeReader extends PipeEnd {
   #leftover: Buffer | undefined;
   #eof = false;
   #error: PipeError | undefined;
+
+  static {
+    unreadInto = (reader, data) => {
+      if (data.byteLength > 0) reader.#leftover = reader.#leftover ? Buffer.concat([data, reader.#leftover]) : data;
+    };
+  }
 
   /**
    * Reads into `buffer` and blocks until at least one byte is there. Returns the number of bytes

@@ -221,11 +221,17 @@ export function win32Error(win32Errno: number, syscall: string, path?: string): 
 export function fromNodeError(err: unknown, fallbackSyscall: string): PipeError {
   if (isPipeError(err)) return err;
   const e = err as NodeJS.ErrnoException;
+  let code = typeof e?.code === 'string' ? e.code : 'UNKNOWN';
+  // libuv on Windows translates ERROR_BROKEN_PIPE to UV_EOF, also for a write whose reader went
+  // away while it was pending. End of file is never an error in winpipe: that write is EPIPE, as
+  // on POSIX and as ERROR_NO_DATA gives.
+  if (code === 'EOF') code = 'EPIPE';
   return new PipeError({
-    code: typeof e?.code === 'string' ? e.code : 'UNKNOWN',
+    code,
     syscall: e?.syscall ?? fallbackSyscall,
     ...(e?.path === undefined ? {} : { path: e.path }),
-    ...(typeof e?.message === 'string' && e.message ? { message: e.message } : {}),
+    // Node's own message, unless the code was translated (it would name the old code).
+    ...(code === e?.code && typeof e?.message === 'string' && e.message ? { message: e.message } : {}),
     cause: err,
   });
 }

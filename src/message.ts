@@ -6,6 +6,7 @@
 import { Duplex, type DuplexOptions } from 'node:stream';
 import { PipeError, closedError } from './errors.js';
 import type { PipeConnection, PipeMode } from './named.js';
+import { writeError } from './connection.js';
 import { validateBuffer } from './validate.js';
 
 /** What a platform provides to move whole messages. */
@@ -73,7 +74,7 @@ export class MessageConnection extends Duplex implements PipeConnection {
   writeMessage(data: ArrayBufferView): Promise<void> {
     validateBuffer(data, 'data');
     return new Promise((resolve, reject) => {
-      this.write(toBuffer(data), (err) => (err ? reject(err) : resolve()));
+      this.write(toBuffer(data), (err) => (err ? reject(writeError(err, this.path)) : resolve()));
     });
   }
 

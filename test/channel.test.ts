@@ -1,7 +1,7 @@
 // Contract tests for winpipe/connection (src/channel/): Pipe, Connection, Listener, Client and the
 // authkey handshake between two winpipe ends. Runs natively (Unix sockets with CPython's length
 // prefix) and under Wine (message-mode named pipes, no prefix). Python interop: channel-python.test.ts.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -207,7 +207,7 @@ describe('Pipe', () => {
 
   it('one end goes to a Node child, which opens it with Connection.fromFd', async () => {
     const [mine, theirs] = pipe();
-    const child = spawn(process.execPath, [join(fixturesDir, 'channel-child.mjs'), bundle('channel/index.ts'), '3'], {
+    const child = spawn(process.execPath, [join(fixturesDir, 'channel-child.mjs'), await bundle('channel/index.ts'), '3'], {
       stdio: ['ignore', 'pipe', 'inherit', theirs.fd],
       windowsHide: true,
     });
@@ -376,5 +376,33 @@ describe('authkey handshake forms', () => {
     expect(syncCode(() => verifyResponse(key, challenge, wrong))).toBe('ERR_AUTHENTICATION');
     expect(syncCode(() => verifyResponse(key, challenge, Buffer.from('{sha1}0123456789abcdef0123')))).toBe('ERR_AUTHENTICATION');
     expect(syncCode(() => verifyResponse(key, challenge, Buffer.alloc(17)))).toBe('ERR_AUTHENTICATION');
+  });
+});
+
+// The packed tarball (npm test installs it and sets WINPIPE_PACKED_DIR): the `winpipe/connection`
+// subpath works through both import and require, and a Pipe round-trips.
+describe.skipIf(!process.env.WINPIPE_PACKED_DIR)('packed tarball: winpipe/connection', () => {
+  const roundTrip = `
+    const [a, b] = ch.Pipe();
+    await a.send({ via: 'package' });
+    const got = await b.recv();
+    if (got.via !== 'package' || typeof ch.Listener !== 'function' || typeof ch.Client !== 'function' || typeof ch.Connection.fromFd !== 'function') throw new Error('bad');
+    a.close(); b.close();
+    const { createFifo, openFifo } = w;
+    if (typeof createFifo !== 'function' || typeof openFifo !== 'function') throw new Error('fifo exports missing');
+    console.log('ok');`;
+  function run(args: string[]): { status: number | null; out: string } {
+    const r = spawnSync(process.execPath, args, { cwd: process.env.WINPIPE_PACKED_DIR, encoding: 'utf8', windowsHide: true, timeout: 60_000 });
+    return { status: r.status, out: `${r.stdout}${r.stderr}` };
+  }
+  it('works through import', () => {
+    const r = run(['--input-type=module', '-e', `const ch = await import('winpipe/connection'); const w = await import('winpipe'); ${roundTrip}`]);
+    expect(r.out.trim()).toBe('ok');
+    expect(r.status).toBe(0);
+  });
+  it('works through require', () => {
+    const r = run(['-e', `(async () => { const ch = require('winpipe/connection'); const w = require('winpipe'); ${roundTrip} })().catch((e) => { console.error(e); process.exit(1); });`]);
+    expect(r.out.trim()).toBe('ok');
+    expect(r.status).toBe(0);
   });
 });

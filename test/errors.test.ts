@@ -3,7 +3,7 @@ import { constants as osConstants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { PipeError, isPipeError } from '../src/index.js';
-import { errnoName, posixError, win32Error, win32ToCode } from '../src/errors.js';
+import { errnoName, fromNodeError, posixError, win32Error, win32ToCode } from '../src/errors.js';
 
 describe('PipeError', () => {
   it('carries code, errno (as Node reports it), syscall, path and cause', () => {
@@ -51,5 +51,14 @@ describe('PipeError', () => {
     expect(errnoName(osConstants.errno.EPIPE)).toBe('EPIPE');
     const err = posixError(osConstants.errno.ENXIO, 'open', '/tmp/fifo');
     expect([err.code, err.syscall, err.path]).toEqual(['ENXIO', 'open', '/tmp/fifo']);
+  });
+
+  it("wraps Node's errors; libuv's EOF for a failed write (Windows ERROR_BROKEN_PIPE) becomes EPIPE", () => {
+    const eof = Object.assign(new Error('write EOF'), { code: 'EOF', errno: -4095, syscall: 'write' });
+    const err = fromNodeError(eof, 'write');
+    expect(isPipeError(err)).toBe(true);
+    expect([err.code, err.syscall, err.cause]).toEqual(['EPIPE', 'write', eof]);
+    const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET', syscall: 'read' });
+    expect(fromNodeError(reset, 'read')).toMatchObject({ code: 'ECONNRESET', syscall: 'read', message: 'read ECONNRESET' });
   });
 });

@@ -57,8 +57,9 @@ export interface ListenerOptions {
   authkey?: ArrayBufferView | string;
   /**
    * Connections the OS queues before `accept()` (POSIX `listen` backlog); on Windows, pipe
-   * instances kept waiting (at most 64). Default 16. (Python's default is 1; Node connects without
-   * blocking, so a full queue fails fast instead of waiting.)
+   * instances kept waiting (at most 4; a client that finds them all busy retries). Default 16.
+   * (Python's default is 1; Node clients connect without blocking, so a deeper queue spares them
+   * retries.)
    */
   backlog?: number;
   /** The largest message accepted on accepted connections, in bytes. Default 64 MiB. */

@@ -217,8 +217,10 @@ export class WinListenerBackend {
   constructor(address: string, backlog: number, maxMessageSize: number) {
     this.address = address;
     this.#max = maxMessageSize;
-    // CPython keeps one instance waiting; `backlog` more let a burst of clients in without retries.
-    this.#backlog = Math.min(Math.max(backlog, 1), 64);
+    // CPython keeps one instance waiting. A few more let a burst of clients in without retries
+    // (a busy client retries anyway); each waiting instance holds a registered wait, so at most 4,
+    // as createServer's pendingInstances default.
+    this.#backlog = Math.min(Math.max(backlog, 1), 4);
     // FILE_FLAG_FIRST_PIPE_INSTANCE alone is not enough where it is not enforced (Wine): ask first.
     if (nameInUse(address)) throw new PipeError({ code: 'EADDRINUSE', syscall: 'CreateNamedPipeW', path: address });
     this.#security = new SecurityAttributes('current-user');

@@ -3,22 +3,31 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { buildSync } from 'esbuild';
+import { build } from 'esbuild';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const built = new Map<string, string>();
+const built = new Map<string, Promise<string>>();
 
 /**
  * `src/<entry>` bundled to `node_modules/.cache/winpipe-test/` (inside the repo, so that the
  * bundle's `import 'koffi'` resolves); returns the bundle's file URL for the child's argv.
  */
-export function bundle(entry: string): string {
-  const cached = built.get(entry);
-  if (cached) return cached;
+export function bundle(entry: string): Promise<string> {
+  let url = built.get(entry);
+  if (!url) {
+    url = make(entry);
+    built.set(entry, url);
+  }
+  return url;
+}
+
+// The async API, on esbuild's long-lived service (the one vite uses): buildSync starts a service of
+// its own per call, and that hung under Wine when test files ran in parallel.
+async function make(entry: string): Promise<string> {
   const dir = join(repoRoot, 'node_modules', '.cache', 'winpipe-test');
   mkdirSync(dir, { recursive: true });
   const outfile = join(dir, `${entry.replace(/[\\/.]/g, '_')}-${process.pid}.mjs`);
-  buildSync({
+  await build({
     entryPoints: [join(repoRoot, 'src', entry)],
     bundle: true,
     format: 'esm',
@@ -28,7 +37,5 @@ export function bundle(entry: string): string {
     external: ['koffi'],
     logLevel: 'silent',
   });
-  const url = pathToFileURL(outfile).href;
-  built.set(entry, url);
-  return url;
+  return pathToFileURL(outfile).href;
 }
