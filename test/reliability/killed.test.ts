@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, isPipeError, pipePath, type PipeConnection } from '../../src/index.js';
 import { fixturesDir, trackedPipes } from '../helpers/index.js';
-import { BOUND, MiB, budget, figure, isWindows, namedPipes, nextConnection, rejection, sized, uniqueName, within } from './helpers.js';
+import { BOUND, MiB, budget, figure, isWindows, namedPipes, rejection, sized, uniqueName, within } from './helpers.js';
 
 const pipe = trackedPipes();
 const { serve, client, track } = namedPipes();
@@ -23,10 +23,12 @@ afterEach(() => {
   for (const c of children.splice(0)) c.kill('SIGKILL');
 });
 
-function child(script: string, args: string[], stdio: Parameters<typeof spawn>[2]['stdio']): ChildProcess {
+/** Spawns a fixture; `gone` resolves once it has exited (listened for from the start: the exit can
+ * come before the survivor notices the broken pipe). */
+function child(script: string, args: string[], stdio: Parameters<typeof spawn>[2]['stdio']): ChildProcess & { gone: Promise<unknown> } {
   const c = spawn(process.execPath, [join(fixturesDir, script), ...args], { stdio, windowsHide: true });
   children.push(c);
-  return c;
+  return Object.assign(c, { gone: once(c, 'exit') });
 }
 
 /** Resolves once `stream` has delivered at least `n` bytes (or messages' bytes). */
@@ -54,14 +56,23 @@ describe('scenario 11: a peer killed mid-transfer', () => {
       // Everyone but the doomed child gets an echo.
       if (conn.clientProcessId !== doomed?.pid) conn.on('data', (d: Buffer) => conn.write(d));
     });
-    let doomed: ChildProcess | undefined;
+    let doomed: (ChildProcess & { gone: Promise<unknown> }) | undefined;
     const outcomes: string[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       // A client in this process that stays connected through the kill.
       const bystander = await client(name, { mode });
-      const accepted = nextConnection(server);
       const framing = mode === 'message' && !isWindows ? 'frame' : 'raw';
       doomed = child('stream-client.mjs', [server.address()!, framing], ['ignore', 'pipe', 'inherit']);
+      // The child's connection, told apart by its pid (the bystander's may be delivered later).
+      const pid = doomed.pid;
+      const accepted = new Promise<PipeConnection>((resolve) => {
+        const onConnection = (c: PipeConnection): void => {
+          if (c.clientProcessId !== pid) return;
+          server.off('connection', onConnection);
+          resolve(c);
+        };
+        server.on('connection', onConnection);
+      });
       const conn = await within(accepted, BOUND, 'the streaming child connecting');
       const watch = received(conn, MiB);
       await within(watch.reached, BOUND, 'the first MiB from the child');
@@ -69,7 +80,7 @@ describe('scenario 11: a peer killed mid-transfer', () => {
       const outcome = await within(watch.end, NOTICE, 'the server noticing the killed client');
       outcomes.push(outcome);
       expect(['end', 'ECONNRESET', 'EPIPE']).toContain(outcome);
-      await once(doomed, 'exit');
+      await within(doomed.gone, BOUND, 'the killed child exiting');
       // The server still serves: the bystander and a brand-new client both get their echo.
       const fresh = await client(name, { mode });
       for (const c of [bystander, fresh]) {
@@ -99,7 +110,7 @@ describe('scenario 11: a peer killed mid-transfer', () => {
       const outcome = await within(watch.end, NOTICE, 'the client noticing the killed server');
       outcomes.push(outcome);
       expect(['end', 'ECONNRESET', 'EPIPE']).toContain(outcome);
-      await once(doomed, 'exit');
+      await within(doomed.gone, BOUND, 'the killed server exiting');
     }
     figure('11 killed peer', `killed server: ${ROUNDS} kills, the client saw ${JSON.stringify(outcomes)}`);
   }, budget(120_000, 300_000));
