@@ -43,6 +43,21 @@ afterEach(async () => {
   expect(unhandled).not.toHaveBeenCalled();
 });
 
+/**
+ * spawn(), tried again after a moment when it throws `spawn UNKNOWN`: Wine's CreateProcess fails
+ * that way now and then under load. The scenario's assertions are about the pipe, not the spawn.
+ */
+async function spawnRetrying(cmd: string, args: string[], options: Parameters<typeof spawn>[2]): Promise<ChildProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return spawn(cmd, args, options);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'UNKNOWN' || attempt >= 5) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
 /** Everything a connection delivers until its end of stream: bytes, or the list of messages. */
 async function drain(conn: PipeConnection): Promise<Buffer[]> {
   const parts: Buffer[] = [];
@@ -66,7 +81,7 @@ describe('scenario 4: a client that wrote and left before the server accepted', 
       // exited, so the server cannot run its accept before that.
       const framing = mode === 'message' && process.platform !== 'win32' ? 'frame' : 'raw';
       const marker = join(dir, `written-${mode}-${round}`);
-      const child = spawn(process.execPath, [join(fixturesDir, 'connect-write-exit.mjs'), server.address()!, '1024', framing, marker], {
+      const child = await spawnRetrying(process.execPath, [join(fixturesDir, 'connect-write-exit.mjs'), server.address()!, '1024', framing, marker], {
         stdio: ['ignore', 'ignore', 'inherit'],
         windowsHide: true,
       });
