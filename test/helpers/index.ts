@@ -23,9 +23,12 @@ export function spawnFixture(name: string, args: string[], stdio: StdioOptions):
   return spawn(process.execPath, [join(fixturesDir, name), ...args], { stdio, windowsHide: true });
 }
 
-/** Resolves with the exit code once the child has exited. */
+/**
+ * Resolves with the exit code once the child has exited (null if a signal ended it). A child that
+ * already exited by a signal has `exitCode === null` and will not emit 'exit' again: check both.
+ */
 export function exited(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code) => resolve(code));
