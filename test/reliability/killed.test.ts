@@ -58,6 +58,7 @@ describe('scenario 11: a peer killed mid-transfer', () => {
     });
     let doomed: (ChildProcess & { gone: Promise<unknown> }) | undefined;
     const outcomes: string[] = [];
+    const noticed: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       // A client in this process that stays connected through the kill.
       const bystander = await client(name, { mode });
@@ -76,8 +77,10 @@ describe('scenario 11: a peer killed mid-transfer', () => {
       const conn = await within(accepted, BOUND, 'the streaming child connecting');
       const watch = received(conn, MiB);
       await within(watch.reached, BOUND, 'the first MiB from the child');
+      const killedAt = Date.now();
       doomed.kill('SIGKILL');
       const outcome = await within(watch.end, NOTICE, 'the server noticing the killed client');
+      noticed.push(Date.now() - killedAt);
       outcomes.push(outcome);
       expect(['end', 'ECONNRESET', 'EPIPE']).toContain(outcome);
       await within(doomed.gone, BOUND, 'the killed child exiting');
@@ -91,11 +94,12 @@ describe('scenario 11: a peer killed mid-transfer', () => {
       bystander.destroy();
       fresh.destroy();
     }
-    figure('11 killed peer', `${mode} mode, killed client: ${ROUNDS} kills, the server saw ${JSON.stringify(outcomes)} and served 2 other clients after each`);
+    figure('11 killed peer', `${mode} mode, killed client: ${ROUNDS} kills, the server saw ${JSON.stringify(outcomes)} (${noticed.join(', ')} ms after the kill) and served 2 other clients after each`);
   }, budget(120_000, 300_000));
 
   it(`byte mode: a server process killed while sending; the client sees end of stream or a reset (${ROUNDS}×)`, async () => {
     const outcomes: string[] = [];
+    const noticed: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const name = uniqueName('wp-rel-killed');
       const path = pipePath(name);
@@ -106,13 +110,15 @@ describe('scenario 11: a peer killed mid-transfer', () => {
       const c = track(await connect(name));
       const watch = received(c, MiB);
       await within(watch.reached, BOUND, 'the first MiB from the server child');
+      const killedAt = Date.now();
       doomed.kill('SIGKILL');
       const outcome = await within(watch.end, NOTICE, 'the client noticing the killed server');
+      noticed.push(Date.now() - killedAt);
       outcomes.push(outcome);
       expect(['end', 'ECONNRESET', 'EPIPE']).toContain(outcome);
       await within(doomed.gone, BOUND, 'the killed server exiting');
     }
-    figure('11 killed peer', `killed server: ${ROUNDS} kills, the client saw ${JSON.stringify(outcomes)}`);
+    figure('11 killed peer', `killed server: ${ROUNDS} kills, the client saw ${JSON.stringify(outcomes)} (${noticed.join(', ')} ms after the kill)`);
   }, budget(120_000, 300_000));
 
   it(`anonymous pipe: a child writing our pipe is killed: read() reaches EOF; a child reading it is killed: a pending write() rejects with EPIPE (${ROUNDS}×)`, async () => {
