@@ -18,7 +18,8 @@
  * DuplicateHandle into it.
  */
 import { spawn, type ChildProcess, type SpawnOptions, type StdioOptions } from 'node:child_process';
-import { PipeError, closedError, invalidArgType, invalidArgValue, win32Error } from './errors.js';
+import { fstatSync } from 'node:fs';
+import { PipeError, closedError, fromNodeError, invalidArgType, invalidArgValue, win32Error } from './errors.js';
 import { getOsfHandle } from './windows/crt.js';
 import * as k32 from './windows/kernel32.js';
 
@@ -66,24 +67,47 @@ export function spawnWithHandles(
   options: SpawnWithHandlesOptions,
 ): ChildProcess {
   if (typeof command !== 'string') throw invalidArgType('command', 'of type string', command);
-  if (typeof args !== 'function' && !Array.isArray(args)) throw invalidArgType('args', 'an instance of Array or a function', args);
+  if (typeof args !== 'function') validateArgs(args, 'args');
   if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
   const { handles, ...spawnOptions } = options;
   if (!Array.isArray(handles) || handles.length === 0) throw invalidArgValue('options.handles', handles, 'must be a non-empty array');
+  const { stdio } = spawnOptions;
+  if (stdio !== undefined && typeof stdio !== 'string' && !Array.isArray(stdio)) throw invalidArgType('options.stdio', 'of type string or an instance of Array', stdio);
   handles.forEach(validateSource);
   return process.platform === 'win32' ? spawnWindows(command, args, handles, spawnOptions) : spawnPosix(command, args, handles, spawnOptions);
 }
 
+/**
+ * The arguments, each a string: Node would turn a symbol into an untyped TypeError and call an
+ * object's own toString.
+ */
+function validateArgs(args: unknown, name: string): asserts args is readonly string[] {
+  if (!Array.isArray(args)) throw invalidArgType(name, 'an instance of Array or a function', args);
+  args.forEach((a: unknown, i) => {
+    if (typeof a !== 'string') throw invalidArgType(`${name}[${i}]`, 'of type string', a);
+  });
+}
+
+/**
+ * A descriptor the child can be given: an integer fd of this process. Node's `stdio` truncates
+ * anything else to an int (1.5 and NaN become 1 and 0, 2 ** 32 becomes 0), which would hand the
+ * child another descriptor than the one meant.
+ */
 function validateSource(h: unknown, i: number): void {
   const name = `options.handles[${i}]`;
+  const isFd = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 0x7fff_ffff;
   if (typeof h === 'number') {
-    if (!Number.isInteger(h) || h < 0) throw invalidArgValue(name, h, 'must be a file descriptor (an integer >= 0)');
+    if (!isFd(h)) throw invalidArgValue(name, h, 'must be a file descriptor (an integer >= 0 and < 2 ** 31)');
     return;
   }
   if (h === null || typeof h !== 'object' || typeof (h as { fd?: unknown }).fd !== 'number') {
     throw invalidArgType(name, 'a pipe end, a Connection or a file descriptor', h);
   }
-  if ((h as { fd: number }).fd < 0) throw closedError('spawnWithHandles');
+  const { fd, handle } = h as { fd: number; handle?: unknown };
+  // A closed end (pipe end or Connection) reports fd -1.
+  if (fd === -1) throw closedError('spawnWithHandles');
+  if (!isFd(fd)) throw invalidArgValue(`${name}.fd`, fd, 'must be a file descriptor (an integer >= 0 and < 2 ** 31)');
+  if (process.platform === 'win32' && typeof handle !== 'bigint') throw invalidArgType(`${name}.handle`, 'of type bigint', handle);
 }
 
 function fdOf(h: HandleSource): number {
@@ -91,8 +115,8 @@ function fdOf(h: HandleSource): number {
 }
 
 function resolveArgs(args: readonly string[] | ((values: string[]) => readonly string[]), values: string[]): string[] {
-  const out = typeof args === 'function' ? args(values) : args;
-  if (!Array.isArray(out)) throw invalidArgType('args()', 'an instance of Array', out);
+  const out: unknown = typeof args === 'function' ? args(values) : args;
+  validateArgs(out, typeof args === 'function' ? 'args()' : 'args');
   return [...out];
 }
 
@@ -110,7 +134,17 @@ function spawnPosix(command: string, args: readonly string[] | ((v: string[]) =>
   const first = stdio.length;
   // Node dup2()s stdio[i] to fd i in the child, and only there: the child-side number is the index.
   const values = handles.map((_, i) => String(first + i));
-  for (const h of handles) stdio.push(fdOf(h));
+  for (const h of handles) {
+    const fd = fdOf(h);
+    // A descriptor that is not open would fail only in the child, after the fork, as an untyped
+    // spawn error: refuse it here, as the Windows side does.
+    try {
+      fstatSync(fd);
+    } catch (err) {
+      throw fromNodeError(err, 'spawnWithHandles');
+    }
+    stdio.push(fd);
+  }
   return spawn(command, resolveArgs(args, values), { ...options, stdio: stdio as StdioOptions });
 }
 

@@ -243,10 +243,17 @@ export class Connection {
 
   /**
    * Receives the next message and deserializes it with `v8.deserialize` (Python's `recv`).
-   * Rejects as {@link Connection.recvBytes} does, or with the deserializer's error.
+   * Rejects as {@link Connection.recvBytes} does, or with `EPROTO` for a message that is not
+   * V8-serialized (one from `sendBytes`, or a pickle from Python's `send`); the deserializer's own
+   * error is its `cause`, and the message is consumed.
    */
   async recv(): Promise<unknown> {
-    return v8.deserialize(await this.recvBytes());
+    const message = await this.recvBytes();
+    try {
+      return v8.deserialize(message);
+    } catch (err) {
+      throw new PipeError({ code: 'EPROTO', syscall: 'recv', path: this.#ep.path, message: `EPROTO: a ${message.length}-byte message is not V8-serialized (sent with sendBytes, or by Python?)`, cause: err });
+    }
   }
 
   /**

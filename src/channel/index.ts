@@ -28,7 +28,7 @@
  *
  * @module
  */
-import { PipeError, invalidArgType } from '../errors.js';
+import { PipeError, invalidArgType, invalidArgValue } from '../errors.js';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../named.js';
 import { validateBoolean, validateInteger, validateObject } from '../validate.js';
 import { clientHandshake, serverHandshake } from './auth.js';
@@ -92,6 +92,8 @@ function resolveAuthkey(value: unknown): Buffer | undefined {
 
 function resolveAddress(address: unknown, listener: boolean): string {
   if (typeof address !== 'string') throw invalidArgType('address', 'of type string', address);
+  // POSIX would bind a nameless abstract socket nobody can find; omit the address for a fresh one.
+  if (address.length === 0) throw invalidArgValue('address', address, 'must not be empty (omit it for a fresh address)');
   return isWindows ? validateWinAddress(address, listener) : validatePosixAddress(address);
 }
 

@@ -167,6 +167,8 @@ const PIPE_ADDRESS = /^\\\\([^\\]+)\\pipe\\[^\\].*$/is;
 
 /** Checks a Windows channel address (`\\.\pipe\name`, or `\\server\pipe\name` for a Client). */
 export function validateWinAddress(address: string, local: boolean): string {
+  // The API takes a NUL-terminated name: a NUL would silently cut the name short.
+  if (address.includes('\0')) throw invalidArgValue('address', address, 'must not contain NUL');
   const m = PIPE_ADDRESS.exec(address);
   if (!m) throw invalidArgValue('address', address, 'must be a named-pipe path such as \\\\.\\pipe\\name');
   if (local && m[1] !== '.' && m[1] !== '?') throw invalidArgValue('address', address, 'is a remote pipe; a Listener can only create local pipes');
