@@ -9,7 +9,8 @@ import { validateInteger, validateObject } from './validate.js';
 /** Options for {@link createPipe}. */
 export interface CreatePipeOptions {
   /**
-   * Buffer size hint in bytes. Windows: `CreatePipe`'s `nSize` (the system may round it).
+   * Buffer size hint in bytes. Windows: `CreatePipe`'s `nSize`, at least 4096 (one page, as on
+   * Linux), because Windows honours a tiny size and writes larger than it block until read.
    * Linux: `F_SETPIPE_SZ` on the new pipe, best effort: above `/proc/sys/fs/pipe-max-size`
    * (1 MiB by default) an unprivileged process keeps the default 64 KiB. macOS: ignored.
    */

@@ -78,6 +78,16 @@ describe('createPipe', () => {
     expect(reader.readSync(Buffer.alloc(16))).toBe(16);
   });
 
+  it('a tiny size still gives at least one page: 1 KiB fits with nobody reading yet', () => {
+    // Windows takes nSize = 1 at its word (a 2-byte writeSync then waits for a reader forever);
+    // winpipe asks for a page at least, as Linux rounds up to one.
+    const { reader, writer } = pipe({ size: 1 });
+    expect(writer.writeSync(Buffer.alloc(1024, 3))).toBe(1024);
+    const got = Buffer.alloc(1024);
+    for (let n = 0; n < got.length; ) n += reader.readSync(got.subarray(n));
+    expect(got.equals(Buffer.alloc(1024, 3))).toBe(true);
+  });
+
   it('rejects bad options with TypeError/RangeError before creating anything', () => {
     const bad: [unknown, string][] = [
       ['string', 'ERR_INVALID_ARG_TYPE'],

@@ -24,6 +24,9 @@ function adopt(handle: k32.HANDLE): RawEnd {
   return { fd, handle };
 }
 
+/** The smallest buffer `createPipe({ size })` asks for: one page, Linux's own floor. */
+const MIN_PIPE_SIZE = 4096;
+
 export const windowsBackend: Backend = {
   platform: 'windows',
 
@@ -31,7 +34,10 @@ export const windowsBackend: Backend = {
     const r: k32.Out<k32.HANDLE> = [0n];
     const w: k32.Out<k32.HANDLE> = [0n];
     // NULL security attributes: both handles are created non-inheritable.
-    if (!k32.CreatePipe(r, w, null, size ?? 0)) throw win32Error(k32.GetLastError(), 'CreatePipe');
+    // A floor of one page, as Linux has: Windows (and Wine) take a tiny nSize at its word, and a
+    // 2-byte writeSync into a 1-byte pipe would block until someone reads.
+    const nSize = size === undefined ? 0 : Math.max(size, MIN_PIPE_SIZE);
+    if (!k32.CreatePipe(r, w, null, nSize)) throw win32Error(k32.GetLastError(), 'CreatePipe');
     let reader: RawEnd;
     try {
       reader = adopt(r[0]);
