@@ -146,10 +146,25 @@ export class MessageConnection extends Duplex implements PipeConnection {
       if (data === null) for (const w of this.#waiters.splice(0)) w.resolve(null);
       else this.#waiters.shift()!.resolve(this.#queue.shift()!);
     } else this.#drainToStream();
+    if (data === null) this.#endIfNothingUnread();
     if (this.#queue.length >= READ_AHEAD && this.#flowing) {
       this.#flowing = false;
       this.#transport.pause();
     }
+  }
+
+  /**
+   * The peer has ended and nothing is left unread: end the stream side now, even if nobody reads
+   * any more, as a `net.Socket` does. Once our side has finished too, the connection closes and
+   * releases its pipe (on Windows, one of the name's instances). A reader that stopped at its last
+   * expected message would otherwise hold the connection open for good.
+   */
+  #endIfNothingUnread(): void {
+    if (this.#queue.length !== 1 || this.readableLength !== 0 || this.readableEnded || this.destroyed) return;
+    this.#pulling = false;
+    this.push(null);
+    // Readable emits 'end' only when read: read(0) on an ended, empty stream does that and nothing else.
+    this.read(0);
   }
 
   #drainToStream(): void {

@@ -297,6 +297,50 @@ describe('names', () => {
 // --- lifecycle -----------------------------------------------------------------------------------
 
 describe('server lifecycle', () => {
+  it.each(modes)('%s mode: a reader that stops at its last expected message still frees the instance once the client leaves and the server ends', async (mode) => {
+    // maxInstances: 1, so the second client is served only if the first connection really closed.
+    const { server, name } = await serve({ mode, maxInstances: 1 });
+    const served: string[] = [];
+    server.on('connection', (conn: PipeConnection) => {
+      void (async () => {
+        for await (const m of conn.messages()) {
+          served.push(m.toString());
+          conn.end('bye');
+          return; // stop reading: the client's leaving is never read by this loop
+        }
+      })().catch(() => {});
+    });
+    for (const text of ['first', 'second']) {
+      const c = await within(client(name, { mode, timeout: BOUND }), BOUND, `${text} client connecting`);
+      await c.writeMessage(Buffer.from(text));
+      const answer = (await within(takeMessages(c, 10), BOUND, `${text} client reading to the end`)).map(String).join('');
+      expect(answer).toBe('bye');
+      c.end();
+    }
+    expect(served).toEqual(['first', 'second']);
+  });
+
+  it('message mode: a message left unread when the client leaves is kept; the connection closes after it is read', async () => {
+    const { server, name } = await serve({ mode: 'message' });
+    const accepted = nextConnection(server);
+    const c = await client(name, { mode: 'message' });
+    const s = await accepted;
+    await c.writeMessage(Buffer.from('one'));
+    await c.writeMessage(Buffer.from('two'));
+    const first = await takeMessages(s, 1);
+    s.end();
+    await within(takeMessages(c, 10), BOUND, 'the client reading to the end');
+    const clientClosed = once(c, 'close');
+    c.end();
+    await within(clientClosed, BOUND, 'the client closing');
+    // Give the server's end of stream time to arrive; the message must still be there after it.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const serverClosed = once(s, 'close');
+    const rest = await within(takeMessages(s, 10), BOUND, 'the rest');
+    expect([...first, ...rest].map(String)).toEqual(['one', 'two']);
+    await within(serverClosed, BOUND, 'the server side closing after the last read');
+  });
+
   it("emits 'listening' and 'close'; close() is idempotent and leaves live connections working", async () => {
     const { server, name } = await serve(undefined, echo);
     const events: string[] = [];
