@@ -206,6 +206,9 @@ describe('scenario 5: write 1 MiB then end() at once', () => {
     const got = await within(reading, BOUND, 'reading to EOF');
     expect(got.length).toBeLessThan(big.length);
     expect(got.equals(big.subarray(0, got.length))).toBe(true);
+    // Wait until libuv has really let go of the handle (its write thread may still be in WriteFile
+    // on Windows) before the next test makes pipes: see "Known issue" in docs/guarantees.md.
+    await within(writer[Symbol.asyncDispose](), BOUND, 'the writer handle closing');
   });
 });
 
