@@ -68,6 +68,7 @@ export abstract class PipeEnd {
   #raw: RawEnd;
   #state: State = 'open';
   #socket: net.Socket | undefined;
+  #handleClosed = false;
   #listeners: [string, (...args: any[]) => void][] = [];
   #busy = 0;
 
@@ -152,11 +153,15 @@ export abstract class PipeEnd {
     this.close();
   }
 
-  /** Closes the end and resolves once the OS handle is closed, for `await using`. */
+  /**
+   * Closes the end and resolves once the OS handle is closed and the event loop has let go of it
+   * (the internal socket's 'close'), for `await using`. Windows: after closing an end with a write
+   * in flight, await this before making new pipes (see docs/guarantees.md, "Known issue").
+   */
   async [asyncDispose](): Promise<void> {
     const socket = this.#socket;
     this.close();
-    if (socket && !socket.closed) await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    if (socket && !this.#handleClosed) await new Promise<void>((resolve) => socket.once('close', () => resolve()));
   }
 
   /** @internal */
@@ -194,6 +199,9 @@ export abstract class PipeEnd {
     // actually waiting for something (see track()).
     socket.unref();
     this.#socket = socket;
+    // net.Socket marks itself `closed` when destroy() returns, before libuv has closed the handle;
+    // only its 'close' event means the OS handle is gone.
+    socket.once('close', () => (this.#handleClosed = true));
     this.listen('close', () => {
       if (this.#state === 'open') this.#state = 'released';
     });

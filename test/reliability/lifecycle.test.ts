@@ -212,6 +212,25 @@ describe('scenario 5: write 1 MiB then end() at once', () => {
   });
 });
 
+describe('closing a writer with a write in flight', () => {
+  it('once `await writer[Symbol.asyncDispose]()` resolves, pipes made afterwards receive nothing of that write (50 rounds)', async () => {
+    const big = Buffer.alloc(8 * MiB, 0x5a);
+    for (let round = 0; round < 50; round++) {
+      const a = pipe();
+      const pending = a.writer.write(big).catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const reading = readAll(a.reader);
+      await within(a.writer[Symbol.asyncDispose](), BOUND, 'the writer closing');
+      await within(pending, BOUND, 'the pending write');
+      await within(reading, BOUND, 'reading to EOF');
+      const b = pipe();
+      const read = b.reader.read();
+      setTimeout(() => b.writer.close(), 5);
+      expect((await within(read, BOUND, 'the fresh pipe read')).length).toBe(0);
+    }
+  });
+});
+
 describe('scenario 6: after the peer closes, every read is end of stream', () => {
   it('anonymous pipe: a pending read() resolves empty; later read() and readSync() are EOF too', async () => {
     const { reader, writer } = pipe();
