@@ -57,17 +57,30 @@ describe.skipIf(!built)('keeping the process alive (needs dist/: npm test builds
   it('a ref\'d listening server keeps its process alive; unref() lets it exit', async () => {
     const name = uniqueName();
     const refChild = spawnFixture('server-ref.mjs', [name, 'ref'], ['ignore', 'pipe', 'inherit']);
-    const said = collect(refChild.stdout);
-    // It is still alive well after it started listening.
+    let said = '';
+    // Wait until it listens (a node.exe under a loaded Wine can take seconds to start), then it
+    // must still be alive well after that.
+    await within(
+      new Promise<void>((resolve, reject) => {
+        refChild.stdout!.on('data', (d: Buffer) => {
+          said += d.toString();
+          if (said.includes('listening')) resolve();
+        });
+        refChild.once('exit', () => reject(new Error(`exited before listening: ${said}`)));
+      }),
+      60_000,
+      'the ref child listening',
+    );
     await new Promise((r) => setTimeout(r, 1500));
     expect(refChild.exitCode).toBe(null);
+    expect(refChild.signalCode).toBe(null);
     refChild.kill();
     await exited(refChild);
-    expect(await said).toContain('listening');
+    expect(said).toContain('listening');
 
     const unrefChild = spawnFixture('server-ref.mjs', [uniqueName(), 'unref'], ['ignore', 'pipe', 'inherit']);
     const out = collect(unrefChild.stdout);
     expect(await within(exited(unrefChild), 20_000, 'an unref()d server process exiting')).toBe(0);
     expect(await out).toContain('listening');
-  });
+  }, 120_000);
 });
