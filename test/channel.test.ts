@@ -10,7 +10,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Client, Connection, Listener, Pipe } from '../src/channel/index.js';
 import { createResponse, verifyResponse } from '../src/channel/auth.js';
 import { bundle } from './helpers/bundle.js';
-import { collect, exited, fixturesDir, isWindows, seededBytes as seeded4, uniqueName, within } from './helpers/index.js';
+import { codeOf, collect, exited, fixturesDir, isWindows, seededBytes as seeded4, syncCode, uniqueName, within } from './helpers/index.js';
 
 /** Seeded bytes of any length (the shared helper wants a multiple of 4). */
 function seededBytes(size: number, seed: number): Buffer {
@@ -39,22 +39,6 @@ function pipe(...args: Parameters<typeof Pipe>): [Connection, Connection] {
 afterEach(() => {
   for (const x of open.splice(0)) x.close();
 });
-
-async function codeOf(p: Promise<unknown>): Promise<unknown> {
-  return p.then(
-    () => 'resolved',
-    (err: { code?: unknown }) => err.code,
-  );
-}
-
-function syncCode(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: unknown }).code;
-  }
-  return 'no error';
-}
 
 describe('Pipe', () => {
   it('carries structured-clone values both ways with send / recv', async () => {

@@ -7,22 +7,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createFifo, openFifo, PipeReader, PipeWriter, type PipeEnd } from '../src/index.js';
 import * as libc from '../src/posix/libc.js';
-import { collect, exited, isWindows, readAll, uniqueName, within } from './helpers/index.js';
-
-async function codeOf(p: Promise<unknown>): Promise<unknown> {
-  return p.then(
-    () => 'resolved',
-    (err: { code?: unknown }) => err.code,
-  );
-}
-function syncCode(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: unknown }).code;
-  }
-  return 'no error';
-}
+import { codeOf, collect, exited, isWindows, readAll, syncCode, uniqueName, within } from './helpers/index.js';
 
 describe.skipIf(!isWindows)('FIFOs on Windows', () => {
   it('createFifo and openFifo fail with ERR_UNSUPPORTED_PLATFORM (use a named pipe)', async () => {

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPipe, spawnWithHandles, type Pipe } from '../src/index.js';
-import { exited, fixturesDir, isWindows, readAll, underWine, within } from './helpers/index.js';
+import { exited, fixturesDir, isWindows, readAll, syncCode, underWine, within } from './helpers/index.js';
 
 /** The Windows C child: prebuilt by scripts/wine.mjs on the host, or built here with a gcc on PATH. */
 function windowsChild(): string | undefined {
@@ -66,15 +66,6 @@ afterEach(() => {
     p.writer.close();
   }
 });
-
-function syncCode(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: unknown }).code;
-  }
-  return 'no error';
-}
 
 describe.skipIf(skipReason !== undefined)('spawnWithHandles', () => {
   it('a non-Node child writes to the handle it was given by number (POSIX: its own fd, not ours)', async () => {

@@ -108,3 +108,21 @@ export function trackedPipes(): (...args: Parameters<typeof createPipe>) => Pipe
     return p;
   };
 }
+
+/** The `code` a promise rejects with, or 'resolved'. */
+export async function codeOf(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    () => 'resolved',
+    (err: { code?: unknown }) => err.code,
+  );
+}
+
+/** The `code` `fn` throws synchronously, or 'no error'. */
+export function syncCode(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return (err as { code?: unknown }).code;
+  }
+  return 'no error';
+}
