@@ -68,3 +68,6 @@ export const GetSecurityInfo: (handle: HANDLE, type: number, info: number, owner
 export const GetSecurityInfoOwner: (handle: HANDLE, type: number, info: number, owner: Out<bigint>, group: null, dacl: null, sacl: null, sd: Out<bigint>) => number = bind(
   'uint32_t __stdcall GetSecurityInfo(HANDLE handle, int ObjectType, uint32_t SecurityInfo, _Out_ void **ppsidOwner, void *ppsidGroup, void *ppDacl, void *ppSacl, _Out_ void **ppSecurityDescriptor)',
 );
+
+/** `BOOL IsValidSid(PSID pSid)`. */
+export const IsValidSid: (sid: bigint) => boolean = bind('bool __stdcall IsValidSid(void *pSid)');

@@ -31,24 +31,41 @@ function sidString(sid: bigint): string {
   }
 }
 
-/** The SID our token gives as owner to what it creates (TokenOwner): the user, or Administrators when elevated. */
-export function tokenOwnerSid(): string {
-  if (tokenOwner) return tokenOwner;
+/** A SID-valued token field (TokenUser or TokenOwner: both start with a PSID) of `process`. */
+function tokenSid(process: k32.HANDLE, infoClass: number): string {
   const token: k32.Out<k32.HANDLE> = [0n];
-  if (!adv.OpenProcessToken(k32.GetCurrentProcess(), adv.TOKEN_QUERY, token)) throw win32Error(k32.GetLastError(), 'OpenProcessToken');
+  if (!adv.OpenProcessToken(process, adv.TOKEN_QUERY, token)) throw win32Error(k32.GetLastError(), 'OpenProcessToken');
   const size = 256;
   // Ownership: the buffer lives until the SID inside it is converted; the token is closed below.
   const info = koffi.alloc('uint8_t', size) as bigint;
   try {
     const got: k32.Out<number> = [0];
-    if (!adv.GetTokenInformation(token[0], adv.TokenOwner, info, size, got)) throw win32Error(k32.GetLastError(), 'GetTokenInformation');
-    // TOKEN_OWNER { PSID Owner; }
-    tokenOwner = sidString(new DataView(koffi.view(info, 8)).getBigUint64(0, true));
+    if (!adv.GetTokenInformation(token[0], infoClass, info, size, got)) throw win32Error(k32.GetLastError(), 'GetTokenInformation');
+    // TOKEN_OWNER { PSID Owner; } / TOKEN_USER { SID_AND_ATTRIBUTES { PSID Sid; ... } }
+    return sidString(new DataView(koffi.view(info, 8)).getBigUint64(0, true));
   } finally {
     koffi.free(info);
     k32.CloseHandle(token[0]);
   }
+}
+
+/** The SID our token gives as owner to what it creates (TokenOwner): the user, or Administrators when elevated. */
+export function tokenOwnerSid(): string {
+  tokenOwner ??= tokenSid(k32.GetCurrentProcess(), adv.TokenOwner);
   return tokenOwner;
+}
+
+/** The user SID of the process serving the pipe behind a client `handle`. */
+function serverProcessUserSid(handle: k32.HANDLE): string {
+  const pid: k32.Out<number> = [0];
+  if (!k32.GetNamedPipeServerProcessId(handle, pid)) throw win32Error(k32.GetLastError(), 'GetNamedPipeServerProcessId');
+  const proc = k32.OpenProcess(k32.PROCESS_QUERY_LIMITED_INFORMATION, false, pid[0]);
+  if (!proc) throw win32Error(k32.GetLastError(), 'OpenProcess');
+  try {
+    return tokenSid(proc, adv.TokenUser);
+  } finally {
+    k32.CloseHandle(proc);
+  }
 }
 
 /** The default trusted set: our user, our token's default owner, SYSTEM and Administrators. */
@@ -56,13 +73,19 @@ export function defaultTrustedOwners(): string[] {
   return [...new Set([currentUserSid(), tokenOwnerSid(), SID_LOCAL_SYSTEM, SID_ADMINISTRATORS])];
 }
 
-/** The owner SID of the kernel object behind `handle` (a pipe: the owner its first instance was created with). */
+/**
+ * The owner SID of the kernel object behind `handle` (a pipe: the owner its first instance was
+ * created with). Wine gives a pipe created without a security descriptor (libuv's, go-winio's
+ * defaults) no owner at all; then the user of the serving process stands in for it. Windows always
+ * sets an owner.
+ */
 export function ownerSid(handle: k32.HANDLE): string {
   const owner: k32.Out<bigint> = [0n];
   const sd: k32.Out<bigint> = [0n];
   const err = adv.GetSecurityInfoOwner(handle, adv.SE_KERNEL_OBJECT, adv.OWNER_SECURITY_INFORMATION, owner, null, null, null, sd);
   if (err !== 0) throw win32Error(err, 'GetSecurityInfo');
   try {
+    if (owner[0] === 0n || !adv.IsValidSid(owner[0])) return serverProcessUserSid(handle);
     return sidString(owner[0]);
   } finally {
     k32.LocalFree(sd[0]);

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connect, createServer, type PipeConnection, type PipeServer } from '../../src/index.js';
 import { Client } from '../../src/channel/index.js';
 import * as k from '../../src/windows/kernel32.js';
-import { SecurityAttributes } from '../../src/windows/security.js';
+import { SecurityAttributes, currentUserSid } from '../../src/windows/security.js';
 import { defaultTrustedOwners, tokenOwnerSid } from '../../src/windows/trust.js';
 import { messageTransportFromHandle } from '../../src/windows/server.js';
 import { codeOf, syncCode, uniqueName, within } from '../helpers/index.js';
@@ -147,6 +147,15 @@ describe('server owner check', () => {
       conns.push(d);
       expect(d.serverOwnerSid).toBe(owner === 'SY' ? 'S-1-5-18' : 'S-1-5-32-544');
     }
+  });
+
+  it('a pipe made without a security descriptor (libuv, go-winio defaults) passes: its owner, or under Wine (no owner) its server process user', async () => {
+    const name = uniqueName();
+    const h = k.CreateNamedPipeW(`\\\\.\\pipe\\${name}`, k.PIPE_ACCESS_DUPLEX, 0, 1, 4096, 4096, 0, null);
+    raw.push(h);
+    const c = await connect(name);
+    conns.push(c);
+    expect([tokenOwnerSid(), currentUserSid()]).toContain(c.serverOwnerSid);
   });
 
   it('trustedServerOwners narrows the set: a list without our owner refuses our own server with EACCES', async () => {
