@@ -12,6 +12,8 @@ export interface ConnectionInfo {
   path: string;
   clientProcessId?: number | undefined;
   serverProcessId?: number | undefined;
+  /** Client side, Windows: the pipe's owner SID, checked by src/windows/trust.ts. */
+  serverOwnerSid?: string | undefined;
 }
 
 /**
@@ -46,6 +48,7 @@ export function byteConnection(socket: net.Socket, info: ConnectionInfo): PipeCo
     path: { value: info.path, enumerable: true },
     clientProcessId: { value: info.clientProcessId, enumerable: true },
     serverProcessId: { value: info.serverProcessId, enumerable: true },
+    serverOwnerSid: { value: info.serverOwnerSid, enumerable: true },
     writeMessage: {
       value(data: ArrayBufferView): Promise<void> {
         validateBuffer(data, 'data');

@@ -106,6 +106,10 @@ export function createServer(
  * const conn = await connect('my-app', { timeout: 1000, signal: AbortSignal.timeout(5000) });
  * conn.end('hello');
  * ```
+ * Windows: the pipe's owner must be trusted (`options.trustedServerOwners`; by default our user,
+ * our token's default owner, SYSTEM or Administrators), else it rejects with `EACCES`; the owner
+ * is on `conn.serverOwnerSid`. A `..` segment in the name is refused (`ERR_INVALID_ARG_VALUE`).
+ *
  * @throws TypeError for a bad name or options (synchronously, before any system call).
  */
 export function connect(name: string, options?: ConnectOptions): Promise<PipeConnection> {

@@ -15,12 +15,21 @@ export interface MessageTransport {
   send(message: Uint8Array): Promise<void>;
   /** Starts (or resumes) delivering messages to `sink`. */
   start(sink: MessageSink): void;
+  /**
+   * The largest message one send can carry, if the platform has a limit (Windows: WriteFile's
+   * length is a DWORD, so 4 GiB - 1). A larger one is refused with `ERR_MESSAGE_TOO_LARGE`
+   * before it is copied or reaches the OS.
+   */
+  readonly maxSendSize?: number;
   /** Stops asking the OS for more messages until `start` is called again. */
   pause(): void;
   /** No more sends; the peer sees end of stream once everything sent has been read. */
   end(): Promise<void>;
-  /** Cancels everything pending and releases the OS handle; idempotent. */
-  destroy(): void;
+  /**
+   * Cancels everything pending and releases the OS handle; idempotent. May return a promise that
+   * settles once the handle is really closed: the connection emits `'close'` only after it.
+   */
+  destroy(): void | Promise<void>;
   ref(): void;
   unref(): void;
 }
@@ -46,6 +55,7 @@ export class MessageConnection extends Duplex implements PipeConnection {
   readonly path: string;
   readonly clientProcessId: number | undefined;
   readonly serverProcessId: number | undefined;
+  readonly serverOwnerSid: string | undefined;
   readonly #transport: MessageTransport;
   #queue: (Buffer | null)[] = [];
   #waiters: { resolve(v: Buffer | null): void; reject(e: unknown): void }[] = [];
@@ -54,12 +64,13 @@ export class MessageConnection extends Duplex implements PipeConnection {
   #pulling = false;
 
   /** @internal Ownership: the connection owns `transport` and destroys it once. */
-  constructor(transport: MessageTransport, info: { path: string; clientProcessId?: number; serverProcessId?: number; readable: boolean; writable: boolean }) {
+  constructor(transport: MessageTransport, info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; readable: boolean; writable: boolean }) {
     // Each message is one object on both sides; no merging or splitting.
     super({ objectMode: true, allowHalfOpen: true, readable: info.readable, writable: info.writable, highWaterMark: READ_AHEAD } as DuplexOptions);
     this.path = info.path;
     this.clientProcessId = info.clientProcessId;
     this.serverProcessId = info.serverProcessId;
+    this.serverOwnerSid = info.serverOwnerSid;
     this.#transport = transport;
     if (!info.readable) return;
     transport.start({
@@ -73,6 +84,8 @@ export class MessageConnection extends Duplex implements PipeConnection {
   /** Sends one message; resolves once the OS has it. */
   writeMessage(data: ArrayBufferView): Promise<void> {
     validateBuffer(data, 'data');
+    const tooLarge = this.#tooLarge(data.byteLength);
+    if (tooLarge) return Promise.reject(tooLarge);
     return new Promise((resolve, reject) => {
       this.write(toBuffer(data), (err) => (err ? reject(writeError(err, this.path)) : resolve()));
     });
@@ -114,6 +127,10 @@ export class MessageConnection extends Duplex implements PipeConnection {
 
   override _write(chunk: unknown, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     let bytes: Uint8Array;
+    if (ArrayBuffer.isView(chunk)) {
+      const tooLarge = this.#tooLarge(chunk.byteLength);
+      if (tooLarge) return callback(tooLarge);
+    }
     if (typeof chunk === 'string') bytes = Buffer.from(chunk);
     else if (ArrayBuffer.isView(chunk)) bytes = toBuffer(chunk);
     else return callback(new TypeError('a message must be a Buffer, TypedArray, DataView or string'));
@@ -131,10 +148,20 @@ export class MessageConnection extends Duplex implements PipeConnection {
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    this.#transport.destroy();
+    const released = this.#transport.destroy();
     const reason = err ?? closedError('read');
     for (const w of this.#waiters.splice(0)) w.reject(reason);
-    callback(err);
+    // 'close' only once the OS handle is gone: a server that makes its next instance on 'close'
+    // must not find the old one still counted (issue 10, case 6).
+    if (released) released.then(() => callback(err), () => callback(err));
+    else callback(err);
+  }
+
+  /** The refusal of a message the platform cannot send in one piece, or undefined. */
+  #tooLarge(size: number): PipeError | undefined {
+    const max = this.#transport.maxSendSize;
+    if (max === undefined || size <= max) return undefined;
+    return new PipeError({ code: 'ERR_MESSAGE_TOO_LARGE', syscall: 'write', path: this.path, message: `ERR_MESSAGE_TOO_LARGE: a ${size}-byte message exceeds the ${max}-byte limit of one write` });
   }
 
   #deliver(data: Buffer | null): void {

@@ -90,6 +90,22 @@ export interface ConnectOptions {
   maxMessageSize?: number;
   /** Allow `\\server\pipe\name` names (Windows). Default `false`. */
   allowRemote?: boolean;
+  /**
+   * Whose server this client may connect to. Windows: the owner SID of the pipe (read with
+   * `GetSecurityInfo` right after `CreateFileW`) must be in the set, or `connect` rejects with
+   * `EACCES` and the handle is closed before any byte moves. The default set (`'default'`): our
+   * user SID, our token's default owner (an elevated process owns what it creates as
+   * Administrators; under Wine, as `…-513`), SYSTEM (`S-1-5-18`) and Administrators
+   * (`S-1-5-32-544`), so services such as `docker_engine` or `openssh-ssh-agent` pass.
+   *
+   * - an array of SID strings replaces the set (narrow it: `[mySid]`); put `'default'` in it to
+   *   widen the default set instead: `['default', 'S-1-5-21-…-1001']`;
+   * - `'any'` turns the check off (what `net.connect` does).
+   *
+   * The owner is on the connection as `serverOwnerSid`. POSIX: validated here; the peer-uid check
+   * is the POSIX side's (see README, "Who you connect to").
+   */
+  trustedServerOwners?: 'default' | 'any' | readonly string[];
 }
 
 /**
@@ -108,6 +124,11 @@ export interface PipeConnection extends Duplex {
   readonly clientProcessId: number | undefined;
   /** Client side: the server's process id. */
   readonly serverProcessId: number | undefined;
+  /**
+   * Client side, Windows: the SID (`S-1-5-…`) that owns the server's pipe, checked against
+   * `trustedServerOwners` before `connect` resolved. `undefined` on the server side and on POSIX.
+   */
+  readonly serverOwnerSid: string | undefined;
   /** Sends one message (byte mode: writes the bytes); resolves once it is handed to the OS. */
   writeMessage(data: ArrayBufferView): Promise<void>;
   /** Every message until end of stream (byte mode: every chunk). */
@@ -141,7 +162,11 @@ export const DEFAULT_BUFFER_SIZE = 64 * 1024;
 
 /** Options with every default filled in. */
 export type ResolvedServerOptions = Required<Omit<CreateServerOptions, 'maxInstances'>> & { maxInstances: number | 'unlimited' };
-export type ResolvedConnectOptions = Required<Omit<ConnectOptions, 'signal'>> & { signal: AbortSignal | undefined };
+export type ResolvedConnectOptions = Required<Omit<ConnectOptions, 'signal' | 'trustedServerOwners'>> & {
+  signal: AbortSignal | undefined;
+  /** `'any'`, or the SIDs given, with `'default'` standing for the default set. */
+  trustedServerOwners: 'any' | readonly string[];
+};
 
 export function resolveServerOptions(options: unknown): ResolvedServerOptions {
   validateObject(options, 'options');
@@ -195,7 +220,25 @@ export function resolveConnectOptions(options: unknown): ResolvedConnectOptions 
   validateInteger(maxMessageSize, 'options.maxMessageSize', 1, Number.MAX_SAFE_INTEGER);
   const allowRemote = o.allowRemote ?? false;
   validateBoolean(allowRemote, 'options.allowRemote');
-  return { timeout, signal: o.signal, mode, access, maxMessageSize, allowRemote };
+  const trustedServerOwners = resolveTrustedServerOwners(o.trustedServerOwners, 'options.trustedServerOwners');
+  return { timeout, signal: o.signal, mode, access, maxMessageSize, allowRemote, trustedServerOwners };
+}
+
+const SID = /^S-1-\d+(-\d+)+$/i;
+
+/**
+ * Validates a `trustedServerOwners` option (connect, and the channel Client): `'default'`, `'any'`,
+ * or an array of SID strings and `'default'`. Returns `'any'` or the list (`['default']` by default).
+ */
+export function resolveTrustedServerOwners(value: unknown, name: string): 'any' | readonly string[] {
+  if (value === undefined || value === 'default') return ['default'];
+  if (value === 'any') return 'any';
+  if (!Array.isArray(value)) throw invalidArgType(name, "'default', 'any' or an array of SID strings", value);
+  for (const [i, sid] of value.entries()) {
+    if (typeof sid !== 'string') throw invalidArgType(`${name}[${i}]`, 'of type string', sid);
+    if (sid !== 'default' && !SID.test(sid)) throw invalidArgValue(`${name}[${i}]`, sid, "must be a SID such as 'S-1-5-18', or 'default'");
+  }
+  return [...value] as string[];
 }
 
 // --- names ------------------------------------------------------------------------------------
@@ -212,6 +255,35 @@ function validateNameString(name: unknown): asserts name is string {
   if (name.includes('\0')) throw invalidArgValue('name', name, 'must not contain NUL');
 }
 
+/**
+ * Windows: the path every system call opens for a pipe path `pipePath` returned. A local pipe is
+ * opened through `\\?\pipe\`, as libuv does: the `\\?\` prefix turns off Win32 path
+ * normalisation, so no `..` or `/` can lead out of the pipe namespace (`\\.\pipe\..\C:\x` is
+ * the file `C:\x`; `\\?\pipe\..\C:\x` is a pipe that does not exist). Remote paths are used
+ * as given (they are refused without `allowRemote`, and `..` is refused in every name).
+ * Users see `\\.\pipe\x` (`address()`, `conn.path`); both spellings name the same pipe.
+ */
+export function win32OpenPath(path: string): string {
+  return /^\\\\[.?]\\pipe\\/i.test(path) ? `\\\\?\\pipe\\${path.slice(9)}` : path;
+}
+
+/**
+ * Windows: a pipe path in the spelling users see. `//./pipe/x` (the spelling WSL and Docker
+ * recipes use) and `\\?\pipe\x` become `\\.\pipe\x`; a `..` segment anywhere is refused,
+ * since a Win32 open of `\\.\pipe\..\x` leaves the pipe namespace.
+ * @throws TypeError `ERR_INVALID_ARG_VALUE`.
+ */
+export function canonicalWindowsPipePath(path: string, argName: string): string {
+  let full = path;
+  const slashed = /^\/\/([.?])\/pipe\//i.exec(full);
+  if (slashed) full = `\\\\.\\pipe\\${full.slice(9)}`;
+  else if (/^\\\\\?\\pipe\\/i.test(full)) full = `\\\\.\\pipe\\${full.slice(9)}`;
+  if (full.split(/[\\/]/).some((seg) => seg === '..')) {
+    throw invalidArgValue(argName, path, "must not contain a '..' segment (it would leave the pipe namespace)");
+  }
+  return full;
+}
+
 /** True for `\\server\pipe\name` with a server other than `.` or `?`. */
 export function isRemotePipePath(path: string): boolean {
   return /^\\\\[^\\.?][^\\]*\\pipe\\/i.test(path) || /^\\\\[.?][^\\]+\\pipe\\/i.test(path);
@@ -221,8 +293,10 @@ export function isRemotePipePath(path: string): boolean {
  * The full OS path winpipe uses for `name`.
  *
  * - Windows: `\\.\pipe\<name>`. A name that already is a pipe path (`\\.\pipe\x`,
- *   `\\?\pipe\x`, or a remote `\\server\pipe\x`) is used as is. Backslashes inside the name are
- *   allowed (Windows treats them as part of the name). At most 256 characters in all.
+ *   `\\?\pipe\x`, `//./pipe/x` as WSL recipes write it, or a remote `\\server\pipe\x`) is
+ *   kept, spelled `\\.\pipe\x` for a local pipe. Backslashes inside the name are allowed
+ *   (Windows treats them as part of the name); a `..` segment is refused. At most 256 characters
+ *   in all. Every system call opens it through `\\?\pipe\x` ({@link win32OpenPath}).
  * - POSIX: an absolute path is used as is. Any other name becomes `<dir>/<name>.sock`, where
  *   `<dir>` is a private per-user directory (mode 0700): `$XDG_RUNTIME_DIR/winpipe` when set,
  *   else `<os.tmpdir()>/winpipe-<uid>`. With `security: 'everyone'` the directory is
@@ -234,14 +308,16 @@ export function isRemotePipePath(path: string): boolean {
  * ```ts
  * pipePath('my-app');  // Windows: '\\\\.\\pipe\\my-app'   Linux: '/run/user/1000/winpipe/my-app.sock'
  * ```
- * @throws TypeError `ERR_INVALID_ARG_VALUE` for empty names, NUL, `/` in a POSIX name, or a path too long.
+ * @throws TypeError `ERR_INVALID_ARG_VALUE` for empty names, NUL, `/` in a POSIX name, `..` in a
+ * Windows name, or a path too long.
  */
 export function pipePath(name: string, options?: { security?: PipeSecurity; platform?: NodeJS.Platform }): string {
   validateNameString(name);
   const platform = options?.platform ?? process.platform;
   if (platform === 'win32') {
     const lower = name.toLowerCase();
-    const full = WINDOWS_PREFIXES.some((p) => lower.startsWith(p)) || isRemotePipePath(name) ? name : `\\\\.\\pipe\\${name}`;
+    const given = WINDOWS_PREFIXES.some((p) => lower.startsWith(p)) || /^\/\/[.?]\/pipe\//i.test(name) || isRemotePipePath(name) ? name : `\\\\.\\pipe\\${name}`;
+    const full = canonicalWindowsPipePath(given, 'name');
     if (full.length > WINDOWS_PIPE_PATH_MAX) throw invalidArgValue('name', name, `makes a pipe path longer than ${WINDOWS_PIPE_PATH_MAX} characters`);
     if (/^\\\\[.?]\\pipe\\$/i.test(full)) throw invalidArgValue('name', name, 'must name a pipe after \\\\.\\pipe\\');
     return full;

@@ -29,7 +29,7 @@
  * @module
  */
 import { PipeError, invalidArgType, invalidArgValue } from '../errors.js';
-import { DEFAULT_MAX_MESSAGE_SIZE } from '../named.js';
+import { DEFAULT_MAX_MESSAGE_SIZE, resolveTrustedServerOwners } from '../named.js';
 import { validateBoolean, validateInteger, validateObject } from '../validate.js';
 import { clientHandshake, serverHandshake } from './auth.js';
 import { Connection, installFromFd, type FromFdOptions, type PendingConnection } from './connection.js';
@@ -72,6 +72,12 @@ export interface ClientOptions {
   authkey?: ArrayBufferView | string;
   /** The largest message accepted, in bytes. Default 64 MiB. */
   maxMessageSize?: number;
+  /**
+   * Windows: whose pipe the Client may open, as `connect`'s option of the same name: by default
+   * the pipe's owner must be our user, our token's default owner, SYSTEM or Administrators, or
+   * the Client rejects with `EACCES`. `'any'` turns the check off. POSIX: validated only.
+   */
+  trustedServerOwners?: 'default' | 'any' | readonly string[];
 }
 
 export type { FromFdOptions } from './connection.js';
@@ -257,7 +263,8 @@ export function Client(address: string, options?: ClientOptions): Promise<Connec
   validateObject(options, 'options');
   const key = resolveAuthkey(options?.authkey);
   const max = resolveMax(options?.maxMessageSize, 'options.maxMessageSize');
-  const connecting = isWindows ? winConnect(a, max) : posixConnect(a, max);
+  const trusted = resolveTrustedServerOwners(options?.trustedServerOwners, 'options.trustedServerOwners');
+  const connecting = isWindows ? winConnect(a, max, trusted) : posixConnect(a, max);
   return connecting.then((pending) => authenticate(pending, key, clientHandshake));
 }
 

@@ -17,6 +17,8 @@ import { getOsfHandle, openOsfHandle } from '../windows/crt.js';
 import * as k32 from '../windows/kernel32.js';
 import { OverlappedSlot, type Completion } from '../windows/overlapped.js';
 import { SecurityAttributes } from '../windows/security.js';
+import { verifyServerOwner } from '../windows/trust.js';
+import { canonicalWindowsPipePath, win32OpenPath } from '../named.js';
 import { messageTransportFromHandle } from '../windows/server.js';
 import { Connection, type ChannelEndpoint, type PendingConnection } from './connection.js';
 
@@ -125,13 +127,13 @@ export function winPipe(duplex: boolean, maxMessageSize: number): [Connection, C
   const sa = new SecurityAttributes('current-user');
   let server: k32.HANDLE;
   try {
-    server = k32.CreateNamedPipeW(path, openMode, MESSAGE_PIPE, 1, duplex ? BUFSIZE : 0, BUFSIZE, 0, sa.bytes);
+    server = k32.CreateNamedPipeW(win32OpenPath(path), openMode, MESSAGE_PIPE, 1, duplex ? BUFSIZE : 0, BUFSIZE, 0, sa.bytes);
     if (server === k32.INVALID_HANDLE_VALUE) throw win32Error(k32.GetLastError(), 'CreateNamedPipeW', path);
   } finally {
     sa.free();
   }
   const access = duplex ? k32.GENERIC_READ | k32.GENERIC_WRITE : k32.GENERIC_WRITE | k32.FILE_READ_ATTRIBUTES;
-  const client = k32.CreateFileW(path, access, 0, null, k32.OPEN_EXISTING, CLIENT_FLAGS, null);
+  const client = k32.CreateFileW(win32OpenPath(path), access, 0, null, k32.OPEN_EXISTING, CLIENT_FLAGS, null);
   if (client === k32.INVALID_HANDLE_VALUE) {
     const e = k32.GetLastError();
     k32.CloseHandle(server);
@@ -165,10 +167,15 @@ export function winFromFd(fd: number, readable: boolean, writable: boolean, maxM
 
 const PIPE_ADDRESS = /^\\\\([^\\]+)\\pipe\\[^\\].*$/is;
 
-/** Checks a Windows channel address (`\\.\pipe\name`, or `\\server\pipe\name` for a Client). */
-export function validateWinAddress(address: string, local: boolean): string {
+/**
+ * Checks a Windows channel address (`\\.\pipe\name`, `//./pipe/name`, or `\\server\pipe\name`
+ * for a Client) and returns it as used: `//./pipe/x` becomes `\\.\pipe\x`; a `..` segment is
+ * refused (the same rule as `pipePath`, src/named.ts). It is opened through `\\?\pipe\`.
+ */
+export function validateWinAddress(given: string, local: boolean): string {
   // The API takes a NUL-terminated name: a NUL would silently cut the name short.
-  if (address.includes('\0')) throw invalidArgValue('address', address, 'must not contain NUL');
+  if (given.includes('\0')) throw invalidArgValue('address', given, 'must not contain NUL');
+  const address = /^\/\/[.?]\/pipe\//i.test(given) || /^\\\\/.test(given) ? canonicalWindowsPipePath(given, 'address') : given;
   const m = PIPE_ADDRESS.exec(address);
   if (!m) throw invalidArgValue('address', address, 'must be a named-pipe path such as \\\\.\\pipe\\name');
   if (local && m[1] !== '.' && m[1] !== '?') throw invalidArgValue('address', address, 'is a remote pipe; a Listener can only create local pipes');
@@ -198,7 +205,7 @@ interface Instance {
 
 /** True when someone serves `path` (an instance is free, or all are busy). Waits at most 1 ms. */
 function nameInUse(path: string): boolean {
-  if (k32.WaitNamedPipeW(path, 1)) return true;
+  if (k32.WaitNamedPipeW(win32OpenPath(path), 1)) return true;
   const e = k32.GetLastError();
   return e === E.ERROR_SEM_TIMEOUT || e === E.ERROR_PIPE_BUSY;
 }
@@ -273,7 +280,7 @@ export class WinListenerBackend {
 
   #addInstance(first: boolean): void {
     const openMode = k32.PIPE_ACCESS_DUPLEX | k32.FILE_FLAG_OVERLAPPED | (first ? k32.FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
-    const handle = k32.CreateNamedPipeW(this.address, openMode, MESSAGE_PIPE, k32.PIPE_UNLIMITED_INSTANCES, BUFSIZE, BUFSIZE, 0, this.#security!.bytes);
+    const handle = k32.CreateNamedPipeW(win32OpenPath(this.address), openMode, MESSAGE_PIPE, k32.PIPE_UNLIMITED_INSTANCES, BUFSIZE, BUFSIZE, 0, this.#security!.bytes);
     if (handle === k32.INVALID_HANDLE_VALUE) {
       const e = k32.GetLastError();
       // FIRST_PIPE_INSTANCE on a name someone else serves gives ERROR_ACCESS_DENIED.
@@ -339,15 +346,27 @@ export class WinListenerBackend {
 
 // --- Client --------------------------------------------------------------------------------------
 
-/** Opens a Listener's pipe. Retries while every instance is busy, then `ETIMEDOUT`; absent is `ENOENT`. */
-export function winConnect(address: string, maxMessageSize: number): Promise<PendingConnection> {
+/**
+ * Opens a Listener's pipe. Retries while every instance is busy, then `ETIMEDOUT`; absent is
+ * `ENOENT`; a pipe whose owner is not in `trusted` is `EACCES` (src/windows/trust.ts, the same
+ * check as `connect`). The handle is closed on every failure.
+ */
+export function winConnect(address: string, maxMessageSize: number, trusted: 'any' | readonly string[] = ['default']): Promise<PendingConnection> {
   const deadline = Date.now() + CONNECT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
     let delay = 2;
     const attempt = (): void => {
-      const handle = k32.CreateFileW(address, k32.GENERIC_READ | k32.GENERIC_WRITE, 0, null, k32.OPEN_EXISTING, CLIENT_FLAGS, null);
+      const handle = k32.CreateFileW(win32OpenPath(address), k32.GENERIC_READ | k32.GENERIC_WRITE, 0, null, k32.OPEN_EXISTING, CLIENT_FLAGS, null);
       if (handle !== k32.INVALID_HANDLE_VALUE) {
         try {
+          try {
+            if (k32.GetFileType(handle) !== k32.FILE_TYPE_PIPE) throw new PipeError({ code: 'EINVAL', syscall: 'connect', path: address, message: `EINVAL: ${address} is not a pipe` });
+            verifyServerOwner(handle, address, trusted);
+          } catch (err) {
+            k32.CloseHandle(handle);
+            throw err;
+          }
+          // Ownership: setMessageReadMode closes the handle if it fails; then the connection owns it.
           setMessageReadMode(handle, address);
           resolve(pendingFromHandle(handle, address, maxMessageSize));
         } catch (err) {

@@ -26,6 +26,8 @@ function bind<F extends (...args: any[]) => any>(proto: string): F {
 export const SDDL_REVISION_1 = 1;
 export const TOKEN_QUERY = 0x8;
 export const TokenUser = 1;
+/** TOKEN_INFORMATION_CLASS TokenOwner: the SID given as owner to objects this token creates. */
+export const TokenOwner = 4;
 export const SE_KERNEL_OBJECT = 6;
 export const OWNER_SECURITY_INFORMATION = 0x1;
 export const DACL_SECURITY_INFORMATION = 0x4;
@@ -57,3 +59,15 @@ export const ConvertSidToStringSidW: (sid: bigint, out: Out<bigint>) => boolean 
 export const GetSecurityInfo: (handle: HANDLE, type: number, info: number, owner: null, group: null, dacl: null, sacl: null, sd: Out<bigint>) => number = bind(
   'uint32_t __stdcall GetSecurityInfo(HANDLE handle, int ObjectType, uint32_t SecurityInfo, void *ppsidOwner, void *ppsidGroup, void *ppDacl, void *ppSacl, _Out_ void **ppSecurityDescriptor)',
 );
+
+/**
+ * `DWORD GetSecurityInfo(...)` asking for the owner only: `ppsidOwner` receives a pointer into the
+ * descriptor returned in `ppSecurityDescriptor` (free that with LocalFree). The handle needs
+ * READ_CONTROL, which GENERIC_READ and GENERIC_WRITE both include. Returns a Win32 error code.
+ */
+export const GetSecurityInfoOwner: (handle: HANDLE, type: number, info: number, owner: Out<bigint>, group: null, dacl: null, sacl: null, sd: Out<bigint>) => number = bind(
+  'uint32_t __stdcall GetSecurityInfo(HANDLE handle, int ObjectType, uint32_t SecurityInfo, _Out_ void **ppsidOwner, void *ppsidGroup, void *ppDacl, void *ppSacl, _Out_ void **ppSecurityDescriptor)',
+);
+
+/** `BOOL IsValidSid(PSID pSid)`. */
+export const IsValidSid: (sid: bigint) => boolean = bind('bool __stdcall IsValidSid(void *pSid)');

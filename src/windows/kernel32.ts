@@ -213,6 +213,13 @@ export const DuplicateHandle: (
 /** `HANDLE GetCurrentProcess(void)`: the pseudo-handle -1. */
 export const GetCurrentProcess: () => HANDLE = bind('HANDLE __stdcall GetCurrentProcess()');
 
+export const PROCESS_QUERY_LIMITED_INFORMATION = 0x1000;
+
+/** `HANDLE OpenProcess(DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwProcessId)`. Returns NULL (0n) on failure. */
+export const OpenProcess: (dwDesiredAccess: number, bInheritHandle: boolean, dwProcessId: number) => HANDLE = bind(
+  'HANDLE __stdcall OpenProcess(uint32_t dwDesiredAccess, bool bInheritHandle, uint32_t dwProcessId)',
+);
+
 /** `DWORD GetCurrentProcessId(void)`. */
 export const GetCurrentProcessId: () => number = bind('uint32_t __stdcall GetCurrentProcessId()');
 

@@ -12,11 +12,12 @@ import { byteConnection } from '../connection.js';
 import { PipeError, WIN32_ERRORS, abortError, invalidArgValue, win32Error } from '../errors.js';
 import { MessageConnection, type MessageSink, type MessageTransport } from '../message.js';
 import { PipeServerBase } from '../server.js';
-import { isRemotePipePath, pipePath, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
+import { isRemotePipePath, pipePath, win32OpenPath, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import { openOsfHandle } from './crt.js';
 import * as k32 from './kernel32.js';
 import { NativeBuffer, OverlappedSlot, type Completion } from './overlapped.js';
 import { SecurityAttributes, readSecurity } from './security.js';
+import { verifyServerOwner } from './trust.js';
 
 const E = WIN32_ERRORS;
 
@@ -29,10 +30,18 @@ function isDisconnect(error: number): boolean {
 function wrap(
   handle: k32.HANDLE,
   mode: 'byte' | 'message',
-  info: { path: string; clientProcessId?: number; serverProcessId?: number; readable: boolean; writable: boolean; maxMessageSize: number },
+  info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; readable: boolean; writable: boolean; maxMessageSize: number },
+  onRelease?: () => void,
 ): PipeConnection {
   if (mode === 'message') {
-    return new MessageConnection(new WinMessageTransport(handle, info.path, info.maxMessageSize), info);
+    let transport: WinMessageTransport;
+    try {
+      transport = new WinMessageTransport(handle, info.path, info.maxMessageSize, onRelease);
+    } catch (err) {
+      k32.CloseHandle(handle);
+      throw err;
+    }
+    return new MessageConnection(transport, info);
   }
   const fd = openOsfHandle(handle);
   if (fd < 0) {
@@ -67,6 +76,9 @@ class WindowsPipeServer extends PipeServerBase {
   #live = 0;
   #refed = true;
   #closed: Promise<void> | undefined;
+  /** A retry of #replenish while the OS still counts an instance we already let go (ERROR_PIPE_BUSY). */
+  #retry: NodeJS.Timeout | undefined;
+  #retryDelay = 1;
 
   constructor(options: ResolvedServerOptions, listener?: (conn: PipeConnection) => void) {
     super(listener);
@@ -118,6 +130,8 @@ class WindowsPipeServer extends PipeServerBase {
       return this.#closed;
     }
     this.#state = 'closing';
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
     for (const inst of this.#pending) inst.slot.cancel();
     this.#closed = Promise.all([...this.#settling]).then(() => {
       this.#teardown();
@@ -129,12 +143,14 @@ class WindowsPipeServer extends PipeServerBase {
 
   ref(): this {
     this.#refed = true;
+    this.#retry?.ref();
     for (const inst of this.#pending) inst.slot.ref(true);
     return this;
   }
 
   unref(): this {
     this.#refed = false;
+    this.#retry?.unref();
     for (const inst of this.#pending) inst.slot.ref(false);
     return this;
   }
@@ -156,22 +172,27 @@ class WindowsPipeServer extends PipeServerBase {
     this.#security = undefined;
   }
 
-  /** Creates one instance and starts its accept. Returns false when the instance limit is reached. */
-  #addInstance(first: boolean): boolean {
+  /**
+   * Creates one instance and starts its accept. Returns false when the OS refuses for now: the
+   * instance limit is reached (ERROR_PIPE_BUSY), or, with `exclusive`, the name still exists
+   * (ERROR_ACCESS_DENIED: on Windows an instance we closed lingers until its client closes too).
+   * `first`: the listen call itself, where both mean EADDRINUSE.
+   */
+  #addInstance(first: boolean, exclusive = first): boolean {
     const o = this.#o;
     const access = o.access === 'inbound' ? k32.PIPE_ACCESS_INBOUND : o.access === 'outbound' ? k32.PIPE_ACCESS_OUTBOUND : k32.PIPE_ACCESS_DUPLEX;
-    const openMode = access | k32.FILE_FLAG_OVERLAPPED | (first && o.firstInstance ? k32.FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
+    const openMode = access | k32.FILE_FLAG_OVERLAPPED | (exclusive && o.firstInstance ? k32.FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
     const type = o.mode === 'message' ? k32.PIPE_TYPE_MESSAGE | k32.PIPE_READMODE_MESSAGE : k32.PIPE_TYPE_BYTE | k32.PIPE_READMODE_BYTE;
     const pipeMode = type | k32.PIPE_WAIT | (o.rejectRemoteClients ? k32.PIPE_REJECT_REMOTE_CLIENTS : 0);
     const max = o.maxInstances === 'unlimited' ? k32.PIPE_UNLIMITED_INSTANCES : o.maxInstances;
-    const handle = k32.CreateNamedPipeW(this.#path!, openMode, pipeMode, max, o.outBufferSize, o.inBufferSize, 0, this.#security!.bytes);
+    const handle = k32.CreateNamedPipeW(win32OpenPath(this.#path!), openMode, pipeMode, max, o.outBufferSize, o.inBufferSize, 0, this.#security!.bytes);
     if (handle === k32.INVALID_HANDLE_VALUE) {
       const e = k32.GetLastError();
-      if (e === E.ERROR_PIPE_BUSY && !first) return false;
       // FIRST_PIPE_INSTANCE on a name someone else serves gives ERROR_ACCESS_DENIED.
       if (first && (e === E.ERROR_ACCESS_DENIED || e === E.ERROR_PIPE_BUSY)) {
         throw new PipeError({ code: 'EADDRINUSE', syscall: 'CreateNamedPipeW', path: this.#path!, win32Errno: e });
       }
+      if (e === E.ERROR_PIPE_BUSY || (exclusive && e === E.ERROR_ACCESS_DENIED)) return false;
       throw win32Error(e, 'CreateNamedPipeW', this.#path!);
     }
     // Ownership: the instance owns `handle` until a connection takes it or it is closed below.
@@ -199,19 +220,60 @@ class WindowsPipeServer extends PipeServerBase {
     return true;
   }
 
-  /** Keeps `pendingInstances` accepts outstanding, within `maxInstances`. */
+  /**
+   * Keeps `pendingInstances` accepts outstanding, within `maxInstances`. Never stops silently:
+   * while the OS refuses for now it retries on a timer; when the server cannot go on (another
+   * party serves the name in the gap, or CreateNamedPipeW fails with nothing left to accept on)
+   * it emits 'error' and closes, so `listening` turns false.
+   */
   #replenish(): void {
     const o = this.#o;
     const cap = o.maxInstances === 'unlimited' ? Infinity : o.maxInstances;
     while (this.#state === 'listening' || this.#state === 'starting') {
-      if (this.#pending.size >= o.pendingInstances || this.#pending.size + this.#live >= cap) return;
+      if (this.#pending.size >= o.pendingInstances || this.#pending.size + this.#live >= cap) break;
+      // No instance of ours exists: the name is free for anyone. Recreate it exclusively, so that
+      // a squatter who took the name in the gap is found, never joined.
+      const gap = this.#pending.size + this.#live === 0 && this.#state === 'listening';
+      // FILE_FLAG_FIRST_PIPE_INSTANCE alone is not enough where it is not enforced (Wine): ask first.
+      // A listening instance of the name while we have none is someone else's. (A busy one may be
+      // our own last instance, which Windows keeps until its client closes: that is retried.)
+      if (gap && o.firstInstance && someoneListens(this.#path!)) {
+        this.#cannotGoOn(new PipeError({ code: 'EADDRINUSE', syscall: 'CreateNamedPipeW', path: this.#path!, message: `EADDRINUSE: another server took ${this.#path} between two instances` }));
+        return;
+      }
+      let made: boolean;
       try {
-        if (!this.#addInstance(false)) return;
+        made = this.#addInstance(false, gap);
       } catch (err) {
-        this.emit('error', err);
+        this.#cannotGoOn(err);
+        return;
+      }
+      if (!made) {
+        this.#scheduleRetry();
         return;
       }
     }
+    this.#retryDelay = 1;
+  }
+
+  #scheduleRetry(): void {
+    if (this.#retry) return;
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      this.#replenish();
+    }, this.#retryDelay);
+    this.#retryDelay = Math.min(this.#retryDelay * 2, 50);
+    if (!this.#refed) this.#retry.unref();
+  }
+
+  /** Reports `err`; if no instance is left to accept on, the server stops (emits 'error', then closes). */
+  #cannotGoOn(err: unknown): void {
+    if (this.#pending.size > 0) {
+      this.emit('error', err);
+      return;
+    }
+    void this.close();
+    this.emit('error', err);
   }
 
   #onConnect(inst: Instance, c: Completion): void {
@@ -233,32 +295,48 @@ class WindowsPipeServer extends PipeServerBase {
     this.#live++;
     // A fresh instance waits before this client is even handed out.
     this.#replenish();
+    // The slot is free again once the OS handle is closed: in message mode that is the transport's
+    // release (same JS turn as CloseHandle, so no instance gap a client could see); in byte mode
+    // libuv has closed it by 'close'. Counted once, whichever comes first.
+    let counted = true;
+    const release = (): void => {
+      if (!counted) return;
+      counted = false;
+      this.#live--;
+      this.#replenish();
+    };
     let conn: PipeConnection;
     try {
-      conn = wrap(inst.handle, this.#o.mode, {
-        path: this.#path!,
-        clientProcessId,
-        readable: this.#o.access !== 'outbound',
-        writable: this.#o.access !== 'inbound',
-        maxMessageSize: this.#o.maxMessageSize,
-      });
+      conn = wrap(
+        inst.handle,
+        this.#o.mode,
+        {
+          path: this.#path!,
+          clientProcessId,
+          readable: this.#o.access !== 'outbound',
+          writable: this.#o.access !== 'inbound',
+          maxMessageSize: this.#o.maxMessageSize,
+        },
+        release,
+      );
     } catch (err) {
-      this.#live--;
+      release();
       this.emit('error', err);
-      this.#replenish();
       return;
     }
-    conn.once('close', () => {
-      this.#live--;
-      this.#replenish();
-    });
+    conn.once('close', release);
     this.deliver(conn);
   }
 }
 
+/** True when an instance of `path` is waiting for a client right now. Waits at most 1 ms. */
+function someoneListens(path: string): boolean {
+  return k32.WaitNamedPipeW(win32OpenPath(path), 1);
+}
+
 /** True when someone serves `path` (an instance is free, or all are busy). Waits at most 1 ms. */
 function nameInUse(path: string): boolean {
-  if (k32.WaitNamedPipeW(path, 1)) return true;
+  if (k32.WaitNamedPipeW(win32OpenPath(path), 1)) return true;
   const e = k32.GetLastError();
   return e === E.ERROR_SEM_TIMEOUT || e === E.ERROR_PIPE_BUSY;
 }
@@ -290,7 +368,7 @@ export function windowsConnect(path: string, o: ResolvedConnectOptions): Promise
     };
     const attempt = (): void => {
       if (o.signal?.aborted) return;
-      const handle = k32.CreateFileW(path, access, 0, null, k32.OPEN_EXISTING, flags, null);
+      const handle = k32.CreateFileW(win32OpenPath(path), access, 0, null, k32.OPEN_EXISTING, flags, null);
       if (handle !== k32.INVALID_HANDLE_VALUE) {
         finish(() => {
           try {
@@ -319,18 +397,33 @@ export function windowsConnect(path: string, o: ResolvedConnectOptions): Promise
   });
 }
 
+/**
+ * Checks a freshly opened client handle and wraps it. Ownership: takes `handle`; on every failure
+ * (not a pipe, an untrusted owner, a mode mismatch, anything else) it is closed before the throw.
+ */
 function clientConnection(handle: k32.HANDLE, path: string, o: ResolvedConnectOptions): PipeConnection {
-  const pid: k32.Out<number> = [0];
-  const serverProcessId = k32.GetNamedPipeServerProcessId(handle, pid) ? pid[0] : undefined;
-  if (o.mode === 'message' && !k32.SetNamedPipeHandleState(handle, [k32.PIPE_READMODE_MESSAGE], null, null)) {
-    const e = k32.GetLastError();
+  let serverOwnerSid: string | undefined;
+  let serverProcessId: number | undefined;
+  try {
+    // `\\?\pipe\` reaches only pipes; a handle of any other kind is still refused here.
+    if (k32.GetFileType(handle) !== k32.FILE_TYPE_PIPE) throw new PipeError({ code: 'EINVAL', syscall: 'connect', path, message: `EINVAL: ${path} is not a pipe` });
+    serverOwnerSid = verifyServerOwner(handle, path, o.trustedServerOwners);
+    const pid: k32.Out<number> = [0];
+    serverProcessId = k32.GetNamedPipeServerProcessId(handle, pid) ? pid[0] : undefined;
+    if (o.mode === 'message' && !k32.SetNamedPipeHandleState(handle, [k32.PIPE_READMODE_MESSAGE], null, null)) {
+      const e = k32.GetLastError();
+      // ERROR_INVALID_PARAMETER: the server's pipe is a byte pipe.
+      throw new PipeError({ code: 'EPROTOTYPE', syscall: 'SetNamedPipeHandleState', path, win32Errno: e, message: `EPROTOTYPE: ${path} is not a message-mode pipe` });
+    }
+  } catch (err) {
     k32.CloseHandle(handle);
-    // ERROR_INVALID_PARAMETER: the server's pipe is a byte pipe.
-    throw new PipeError({ code: 'EPROTOTYPE', syscall: 'SetNamedPipeHandleState', path, win32Errno: e, message: `EPROTOTYPE: ${path} is not a message-mode pipe` });
+    throw err;
   }
+  // Ownership: wrap() takes the handle (and closes it if it fails).
   return wrap(handle, o.mode, {
     path,
     serverProcessId,
+    serverOwnerSid,
     readable: o.access !== 'write',
     writable: o.access !== 'read',
     maxMessageSize: o.maxMessageSize,
@@ -340,6 +433,8 @@ function clientConnection(handle: k32.HANDLE, path: string, o: ResolvedConnectOp
 // --- message mode ----------------------------------------------------------------------------------
 
 const READ_CHUNK = 64 * 1024;
+/** The largest value of a DWORD parameter (ReadFile/WriteFile lengths). */
+const MAX_DWORD = 0xffff_ffff;
 
 /**
  * Whole messages over a PIPE_READMODE_MESSAGE handle with overlapped ReadFile/WriteFile.
@@ -362,11 +457,19 @@ class WinMessageTransport implements MessageTransport {
   #flushed: (() => void)[] = [];
   #destroyed = false;
   #released = false;
+  readonly #onRelease: (() => void) | undefined;
+  readonly #releasedPromise: Promise<void>;
+  #resolveReleased!: () => void;
+  /** WriteFile's nNumberOfBytesToWrite is a DWORD: one message is at most 4 GiB - 1. */
+  readonly maxSendSize = MAX_DWORD;
 
-  constructor(handle: k32.HANDLE, path: string, maxMessageSize: number) {
+  /** `onRelease` runs right after the handle is closed (the server counts its instances by it). */
+  constructor(handle: k32.HANDLE, path: string, maxMessageSize: number, onRelease?: () => void) {
     this.#handle = handle;
     this.#path = path;
     this.#max = maxMessageSize;
+    this.#onRelease = onRelease;
+    this.#releasedPromise = new Promise((resolve) => (this.#resolveReleased = resolve));
     this.#readSlot = new OverlappedSlot(handle);
     this.#writeSlot = new OverlappedSlot(handle);
   }
@@ -383,6 +486,10 @@ class WinMessageTransport implements MessageTransport {
 
   send(message: Uint8Array): Promise<void> {
     if (this.#destroyed) return Promise.reject(new PipeError({ code: 'ERR_PIPE_CLOSED', syscall: 'WriteFile', path: this.#path }));
+    // Checked here too, the one place the length crosses into WriteFile: above 2^32 - 1 it would wrap.
+    if (message.byteLength > MAX_DWORD) {
+      return Promise.reject(new PipeError({ code: 'ERR_MESSAGE_TOO_LARGE', syscall: 'WriteFile', path: this.#path, message: `ERR_MESSAGE_TOO_LARGE: a ${message.byteLength}-byte message exceeds the ${MAX_DWORD}-byte limit of one WriteFile` }));
+    }
     return new Promise((resolve, reject) => {
       this.#writes.push({ data: message, resolve, reject });
       if (!this.#writing) void this.#writeLoop();
@@ -396,13 +503,15 @@ class WinMessageTransport implements MessageTransport {
     this.destroy();
   }
 
-  destroy(): void {
-    if (this.#destroyed) return;
+  /** Resolves once the handle is closed (pending I/O cancelled and completed). */
+  destroy(): Promise<void> {
+    if (this.#destroyed) return this.#releasedPromise;
     this.#destroyed = true;
     for (const w of this.#writes.splice(0)) w.reject(new PipeError({ code: 'ERR_PIPE_CLOSED', syscall: 'WriteFile', path: this.#path }));
     this.#readSlot.cancel();
     this.#writeSlot.cancel();
     this.#releaseIfIdle();
+    return this.#releasedPromise;
   }
 
   ref(): void {
@@ -424,6 +533,8 @@ class WinMessageTransport implements MessageTransport {
     this.#readBuf.free();
     this.#writeBuf?.free();
     k32.CloseHandle(this.#handle);
+    this.#resolveReleased();
+    this.#onRelease?.();
   }
 
   async #readLoop(): Promise<void> {

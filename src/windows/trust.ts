@@ -1,0 +1,119 @@
+/**
+ * Windows: whose pipe a client may connect to. The one place this check lives: `connect()`
+ * (src/windows/server.ts) and the `winpipe/connection` Client (src/channel/windows.ts) both call
+ * {@link verifyServerOwner} right after `CreateFileW` succeeds, before any byte moves.
+ *
+ * Why the owner: anyone who can create a pipe of a name first (a squatter, another user) is its
+ * owner, and a client's data goes to whoever owns the instance it opened. A DACL says who may
+ * open; only the owner says who serves. This is the analogue of POSIX "our uid or root", and what
+ * .NET's `PipeOptions.CurrentUserOnly` checks (against the token owner), only by default here.
+ */
+import koffi from 'koffi';
+import { PipeError, win32Error } from '../errors.js';
+import * as adv from './advapi32.js';
+import * as k32 from './kernel32.js';
+import { currentUserSid } from './security.js';
+
+/** SYSTEM: services run as it. */
+export const SID_LOCAL_SYSTEM = 'S-1-5-18';
+/** BUILTIN\Administrators: elevated processes (docker_engine, openssh-ssh-agent) own their pipes as it. */
+export const SID_ADMINISTRATORS = 'S-1-5-32-544';
+
+let tokenOwner: string | undefined;
+
+function sidString(sid: bigint): string {
+  const str: k32.Out<bigint> = [0n];
+  if (!adv.ConvertSidToStringSidW(sid, str)) throw win32Error(k32.GetLastError(), 'ConvertSidToStringSidW');
+  try {
+    return koffi.decode(str[0], 'char16_t', -1) as string;
+  } finally {
+    k32.LocalFree(str[0]);
+  }
+}
+
+/** A SID-valued token field (TokenUser or TokenOwner: both start with a PSID) of `process`. */
+function tokenSid(process: k32.HANDLE, infoClass: number): string {
+  const token: k32.Out<k32.HANDLE> = [0n];
+  if (!adv.OpenProcessToken(process, adv.TOKEN_QUERY, token)) throw win32Error(k32.GetLastError(), 'OpenProcessToken');
+  const size = 256;
+  // Ownership: the buffer lives until the SID inside it is converted; the token is closed below.
+  const info = koffi.alloc('uint8_t', size) as bigint;
+  try {
+    const got: k32.Out<number> = [0];
+    if (!adv.GetTokenInformation(token[0], infoClass, info, size, got)) throw win32Error(k32.GetLastError(), 'GetTokenInformation');
+    // TOKEN_OWNER { PSID Owner; } / TOKEN_USER { SID_AND_ATTRIBUTES { PSID Sid; ... } }
+    return sidString(new DataView(koffi.view(info, 8)).getBigUint64(0, true));
+  } finally {
+    koffi.free(info);
+    k32.CloseHandle(token[0]);
+  }
+}
+
+/** The SID our token gives as owner to what it creates (TokenOwner): the user, or Administrators when elevated. */
+export function tokenOwnerSid(): string {
+  tokenOwner ??= tokenSid(k32.GetCurrentProcess(), adv.TokenOwner);
+  return tokenOwner;
+}
+
+/** The user SID of the process serving the pipe behind a client `handle`. */
+function serverProcessUserSid(handle: k32.HANDLE): string {
+  const pid: k32.Out<number> = [0];
+  if (!k32.GetNamedPipeServerProcessId(handle, pid)) throw win32Error(k32.GetLastError(), 'GetNamedPipeServerProcessId');
+  const proc = k32.OpenProcess(k32.PROCESS_QUERY_LIMITED_INFORMATION, false, pid[0]);
+  if (!proc) throw win32Error(k32.GetLastError(), 'OpenProcess');
+  try {
+    return tokenSid(proc, adv.TokenUser);
+  } finally {
+    k32.CloseHandle(proc);
+  }
+}
+
+/** The default trusted set: our user, our token's default owner, SYSTEM and Administrators. */
+export function defaultTrustedOwners(): string[] {
+  return [...new Set([currentUserSid(), tokenOwnerSid(), SID_LOCAL_SYSTEM, SID_ADMINISTRATORS])];
+}
+
+/**
+ * The owner SID of the kernel object behind `handle` (a pipe: the owner its first instance was
+ * created with). Wine gives a pipe created without a security descriptor (libuv's, go-winio's
+ * defaults) no owner at all; then the user of the serving process stands in for it. Windows always
+ * sets an owner.
+ */
+export function ownerSid(handle: k32.HANDLE): string {
+  const owner: k32.Out<bigint> = [0n];
+  const sd: k32.Out<bigint> = [0n];
+  const err = adv.GetSecurityInfoOwner(handle, adv.SE_KERNEL_OBJECT, adv.OWNER_SECURITY_INFORMATION, owner, null, null, null, sd);
+  if (err !== 0) throw win32Error(err, 'GetSecurityInfo');
+  try {
+    if (owner[0] === 0n || !adv.IsValidSid(owner[0])) return serverProcessUserSid(handle);
+    return sidString(owner[0]);
+  } finally {
+    k32.LocalFree(sd[0]);
+  }
+}
+
+/**
+ * Checks that the pipe behind a freshly opened client `handle` is owned by a trusted SID, and
+ * returns that SID. `trusted`: `'any'` (no check), or SIDs with `'default'` for the default set.
+ * A failure throws `EACCES` (the owner cannot be read either: fail closed). The caller still owns
+ * `handle` and closes it on a throw.
+ */
+export function verifyServerOwner(handle: k32.HANDLE, path: string, trusted: 'any' | readonly string[]): string | undefined {
+  let owner: string;
+  try {
+    owner = ownerSid(handle);
+  } catch (err) {
+    if (trusted === 'any') return undefined;
+    throw new PipeError({ code: 'EACCES', syscall: 'GetSecurityInfo', path, cause: err, message: `EACCES: cannot read the owner of ${path}` });
+  }
+  if (trusted === 'any') return owner;
+  const set = new Set<string>();
+  for (const sid of trusted) {
+    if (sid === 'default') for (const d of defaultTrustedOwners()) set.add(d);
+    else set.add(sid.toUpperCase());
+  }
+  if (!set.has(owner.toUpperCase())) {
+    throw new PipeError({ code: 'EACCES', syscall: 'connect', path, message: `EACCES: ${path} is served by ${owner}, which is not a trusted owner (see trustedServerOwners)` });
+  }
+  return owner;
+}

@@ -1,0 +1,41 @@
+// The Windows name rule (src/named.ts pipePath / win32OpenPath) as pure functions, and the
+// trustedServerOwners option's validation: run on every platform (issue 10, case 5).
+import { describe, expect, it } from 'vitest';
+import { connect, pipePath } from '../src/index.js';
+import { win32OpenPath } from '../src/named.js';
+import { syncCode } from './helpers/index.js';
+
+const win = { platform: 'win32' as const };
+
+describe('Windows pipe names', () => {
+  it("refuse any '..' segment with ERR_INVALID_ARG_VALUE, whatever the spelling", () => {
+    for (const name of ['..\\C:\\Windows\\win.ini', '..', 'a\\..\\b', 'a/../b', '\\\\.\\pipe\\..\\x', '\\\\?\\pipe\\a\\..', '//./pipe/../x', '..\\UNC\\srv\\pipe\\x', '\\\\srv\\pipe\\..\\x']) {
+      expect(syncCode(() => pipePath(name, win)), name).toBe('ERR_INVALID_ARG_VALUE');
+    }
+    // A '..' inside a segment is an ordinary name.
+    expect(pipePath('a..b', win)).toBe('\\\\.\\pipe\\a..b');
+  });
+
+  it('accept //./pipe/NAME and \\\\?\\pipe\\NAME, shown as \\\\.\\pipe\\NAME and opened as \\\\?\\pipe\\NAME', () => {
+    for (const name of ['x', '//./pipe/x', '\\\\?\\pipe\\x', '\\\\.\\pipe\\x', '//?/pipe/x']) {
+      expect(pipePath(name, win), name).toBe('\\\\.\\pipe\\x');
+    }
+    expect(win32OpenPath('\\\\.\\pipe\\x')).toBe('\\\\?\\pipe\\x');
+    // Remote paths keep their server; they need allowRemote to be opened at all.
+    expect(pipePath('\\\\srv\\pipe\\x', win)).toBe('\\\\srv\\pipe\\x');
+    expect(win32OpenPath('\\\\srv\\pipe\\x')).toBe('\\\\srv\\pipe\\x');
+  });
+});
+
+describe('connect options: trustedServerOwners', () => {
+  it('takes default, any, or SIDs; anything else is a TypeError before any system call', () => {
+    const name = 'winpipe-never-served';
+    expect(syncCode(() => connect(name, { trustedServerOwners: 5 as never }))).toBe('ERR_INVALID_ARG_TYPE');
+    expect(syncCode(() => connect(name, { trustedServerOwners: [7] as never }))).toBe('ERR_INVALID_ARG_TYPE');
+    expect(syncCode(() => connect(name, { trustedServerOwners: ['bob'] }))).toBe('ERR_INVALID_ARG_VALUE');
+    expect(syncCode(() => connect(name, { trustedServerOwners: 'all' as never }))).toBe('ERR_INVALID_ARG_TYPE');
+    for (const ok of ['default', 'any', ['default', 'S-1-5-21-1-2-3-1001'], ['s-1-5-18']] as const) {
+      expect(syncCode(() => connect(name, { trustedServerOwners: ok, timeout: 0 }).catch(() => {})), JSON.stringify(ok)).toBe('no error');
+    }
+  });
+});
