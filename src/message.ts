@@ -23,6 +23,8 @@ export interface MessageTransport {
   destroy(): void;
   ref(): void;
   unref(): void;
+  /** Optional: changes the largest message accepted from the next read on (end of a handshake). */
+  setMaxMessageSize?(max: number): void;
 }
 
 /** Where a transport delivers. Called on the JS thread. */

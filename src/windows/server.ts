@@ -349,7 +349,7 @@ const READ_CHUNK = 64 * 1024;
 class WinMessageTransport implements MessageTransport {
   readonly #handle: k32.HANDLE;
   readonly #path: string;
-  readonly #max: number;
+  #max: number;
   readonly #readSlot: OverlappedSlot;
   readonly #writeSlot: OverlappedSlot;
   readonly #readBuf = new NativeBuffer(READ_CHUNK);
@@ -379,6 +379,10 @@ class WinMessageTransport implements MessageTransport {
 
   pause(): void {
     this.#wantRead = false;
+  }
+
+  setMaxMessageSize(max: number): void {
+    this.#max = max;
   }
 
   send(message: Uint8Array): Promise<void> {
@@ -433,7 +437,10 @@ class WinMessageTransport implements MessageTransport {
     try {
       while (this.#wantRead && !this.#destroyed) {
         const buf = this.#readBuf;
-        const c = await this.#readSlot.start('ReadFile', (ov) => k32.ReadFile(this.#handle, buf.ptr, buf.size, null as never, ov));
+        // Never more than one byte past the limit: a message over it is refused (ERROR_MORE_DATA
+        // with too many bytes) before the rest of it is read.
+        const want = Math.min(buf.size, this.#max - size + 1);
+        const c = await this.#readSlot.start('ReadFile', (ov) => k32.ReadFile(this.#handle, buf.ptr, want, null as never, ov));
         if (this.#destroyed) break;
         if (c.error === 0 || c.error === E.ERROR_MORE_DATA) {
           size += c.bytes;
