@@ -29,7 +29,7 @@ function isDisconnect(error: number): boolean {
 function wrap(
   handle: k32.HANDLE,
   mode: 'byte' | 'message',
-  info: { path: string; clientProcessId?: number; serverProcessId?: number; readable: boolean; writable: boolean; maxMessageSize: number },
+  info: { path: string; clientProcessId?: number; serverProcessId?: number; readable: boolean; writable: boolean; maxMessageSize: number; readAheadBytes: number },
 ): PipeConnection {
   if (mode === 'message') {
     return new MessageConnection(new WinMessageTransport(handle, info.path, info.maxMessageSize), info);
@@ -241,6 +241,7 @@ class WindowsPipeServer extends PipeServerBase {
         readable: this.#o.access !== 'outbound',
         writable: this.#o.access !== 'inbound',
         maxMessageSize: this.#o.maxMessageSize,
+        readAheadBytes: this.#o.readAheadBytes,
       });
     } catch (err) {
       this.#live--;
@@ -334,6 +335,7 @@ function clientConnection(handle: k32.HANDLE, path: string, o: ResolvedConnectOp
     readable: o.access !== 'write',
     writable: o.access !== 'read',
     maxMessageSize: o.maxMessageSize,
+    readAheadBytes: o.readAheadBytes,
   });
 }
 
