@@ -85,7 +85,7 @@ export interface ClientOptions {
 }
 
 /** The default of `handshakeTimeout`, in ms. */
-export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 /** CPython reads every handshake message with `recv_bytes(256)`. */
 const HANDSHAKE_MESSAGE_MAX = 256;
 
