@@ -25,6 +25,17 @@ export interface Backend {
   writeSync(end: RawEnd, from: Uint8Array): number;
   getInheritable(end: RawEnd): boolean;
   setInheritable(end: RawEnd, inheritable: boolean): void;
+  /**
+   * A fingerprint of the file `end.fd` refers to now (POSIX: device and inode; Windows: the HANDLE
+   * behind the fd), taken when the number is first handed out through `fd` / `handle`.
+   */
+  identity(end: RawEnd): string;
+  /**
+   * For the garbage-collection safety net only: true when `end.fd` still refers to the file
+   * `identity` named and nothing visible has adopted it (POSIX: libuv sets O_NONBLOCK on every fd it
+   * opens as a stream). False means closing it could pull a descriptor from under its new owner.
+   */
+  unadopted(end: RawEnd, identity: string): boolean;
   /** Closes the end. Ownership: after this the fd and handle values are dead. */
   close(end: RawEnd): void;
 }

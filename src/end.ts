@@ -29,13 +29,38 @@ export const DEFAULT_READ_SIZE = 64 * 1024;
 
 type State = 'open' | 'released' | 'closed' | 'transferred';
 
+/** What the safety net needs; `identity` is set once the fd number has been handed out. */
+interface Held {
+  backend: Backend;
+  raw: RawEnd;
+  identity: string | undefined;
+}
+
+/** True when a live stream of this process (a `net.Socket({ fd })`, say) has `fd` open. */
+function streamOnFd(fd: number): boolean {
+  const active = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.() ?? [];
+  return active.some((h) => (h as { _handle?: { fd?: unknown } } | null)?._handle?.fd === fd);
+}
+
 // An end the user dropped without closing: warn (as Node does for a FileHandle) and close it,
-// so a forgotten end cannot hold a pipe open forever.
-const finalizer = new FinalizationRegistry<{ backend: Backend; raw: RawEnd }>(({ backend, raw }) => {
-  process.emitWarning(`winpipe: closing pipe end fd ${raw.fd} on garbage collection; close() it explicitly`, {
-    type: 'Warning',
-    code: 'WINPIPE_END_GC',
-  });
+// so a forgotten end cannot hold a pipe open forever. Once its number was handed out (`fd`,
+// `handle`), something else may own the descriptor now (`new net.Socket({ fd })` without
+// detach()): closing it would pull it from under that owner, and the owner's next writes would
+// land in whatever file reuses the number. Where that can be seen, leak it instead (and say so).
+const finalizer = new FinalizationRegistry<Held>(({ backend, raw, identity }) => {
+  let owned = true;
+  try {
+    owned = identity === undefined || (backend.unadopted(raw, identity) && !streamOnFd(raw.fd));
+  } catch {
+    owned = false;
+  }
+  process.emitWarning(
+    owned
+      ? `winpipe: closing pipe end fd ${raw.fd} on garbage collection; close() it explicitly`
+      : `winpipe: pipe end fd ${raw.fd} was garbage-collected while something else uses its descriptor; left open (detach() an fd you give away)`,
+    { type: 'Warning', code: owned ? 'WINPIPE_END_GC' : 'WINPIPE_END_GC_ADOPTED' },
+  );
+  if (!owned) return;
   try {
     backend.close(raw);
   } catch {
@@ -71,22 +96,43 @@ export abstract class PipeEnd {
   #handleClosed = false;
   #listeners: [string, (...args: any[]) => void][] = [];
   #busy = 0;
+  readonly #held: Held;
 
   /** @internal Ownership: the new end owns `raw` and closes it exactly once. */
   constructor(backend: Backend, raw: RawEnd) {
     this.#backend = backend;
     this.#raw = raw;
-    finalizer.register(this, { backend, raw }, this);
+    this.#held = { backend, raw, identity: undefined };
+    finalizer.register(this, this.#held, this);
   }
 
-  /** The file descriptor in this process, or -1 once closed or handed to a stream. */
+  /**
+   * The file descriptor in this process, or -1 once closed or handed to a stream. Reading it does
+   * not move ownership (`spawn`'s `stdio` reads it): the end still closes it. To give it to
+   * something that closes it itself, such as `new net.Socket({ fd })`, use {@link PipeEnd.detach}.
+   */
   get fd(): number {
-    return this.#state === 'open' ? this.#raw.fd : -1;
+    if (this.#state !== 'open') return -1;
+    this.#noteHandedOut();
+    return this.#raw.fd;
   }
 
   /** The raw OS handle (Windows `HANDLE`, POSIX fd) as a bigint, or -1n once closed. */
   get handle(): bigint {
-    return this.#state === 'open' ? this.#raw.handle : -1n;
+    if (this.#state !== 'open') return -1n;
+    this.#noteHandedOut();
+    return this.#raw.handle;
+  }
+
+  /** Remembers which file the number names, so the GC safety net can tell if it changed hands. */
+  #noteHandedOut(): void {
+    if (this.#held.identity !== undefined || this.#socket) return;
+    try {
+      this.#held.identity = this.#backend.identity(this.#raw);
+    } catch {
+      // Unknown identity: the safety net will not close it.
+      this.#held.identity = '';
+    }
   }
 
   /**

@@ -32,6 +32,8 @@ export interface MessageTransport {
   destroy(): void | Promise<void>;
   ref(): void;
   unref(): void;
+  /** Optional: changes the largest message accepted from the next read on (end of a handshake). */
+  setMaxMessageSize?(max: number): void;
 }
 
 /** Where a transport delivers. Called on the JS thread. */
@@ -42,7 +44,7 @@ export interface MessageSink {
   error(err: Error): void;
 }
 
-/** High-water mark for messages read ahead of the consumer. */
+/** At most this many messages are read ahead of the consumer (empty ones cost memory too)... */
 const READ_AHEAD = 16;
 
 /**
@@ -58,15 +60,31 @@ export class MessageConnection extends Duplex implements PipeConnection {
   readonly serverOwnerSid: string | undefined;
   readonly #transport: MessageTransport;
   #queue: (Buffer | null)[] = [];
+  /** Bytes of the messages in #queue: reading stops at #readAheadBytes. */
+  #queuedBytes = 0;
+  readonly #readAheadBytes: number;
   #waiters: { resolve(v: Buffer | null): void; reject(e: unknown): void }[] = [];
   #failure: Error | undefined;
   #flowing = false;
   #pulling = false;
 
   /** @internal Ownership: the connection owns `transport` and destroys it once. */
-  constructor(transport: MessageTransport, info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; readable: boolean; writable: boolean }) {
-    // Each message is one object on both sides; no merging or splitting.
-    super({ objectMode: true, allowHalfOpen: true, readable: info.readable, writable: info.writable, highWaterMark: READ_AHEAD } as DuplexOptions);
+  constructor(
+    transport: MessageTransport,
+    info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; readable: boolean; writable: boolean; readAheadBytes: number },
+  ) {
+    // Each message is one object on both sides; no merging or splitting. The stream's own buffer
+    // holds one message at most: an object-mode high-water mark counts messages, not bytes, so the
+    // read-ahead lives in #queue, where it is bounded in bytes.
+    super({
+      objectMode: true,
+      allowHalfOpen: true,
+      readable: info.readable,
+      writable: info.writable,
+      readableHighWaterMark: 1,
+      writableHighWaterMark: READ_AHEAD,
+    } as DuplexOptions);
+    this.#readAheadBytes = info.readAheadBytes;
     this.path = info.path;
     this.clientProcessId = info.clientProcessId;
     this.serverProcessId = info.serverProcessId;
@@ -167,14 +185,15 @@ export class MessageConnection extends Duplex implements PipeConnection {
   #deliver(data: Buffer | null): void {
     if (this.#queue.at(-1) === null) return;
     this.#queue.push(data);
+    if (data) this.#queuedBytes += data.length;
     if (this.#waiters.length > 0) {
       // Waiters exist only while the queue was empty. The end of stream stays queued (sticky), so
       // every later messages() call ends too, and so does the stream side.
       if (data === null) for (const w of this.#waiters.splice(0)) w.resolve(null);
-      else this.#waiters.shift()!.resolve(this.#queue.shift()!);
+      else this.#waiters.shift()!.resolve(this.#take()!);
     } else this.#drainToStream();
     if (data === null) this.#endIfNothingUnread();
-    if (this.#queue.length >= READ_AHEAD && this.#flowing) {
+    if ((this.#queue.length >= READ_AHEAD || this.#queuedBytes >= this.#readAheadBytes) && this.#flowing) {
       this.#flowing = false;
       this.#transport.pause();
     }
@@ -204,14 +223,14 @@ export class MessageConnection extends Duplex implements PipeConnection {
         this.push(null);
         return;
       }
-      this.#queue.shift();
+      this.#take();
       if (next.length > 0 && !this.push(next)) this.#pulling = false;
     }
   }
 
   #resumeIfRoom(): void {
     // Never after the end of stream: there is nothing more to read.
-    if (!this.#flowing && this.#queue.length < READ_AHEAD && !this.#failure && !this.destroyed && this.#queue.at(-1) !== null) {
+    if (!this.#flowing && this.#queue.length < READ_AHEAD && this.#queuedBytes < this.#readAheadBytes && !this.#failure && !this.destroyed && this.#queue.at(-1) !== null) {
       this.#flowing = true;
       this.#transport.start({
         message: (data) => this.#deliver(data),
@@ -223,7 +242,7 @@ export class MessageConnection extends Duplex implements PipeConnection {
 
   #next(): Promise<Buffer | null> {
     if (this.#queue.length > 0) {
-      const v = this.#queue.shift()!;
+      const v = this.#take();
       if (v === null) this.#queue.unshift(null);
       this.#resumeIfRoom();
       return Promise.resolve(v);
@@ -232,6 +251,13 @@ export class MessageConnection extends Duplex implements PipeConnection {
     if (this.destroyed) return Promise.reject(closedError('read'));
     this.#resumeIfRoom();
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  /** The head of the queue, out of it and out of the byte count. */
+  #take(): Buffer | null {
+    const v = this.#queue.shift()!;
+    if (v) this.#queuedBytes -= v.length;
+    return v;
   }
 
   #fail(err: Error): void {

@@ -68,6 +68,14 @@ export interface CreateServerOptions {
   firstInstance?: boolean;
   /** Message mode: the largest message accepted, in bytes. Default 64 MiB. */
   maxMessageSize?: number;
+  /**
+   * Message mode: how many bytes of whole messages are read ahead of the application, per
+   * connection. Default 1 MiB (and at most 16 messages). Once that much is waiting unread, winpipe
+   * stops reading and the peer's writes wait (backpressure); one message being received may come on
+   * top, so a connection buffers at most about `readAheadBytes + maxMessageSize`. Byte mode: no
+   * effect (a `net.Socket` reads ahead its own `readableHighWaterMark`).
+   */
+  readAheadBytes?: number;
 }
 
 /** Options for {@link connect}. */
@@ -88,6 +96,14 @@ export interface ConnectOptions {
   access?: ClientAccess;
   /** Message mode: the largest message accepted, in bytes. Default 64 MiB. */
   maxMessageSize?: number;
+  /**
+   * Message mode: how many bytes of whole messages are read ahead of the application, on this
+   * connection. Default 1 MiB (and at most 16 messages). Once that much is waiting unread, winpipe
+   * stops reading and the peer's writes wait (backpressure); one message being received may come on
+   * top, so a connection buffers at most about `readAheadBytes + maxMessageSize`. Byte mode: no
+   * effect (a `net.Socket` reads ahead its own `readableHighWaterMark`).
+   */
+  readAheadBytes?: number;
   /** Allow `\\server\pipe\name` names (Windows). Default `false`. */
   allowRemote?: boolean;
   /**
@@ -159,6 +175,8 @@ const SERVER_ACCESS = ['duplex', 'inbound', 'outbound'] as const;
 const CLIENT_ACCESS = ['duplex', 'read', 'write'] as const;
 export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
 export const DEFAULT_BUFFER_SIZE = 64 * 1024;
+/** Message mode: bytes of whole messages read ahead of the application, per connection. */
+export const DEFAULT_READ_AHEAD_BYTES = 1024 * 1024;
 
 /** Options with every default filled in. */
 export type ResolvedServerOptions = Required<Omit<CreateServerOptions, 'maxInstances'>> & { maxInstances: number | 'unlimited' };
@@ -192,7 +210,9 @@ export function resolveServerOptions(options: unknown): ResolvedServerOptions {
   validateBoolean(firstInstance, 'options.firstInstance');
   const maxMessageSize = o.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
   validateInteger(maxMessageSize, 'options.maxMessageSize', 1, Number.MAX_SAFE_INTEGER);
-  return { mode, access, maxInstances, pendingInstances, inBufferSize, outBufferSize, security, rejectRemoteClients, firstInstance, maxMessageSize };
+  const readAheadBytes = o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES;
+  validateInteger(readAheadBytes, 'options.readAheadBytes', 1, Number.MAX_SAFE_INTEGER);
+  return { mode, access, maxInstances, pendingInstances, inBufferSize, outBufferSize, security, rejectRemoteClients, firstInstance, maxMessageSize, readAheadBytes };
 }
 
 function validateSecurity(security: unknown): asserts security is PipeSecurity {
@@ -218,10 +238,12 @@ export function resolveConnectOptions(options: unknown): ResolvedConnectOptions 
   validateOneOf(access, 'options.access', CLIENT_ACCESS);
   const maxMessageSize = o.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
   validateInteger(maxMessageSize, 'options.maxMessageSize', 1, Number.MAX_SAFE_INTEGER);
+  const readAheadBytes = o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES;
+  validateInteger(readAheadBytes, 'options.readAheadBytes', 1, Number.MAX_SAFE_INTEGER);
   const allowRemote = o.allowRemote ?? false;
   validateBoolean(allowRemote, 'options.allowRemote');
   const trustedServerOwners = resolveTrustedServerOwners(o.trustedServerOwners, 'options.trustedServerOwners');
-  return { timeout, signal: o.signal, mode, access, maxMessageSize, allowRemote, trustedServerOwners };
+  return { timeout, signal: o.signal, mode, access, maxMessageSize, readAheadBytes, allowRemote, trustedServerOwners };
 }
 
 const SID = /^S-1-\d+(-\d+)+$/i;

@@ -271,6 +271,65 @@ describe('Listener and Client', () => {
     expect(await accepting).toBe('ERR_AUTHENTICATION');
   });
 
+  it('a client that connects and says nothing does not hold up another client\'s accept()', async () => {
+    const addr = address();
+    const listener = track(new Listener(addr, { authkey: 'k' }));
+    const accepting = listener.accept();
+    // No authkey: this client never answers the challenge.
+    const silent = track(await Client(addr));
+    const honest = track(await within(Client(addr, { authkey: 'k' }), 5000, 'the honest client'));
+    const server = track(await within(accepting, 5000, 'accept() of the honest client'));
+    await honest.sendBytes(Buffer.from('me'));
+    expect((await server.recvBytes()).toString()).toBe('me');
+    expect(silent.closed).toBe(false);
+  });
+
+  it('a client that says nothing is dropped after handshakeTimeout: accept() rejects with ETIMEDOUT', async () => {
+    const addr = address();
+    const listener = track(new Listener(addr, { authkey: 'k', handshakeTimeout: 200 }));
+    const accepting = codeOf(listener.accept());
+    const silent = track(await Client(addr));
+    expect(await within(accepting, 10_000, 'the handshake timeout')).toBe('ETIMEDOUT');
+    // It got the challenge, then the end of the channel.
+    expect((await silent.recvBytes()).subarray(0, 11).toString()).toBe('#CHALLENGE#');
+    expect(await within(codeOf(silent.recvBytes()), 10_000, 'the end of the channel')).toBe('ERR_CHANNEL_CLOSED');
+    // The listener goes on.
+    const [s, c] = await Promise.all([listener.accept(), Client(addr, { authkey: 'k' })]);
+    track(s);
+    track(c);
+  });
+
+  it('handshakeTimeout is validated before anything is bound', () => {
+    const addr = address();
+    expect(syncCode(() => new Listener(addr, { authkey: 'k', handshakeTimeout: -1 }))).toBe('ERR_OUT_OF_RANGE');
+    expect(syncCode(() => new Listener(addr, { handshakeTimeout: 'soon' as never }))).toBe('ERR_INVALID_ARG_TYPE');
+    if (!isWindows) expect(existsSync(addr)).toBe(false);
+  });
+
+  it('an oversize first message before authentication is refused without being read', async () => {
+    const addr = address();
+    const listener = track(new Listener(addr, { authkey: 'k' }));
+    const accepting = listener.accept().then(
+      () => undefined,
+      (e: unknown) => e as { code?: string; cause?: { code?: string } },
+    );
+    const raw = track(await Client(addr));
+    await raw.recvBytes();
+    // 32 MiB is far more than any pipe or socket buffer: if the listener read it, the send would
+    // complete. Refused from its size, the connection is dropped under the unread message.
+    const sending = codeOf(raw.sendBytes(Buffer.alloc(32 * 1024 * 1024, 1)));
+    const err = await within(accepting, 30_000, 'the refusal');
+    expect(err?.code).toBe('ERR_AUTHENTICATION');
+    expect(err?.cause?.code).toBe('ERR_MESSAGE_TOO_LARGE');
+    // The refused client sees the end of the channel.
+    expect(await within(codeOf(raw.recvBytes()), 30_000, 'the end of the channel')).toBe('ERR_CHANNEL_CLOSED');
+    // Windows: a message-mode write completes only once read, so this proves it was not. (POSIX
+    // checks the length prefix before reading the body; there Node reports a write cut off by the
+    // peer's reset as done, so the send's outcome says nothing.)
+    const sent = await within(sending, 30_000, 'the send');
+    if (isWindows) expect(sent).toBe('EPIPE');
+  });
+
   it('several clients connect before accept(); each accept() gets one', async () => {
     const addr = address();
     const listener = track(new Listener(addr));

@@ -279,6 +279,15 @@ describe.skipIf(!built)('an end nobody closed (needs dist/: npm test builds it)'
     expect(await exited(child)).toBe(0);
     expect(JSON.parse(out)).toEqual({ warned: true, fdOpenAfter: false });
   });
+
+  it('is not closed on garbage collection while a net.Socket({ fd }) uses its descriptor (no write lands in a reused fd)', async () => {
+    const child = spawn(process.execPath, ['--expose-gc', join(fixturesDir, 'gc-adopted.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const out = await collect(child.stdout);
+    expect(await exited(child)).toBe(0);
+    // The end was collected (the warning says so), its descriptor stayed with the socket: the new
+    // file got nothing, and the bytes went down the pipe.
+    expect(JSON.parse(out)).toEqual({ warning: 'WINPIPE_END_GC_ADOPTED', fileBytes: 0, pipeGot: 'LEAKED' });
+  });
 });
 
 describe('cancellation', () => {

@@ -237,6 +237,8 @@ describe('options', () => {
     ["rejectRemoteClients 'yes'", { rejectRemoteClients: 'yes' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
     ['firstInstance 1', { firstInstance: 1 }, TypeError, 'ERR_INVALID_ARG_TYPE'],
     ['maxMessageSize 0', { maxMessageSize: 0 }, RangeError, 'ERR_OUT_OF_RANGE'],
+    ['readAheadBytes 0', { readAheadBytes: 0 }, RangeError, 'ERR_OUT_OF_RANGE'],
+    ["readAheadBytes '1M'", { readAheadBytes: '1M' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
   ];
   it.each(badServer)('createServer rejects %s synchronously', (_, options, type, code) => {
     const err = thrown(() => createServer(options as CreateServerOptions));
@@ -259,6 +261,7 @@ describe('options', () => {
     ["mode 'stream'", { mode: 'stream' }, TypeError, 'ERR_INVALID_ARG_VALUE'],
     ["access 'inbound' (a server value)", { access: 'inbound' }, TypeError, 'ERR_INVALID_ARG_VALUE'],
     ['maxMessageSize 0', { maxMessageSize: 0 }, RangeError, 'ERR_OUT_OF_RANGE'],
+    ['readAheadBytes 1.5', { readAheadBytes: 1.5 }, RangeError, 'ERR_OUT_OF_RANGE'],
     ["allowRemote 'no'", { allowRemote: 'no' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
   ];
   it.each(badConnect)('connect rejects %s synchronously, before any system call', (_, options, type, code) => {
@@ -687,6 +690,66 @@ describe('message mode', () => {
     const err = await within(it.next().then(() => null, (e: unknown) => e), BOUND, 'the message over the limit');
     expect(isPipeError(err)).toBe(true);
     expect((err as { code: string }).code).toBe('ERR_MESSAGE_TOO_LARGE');
+  });
+
+  it('read-ahead is bounded in bytes (readAheadBytes, default 1 MiB): a peer flooding unread messages is held back', async () => {
+    const { server, name } = await serve({ mode: 'message' });
+    const accepted = nextConnection(server);
+    const c = await client(name, { mode: 'message' });
+    const s = await accepted;
+    const SIZE = 1024 * 1024;
+    const N = 24;
+    const sent = Array.from({ length: N }, (_, i) => seededBytes(SIZE, i + 1));
+    let done = 0;
+    const writes = sent.map((m) => c.writeMessage(m).then(() => void done++));
+    // Nobody reads on the server: wait until the sender stops getting anywhere (a second without
+    // progress), then count what the server took off it.
+    let last = -1;
+    for (let quiet = 0; quiet < 5; ) {
+      await new Promise((r) => setTimeout(r, 200));
+      if (done === last) quiet++;
+      else [quiet, last] = [0, done];
+    }
+    // 1 MiB of whole messages waits unread, one more may be on its way in, and the OS buffers hold
+    // less than another: the server holds about 2 MiB, not 16 messages (16 MiB) as it did.
+    expect(done).toBeLessThanOrEqual(4);
+    // Nothing is lost: reading now gets every message, in order.
+    const it = s.messages();
+    for (let i = 0; i < N; i++) {
+      const r = await within(it.next(), BOUND, `message ${i}`);
+      expect(r.value?.equals(sent[i]!)).toBe(true);
+    }
+    await within(Promise.all(writes), BOUND, 'every write');
+  });
+
+  it('readAheadBytes applies on the client side too, and a small bound still delivers messages larger than it', async () => {
+    const { server, name } = await serve({ mode: 'message' });
+    const accepted = nextConnection(server);
+    const c = await client(name, { mode: 'message', readAheadBytes: 1 });
+    const s = await accepted;
+    const SIZE = 256 * 1024;
+    const sent = Array.from({ length: 16 }, (_, i) => seededBytes(SIZE, i + 7));
+    let done = 0;
+    const writes = sent.map((m) => s.writeMessage(m).then(() => void done++));
+    let last = -1;
+    for (let quiet = 0; quiet < 5; ) {
+      await new Promise((r) => setTimeout(r, 200));
+      if (done === last) quiet++;
+      else [quiet, last] = [0, done];
+    }
+    // One whole message read ahead, one on its way, the OS buffers: far from all 16.
+    expect(done).toBeLessThanOrEqual(6);
+    const got: Buffer[] = [];
+    c.on('data', (m: Buffer) => got.push(m));
+    await within(Promise.all(writes), BOUND, 'every write');
+    await within(
+      (async () => {
+        while (got.length < sent.length) await new Promise((r) => setTimeout(r, 20));
+      })(),
+      BOUND,
+      'every message',
+    );
+    expect(got.every((m, i) => m.equals(sent[i]!))).toBe(true);
   });
 
   it('maxMessageSize applies on the client side too', async () => {

@@ -28,7 +28,7 @@
  *
  * @module
  */
-import { PipeError, invalidArgType, invalidArgValue } from '../errors.js';
+import { PipeError, closedError, invalidArgType, invalidArgValue } from '../errors.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, resolveTrustedServerOwners } from '../named.js';
 import { validateBoolean, validateInteger, validateObject } from '../validate.js';
 import { clientHandshake, serverHandshake } from './auth.js';
@@ -64,6 +64,14 @@ export interface ListenerOptions {
   backlog?: number;
   /** The largest message accepted on accepted connections, in bytes. Default 64 MiB. */
   maxMessageSize?: number;
+  /**
+   * With an `authkey`: how long a client may take over the handshake, in ms, before it is dropped
+   * and the oldest pending `accept()` rejects with `ETIMEDOUT`. Default 10 000; `0` waits for ever.
+   * Handshakes run concurrently, so a slow or silent client never holds up another client's
+   * `accept()`. Before the handshake is done, a message longer than 256 bytes is refused from its
+   * size alone, before it is read (POSIX: the length prefix; Windows: a read of at most 257 bytes).
+   */
+  handshakeTimeout?: number;
 }
 
 /** Options for {@link Client}. */
@@ -78,6 +86,19 @@ export interface ClientOptions {
    * the Client rejects with `EACCES`. `'any'` turns the check off. POSIX: validated only.
    */
   trustedServerOwners?: 'default' | 'any' | readonly string[];
+  /** With an `authkey`: how long the server may take over the handshake, in ms; then `ETIMEDOUT`. Default 10 000; `0` waits for ever. */
+  handshakeTimeout?: number;
+}
+
+/** The default of `handshakeTimeout`, in ms. */
+const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+/** CPython reads every handshake message with `recv_bytes(256)`. */
+const HANDSHAKE_MESSAGE_MAX = 256;
+
+function resolveHandshakeTimeout(value: unknown): number {
+  if (value === undefined) return DEFAULT_HANDSHAKE_TIMEOUT;
+  validateInteger(value, 'options.handshakeTimeout', 0, 0x7fff_ffff);
+  return value;
 }
 
 export type { FromFdOptions } from './connection.js';
@@ -146,6 +167,8 @@ installFromFd(fromFd);
 interface ListenerBackend {
   readonly address: string;
   next(): Promise<PendingConnection>;
+  /** Forgets every pending `next()` (they never settle); a client that comes later is queued. */
+  withdraw(): void;
   close(): void;
 }
 
@@ -175,6 +198,16 @@ interface ListenerBackend {
 export class Listener {
   readonly #backend: ListenerBackend;
   readonly #authkey: Buffer | undefined;
+  readonly #timeout: number;
+  #waiters: { resolve(c: Connection): void; reject(e: unknown): void }[] = [];
+  /** A `next()` is pending for the current pull generation. */
+  #pulling = false;
+  #generation = 0;
+  #closed = false;
+  /** Clients in their handshake. */
+  #handshakes = new Set<PendingConnection>();
+  /** Authenticated clients no accept() was waiting for. */
+  #ready: Connection[] = [];
 
   /**
    * @param address POSIX: a filesystem path (relative to the cwd allowed). Windows:
@@ -186,15 +219,19 @@ export class Listener {
     const backlog = options?.backlog ?? 16;
     validateInteger(backlog, 'options.backlog', 0, 0x7fff_ffff);
     const max = resolveMax(options?.maxMessageSize, 'options.maxMessageSize');
+    this.#timeout = resolveHandshakeTimeout(options?.handshakeTimeout);
+    // Before authentication nothing longer than a handshake message is read (Windows; POSIX
+    // checks the length prefix of each handshake frame).
+    const preAuth = this.#authkey === undefined ? undefined : HANDSHAKE_MESSAGE_MAX;
     if (address === undefined || address === null) {
-      if (isWindows) this.#backend = new WinListenerBackend(arbitraryWinAddress(), backlog, max);
+      if (isWindows) this.#backend = new WinListenerBackend(arbitraryWinAddress(), backlog, max, preAuth);
       else {
         const { address: a, dir } = arbitraryPosixAddress();
         this.#backend = new PosixListenerBackend(a, backlog, max, dir);
       }
     } else {
       const a = resolveAddress(address, true);
-      this.#backend = isWindows ? new WinListenerBackend(a, backlog, max) : new PosixListenerBackend(a, backlog, max);
+      this.#backend = isWindows ? new WinListenerBackend(a, backlog, max, preAuth) : new PosixListenerBackend(a, backlog, max);
     }
   }
 
@@ -206,16 +243,32 @@ export class Listener {
   /**
    * Waits for the next client and, with an `authkey`, authenticates it (CPython's order: we
    * challenge first, then answer its challenge). While a call is pending the process stays alive.
+   * Handshakes run concurrently: `accept()` resolves with the first client that completes its
+   * handshake, so a client that connects and says nothing holds up nobody.
    *
-   * Rejects with `ERR_AUTHENTICATION` when the handshake fails (the connection is closed; the
-   * listener keeps listening), `ERR_PIPE_CLOSED` once the listener is closed.
+   * Rejects with `ERR_AUTHENTICATION` when a handshake fails, `ETIMEDOUT` when a client takes
+   * longer than `handshakeTimeout` (the connection is closed; the listener keeps listening; the
+   * oldest pending call is the one that rejects), `ERR_PIPE_CLOSED` once the listener is closed.
    */
   accept(): Promise<Connection> {
-    return this.#backend.next().then((pending) => authenticate(pending, this.#authkey, serverHandshake));
+    if (this.#authkey === undefined) return this.#backend.next().then((pending) => pending.connection());
+    if (this.#closed) return Promise.reject(closedError('accept'));
+    const ready = this.#ready.shift();
+    if (ready) return Promise.resolve(ready);
+    const p = new Promise<Connection>((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    this.#pull();
+    return p;
   }
 
   /** Stops listening and removes the address; pending `accept()` calls reject. Idempotent. */
   close(): void {
+    if (!this.#closed) {
+      this.#closed = true;
+      for (const w of this.#waiters.splice(0)) w.reject(closedError('accept'));
+      for (const p of this.#handshakes) p.destroy();
+      this.#handshakes.clear();
+      for (const c of this.#ready.splice(0)) c.close();
+    }
     this.#backend.close();
   }
 
@@ -223,19 +276,81 @@ export class Listener {
   [dispose](): void {
     this.close();
   }
+
+  /** Takes clients from the backend while anyone waits, starting each one's handshake at once. */
+  #pull(): void {
+    if (this.#pulling || this.#closed || this.#waiters.length === 0) return;
+    this.#pulling = true;
+    const generation = this.#generation;
+    this.#backend.next().then(
+      (pending) => {
+        if (generation === this.#generation) this.#pulling = false;
+        if (this.#closed) {
+          pending.destroy();
+          return;
+        }
+        this.#handshakes.add(pending);
+        void authenticate(pending, this.#authkey, serverHandshake, this.#timeout).then(
+          (conn) => {
+            this.#handshakes.delete(pending);
+            if (this.#closed) conn.close();
+            else {
+              const w = this.#waiters.shift();
+              // Everyone was served meanwhile: it waits for the next accept().
+              if (w) w.resolve(conn);
+              else this.#ready.push(conn);
+            }
+            this.#settled();
+          },
+          (err: unknown) => {
+            this.#handshakes.delete(pending);
+            this.#waiters.shift()?.reject(err);
+            this.#settled();
+          },
+        );
+        this.#pull();
+      },
+      (err: unknown) => {
+        if (generation !== this.#generation) return;
+        this.#pulling = false;
+        // The listener is broken (or closed): every waiter learns it.
+        for (const w of this.#waiters.splice(0)) w.reject(err);
+      },
+    );
+  }
+
+  /** Once nobody waits, stop asking the backend, so an idle listener keeps nothing alive. */
+  #settled(): void {
+    if (this.#waiters.length > 0 || !this.#pulling) return;
+    this.#pulling = false;
+    this.#generation++;
+    this.#backend.withdraw();
+  }
 }
 
 async function authenticate(
   pending: PendingConnection,
   key: Buffer | undefined,
   handshake: (io: PendingConnection['io'], key: Buffer) => Promise<void>,
+  timeoutMs: number,
 ): Promise<Connection> {
   if (key !== undefined) {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      if (timeoutMs > 0) {
+        timer = setTimeout(
+          () => reject(new PipeError({ code: 'ETIMEDOUT', syscall: 'handshake', message: `ETIMEDOUT: the peer did not complete the handshake within ${timeoutMs} ms` })),
+          timeoutMs,
+        );
+      }
+    });
     try {
-      await handshake(pending.io, key);
+      await Promise.race([handshake(pending.io, key), expired]);
     } catch (err) {
       pending.destroy();
       throw err;
+    } finally {
+      clearTimeout(timer);
     }
   }
   return pending.connection();
@@ -264,8 +379,9 @@ export function Client(address: string, options?: ClientOptions): Promise<Connec
   const key = resolveAuthkey(options?.authkey);
   const max = resolveMax(options?.maxMessageSize, 'options.maxMessageSize');
   const trusted = resolveTrustedServerOwners(options?.trustedServerOwners, 'options.trustedServerOwners');
-  const connecting = isWindows ? winConnect(a, max, trusted) : posixConnect(a, max);
-  return connecting.then((pending) => authenticate(pending, key, clientHandshake));
+  const timeout = resolveHandshakeTimeout(options?.handshakeTimeout);
+  const connecting = isWindows ? winConnect(a, max, trusted, key === undefined ? undefined : HANDSHAKE_MESSAGE_MAX) : posixConnect(a, max);
+  return connecting.then((pending) => authenticate(pending, key, clientHandshake, timeout));
 }
 
 export { PipeError };

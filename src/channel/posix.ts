@@ -316,6 +316,11 @@ export class PosixListenerBackend {
     return p;
   }
 
+  withdraw(): void {
+    this.#waiters = [];
+    this.#server.unref();
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

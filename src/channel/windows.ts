@@ -59,7 +59,8 @@ class WinEndpoint implements ChannelEndpoint {
   readonly path: string;
   readonly eager: boolean;
   readonly #handle: k32.HANDLE;
-  readonly #max: number;
+  #max: number;
+  #transport: ReturnType<typeof messageTransportFromHandle> | undefined;
   #fdCopy = -1;
 
   /** Ownership: the endpoint owns `handle` until open() hands it to a transport. */
@@ -74,7 +75,14 @@ class WinEndpoint implements ChannelEndpoint {
 
   open(): ReturnType<typeof messageTransportFromHandle> {
     // Ownership: the transport owns the handle from here and closes it once idle.
-    return messageTransportFromHandle(this.#handle, this.path, this.#max);
+    this.#transport = messageTransportFromHandle(this.#handle, this.path, this.#max);
+    return this.#transport;
+  }
+
+  /** Raises (or lowers) the largest message accepted from now on, for the end of a handshake. */
+  setMaxMessageSize(max: number): void {
+    this.#max = max;
+    this.#transport?.setMaxMessageSize?.(max);
   }
 
   fd(): number {
@@ -188,10 +196,24 @@ export function arbitraryWinAddress(): string {
   return `\\\\.\\pipe\\winpipe-listener-${process.pid}-${randomBytes(8).toString('hex')}`;
 }
 
-function pendingFromHandle(handle: k32.HANDLE, path: string, maxMessageSize: number): PendingConnection {
+/**
+ * A connected end before its handshake. With `handshakeMax`, nothing longer is read until
+ * `connection()`: the transport reads at most `handshakeMax + 1` bytes of a longer message and
+ * refuses it (`ERR_MESSAGE_TOO_LARGE`), so an unauthenticated peer cannot make us read, let alone
+ * buffer, a large message.
+ */
+function pendingFromHandle(handle: k32.HANDLE, path: string, maxMessageSize: number, handshakeMax?: number): PendingConnection {
   // Message mode needs no framing of its own: the handshake runs on the connection itself.
-  const conn = connection(handle, true, true, path, maxMessageSize, true);
-  return { io: conn, connection: () => conn, destroy: () => conn.close() };
+  const ep = new WinEndpoint(handle, { readable: true, writable: true, path, maxMessageSize: handshakeMax ?? maxMessageSize, eager: true });
+  const conn = new Connection(ep);
+  return {
+    io: conn,
+    connection: () => {
+      ep.setMaxMessageSize(maxMessageSize);
+      return conn;
+    },
+    destroy: () => conn.close(),
+  };
 }
 
 // --- Listener ------------------------------------------------------------------------------------
@@ -214,6 +236,7 @@ function nameInUse(path: string): boolean {
 export class WinListenerBackend {
   readonly address: string;
   readonly #max: number;
+  readonly #handshakeMax: number | undefined;
   readonly #backlog: number;
   #security: SecurityAttributes | undefined;
   #pending = new Set<Instance>();
@@ -223,9 +246,10 @@ export class WinListenerBackend {
   #closed = false;
 
   /** Creates the first instance synchronously, so that a name in use throws `EADDRINUSE` here. */
-  constructor(address: string, backlog: number, maxMessageSize: number) {
+  constructor(address: string, backlog: number, maxMessageSize: number, handshakeMax?: number) {
     this.address = address;
     this.#max = maxMessageSize;
+    this.#handshakeMax = handshakeMax;
     // CPython keeps one instance waiting. A few more let a burst of clients in without retries
     // (a busy client retries anyway); each waiting instance holds a registered wait, so at most 4,
     // as createServer's pendingInstances default.
@@ -245,7 +269,7 @@ export class WinListenerBackend {
   next(): Promise<PendingConnection> {
     if (this.#closed) return Promise.reject(closedError('accept'));
     const handle = this.#ready.shift();
-    if (handle !== undefined) return Promise.resolve(pendingFromHandle(handle, this.address, this.#max));
+    if (handle !== undefined) return Promise.resolve(pendingFromHandle(handle, this.address, this.#max, this.#handshakeMax));
     if (this.#error) return Promise.reject(this.#error);
     const p = new Promise<PendingConnection>((resolve, reject) => this.#waiters.push({ resolve, reject }));
     // A pending accept keeps the process alive, as Python's blocking accept() would.
@@ -253,6 +277,11 @@ export class WinListenerBackend {
     const settle = (): void => this.#refAll();
     p.then(settle, settle);
     return p;
+  }
+
+  withdraw(): void {
+    this.#waiters = [];
+    this.#refAll();
   }
 
   close(): void {
@@ -334,7 +363,7 @@ export class WinListenerBackend {
     // A fresh instance waits before this client is even handed out.
     this.#replenish();
     const w = this.#waiters.shift();
-    if (w) w.resolve(pendingFromHandle(inst.handle, this.address, this.#max));
+    if (w) w.resolve(pendingFromHandle(inst.handle, this.address, this.#max, this.#handshakeMax));
     else this.#ready.push(inst.handle);
   }
 
@@ -351,7 +380,7 @@ export class WinListenerBackend {
  * `ENOENT`; a pipe whose owner is not in `trusted` is `EACCES` (src/windows/trust.ts, the same
  * check as `connect`). The handle is closed on every failure.
  */
-export function winConnect(address: string, maxMessageSize: number, trusted: 'any' | readonly string[] = ['default']): Promise<PendingConnection> {
+export function winConnect(address: string, maxMessageSize: number, trusted: 'any' | readonly string[] = ['default'], handshakeMax?: number): Promise<PendingConnection> {
   const deadline = Date.now() + CONNECT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
     let delay = 2;
@@ -368,7 +397,7 @@ export function winConnect(address: string, maxMessageSize: number, trusted: 'an
           }
           // Ownership: setMessageReadMode closes the handle if it fails; then the connection owns it.
           setMessageReadMode(handle, address);
-          resolve(pendingFromHandle(handle, address, maxMessageSize));
+          resolve(pendingFromHandle(handle, address, maxMessageSize, handshakeMax));
         } catch (err) {
           reject(err);
         }

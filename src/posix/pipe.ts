@@ -2,7 +2,7 @@
  * The POSIX backend: anonymous pipes from `pipe2(O_CLOEXEC)` (Linux) or `pipe` + `FD_CLOEXEC`
  * (macOS, which has no pipe2), read and written with plain `read`/`write`.
  */
-import { closeSync } from 'node:fs';
+import { closeSync, fstatSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { Backend, RawEnd } from '../backend.js';
 import { posixError } from '../errors.js';
@@ -101,6 +101,24 @@ export const posixBackend: Backend = {
 
   setInheritable(raw, inheritable) {
     setCloexec(raw.fd, !inheritable);
+  },
+
+  identity(raw) {
+    const st = fstatSync(raw.fd);
+    return `${st.dev}:${st.ino}`;
+  },
+
+  unadopted(raw, identity) {
+    let now: string;
+    try {
+      now = this.identity(raw);
+    } catch {
+      return false;
+    }
+    if (now !== identity) return false;
+    // We never set O_NONBLOCK ourselves: an end's own stream unregisters the safety net first.
+    const fl = libc.fcntl(raw.fd, libc.F_GETFL, 0);
+    return fl >= 0 && (fl & libc.O_NONBLOCK) === 0;
   },
 
   close(raw) {

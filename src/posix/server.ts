@@ -98,7 +98,7 @@ function restrictDirections(socket: net.Socket, readable: boolean, writable: boo
 function wrapSocket(
   socket: net.Socket,
   mode: 'byte' | 'message',
-  info: { path: string; clientProcessId: number | undefined; serverProcessId: number | undefined; readable: boolean; writable: boolean; maxMessageSize: number },
+  info: { path: string; clientProcessId: number | undefined; serverProcessId: number | undefined; readable: boolean; writable: boolean; maxMessageSize: number; readAheadBytes: number },
 ): PipeConnection {
   restrictDirections(socket, info.readable, info.writable);
   if (mode === 'message') {
@@ -108,6 +108,7 @@ function wrapSocket(
       path: info.path,
       readable: info.readable,
       writable: info.writable,
+      readAheadBytes: info.readAheadBytes,
       ...(info.clientProcessId === undefined ? {} : { clientProcessId: info.clientProcessId }),
       ...(info.serverProcessId === undefined ? {} : { serverProcessId: info.serverProcessId }),
     });
@@ -353,6 +354,7 @@ class PosixPipeServer extends PipeServerBase {
         readable: o.access !== 'outbound',
         writable: o.access !== 'inbound',
         maxMessageSize: o.maxMessageSize,
+        readAheadBytes: o.readAheadBytes,
       });
     } catch (err) {
       socket.destroy();
@@ -564,6 +566,7 @@ export function posixConnect(path: string, o: ResolvedConnectOptions): Promise<P
         readable: o.access !== 'write',
         writable: o.access !== 'read',
         maxMessageSize: o.maxMessageSize,
+        readAheadBytes: o.readAheadBytes,
       });
     } catch (err) {
       socket.destroy();

@@ -9,7 +9,7 @@
 import { closeSync } from 'node:fs';
 import type { Backend, RawEnd } from '../backend.js';
 import { WIN32_ERRORS, win32Error } from '../errors.js';
-import { openOsfHandle } from './crt.js';
+import { getOsfHandle, openOsfHandle } from './crt.js';
 import * as k32 from './kernel32.js';
 
 const { ERROR_BROKEN_PIPE } = WIN32_ERRORS;
@@ -94,6 +94,16 @@ export const windowsBackend: Backend = {
     if (!k32.SetHandleInformation(raw.handle, k32.HANDLE_FLAG_INHERIT, inheritable ? k32.HANDLE_FLAG_INHERIT : 0)) {
       throw win32Error(k32.GetLastError(), 'SetHandleInformation');
     }
+  },
+
+  identity(raw) {
+    return String(getOsfHandle(raw.fd));
+  },
+
+  unadopted(raw, identity) {
+    // The number must still map to the HANDLE we made. Windows offers no mark of an adopting
+    // event loop; end.ts also looks for a live stream on the fd.
+    return identity === String(raw.handle) && String(getOsfHandle(raw.fd)) === identity;
   },
 
   close(raw) {

@@ -30,7 +30,7 @@ function isDisconnect(error: number): boolean {
 function wrap(
   handle: k32.HANDLE,
   mode: 'byte' | 'message',
-  info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; readable: boolean; writable: boolean; maxMessageSize: number },
+  info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; readable: boolean; writable: boolean; maxMessageSize: number; readAheadBytes: number },
   onRelease?: () => void,
 ): PipeConnection {
   if (mode === 'message') {
@@ -316,6 +316,7 @@ class WindowsPipeServer extends PipeServerBase {
           readable: this.#o.access !== 'outbound',
           writable: this.#o.access !== 'inbound',
           maxMessageSize: this.#o.maxMessageSize,
+          readAheadBytes: this.#o.readAheadBytes,
         },
         release,
       );
@@ -427,6 +428,7 @@ function clientConnection(handle: k32.HANDLE, path: string, o: ResolvedConnectOp
     readable: o.access !== 'write',
     writable: o.access !== 'read',
     maxMessageSize: o.maxMessageSize,
+    readAheadBytes: o.readAheadBytes,
   });
 }
 
@@ -444,7 +446,7 @@ const MAX_DWORD = 0xffff_ffff;
 class WinMessageTransport implements MessageTransport {
   readonly #handle: k32.HANDLE;
   readonly #path: string;
-  readonly #max: number;
+  #max: number;
   readonly #readSlot: OverlappedSlot;
   readonly #writeSlot: OverlappedSlot;
   readonly #readBuf = new NativeBuffer(READ_CHUNK);
@@ -482,6 +484,10 @@ class WinMessageTransport implements MessageTransport {
 
   pause(): void {
     this.#wantRead = false;
+  }
+
+  setMaxMessageSize(max: number): void {
+    this.#max = max;
   }
 
   send(message: Uint8Array): Promise<void> {
@@ -544,7 +550,10 @@ class WinMessageTransport implements MessageTransport {
     try {
       while (this.#wantRead && !this.#destroyed) {
         const buf = this.#readBuf;
-        const c = await this.#readSlot.start('ReadFile', (ov) => k32.ReadFile(this.#handle, buf.ptr, buf.size, null as never, ov));
+        // Never more than one byte past the limit: a message over it is refused (ERROR_MORE_DATA
+        // with too many bytes) before the rest of it is read.
+        const want = Math.min(buf.size, this.#max - size + 1);
+        const c = await this.#readSlot.start('ReadFile', (ov) => k32.ReadFile(this.#handle, buf.ptr, want, null as never, ov));
         if (this.#destroyed) break;
         if (c.error === 0 || c.error === E.ERROR_MORE_DATA) {
           size += c.bytes;
