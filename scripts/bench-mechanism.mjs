@@ -15,6 +15,8 @@
 // CreateNamedPipeW connects the pipe without ConnectNamedPipe.
 //
 //   node scripts/wine.mjs exec scripts/bench-mechanism.mjs [--mib=256] [--runs=5] [--pairs=2000]
+//   node scripts/wine.mjs exec scripts/bench-mechanism.mjs --io [--runs=3] [--pingpongs=500] [--floods=4000] [--engines=a-wait,c-port]
+//      the Windows I/O-engine candidates for message mode instead (scripts/bench/io-engines.mjs)
 //   node scripts\bench-mechanism.mjs ...              (on Windows)
 //
 // Node built-ins and koffi only. On anything but Windows it prints "Windows only" and exits 0.
@@ -28,6 +30,19 @@ if (process.platform !== 'win32') {
 }
 
 const { default: koffi } = await import('koffi');
+
+// --io: the I/O-engine candidates for message mode (issue 12), scripts/bench/io-engines.mjs.
+if (process.argv.includes('--io')) {
+  const { runIoEngines } = await import('./bench/io-engines.mjs');
+  const num = (n, d) => Number(process.argv.find((a) => a.startsWith(`--${n}=`))?.split('=')[1] ?? d);
+  const only = process.argv.find((a) => a.startsWith('--engines='))?.split('=')[1].split(',');
+  const r = await runIoEngines({ runs: num('runs', 3), pingPongs: num('pingpongs', 500), floods: num('floods', 4000), only });
+  process.stdout.write('engine   ping-pong µs/round trip   flood msg/s (100 B, one way)\n');
+  for (const [k, v] of Object.entries(r)) {
+    process.stdout.write(`${k.padEnd(8)} ${v.pingPongUs.toFixed(0).padStart(22)} ${v.floodPerSec.toFixed(0).padStart(26)}${v.error ? `  error: ${v.error}` : ''}\n`);
+  }
+  process.exit(0);
+}
 
 // ------------------------------------------------------------------ options
 

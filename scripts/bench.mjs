@@ -37,6 +37,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { messageFloorRow } from './bench/floor.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -111,7 +112,8 @@ function config() {
     c.b2.count = quick ? 5000 : 20_000;
     c.b3.count = quick ? 500 : 2000;
     c.b3.warmup = 100;
-    c.b4.points = quick ? [[64, 25]] : [[8, 800], [64, 100], [250, 25]];
+    // [1, 4000]: one client, the shape of the C message-mode floor (scripts/bench/floor.mjs).
+    c.b4.points = quick ? [[1, 2000], [64, 25]] : [[1, 4000], [8, 800], [64, 100], [250, 25]];
     c.b5.count = quick ? 500 : 2000;
     c.b6.cycles = quick ? 125 : 500;
     if (quick) {
@@ -893,6 +895,7 @@ function cases(cfg, env) {
       rows: [
         { peer: 'ours', label: 'winpipe server, message mode', role: 'ours', ...node('B4', 'ours', p) },
         { peer: 'node-net', label: 'Node net.Server + u32 length framing', role: 'peer', target: { op: '>=', ratio: 1.0 }, ...node('B4', 'node-net', p) },
+        ...(isWindows ? [messageFloorRow(clients * msgs, p.size)] : []),
       ],
     });
   }

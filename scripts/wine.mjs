@@ -35,7 +35,8 @@ const prefix = path.join(wineDir, 'prefix');
 const SYNC = ['src', 'test', 'scripts', 'benchmarks', 'dist', 'tsconfig.json', 'vitest.config.ts', 'package.json'];
 
 function wineEnv(extra = {}) {
-  const env = { ...process.env, WINEPREFIX: prefix, WINEDEBUG: '-all', WINEDLLOVERRIDES: 'mscoree,mshtml=', ...extra };
+  // WINPIPE_WINEDEBUG (e.g. +server, to count wineserver requests) overrides the silence.
+  const env = { ...process.env, WINEPREFIX: prefix, WINEDEBUG: process.env.WINPIPE_WINEDEBUG || '-all', WINEDLLOVERRIDES: 'mscoree,mshtml=', ...extra };
   delete env.DISPLAY; // no X: nothing can pop up a dialog and wait for a click
   delete env.WAYLAND_DISPLAY;
   delete env.NODE_OPTIONS; // the host's options (Unix paths) mean nothing to node.exe

@@ -260,3 +260,37 @@ export const WT_EXECUTEINWAITTHREAD = 0x4;
 
 /** `DWORD GetLastError(void)`: call it right after the failing call, before any other. */
 export const GetLastError: () => number = bind('uint32_t __stdcall GetLastError()');
+
+// --- I/O completion port (src/windows/overlapped.ts) ----------------------------------------------
+
+/** `HANDLE CreateIoCompletionPort(HANDLE FileHandle, HANDLE ExistingCompletionPort, ULONG_PTR CompletionKey, DWORD NumberOfConcurrentThreads)`: NULL on failure. */
+export const CreateIoCompletionPort: (fileHandle: HANDLE, existingPort: HANDLE | null, completionKey: bigint, threads: number) => HANDLE | null = bind(
+  'HANDLE __stdcall CreateIoCompletionPort(HANDLE FileHandle, HANDLE ExistingCompletionPort, uintptr_t CompletionKey, uint32_t NumberOfConcurrentThreads)',
+);
+
+/** `BOOL SetFileCompletionNotificationModes(HANDLE FileHandle, UCHAR Flags)`. */
+export const SetFileCompletionNotificationModes: (fileHandle: HANDLE, flags: number) => boolean = bind('bool __stdcall SetFileCompletionNotificationModes(HANDLE FileHandle, uint8_t Flags)');
+
+/** `BOOL PostQueuedCompletionStatus(HANDLE CompletionPort, DWORD dwNumberOfBytesTransferred, ULONG_PTR dwCompletionKey, LPOVERLAPPED lpOverlapped)`. */
+export const PostQueuedCompletionStatus: (port: HANDLE, bytes: number, key: bigint, overlapped: bigint | null) => boolean = bind(
+  'bool __stdcall PostQueuedCompletionStatus(HANDLE CompletionPort, uint32_t dwNumberOfBytesTransferred, uintptr_t dwCompletionKey, void *lpOverlapped)',
+);
+
+/**
+ * `BOOL GetQueuedCompletionStatusEx(HANDLE CompletionPort, LPOVERLAPPED_ENTRY lpCompletionPortEntries, ULONG ulCount, PULONG ulNumEntriesRemoved, DWORD dwMilliseconds, BOOL fAlertable)`,
+ * run with koffi's `.async` on one libuv thread-pool thread: `done(err, ok)` runs on the JS thread.
+ * `entries` and `removed` are native memory (koffi.alloc) that lives until `done` has run.
+ */
+export function GetQueuedCompletionStatusExAsync(port: HANDLE, entries: bigint, count: number, removed: bigint, ms: number, done: (err: unknown, ok: boolean) => void): void {
+  gqcsEx ??= kernel32().func(
+    'bool __stdcall GetQueuedCompletionStatusEx(HANDLE CompletionPort, void *lpCompletionPortEntries, uint32_t ulCount, void *ulNumEntriesRemoved, uint32_t dwMilliseconds, bool fAlertable)',
+  );
+  gqcsEx.async(port, entries, count, removed, ms, false, done);
+}
+let gqcsEx: ReturnType<ReturnType<typeof koffi.load>['func']> | undefined;
+
+export const FILE_SKIP_COMPLETION_PORT_ON_SUCCESS = 0x1;
+export const FILE_SKIP_SET_EVENT_ON_HANDLE = 0x2;
+/** sizeof(OVERLAPPED_ENTRY) on 64-bit Windows: lpCompletionKey, lpOverlapped, Internal, dwNumberOfBytesTransferred (+ padding). */
+export const OVERLAPPED_ENTRY_SIZE = 32;
+export const WAIT_TIMEOUT = 258;

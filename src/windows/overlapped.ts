@@ -1,16 +1,25 @@
 /**
- * Overlapped I/O completed on the JS thread without holding any thread-pool thread while it waits.
+ * Overlapped I/O completed on the JS thread without holding a thread-pool thread per operation.
  *
- * Each operation slot ({@link OverlappedSlot}) owns a native OVERLAPPED and an auto-reset
- * event. A pending operation registers a one-shot wait (`RegisterWaitForSingleObject`,
- * WT_EXECUTEONLYONCE) on the event; the Windows wait thread calls one koffi-registered callback,
- * shared by the whole process (koffi allows 8192), which koffi runs on the JS thread. There,
- * `GetOverlappedResult(..., FALSE)` gives the result.
+ * The engine (README "Windows I/O engine"): one I/O completion port for the whole process.
+ * - Every handle a slot serves is associated with the port once, with
+ *   `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE`: an operation that
+ *   completes at once costs its one system call and nothing else (no event, no packet, no wait).
+ * - Operations that go pending are completed by one koffi `.async` `GetQueuedCompletionStatusEx`
+ *   call, which takes up to {@link BATCH} completions per return. It holds exactly one libuv
+ *   thread-pool thread for the process while any port operation is pending, whatever their
+ *   number, and none when nothing is pending.
+ * - A handle that cannot join the port (it already belongs to another one, e.g. a handle a child
+ *   inherited from a parent that associated it), or one that must not (a byte-mode instance that
+ *   libuv's own port takes once connected), is served as before: an auto-reset event and a
+ *   one-shot `RegisterWaitForSingleObject` with one koffi callback shared by the process (koffi
+ *   allows 8192 registrations). Its OVERLAPPED's hEvent carries the low bit, so that no packet is
+ *   queued to a port it may belong to.
  *
- * Lifetime rules (a violation is a crash, not an exception): the OVERLAPPED, the event and any
- * I/O buffer stay allocated until the operation has completed and its wait has fired. Cancel with
- * `CancelIoEx`; the completion (ERROR_OPERATION_ABORTED) still arrives through the callback, and
- * only then may the slot be freed. The callback is never unregistered.
+ * Lifetime rules (a violation is a crash, not an exception): an OVERLAPPED, its event and any I/O
+ * buffer stay allocated until the operation has completed and its packet or wait was seen. Cancel
+ * with `CancelIoEx`; the completion (ERROR_OPERATION_ABORTED) still arrives, and only then may the
+ * slot be freed. The wait callback is never unregistered; the port is never closed.
  */
 import koffi from 'koffi';
 import { WIN32_ERRORS, win32Error } from '../errors.js';
@@ -19,6 +28,14 @@ import * as k32 from './kernel32.js';
 /** sizeof(OVERLAPPED) on 64-bit Windows; hEvent is the last pointer. */
 const OVERLAPPED_SIZE = 32;
 const HEVENT_OFFSET = 24;
+/** Completions taken per GetQueuedCompletionStatusEx return. */
+const BATCH = 64;
+/** Completion key of the packets we post ourselves to wake the drain. */
+const WAKE_KEY = 1n;
+/** The drain's timeout while a ref'd operation is pending: bounds how long a pool thread stays blocked after exit starts. */
+const DRAIN_MS_REFED = 1000;
+/** The drain's timeout while only unref'd operations are pending: the process may exit after at most this. */
+const DRAIN_MS_UNREFED = 50;
 
 /** The outcome of one operation: `error` is the Win32 error (0 for success), `bytes` the count. */
 export interface Completion {
@@ -26,26 +43,7 @@ export interface Completion {
   bytes: number;
 }
 
-// --- the process-wide callback and keep-alive -----------------------------------------------------
-
-const pending = new Map<number, OverlappedSlot>();
-let nextId = 1;
-let callbackPtr: bigint | undefined;
-
-function callback(): bigint {
-  if (callbackPtr === undefined) {
-    k32.defineTypes();
-    const proto = koffi.proto(k32.WAITORTIMERCALLBACK);
-    callbackPtr = koffi.register((context: bigint | number) => {
-      const slot = pending.get(Number(context));
-      if (slot) {
-        pending.delete(Number(context));
-        slot.signalled();
-      }
-    }, koffi.pointer(proto)) as bigint;
-  }
-  return callbackPtr;
-}
+// --- keep-alive ------------------------------------------------------------------------------------
 
 // koffi's callback broker does not keep Node alive; this timer does, while a ref'd operation waits.
 let refs = 0;
@@ -57,25 +55,137 @@ function addRef(): void {
   }
 }
 function dropRef(): void {
-  if (--refs === 0) keepAlive?.unref();
+  if (--refs === 0) {
+    keepAlive?.unref();
+    // A drain armed with the long timeout would hold the process: wake it to re-arm unref'd.
+    if (draining) wake();
+  }
 }
 
-/** Live counts, for leak checks in tests. */
+// --- the registered-wait fallback ------------------------------------------------------------------
+
+const waits = new Map<number, OverlappedSlot>();
+let nextId = 1;
+let callbackPtr: bigint | undefined;
+
+function callback(): bigint {
+  if (callbackPtr === undefined) {
+    k32.defineTypes();
+    const proto = koffi.proto(k32.WAITORTIMERCALLBACK);
+    callbackPtr = koffi.register((context: bigint | number) => {
+      const slot = waits.get(Number(context));
+      if (slot) {
+        waits.delete(Number(context));
+        slot.signalled();
+      }
+    }, koffi.pointer(proto)) as bigint;
+  }
+  return callbackPtr;
+}
+
+// --- the completion port ---------------------------------------------------------------------------
+
+let port: k32.HANDLE | null | undefined;
+/** Pending port operations by OVERLAPPED address. */
+const inFlight = new Map<number, OverlappedSlot>();
+/** OVERLAPPEDs retired after a synchronous warning status (ERROR_MORE_DATA) that may still get a packet. */
+const strays = new Set<number>();
+/** Handle values this process associated with the port (an association lasts as long as the handle). */
+const associated = new Set<bigint>();
+let draining = false;
+let entries: bigint | undefined;
+let entriesView: DataView | undefined;
+
+function thePort(): k32.HANDLE | null {
+  if (port === undefined) {
+    port = k32.CreateIoCompletionPort(k32.INVALID_HANDLE_VALUE, null, 0n, 1) || null;
+    if (port) {
+      // Ownership: the port lives as long as the process; the slot that entries + 4 bytes hold.
+      entries = koffi.alloc('uint8_t', BATCH * k32.OVERLAPPED_ENTRY_SIZE + 8) as bigint;
+      entriesView = new DataView(koffi.view(entries, BATCH * k32.OVERLAPPED_ENTRY_SIZE + 8));
+      // A pool thread blocked in the drain must not hold up libuv's shutdown.
+      process.once('exit', () => {
+        if (draining) wake();
+      });
+    }
+  }
+  return port;
+}
+
+/** Joins `handle` to the port; false if it cannot (it belongs to another port). */
+function associate(handle: k32.HANDLE): boolean {
+  const p = thePort();
+  if (!p) return false;
+  if (k32.CreateIoCompletionPort(handle, p, 0n, 0)) {
+    associated.add(handle);
+    k32.SetFileCompletionNotificationModes(handle, k32.FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | k32.FILE_SKIP_SET_EVENT_ON_HANDLE);
+    return true;
+  }
+  // Already ours: the same handle served again (an accepted instance becoming a connection).
+  return associated.has(handle);
+}
+
+function wake(): void {
+  if (port) k32.PostQueuedCompletionStatus(port, 0, WAKE_KEY, null);
+}
+
+function arm(): void {
+  if (draining || inFlight.size === 0 || !port) return;
+  draining = true;
+  const removed = entries! + BigInt(BATCH * k32.OVERLAPPED_ENTRY_SIZE);
+  k32.GetQueuedCompletionStatusExAsync(port, entries!, BATCH, removed, refs > 0 ? DRAIN_MS_REFED : DRAIN_MS_UNREFED, onDrained);
+}
+
+function onDrained(err: unknown, ok: boolean): void {
+  draining = false;
+  const view = entriesView!;
+  const n = !err && ok ? view.getUint32(BATCH * k32.OVERLAPPED_ENTRY_SIZE, true) : 0;
+  for (let i = 0; i < n; i++) {
+    const at = i * k32.OVERLAPPED_ENTRY_SIZE;
+    if (view.getBigUint64(at, true) === WAKE_KEY) continue;
+    const ov = Number(view.getBigUint64(at + 8, true));
+    const slot = inFlight.get(ov);
+    if (slot) {
+      inFlight.delete(ov);
+      slot.completed();
+    } else if (strays.delete(ov)) {
+      koffi.free(BigInt(ov));
+    }
+    // Anything else is not ours (a packet for I/O another process issued on a shared file object).
+  }
+  if (inFlight.size === 0) return;
+  if (refs > 0) arm();
+  else setTimeout(arm, 0).unref();
+}
+
+/** Live counts, for leak checks in tests: pending operations (waits and port) and keep-alive refs. */
 export function overlappedStats(): { pendingWaits: number; keepAliveRefs: number } {
-  return { pendingWaits: pending.size, keepAliveRefs: refs };
+  return { pendingWaits: waits.size + inFlight.size, keepAliveRefs: refs };
 }
 
 // --- one operation slot ----------------------------------------------------------------------------
 
+/** Options of {@link OverlappedSlot}. */
+export interface OverlappedSlotOptions {
+  /**
+   * Serve the handle through the process's completion port (default true). Pass false for a
+   * handle another port must take later (a byte-mode instance handed to libuv once connected).
+   */
+  port?: boolean;
+}
+
 /**
  * One reusable place for a single outstanding overlapped operation on `handle`.
- * Ownership: the slot owns its OVERLAPPED and event (freed by {@link OverlappedSlot.free});
- * it never owns `handle`.
+ * Ownership: the slot owns its OVERLAPPED (and, in the wait fallback, its event), freed by
+ * {@link OverlappedSlot.free}; it never owns `handle`.
  */
 export class OverlappedSlot {
-  readonly ov: bigint;
-  readonly #event: k32.HANDLE;
+  ov: bigint;
   readonly #handle: k32.HANDLE;
+  readonly #port: boolean;
+  readonly #event: k32.HANDLE = 0n;
+  /** The hEvent value the OVERLAPPED carries: 0 on the port, the event with the low bit set otherwise. */
+  readonly #hEvent: bigint = 0n;
   #wait: k32.HANDLE = 0n;
   #settle: ((c: Completion) => void) | undefined;
   #refed = true;
@@ -83,11 +193,16 @@ export class OverlappedSlot {
   #freed = false;
   #freeWhenDone = false;
 
-  constructor(handle: k32.HANDLE) {
+  constructor(handle: k32.HANDLE, options: OverlappedSlotOptions = {}) {
     this.#handle = handle;
-    const event = k32.CreateEventW(null, false, false, null);
-    if (!event) throw win32Error(k32.GetLastError(), 'CreateEventW');
-    this.#event = event;
+    this.#port = options.port !== false && associate(handle);
+    if (!this.#port) {
+      const event = k32.CreateEventW(null, false, false, null);
+      if (!event) throw win32Error(k32.GetLastError(), 'CreateEventW');
+      this.#event = event;
+      // Low bit: no completion packet, should the file belong to some port (ours or another's).
+      this.#hEvent = options.port === false ? event : event | 1n;
+    }
     this.ov = koffi.alloc('uint8_t', OVERLAPPED_SIZE) as bigint;
   }
 
@@ -105,22 +220,33 @@ export class OverlappedSlot {
     if (this.#settle || this.#freed) throw new Error(`winpipe internal: ${syscall} on a busy or freed slot`);
     const view = new DataView(koffi.view(this.ov, OVERLAPPED_SIZE));
     for (let i = 0; i < HEVENT_OFFSET; i += 8) view.setBigUint64(i, 0n, true);
-    view.setBigUint64(HEVENT_OFFSET, this.#event, true);
+    view.setBigUint64(HEVENT_OFFSET, this.#hEvent, true);
 
     const ok = issue(this.ov);
     const error = ok ? 0 : k32.GetLastError();
     if (error !== WIN32_ERRORS.ERROR_IO_PENDING) {
-      // Finished at once (success, ERROR_MORE_DATA, ERROR_PIPE_CONNECTED or a failure). The event
-      // may be signalled; the next operation resets it when it starts.
+      // Finished at once (success, ERROR_MORE_DATA, ERROR_PIPE_CONNECTED or a failure): no packet
+      // on success (skip-on-success) or failure. A warning status (ERROR_MORE_DATA) may still
+      // queue one, so on the port that OVERLAPPED retires and the slot takes a fresh one.
       const bytes: k32.Out<number> = [0];
       if (ok || error === WIN32_ERRORS.ERROR_MORE_DATA) k32.GetOverlappedResult(this.#handle, this.ov, bytes, false);
+      if (this.#port && error === WIN32_ERRORS.ERROR_MORE_DATA) {
+        strays.add(Number(this.ov));
+        this.ov = koffi.alloc('uint8_t', OVERLAPPED_SIZE) as bigint;
+      }
       return Promise.resolve({ error, bytes: bytes[0] });
     }
     return new Promise<Completion>((resolve) => {
       this.#settle = resolve;
+      if (this.#port) {
+        inFlight.set(Number(this.ov), this);
+        this.#count(true);
+        arm();
+        return;
+      }
       const id = nextId++;
       const wait: k32.Out<k32.HANDLE> = [0n];
-      pending.set(id, this);
+      waits.set(id, this);
       // WT_EXECUTEINWAITTHREAD: the callback runs on the wait thread itself (one per 63 waits), so
       // at most ceil(waits / 63) threads call into koffi at once. By default each callback gets
       // its own worker thread, and a burst of hundreds of completions overflows koffi's queue of
@@ -128,7 +254,7 @@ export class OverlappedSlot {
       const flags = k32.WT_EXECUTEONLYONCE | k32.WT_EXECUTEINWAITTHREAD;
       if (!k32.RegisterWaitForSingleObject(wait, this.#event, callback(), BigInt(id), k32.INFINITE, flags)) {
         const e = k32.GetLastError();
-        pending.delete(id);
+        waits.delete(id);
         // The I/O is in flight and nobody will hear of it: cancel it and wait for it blockingly,
         // the only way to know the kernel is done with the OVERLAPPED. This path is for
         // resource exhaustion only.
@@ -161,15 +287,20 @@ export class OverlappedSlot {
       return;
     }
     this.#freed = true;
-    k32.CloseHandle(this.#event);
+    if (this.#event) k32.CloseHandle(this.#event);
     koffi.free(this.ov);
   }
 
-  /** @internal Called by the shared callback, on the JS thread, after the event fired. */
+  /** @internal Called by the shared wait callback, on the JS thread, after the event fired. */
   signalled(): void {
     // Non-blocking unregister: this very wait is the one calling us, so a blocking one would deadlock.
     k32.UnregisterWaitEx(this.#wait, null);
     this.#wait = 0n;
+    this.completed();
+  }
+
+  /** @internal The operation is done (its packet was dequeued or its event fired): settle it. */
+  completed(): void {
     const bytes: k32.Out<number> = [0];
     const ok = k32.GetOverlappedResult(this.#handle, this.ov, bytes, false);
     const completion = { error: ok ? 0 : k32.GetLastError(), bytes: bytes[0] };

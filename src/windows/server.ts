@@ -198,7 +198,8 @@ class WindowsPipeServer extends PipeServerBase {
     // Ownership: the instance owns `handle` until a connection takes it or it is closed below.
     let slot: OverlappedSlot;
     try {
-      slot = new OverlappedSlot(handle);
+      // A byte-mode instance goes to libuv once connected, whose port must be able to take it.
+      slot = new OverlappedSlot(handle, { port: o.mode === 'message' });
     } catch (err) {
       k32.CloseHandle(handle);
       throw err;
