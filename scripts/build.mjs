@@ -1,6 +1,6 @@
 // Builds dist/esm (import) and dist/cjs (require) with the TypeScript compiler, from one source.
 import { spawnSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,4 +15,6 @@ for (const project of ['tsconfig.json', 'tsconfig.cjs.json']) {
 }
 // dist/cjs/*.js are CommonJS although the package is "type": "module".
 writeFileSync(join(root, 'dist/cjs/package.json'), '{ "type": "commonjs" }\n');
+// The `winpipe` bin (package.json): runnable in place too, as npm makes it once installed.
+chmodSync(join(root, 'dist/esm/cli/main.js'), 0o755);
 console.log('built dist/esm and dist/cjs');

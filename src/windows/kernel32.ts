@@ -294,3 +294,28 @@ export const FILE_SKIP_SET_EVENT_ON_HANDLE = 0x2;
 /** sizeof(OVERLAPPED_ENTRY) on 64-bit Windows: lpCompletionKey, lpOverlapped, Internal, dwNumberOfBytesTransferred (+ padding). */
 export const OVERLAPPED_ENTRY_SIZE = 32;
 export const WAIT_TIMEOUT = 258;
+
+// --- listing pipes (winpipe ls: src/cli/ls.ts) ------------------------------------------------------
+
+/**
+ * sizeof(WIN32_FIND_DATAW): dwFileAttributes, three FILETIMEs, nFileSizeHigh/Low (a pipe's current
+ * instance count), two reserved DWORDs, `WCHAR cFileName[MAX_PATH]`, `WCHAR cAlternateFileName[14]`.
+ */
+export const WIN32_FIND_DATAW_SIZE = 592;
+/** Byte offset of `cFileName` (260 UTF-16 units, NUL-terminated) in WIN32_FIND_DATAW. */
+export const WIN32_FIND_DATAW_FILENAME = 44;
+/** Byte offset of `nFileSizeLow` in WIN32_FIND_DATAW: for a pipe, how many instances it has. */
+export const WIN32_FIND_DATAW_SIZE_LOW = 32;
+
+/**
+ * `HANDLE FindFirstFileW(LPCWSTR lpFileName, LPWIN32_FIND_DATAW lpFindFileData)`: INVALID_HANDLE_VALUE
+ * on failure. `data` is a Buffer of {@link WIN32_FIND_DATAW_SIZE} bytes. `\\.\pipe\*` lists pipes
+ * (Wine 8 fails it with ERROR_BAD_DEV_TYPE, 66).
+ */
+export const FindFirstFileW: (lpFileName: string, data: Buffer) => HANDLE = bind('HANDLE __stdcall FindFirstFileW(const char16_t *lpFileName, void *lpFindFileData)');
+
+/** `BOOL FindNextFileW(HANDLE hFindFile, LPWIN32_FIND_DATAW lpFindFileData)`: FALSE with ERROR_NO_MORE_FILES at the end. */
+export const FindNextFileW: (hFindFile: HANDLE, data: Buffer) => boolean = bind('bool __stdcall FindNextFileW(HANDLE hFindFile, void *lpFindFileData)');
+
+/** `BOOL FindClose(HANDLE hFindFile)`: a find handle is closed with this, never CloseHandle. */
+export const FindClose: (hFindFile: HANDLE) => boolean = bind('bool __stdcall FindClose(HANDLE hFindFile)');

@@ -1,0 +1,178 @@
+/**
+ * `winpipe relay`: stdio ⇄ a pipe, with npiperelay's flags, so that WSL recipes
+ * (`socat ... EXEC:"npiperelay.exe -ei -s //./pipe/NAME"`) work with only the program changed.
+ *
+ * At the end of stdin (in this order, as npiperelay does): `-ei` exits at once (what was read has
+ * been handed to the pipe); `-s` sends one zero-byte message (message mode); then, on POSIX, our
+ * write side is shut down (a Unix socket has half-close). A Windows pipe has no half-close, so
+ * there the pipe stays open until the server closes it, as with npiperelay.
+ *
+ * At the end of the pipe: a Windows pipe's end is the server closing it, and relay exits 0. A
+ * zero-byte message (message mode), or the server's half-close on POSIX, ends the pipe's output:
+ * `-ep` exits then; otherwise stdin is still sent, and relay exits once stdin has ended too.
+ *
+ * @module
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect, pipePath } from '../index.js';
+import { isPipeError } from '../errors.js';
+import type { PipeConnection, PipeMode } from '../named.js';
+import { MODE_FLAG, UsageError, describeError, exitNow, logger, modeOf, oneName, parseArgs } from './args.js';
+
+export const RELAY_HELP = `usage: winpipe relay [-p] [-s] [-ep] [-ei] [-v] [--mode byte|message] NAME|PATH
+
+Relays stdin to the pipe and the pipe to stdout (npiperelay's flags).
+NAME is a pipe name; Windows also takes \\\\.\\pipe\\NAME and //./pipe/NAME,
+POSIX an absolute socket path.
+
+  -p            poll until the pipe exists (retry while it is not found)
+  -s            at the end of stdin, send a zero-byte message (needs --mode message
+                on Windows; on POSIX the write side is shut down in any case)
+  -ep           exit at the end of the pipe (a zero-byte message, or the server's
+                half-close), even if stdin has more to send
+  -ei           exit at the end of stdin, even if the pipe has more to say
+  -v            verbose: what happens, on stderr
+  --mode MODE   byte (default) or message (go-winio and Docker pipes are message pipes)
+  -h, --help    this help
+
+Exit status: 0 done, 1 a pipe error (code: message on stderr), 2 usage.`;
+
+const isWindows = process.platform === 'win32';
+/** -p: the first retry comes soon (a server starting now), later ones every 200 ms as npiperelay. */
+const POLL_FIRST_MS = 10;
+const POLL_MAX_MS = 200;
+
+/**
+ * Connects, and with `poll` retries while the name is not found (ENOENT), with a short backoff.
+ * Rejects with an AbortError once `signal` aborts.
+ */
+export async function connectPolling(name: string, options: { mode: PipeMode; signal: AbortSignal; poll: boolean; log: (m: string) => void }): Promise<PipeConnection> {
+  let delay = POLL_FIRST_MS;
+  let said = false;
+  for (;;) {
+    try {
+      return await connect(name, { mode: options.mode, signal: options.signal });
+    } catch (err) {
+      if (!options.poll || !isPipeError(err) || err.code !== 'ENOENT') throw err;
+      if (!said) options.log(`${pipePath(name)} does not exist yet; polling`);
+      said = true;
+      await sleep(delay, undefined, { signal: options.signal });
+      delay = Math.min(delay * 2, POLL_MAX_MS);
+    }
+  }
+}
+
+/** Runs `winpipe relay`; resolves with the exit status. */
+export async function relay(argv: readonly string[]): Promise<number> {
+  const parsed = parseArgs(argv, [
+    { names: ['p'], key: 'poll' },
+    { names: ['s'], key: 'zero' },
+    { names: ['ep'], key: 'exitOnPipeEnd' },
+    { names: ['ei'], key: 'exitOnStdinEnd' },
+    { names: ['v'], key: 'verbose' },
+    MODE_FLAG,
+  ]);
+  if (parsed.flags.help) {
+    process.stdout.write(`${RELAY_HELP}\n`);
+    return 0;
+  }
+  const name = oneName(parsed);
+  const mode = modeOf(parsed);
+  const f = parsed.flags;
+  // A byte pipe has no zero-byte message: WriteFile of 0 bytes does nothing there, and the
+  // library's `halfClose: 'zero-message'` option is not there yet. With -ei, -s never runs.
+  if (f.zero && !f.exitOnStdinEnd && isWindows && mode === 'byte') {
+    throw new UsageError('-s sends a zero-byte message, which needs --mode message on Windows (for byte pipes it needs the halfClose option winpipe does not have yet)');
+  }
+  pipePath(name); // a bad name is a usage error, before any system call
+  const log = logger('relay', f.verbose === true);
+
+  const abort = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    log(`${sig}: stopping`);
+    abort.abort();
+    void exitNow(sig === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  log(`connecting to ${pipePath(name)}`);
+  let conn: PipeConnection;
+  try {
+    conn = await connectPolling(name, { mode, signal: abort.signal, poll: f.poll === true, log });
+  } catch (err) {
+    // A signal during -p: onSignal is already ending the process with its own status.
+    if (abort.signal.aborted) return new Promise<number>(() => {});
+    throw err;
+  }
+  log(`connected (${mode} mode)`);
+
+  let stdinDone = false;
+  let pipeDone = false;
+  return new Promise<number>((resolve) => {
+    let settled = false;
+    const finish = (code: number, why: string): void => {
+      if (settled) return;
+      settled = true;
+      log(why);
+      // stdin or the pipe may still be open on purpose (-ei, -ep): end the process, not just main.
+      resolve(code);
+      void exitNow(code);
+    };
+    const fail = (err: unknown): void => {
+      if (settled) return;
+      process.stderr.write(`${describeError(err)}\n`);
+      finish(1, 'failed');
+    };
+    conn.on('error', fail);
+    let reading: Promise<void> = Promise.resolve();
+    // Whatever the pipe said is on stdout before the process ends.
+    conn.on('close', () => void reading.then(() => finish(0, 'pipe closed')));
+
+    const pipeEnded = (what: string): void => {
+      if (pipeDone) return;
+      pipeDone = true;
+      // A Windows pipe has no half-close: its end is the server closing the pipe.
+      if (isWindows && what === 'end') return finish(0, 'pipe closed by the server');
+      if (f.exitOnPipeEnd) return finish(0, `end of the pipe (${what}): -ep`);
+      log(`end of the pipe (${what}); still sending stdin`);
+      if (stdinDone) finish(0, 'both directions ended');
+    };
+
+    // pipe -> stdout, with backpressure from stdout.
+    reading = (async () => {
+      try {
+        for await (const chunk of conn.messages()) {
+          if (chunk.length === 0) {
+            // go-winio's CloseWrite: a zero-byte message means "no more data".
+            pipeEnded('zero-byte message');
+            continue;
+          }
+          if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
+        }
+        pipeEnded('end');
+      } catch (err) {
+        fail(err);
+      }
+    })();
+
+    // stdin -> pipe: each chunk is one write (message mode: one message), as npiperelay's io.Copy.
+    void (async () => {
+      try {
+        for await (const chunk of process.stdin) await conn.writeMessage(chunk as Buffer);
+        log('end of stdin');
+        if (f.exitOnStdinEnd) return finish(0, 'end of stdin: -ei');
+        if (f.zero && mode === 'message') {
+          await conn.writeMessage(Buffer.alloc(0));
+          log('sent a zero-byte message');
+        }
+        // POSIX: shut down our write side (the server reads its end). Windows: no half-close.
+        if (!isWindows) conn.end();
+        stdinDone = true;
+        if (pipeDone) finish(0, 'both directions ended');
+      } catch (err) {
+        fail(err);
+      }
+    })();
+  });
+}

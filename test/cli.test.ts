@@ -1,0 +1,404 @@
+// The `winpipe` command (src/cli/): relay with npiperelay's flags, ls, serve, send, --help and exit
+// statuses. The command runs as a child of this test (natively: against Unix sockets; under Wine:
+// node.exe spawning node.exe, so the child's stdio are Windows pipes, which node.exe can write:
+// DESIGN.md section 5). The servers and clients on the other end are winpipe's own, in-process.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { connect, createServer, type PipeConnection, type PipeServer } from '../src/index.js';
+import { bundle } from './helpers/bundle.js';
+import { exited, isWindows, seededBytes, uniqueName, underWine, within } from './helpers/index.js';
+
+let cliPath: string;
+beforeAll(async () => {
+  cliPath = fileURLToPath(await bundle('cli/main.ts'));
+});
+
+interface Cli {
+  child: ChildProcess;
+  stdout: () => Buffer;
+  stderr: () => string;
+  /** Resolves once stdout holds at least `n` bytes. */
+  stdoutBytes: (n: number) => Promise<Buffer>;
+  /** Resolves once stderr contains `text`. */
+  stderrHas: (text: string) => Promise<string>;
+  code: Promise<number | null>;
+}
+
+const children: ChildProcess[] = [];
+const servers: PipeServer[] = [];
+afterEach(async () => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const s of servers.splice(0)) await s.close();
+});
+
+function startCli(args: string[]): Cli {
+  const child = spawn(process.execPath, [cliPath, ...args], { stdio: 'pipe', windowsHide: true });
+  children.push(child);
+  const out: Buffer[] = [];
+  let err = '';
+  const waiters: (() => void)[] = [];
+  const wake = (): void => {
+    for (const w of waiters.splice(0)) w();
+  };
+  child.stdout!.on('data', (d: Buffer) => {
+    out.push(d);
+    wake();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+    wake();
+  });
+  const code = exited(child);
+  const until = <T>(check: () => T | undefined): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const test = (): void => {
+        const v = check();
+        if (v !== undefined) return resolve(v);
+        if (child.exitCode !== null || child.signalCode !== null) {
+          return reject(new Error(`winpipe exited (${child.exitCode}) first; stderr: ${err}`));
+        }
+        waiters.push(test);
+      };
+      child.once('exit', () => setImmediate(wake));
+      test();
+    });
+  return {
+    child,
+    stdout: () => Buffer.concat(out),
+    stderr: () => err,
+    stdoutBytes: (n) => until(() => (Buffer.concat(out).length >= n ? Buffer.concat(out) : undefined)),
+    stderrHas: (text) => until(() => (err.includes(text) ? err : undefined)),
+    code,
+  };
+}
+
+/** Runs the command to its end with `input` on stdin. */
+async function runCli(args: string[], input?: Buffer | string): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
+  const cli = startCli(args);
+  cli.child.stdin!.on('error', () => {}); // a command that exits without reading stdin
+  cli.child.stdin!.end(input ?? '');
+  const code = await within(cli.code, 45_000, `winpipe ${args.join(' ')}`);
+  // 'exit' can come before the last stdio data: wait for the streams to close.
+  await new Promise((r) => (cli.child.stdout!.closed ? r(null) : cli.child.stdout!.once('close', r)));
+  await new Promise((r) => (cli.child.stderr!.closed ? r(null) : cli.child.stderr!.once('close', r)));
+  return { code, stdout: cli.stdout(), stderr: cli.stderr() };
+}
+
+/** An in-process server; `onConn` gets each connection. */
+async function serveHere(name: string, mode: 'byte' | 'message', onConn: (conn: PipeConnection) => void): Promise<PipeServer> {
+  const server = createServer({ mode }, onConn);
+  servers.push(server);
+  await server.listen(name);
+  return server;
+}
+
+/** The first connection a server gets. */
+function firstConnection(server: PipeServer): Promise<PipeConnection> {
+  return new Promise((resolve) => server.once('connection', resolve));
+}
+
+/** Every message (byte mode: chunk) a connection receives until it ends, and whether it ended. */
+function gather(conn: PipeConnection): { items: Buffer[]; bytes: () => Buffer; ended: Promise<void>; got: (n: number) => Promise<void> } {
+  const items: Buffer[] = [];
+  const waiters: (() => void)[] = [];
+  const ended = (async () => {
+    try {
+      for await (const m of conn.messages()) {
+        items.push(m);
+        for (const w of waiters.splice(0)) w();
+      }
+    } catch {
+      /* a reset at the end of a test */
+    }
+  })();
+  const got = (n: number): Promise<void> =>
+    new Promise((resolve) => {
+      const test = (): void => (items.length >= n ? resolve() : void waiters.push(test));
+      test();
+    });
+  return { items, bytes: () => Buffer.concat(items), ended, got };
+}
+
+describe('winpipe --help and exit statuses', () => {
+  it('--help prints the usage of the command and of every subcommand, exit 0', async () => {
+    for (const args of [['--help'], ['relay', '--help'], ['ls', '--help'], ['serve', '--help'], ['send', '-h']]) {
+      const r = await runCli(args);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stdout.toString(), args.join(' ')).toMatch(/^usage: winpipe/);
+    }
+  });
+
+  it('a usage error exits 2: no command, an unknown command, an unknown flag, no NAME, a bad --mode, a bad name', async () => {
+    for (const args of [[], ['frob'], ['relay', '--bogus', 'x'], ['relay'], ['send', '--mode', 'stream', 'x'], ['send', 'a/b'], ['ls', 'extra']]) {
+      const r = await runCli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.length, args.join(' ')).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('winpipe send', () => {
+  it('to a name nobody serves: exit 1, ENOENT on stderr', async () => {
+    const r = await runCli(['send', uniqueName('wp-cli-none')], 'hello');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^ENOENT: /);
+  });
+
+  it('byte mode: stdin to the pipe, the reply (until the server closes) to stdout', async () => {
+    const name = uniqueName('wp-cli-send');
+    await serveHere(name, 'byte', (conn) => {
+      const g = gather(conn);
+      void g.ended.then(() => conn.end(Buffer.concat([Buffer.from('got:'), g.bytes()])));
+    });
+    const r = await runCli(['send', name], 'hello');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toBe('got:hello');
+  });
+
+  it('message mode: stdin as one message, one reply message to stdout', async () => {
+    const name = uniqueName('wp-cli-sendm');
+    const received: Buffer[] = [];
+    await serveHere(name, 'message', (conn) => {
+      void (async () => {
+        for await (const m of conn.messages()) {
+          received.push(m);
+          await conn.writeMessage(Buffer.from(`reply to ${m.length} bytes`));
+        }
+      })().catch(() => {});
+    });
+    const input = seededBytes(100_000, 14);
+    const r = await runCli(['send', '--mode', 'message', name], input);
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toBe('reply to 100000 bytes');
+    expect(received).toHaveLength(1);
+    expect(received[0]!.equals(input)).toBe(true);
+  });
+});
+
+describe('winpipe serve', () => {
+  it('echoes (byte mode), says where it listens on stderr, and a client reads its bytes back', async () => {
+    const name = uniqueName('wp-cli-serve');
+    const cli = startCli(['serve', name]);
+    const err = await within(cli.stderrHas('\n'), 45_000, 'serve listening');
+    const address = /listening on (.*)\n/.exec(err)![1]!;
+    expect(address.endsWith(name) || address.endsWith(`${name}.sock`)).toBe(true);
+    const conn = await connect(name);
+    const g = gather(conn);
+    conn.write('echo me');
+    await within(
+      (async () => {
+        while (g.bytes().toString() !== 'echo me') await g.got(g.items.length + 1);
+      })(),
+      20_000,
+      'the echo',
+    );
+    conn.destroy();
+    if (!isWindows) {
+      // SIGTERM stops it cleanly and the socket file goes with it. (Windows: kill() is TerminateProcess.)
+      cli.child.kill('SIGTERM');
+      expect(await within(cli.code, 20_000, 'serve exit')).toBe(0);
+      expect(existsSync(address)).toBe(false);
+    }
+  });
+
+  it('--print --mode message prints each message a client sends on its own line', async () => {
+    const name = uniqueName('wp-cli-print');
+    const cli = startCli(['serve', '--print', '--mode', 'message', name]);
+    await within(cli.stderrHas('listening on'), 45_000, 'serve listening');
+    const conn = await connect(name, { mode: 'message' });
+    await conn.writeMessage(Buffer.from('one'));
+    await conn.writeMessage(Buffer.from('two'));
+    expect((await within(cli.stdoutBytes(8), 20_000, 'printed')).toString()).toBe('one\ntwo\n');
+    conn.destroy();
+  });
+});
+
+describe('winpipe relay', () => {
+  it('relays stdin to the pipe and the pipe to stdout; exits 0 when the server closes (POSIX: and stdin has ended)', async () => {
+    const name = uniqueName('wp-cli-relay');
+    const server = await serveHere(name, 'byte', () => {});
+    const accepted = firstConnection(server);
+    const cli = startCli(['relay', name]);
+    const conn = await within(accepted, 45_000, 'relay connects');
+    const g = gather(conn);
+    cli.child.stdin!.write('to the server');
+    await within(g.got(1), 20_000, 'stdin reaches the server');
+    conn.write('to stdout');
+    expect((await within(cli.stdoutBytes(9), 20_000, 'pipe reaches stdout')).toString()).toBe('to stdout');
+    // Windows: the end of a pipe is its close, and relay exits with stdin still open, as
+    // npiperelay. POSIX: the end may be a half-close, so stdin is still relayed until it ends.
+    if (!isWindows) cli.child.stdin!.end();
+    conn.destroy();
+    expect(await within(cli.code, 20_000, 'relay exit')).toBe(0);
+    expect(g.bytes().toString()).toBe('to the server');
+  });
+
+  it('a 1 MiB round trip through relay and an echo server is byte-exact', async () => {
+    const name = uniqueName('wp-cli-mib');
+    const size = 1 << 20;
+    const data = seededBytes(size, 1414);
+    let serverConn: PipeConnection | undefined;
+    await serveHere(name, 'byte', (conn) => {
+      serverConn = conn;
+      conn.pipe(conn);
+    });
+    const cli = startCli(['relay', name]);
+    cli.child.stdin!.end(data);
+    const out = await within(cli.stdoutBytes(size), 60_000, '1 MiB back');
+    expect(out.length).toBe(size);
+    expect(out.equals(data)).toBe(true);
+    serverConn!.destroy();
+    expect(await within(cli.code, 20_000, 'relay exit')).toBe(0);
+  });
+
+  it('accepts the //./pipe/NAME spelling (Windows) or an absolute socket path (POSIX)', async () => {
+    const name = uniqueName('wp-cli-spell');
+    const server = await serveHere(name, 'byte', (conn) => conn.end('hi'));
+    const target = isWindows ? `//./pipe/${name}` : server.address()!;
+    const r = await runCli(['relay', target]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toBe('hi');
+  });
+
+  it('without -p, a name nobody serves: exit 1, ENOENT on stderr', async () => {
+    const r = await runCli(['relay', uniqueName('wp-cli-nop')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^ENOENT: /);
+  });
+
+  it('-p polls until a server that appears late exists, then relays', async () => {
+    const name = uniqueName('wp-cli-late');
+    const cli = startCli(['relay', '-p', '-v', name]);
+    cli.child.stdin!.end();
+    // The relay is running and polling before the server exists.
+    await within(cli.stderrHas('polling'), 45_000, 'relay polling');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(cli.child.exitCode).toBe(null);
+    await serveHere(name, 'byte', (conn) => conn.end('late'));
+    expect(await within(cli.code, 20_000, 'relay exit')).toBe(0);
+    expect(cli.stdout().toString()).toBe('late');
+  });
+
+  it('-ei exits at the end of stdin although the server keeps the pipe open; what stdin had was delivered', async () => {
+    const name = uniqueName('wp-cli-ei');
+    const server = await serveHere(name, 'byte', () => {});
+    const accepted = firstConnection(server);
+    const cli = startCli(['relay', '-ei', name]);
+    const conn = await within(accepted, 45_000, 'relay connects');
+    const g = gather(conn);
+    cli.child.stdin!.end('last words');
+    expect(await within(cli.code, 20_000, 'relay exit at the end of stdin')).toBe(0);
+    await within(g.ended, 20_000, 'the server sees the relay go');
+    expect(g.bytes().toString()).toBe('last words');
+  });
+
+  it('-s --mode message sends a zero-byte message at the end of stdin (the recipe form -ei -s exits first, as npiperelay)', async () => {
+    const name = uniqueName('wp-cli-s');
+    const server = await serveHere(name, 'message', () => {});
+    const accepted = firstConnection(server);
+    const cli = startCli(['relay', '-s', '--mode', 'message', name]);
+    const conn = await within(accepted, 45_000, 'relay connects');
+    const g = gather(conn);
+    cli.child.stdin!.end('payload');
+    await within(g.got(2), 20_000, 'payload and the zero-byte message');
+    expect(g.items.map((m) => m.toString())).toEqual(['payload', '']);
+    conn.destroy();
+    expect(await within(cli.code, 20_000, 'relay exit')).toBe(0);
+  });
+
+  it.runIf(isWindows)('-s in byte mode on Windows is refused (exit 2): a byte pipe has no zero-byte message without the halfClose option', async () => {
+    const r = await runCli(['relay', '-s', uniqueName('wp-cli-sb')]);
+    expect(r.code).toBe(2);
+    // With -ei, -s never runs (npiperelay's order), so the WSL recipe's `-ei -s` is accepted.
+    const r2 = await runCli(['relay', '-ei', '-s', uniqueName('wp-cli-sb')]);
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toMatch(/^ENOENT: /);
+  });
+
+  it.skipIf(isWindows)('-s in byte mode on POSIX: the server reads the end of stream (shutdown of our write side)', async () => {
+    const name = uniqueName('wp-cli-sp');
+    const server = await serveHere(name, 'byte', () => {});
+    const accepted = firstConnection(server);
+    const cli = startCli(['relay', '-s', name]);
+    const conn = await within(accepted, 45_000, 'relay connects');
+    const g = gather(conn);
+    cli.child.stdin!.end('bytes');
+    await within(g.ended, 20_000, 'the end of stream');
+    expect(g.bytes().toString()).toBe('bytes');
+    conn.end();
+    expect(await within(cli.code, 20_000, 'relay exit')).toBe(0);
+  });
+
+  it('-ep exits at the end of the pipe (a zero-byte message) while stdin is still open', async () => {
+    const name = uniqueName('wp-cli-ep');
+    const server = await serveHere(name, 'message', () => {});
+    const accepted = firstConnection(server);
+    const cli = startCli(['relay', '-ep', '--mode', 'message', name]);
+    const conn = await within(accepted, 45_000, 'relay connects');
+    gather(conn);
+    await conn.writeMessage(Buffer.from('bye'));
+    await conn.writeMessage(Buffer.alloc(0));
+    expect(await within(cli.code, 20_000, 'relay exit at the end of the pipe')).toBe(0);
+    expect(cli.stdout().toString()).toBe('bye');
+    conn.destroy();
+  });
+
+  it('without -ep, stdin still reaches the server after the end of the pipe (a zero-byte message)', async () => {
+    const name = uniqueName('wp-cli-noep');
+    const server = await serveHere(name, 'message', () => {});
+    const accepted = firstConnection(server);
+    const cli = startCli(['relay', '--mode', 'message', name]);
+    const conn = await within(accepted, 45_000, 'relay connects');
+    const g = gather(conn);
+    await conn.writeMessage(Buffer.from('bye'));
+    await conn.writeMessage(Buffer.alloc(0));
+    expect((await within(cli.stdoutBytes(3), 20_000, 'bye')).toString()).toBe('bye');
+    cli.child.stdin!.write('more');
+    await within(g.got(1), 20_000, 'stdin after the end of the pipe');
+    expect(g.items[0]!.toString()).toBe('more');
+    expect(cli.child.exitCode).toBe(null);
+    cli.child.stdin!.end();
+    conn.destroy();
+    expect(await within(cli.code, 20_000, 'relay exit')).toBe(0);
+  });
+
+  it.skipIf(isWindows)('-ep on POSIX byte mode: the server half-closes and relay exits although stdin is open', async () => {
+    const name = uniqueName('wp-cli-eph');
+    await serveHere(name, 'byte', (conn) => conn.end('half'));
+    const cli = startCli(['relay', '-ep', name]);
+    expect(await within(cli.code, 45_000, 'relay exit at the half-close')).toBe(0);
+    expect(cli.stdout().toString()).toBe('half');
+  });
+
+  it('-v says what happens on stderr; without it stderr stays empty', async () => {
+    const name = uniqueName('wp-cli-v');
+    await serveHere(name, 'byte', (conn) => conn.end('x'));
+    const quiet = await runCli(['relay', name]);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).toBe('');
+    const loud = await runCli(['relay', '-v', name]);
+    expect(loud.code).toBe(0);
+    expect(loud.stderr.split('\n').filter(Boolean).length).toBeGreaterThan(1);
+    expect(loud.stdout.toString()).toBe('x');
+  });
+});
+
+describe('winpipe ls', () => {
+  it.skipIf(underWine)('lists a pipe being served, by the path relay and send accept (Wine: FindFirstFileW on \\\\.\\pipe\\ fails with error 66 under Wine 8)', async () => {
+    const name = uniqueName('wp-cli-ls');
+    const server = await serveHere(name, 'byte', () => {});
+    const r = await runCli(['ls']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString().split('\n')).toContain(server.address());
+  });
+
+  it.runIf(underWine)('where the system cannot list pipes (Wine 8: error 66), one line on stderr and exit 1', async () => {
+    const r = await runCli(['ls']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^ENOTSUP: /);
+  });
+});
