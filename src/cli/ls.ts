@@ -17,6 +17,7 @@ import { win32Error } from '../errors.js';
 import * as k32 from '../windows/kernel32.js';
 import { UsageError, parseArgs } from './args.js';
 
+/** `winpipe ls --help`. */
 export const LS_HELP = `usage: winpipe ls [-l]
 
 Lists the pipes that can be found, one path a line.

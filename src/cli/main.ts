@@ -24,6 +24,7 @@ const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<numbe
   send: { run: send, help: SEND_HELP },
 };
 
+/** `winpipe --help`. */
 export const MAIN_HELP = `usage: winpipe <command> [flags] [NAME|PATH]
 
 Real OS pipes from the command line (Windows named pipes; Unix sockets on POSIX).

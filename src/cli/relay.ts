@@ -19,6 +19,7 @@ import { isPipeError } from '../errors.js';
 import type { PipeConnection, PipeMode } from '../named.js';
 import { MODE_FLAG, UsageError, describeError, exitNow, logger, modeOf, oneName, parseArgs } from './args.js';
 
+/** `winpipe relay --help`. */
 export const RELAY_HELP = `usage: winpipe relay [-p] [-s] [-ep] [-ei] [-v] [--mode byte|message] NAME|PATH
 
 Relays stdin to the pipe and the pipe to stdout (npiperelay's flags).
@@ -125,6 +126,8 @@ export async function relay(argv: readonly string[]): Promise<number> {
       finish(1, 'failed');
     };
     conn.on('error', fail);
+    // Whoever reads our stdout went away (EPIPE): as npiperelay, a failed copy is exit 1.
+    process.stdout.on('error', fail);
     let reading: Promise<void> = Promise.resolve();
     // Whatever the pipe said is on stdout before the process ends.
     conn.on('close', () => void reading.then(() => finish(0, 'pipe closed')));

@@ -11,6 +11,7 @@
 import { connect, pipePath } from '../index.js';
 import { MODE_FLAG, logger, modeOf, oneName, parseArgs } from './args.js';
 
+/** `winpipe send --help`. */
 export const SEND_HELP = `usage: winpipe send [-v] [--mode byte|message] NAME|PATH
 
 Sends stdin to the pipe and prints the reply on stdout.

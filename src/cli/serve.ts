@@ -8,6 +8,7 @@ import { createServer } from '../index.js';
 import type { PipeConnection, PipeMode } from '../named.js';
 import { MODE_FLAG, describeError, exitNow, logger, modeOf, oneName, parseArgs } from './args.js';
 
+/** `winpipe serve --help`. */
 export const SERVE_HELP = `usage: winpipe serve [--print] [-v] [--mode byte|message] NAME
 
 Serves NAME until SIGINT or SIGTERM; prints "listening on ADDRESS" on stderr.
