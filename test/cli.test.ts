@@ -3,10 +3,13 @@
 // node.exe spawning node.exe, so the child's stdio are Windows pipes, which node.exe can write:
 // DESIGN.md section 5). The servers and clients on the other end are winpipe's own, in-process.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, createServer, type PipeConnection, type PipeServer } from '../src/index.js';
+import { findFiles } from '../src/cli/ls.js';
 import { bundle } from './helpers/bundle.js';
 import { exited, isWindows, seededBytes, uniqueName, underWine, within } from './helpers/index.js';
 
@@ -396,6 +399,20 @@ describe('winpipe ls', () => {
     const r = await runCli(['ls']);
     expect(r.code).toBe(0);
     expect(r.stdout.toString().split('\n')).toContain(server.address());
+  });
+
+  it.runIf(isWindows)("the FindFirstFileW / FindNextFileW walk ls uses reads every name and size of a directory (Wine lists directories, not \\\\.\\pipe\\)", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wp-cli-find-'));
+    try {
+      const names = ['a.txt', 'b-é-ü.bin', `${'n'.repeat(150)}.dat`];
+      names.forEach((n, i) => writeFileSync(join(dir, n), Buffer.alloc(i * 1000 + 7)));
+      const found = findFiles(`${dir}\\*`).filter((f) => f.name !== '.' && f.name !== '..');
+      expect(found.map((f) => f.name).sort()).toEqual([...names].sort());
+      for (const [i, n] of names.entries()) expect(found.find((f) => f.name === n)!.sizeLow).toBe(i * 1000 + 7);
+      expect(findFiles(`${dir}\\nothing-here-*`)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it.runIf(underWine)('where the system cannot list pipes (Wine 8: error 66), one line on stderr and exit 1', async () => {
