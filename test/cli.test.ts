@@ -288,6 +288,13 @@ describe('winpipe relay', () => {
     expect(cli.stdout().toString()).toBe('late');
   });
 
+  it.skipIf(isWindows)('-p stops polling on SIGINT and exits 130 (POSIX: Windows has no SIGINT to send a child)', async () => {
+    const cli = startCli(['relay', '-p', '-v', uniqueName('wp-cli-int')]);
+    await within(cli.stderrHas('polling'), 45_000, 'relay polling');
+    cli.child.kill('SIGINT');
+    expect(await within(cli.code, 20_000, 'relay exit on SIGINT')).toBe(130);
+  });
+
   it('-ei exits at the end of stdin although the server keeps the pipe open; what stdin had was delivered', async () => {
     const name = uniqueName('wp-cli-ei');
     const server = await serveHere(name, 'byte', () => {});
