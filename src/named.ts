@@ -5,11 +5,10 @@
  * sockets (src/posix/server.ts).
  */
 import type { EventEmitter } from 'node:events';
-import { mkdirSync, lstatSync, chmodSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join, isAbsolute } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { invalidArgType, invalidArgValue, PipeError } from './errors.js';
+import { invalidArgType, invalidArgValue } from './errors.js';
 import { validateAbortSignal, validateBoolean, validateInteger, validateObject, validateOneOf } from './validate.js';
 
 /** `'byte'`: a stream of bytes. `'message'`: each write is one message, read back whole. */
@@ -19,9 +18,20 @@ export type ServerAccess = 'duplex' | 'inbound' | 'outbound';
 /** Direction from the client's side. */
 export type ClientAccess = 'duplex' | 'read' | 'write';
 /**
- * Who may connect. `'current-user'`: only the creating user (and SYSTEM on Windows; a 0600
- * socket in a 0700 directory on POSIX). `'everyone'`: any local user, who may connect but
- * not create instances of the pipe. `{ sddl }`: a Windows SDDL string (Windows only).
+ * Who may connect. `'current-user'`: only the creating user (and SYSTEM on Windows; on POSIX a
+ * 0600 socket in a 0700 directory of ours, and every accepted client's uid, read with
+ * SO_PEERCRED / getpeereid, must be ours or root: others are closed before `'connection'`).
+ * `'everyone'`: any local user, who may connect but not create instances of the pipe; on POSIX
+ * a 0666 socket in `<os.tmpdir()>/winpipe-<uid>.public`, a directory of ours that others may
+ * traverse but not list or write (0711), so nobody else can rename, replace or remove the
+ * socket. Other users reach it by its full path (`server.address()`) with `allowServerUids`.
+ * `{ sddl }`: a Windows SDDL string (Windows only).
+ *
+ * @example
+ * ```ts
+ * const server = createServer({ security: 'everyone' });
+ * await server.listen('my-app'); // POSIX: /tmp/winpipe-1000.public/my-app.sock, mode 0666
+ * ```
  */
 export type PipeSecurity = 'current-user' | 'everyone' | { sddl: string };
 
@@ -44,6 +54,13 @@ export interface CreateServerOptions {
    * oldest first, when a connection closes; `connect`'s `timeout` does not apply.
    */
   maxInstances?: number | 'unlimited';
+  /**
+   * POSIX: how many clients beyond `maxInstances` are held (each holds a descriptor) waiting for
+   * a free slot; a client beyond that is closed at once (it reads end of stream). 0–65536,
+   * default 64. Without `maxInstances` nothing is held. Windows: validated only; a client beyond
+   * the instance limit waits in the kernel (see `connect`'s `timeout`) and costs the server nothing.
+   */
+  maxPendingClients?: number;
   /**
    * Windows: instances kept waiting for clients. Default `min(4, maxInstances)`. POSIX: validated
    * only; the kernel's listen backlog (Node's default, 511) plays this part.
@@ -90,6 +107,19 @@ export interface ConnectOptions {
   maxMessageSize?: number;
   /** Allow `\\server\pipe\name` names (Windows). Default `false`. */
   allowRemote?: boolean;
+  /**
+   * POSIX: uids, besides ours and root, whose servers this client may talk to. The server's uid is
+   * read from the connected socket (SO_PEERCRED / getpeereid) before anything is sent; any other
+   * uid fails with `EACCES`. This is the only way to reach another user's server, for a name and
+   * for an absolute path alike (e.g. another user's `security: 'everyone'` server, by the path its
+   * `address()` gives). Default `[]`. Windows: validated only.
+   *
+   * @example
+   * ```ts
+   * const conn = await connect('/tmp/winpipe-1001.public/shared.sock', { allowServerUids: [1001] });
+   * ```
+   */
+  allowServerUids?: readonly number[];
 }
 
 /**
@@ -138,6 +168,8 @@ const SERVER_ACCESS = ['duplex', 'inbound', 'outbound'] as const;
 const CLIENT_ACCESS = ['duplex', 'read', 'write'] as const;
 export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
 export const DEFAULT_BUFFER_SIZE = 64 * 1024;
+/** POSIX: clients held beyond `maxInstances` before new ones are closed at once. */
+export const DEFAULT_MAX_PENDING_CLIENTS = 64;
 
 /** Options with every default filled in. */
 export type ResolvedServerOptions = Required<Omit<CreateServerOptions, 'maxInstances'>> & { maxInstances: number | 'unlimited' };
@@ -152,6 +184,8 @@ export function resolveServerOptions(options: unknown): ResolvedServerOptions {
   validateOneOf(access, 'options.access', SERVER_ACCESS);
   const maxInstances = o.maxInstances ?? 'unlimited';
   if (maxInstances !== 'unlimited') validateInteger(maxInstances, 'options.maxInstances', 1, 254);
+  const maxPendingClients = o.maxPendingClients ?? DEFAULT_MAX_PENDING_CLIENTS;
+  validateInteger(maxPendingClients, 'options.maxPendingClients', 0, 65536);
   const cap = maxInstances === 'unlimited' ? 254 : maxInstances;
   const pendingInstances = o.pendingInstances ?? Math.min(4, cap);
   validateInteger(pendingInstances, 'options.pendingInstances', 1, cap);
@@ -167,7 +201,7 @@ export function resolveServerOptions(options: unknown): ResolvedServerOptions {
   validateBoolean(firstInstance, 'options.firstInstance');
   const maxMessageSize = o.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
   validateInteger(maxMessageSize, 'options.maxMessageSize', 1, Number.MAX_SAFE_INTEGER);
-  return { mode, access, maxInstances, pendingInstances, inBufferSize, outBufferSize, security, rejectRemoteClients, firstInstance, maxMessageSize };
+  return { mode, access, maxInstances, maxPendingClients, pendingInstances, inBufferSize, outBufferSize, security, rejectRemoteClients, firstInstance, maxMessageSize };
 }
 
 function validateSecurity(security: unknown): asserts security is PipeSecurity {
@@ -195,7 +229,10 @@ export function resolveConnectOptions(options: unknown): ResolvedConnectOptions 
   validateInteger(maxMessageSize, 'options.maxMessageSize', 1, Number.MAX_SAFE_INTEGER);
   const allowRemote = o.allowRemote ?? false;
   validateBoolean(allowRemote, 'options.allowRemote');
-  return { timeout, signal: o.signal, mode, access, maxMessageSize, allowRemote };
+  const allowServerUids = o.allowServerUids ?? [];
+  if (!Array.isArray(allowServerUids)) throw invalidArgType('options.allowServerUids', 'an instance of Array', allowServerUids);
+  allowServerUids.forEach((uid, i) => validateInteger(uid, `options.allowServerUids[${i}]`, 0, 0xffff_ffff));
+  return { timeout, signal: o.signal, mode, access, maxMessageSize, allowRemote, allowServerUids: [...allowServerUids] };
 }
 
 // --- names ------------------------------------------------------------------------------------
@@ -226,7 +263,10 @@ export function isRemotePipePath(path: string): boolean {
  * - POSIX: an absolute path is used as is. Any other name becomes `<dir>/<name>.sock`, where
  *   `<dir>` is a private per-user directory (mode 0700): `$XDG_RUNTIME_DIR/winpipe` when set,
  *   else `<os.tmpdir()>/winpipe-<uid>`. With `security: 'everyone'` the directory is
- *   `<os.tmpdir()>/winpipe-shared` (mode 1777, like /tmp). The name must not contain `/`, and
+ *   `<os.tmpdir()>/winpipe-<uid>.public` (mode 0711: ours, traversable, not listable or writable
+ *   by others; there is no shared directory another user could own). Every such directory is
+ *   checked with `lstat` on listen and on connect (a real directory, owned by us, not open to
+ *   others: else `EACCES` / `ENOTDIR`). The name must not contain `/`, and
  *   the path must fit `sun_path` (108 bytes on Linux, 104 on macOS): it is rejected, never
  *   truncated.
  *
@@ -250,7 +290,7 @@ export function pipePath(name: string, options?: { security?: PipeSecurity; plat
   if (isAbsolute(name)) full = name;
   else {
     if (name.includes('/')) throw invalidArgValue('name', name, "must not contain '/' (use an absolute path to choose the location)");
-    full = join(socketDir(options?.security ?? 'current-user', false), `${name}.sock`);
+    full = join(socketDir(options?.security ?? 'current-user'), `${name}.sock`);
   }
   if (Buffer.byteLength(full) >= SUN_PATH_MAX) {
     throw invalidArgValue('name', name, `makes a socket path of ${Buffer.byteLength(full)} bytes; sun_path holds ${SUN_PATH_MAX - 1}`);
@@ -259,29 +299,19 @@ export function pipePath(name: string, options?: { security?: PipeSecurity; plat
 }
 
 /**
- * POSIX: the directory for socket names; with `create`, makes it (0700, or 1777 for
- * 'everyone') and checks that nobody else owns it or loosened it.
+ * POSIX: the directory for socket names (private, or the public one for 'everyone'). Only the
+ * path: src/posix/trust.ts `verifyDir` (where the rule lives) makes and checks it.
  */
-export function socketDir(security: PipeSecurity, create: boolean): string {
+export function socketDir(security: PipeSecurity): string {
   const shared = security === 'everyone';
   const runtime = process.env.XDG_RUNTIME_DIR;
   const uid = typeof process.getuid === 'function' ? process.getuid() : userInfo().uid;
-  const dir = shared ? join(tmpdir(), 'winpipe-shared') : runtime && isAbsolute(runtime) ? join(runtime, 'winpipe') : join(tmpdir(), `winpipe-${uid}`);
-  if (!create) return dir;
-  const mode = shared ? 0o1777 : 0o700;
-  try {
-    mkdirSync(dir, { mode });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
-  const st = lstatSync(dir);
-  if (!st.isDirectory()) throw new PipeError({ code: 'ENOTDIR', syscall: 'mkdir', path: dir });
-  if (!shared) {
-    // Someone else's directory, or one a squatter pre-created: refuse rather than serve from it.
-    if (st.uid !== uid) throw new PipeError({ code: 'EACCES', syscall: 'mkdir', path: dir, message: `EACCES: ${dir} belongs to uid ${st.uid}, not ${uid}` });
-    if ((st.mode & 0o777) !== 0o700) chmodSync(dir, 0o700);
-  } else if ((st.mode & 0o1777) !== 0o1777 && st.uid === uid) {
-    chmodSync(dir, 0o1777);
-  }
+  if (shared) return join(tmpdir(), `winpipe-${uid}.public`);
+  const dir = runtime && isAbsolute(runtime) ? join(runtime, 'winpipe') : join(tmpdir(), `winpipe-${uid}`);
   return dir;
+}
+
+/** POSIX: the mode of a socket directory winpipe makes (and the most it tolerates). */
+export function socketDirMode(security: PipeSecurity): number {
+  return security === 'everyone' ? 0o711 : 0o700;
 }

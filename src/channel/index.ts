@@ -29,7 +29,7 @@
  * @module
  */
 import { PipeError, invalidArgType, invalidArgValue } from '../errors.js';
-import { DEFAULT_MAX_MESSAGE_SIZE } from '../named.js';
+import { DEFAULT_MAX_MESSAGE_SIZE, resolveConnectOptions } from '../named.js';
 import { validateBoolean, validateInteger, validateObject } from '../validate.js';
 import { clientHandshake, serverHandshake } from './auth.js';
 import { Connection, installFromFd, type FromFdOptions, type PendingConnection } from './connection.js';
@@ -72,6 +72,12 @@ export interface ClientOptions {
   authkey?: ArrayBufferView | string;
   /** The largest message accepted, in bytes. Default 64 MiB. */
   maxMessageSize?: number;
+  /**
+   * POSIX: uids, besides ours and root, whose Listener this client may talk to (read from the
+   * socket with SO_PEERCRED / getpeereid before the handshake); any other uid rejects with
+   * `EACCES`. Default `[]`. Windows: validated only.
+   */
+  allowServerUids?: readonly number[];
 }
 
 export type { FromFdOptions } from './connection.js';
@@ -250,14 +256,16 @@ async function authenticate(
  * ```
  * @throws TypeError / RangeError synchronously for a bad address or options.
  * Rejects with PipeError `ENOENT` / `ECONNREFUSED` (nobody listens), `ETIMEDOUT` (busy),
- * `ERR_AUTHENTICATION` (wrong key on either side).
+ * `ERR_AUTHENTICATION` (wrong key on either side), `EACCES` (POSIX: the Listener runs as a uid
+ * that is not ours, root, or in `allowServerUids`).
  */
 export function Client(address: string, options?: ClientOptions): Promise<Connection> {
   const a = resolveAddress(address, false);
   validateObject(options, 'options');
   const key = resolveAuthkey(options?.authkey);
   const max = resolveMax(options?.maxMessageSize, 'options.maxMessageSize');
-  const connecting = isWindows ? winConnect(a, max) : posixConnect(a, max);
+  const { allowServerUids } = resolveConnectOptions({ allowServerUids: options?.allowServerUids });
+  const connecting = isWindows ? winConnect(a, max) : posixConnect(a, max, allowServerUids);
   return connecting.then((pending) => authenticate(pending, key, clientHandshake));
 }
 
