@@ -486,7 +486,7 @@ export function posixConnect(path: string, o: ResolvedConnectOptions): Promise<P
     for (const { path: candidate, dir } of candidates(path)) {
       if (dir) {
         try {
-          verifyDir(dir.path, { mode: dir.mode, create: false, syscall: 'connect' });
+          verifyDir(dir.path, { mode: dir.mode, create: false, syscall: 'connect', trustedOwners: o.allowServerUids });
         } catch (err) {
           // No directory: nobody of ours serves there. Anything else (someone else's, a symlink,
           // open to others) is refused, never connected through.

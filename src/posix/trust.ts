@@ -124,13 +124,14 @@ export function checkServer(peer: PeerCredentials | undefined, allowServerUids: 
 
 /**
  * Checks a directory winpipe derives from a name: a real directory (no symlink), owned by us,
- * writable by nobody else; with `private`, no access for anyone else at all. With `create`,
- * makes it first with `mode` and tightens a directory of ours that was loosened.
+ * with no permission bits beyond `mode`. With `create`, makes it first with `mode` and tightens a
+ * directory of ours that was loosened. On connect, `trustedOwners` (the caller's
+ * `allowServerUids`) may own it too: trusting a uid's server is trusting its directory.
  *
  * @throws PipeError `ENOENT` (missing, without `create`), `ENOTDIR`, `EACCES` (someone else's, or
  *   open to others).
  */
-export function verifyDir(dir: string, opts: { mode: number; create: boolean; syscall: string }): void {
+export function verifyDir(dir: string, opts: { mode: number; create: boolean; syscall: string; trustedOwners?: readonly number[] }): void {
   if (opts.create) {
     try {
       mkdirSync(dir, { mode: opts.mode });
@@ -147,7 +148,7 @@ export function verifyDir(dir: string, opts: { mode: number; create: boolean; sy
   if (!st.isDirectory()) throw new PipeError({ code: 'ENOTDIR', syscall: opts.syscall, path: dir, message: `ENOTDIR: ${dir} is not a directory (a symlink is never followed)` });
   const uid = currentUid();
   // Someone else's directory, or one a squatter pre-created: never serve from it or connect through it.
-  if (st.uid !== uid) throw new PipeError({ code: 'EACCES', syscall: opts.syscall, path: dir, message: `EACCES: ${dir} belongs to uid ${st.uid}, not ${uid}` });
+  if (st.uid !== uid && !(opts.trustedOwners ?? []).includes(st.uid)) throw new PipeError({ code: 'EACCES', syscall: opts.syscall, path: dir, message: `EACCES: ${dir} belongs to uid ${st.uid}, not ${uid}` });
   // Ours but looser than wanted (bits beyond `mode`): only we could have loosened it; tighten it
   // when serving, refuse when connecting (someone may have used the gap).
   if ((st.mode & 0o777 & ~opts.mode) !== 0) {
