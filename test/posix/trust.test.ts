@@ -285,6 +285,11 @@ describe('socket files: bound in a private staging directory, linked into place,
       const server = await serve(undefined, path);
       expect(readdirSync(dir)).toEqual(['s.sock']);
       expect(lstatSync(path).mode & 0o777).toBe(0o600);
+      // Linking never replaces what is there (a rename would): a second server is refused.
+      const second = createServer();
+      servers.push(second);
+      expect(await refused(second.listen(path) as never)).toBe('EADDRINUSE');
+      expect(readdirSync(dir)).toEqual(['s.sock']);
       await server.close();
     } finally {
       process.umask(old);
