@@ -12,6 +12,8 @@ export interface ConnectionInfo {
   path: string;
   clientProcessId?: number | undefined;
   serverProcessId?: number | undefined;
+  peerUid?: number | undefined;
+  peerGid?: number | undefined;
 }
 
 /**
@@ -46,6 +48,8 @@ export function byteConnection(socket: net.Socket, info: ConnectionInfo): PipeCo
     path: { value: info.path, enumerable: true },
     clientProcessId: { value: info.clientProcessId, enumerable: true },
     serverProcessId: { value: info.serverProcessId, enumerable: true },
+    peerUid: { value: info.peerUid, enumerable: true },
+    peerGid: { value: info.peerGid, enumerable: true },
     writeMessage: {
       value(data: ArrayBufferView): Promise<void> {
         validateBuffer(data, 'data');

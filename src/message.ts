@@ -46,6 +46,8 @@ export class MessageConnection extends Duplex implements PipeConnection {
   readonly path: string;
   readonly clientProcessId: number | undefined;
   readonly serverProcessId: number | undefined;
+  readonly peerUid: number | undefined;
+  readonly peerGid: number | undefined;
   readonly #transport: MessageTransport;
   #queue: (Buffer | null)[] = [];
   #waiters: { resolve(v: Buffer | null): void; reject(e: unknown): void }[] = [];
@@ -54,12 +56,14 @@ export class MessageConnection extends Duplex implements PipeConnection {
   #pulling = false;
 
   /** @internal Ownership: the connection owns `transport` and destroys it once. */
-  constructor(transport: MessageTransport, info: { path: string; clientProcessId?: number; serverProcessId?: number; readable: boolean; writable: boolean }) {
+  constructor(transport: MessageTransport, info: { path: string; clientProcessId?: number; serverProcessId?: number; peerUid?: number; peerGid?: number; readable: boolean; writable: boolean }) {
     // Each message is one object on both sides; no merging or splitting.
     super({ objectMode: true, allowHalfOpen: true, readable: info.readable, writable: info.writable, highWaterMark: READ_AHEAD } as DuplexOptions);
     this.path = info.path;
     this.clientProcessId = info.clientProcessId;
     this.serverProcessId = info.serverProcessId;
+    this.peerUid = info.peerUid;
+    this.peerGid = info.peerGid;
     this.#transport = transport;
     if (!info.readable) return;
     transport.start({

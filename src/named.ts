@@ -138,6 +138,19 @@ export interface PipeConnection extends Duplex {
   readonly clientProcessId: number | undefined;
   /** Client side: the server's process id. */
   readonly serverProcessId: number | undefined;
+  /**
+   * POSIX: the uid of the process at the other end (the client's on the server side, the
+   * server's on the client side), read with SO_PEERCRED / getpeereid in the same call as the pid
+   * and already checked against `security` / `allowServerUids`. Windows: undefined.
+   *
+   * @example
+   * ```ts
+   * server.on('connection', (conn) => console.log(conn.clientProcessId, conn.peerUid, conn.peerGid));
+   * ```
+   */
+  readonly peerUid: number | undefined;
+  /** POSIX: the gid of the process at the other end (see {@link PipeConnection.peerUid}). Windows: undefined. */
+  readonly peerGid: number | undefined;
   /** Sends one message (byte mode: writes the bytes); resolves once it is handed to the OS. */
   writeMessage(data: ArrayBufferView): Promise<void>;
   /** Every message until end of stream (byte mode: every chunk). */

@@ -61,7 +61,15 @@ function restrictDirections(socket: net.Socket, readable: boolean, writable: boo
 function wrapSocket(
   socket: net.Socket,
   mode: 'byte' | 'message',
-  info: { path: string; clientProcessId: number | undefined; serverProcessId: number | undefined; readable: boolean; writable: boolean; maxMessageSize: number },
+  info: {
+    path: string;
+    clientProcessId: number | undefined;
+    serverProcessId: number | undefined;
+    peer: PeerCredentials | undefined;
+    readable: boolean;
+    writable: boolean;
+    maxMessageSize: number;
+  },
 ): PipeConnection {
   restrictDirections(socket, info.readable, info.writable);
   if (mode === 'message') {
@@ -73,10 +81,11 @@ function wrapSocket(
       writable: info.writable,
       ...(info.clientProcessId === undefined ? {} : { clientProcessId: info.clientProcessId }),
       ...(info.serverProcessId === undefined ? {} : { serverProcessId: info.serverProcessId }),
+      ...(info.peer === undefined ? {} : { peerUid: info.peer.uid, peerGid: info.peer.gid }),
     });
   }
   if (info.readable) startReading(socket);
-  return byteConnection(socket, info);
+  return byteConnection(socket, { ...info, peerUid: info.peer?.uid, peerGid: info.peer?.gid });
 }
 
 /**
@@ -305,6 +314,7 @@ class PosixPipeServer extends PipeServerBase {
         path: this.#path!,
         clientProcessId: peer?.pid,
         serverProcessId: undefined,
+        peer,
         readable: o.access !== 'outbound',
         writable: o.access !== 'inbound',
         maxMessageSize: o.maxMessageSize,
@@ -534,6 +544,7 @@ export function posixConnect(path: string, o: ResolvedConnectOptions): Promise<P
         path: target,
         clientProcessId: undefined,
         serverProcessId: server.pid,
+        peer: server,
         readable: o.access !== 'write',
         writable: o.access !== 'read',
         maxMessageSize: o.maxMessageSize,

@@ -161,6 +161,8 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     await atk.line('got:');
     expect(atk.lines.filter((l) => l.startsWith('got:'))).toEqual(['got:proof']);
     expect(atk.lines.filter((l) => l === 'conn')).toHaveLength(1);
+    // The uid the check read is on the connection.
+    expect(c.peerUid).toBe(atk.uid);
   });
 
   it("case 3: our server is down: connect(name) does not fall back to the shared directory where another user serves the name (ENOENT), nor through our public directory if they made it (EACCES)", async () => {
@@ -218,9 +220,12 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     expect(handed).toHaveLength(0);
     // Our own client is still served, and is the first connection handed out.
     const accepted = once(servers[0]!, 'connection');
-    track(await connect(path, { mode }));
+    const ours = track(await connect(path, { mode }));
     await within(accepted, BOUND, 'our own connection');
     expect(handed).toHaveLength(1);
+    // Both sides carry the peer's uid and gid, read in the same call as the pid.
+    expect([handed[0]!.peerUid, handed[0]!.peerGid, handed[0]!.clientProcessId]).toEqual([me, process.getgid!(), process.pid]);
+    expect([ours.peerUid, ours.peerGid, ours.serverProcessId]).toEqual([me, process.getgid!(), process.pid]);
   });
 
   it("case 4: a winpipe/connection Listener closes another user's client before accept() sees it, even when the socket file is reachable", async () => {
