@@ -111,7 +111,9 @@ type ServerState = 'idle' | 'starting' | 'listening' | 'closed';
  * client's `connect` into the listen backlog. winpipe keeps at most `maxInstances` connections
  * handed out; later ones are held unread in arrival order (their data waits in the kernel) and
  * handed out, oldest first, as earlier ones close. A held client's `connect` has already
- * succeeded, so `connect`'s `timeout` does not apply to it.
+ * succeeded, so `connect`'s `timeout` does not apply to it. At most `maxPendingClients` are
+ * held; a client beyond that is closed at once. Every client's uid is checked (trust.ts
+ * `mayAccept`) before it is held or handed out.
  */
 class PosixPipeServer extends PipeServerBase {
   readonly #o: ResolvedServerOptions;
@@ -386,6 +388,7 @@ function probeSocket(path: string): Promise<'live' | 'stale' | 'gone' | Error> {
  *   conn.on('data', (msg) => conn.write(msg));
  * });
  * await server.listen('my-app');      // $XDG_RUNTIME_DIR/winpipe/my-app.sock, mode 0600
+ * // security: 'everyone' -> <tmpdir>/winpipe-<uid>.public/my-app.sock, mode 0666, directory 0711
  * ```
  * @throws PipeError `ERR_UNSUPPORTED_PLATFORM` for `{ sddl }`.
  */
@@ -473,7 +476,10 @@ function connectError(err: unknown, path: string): PipeError | Error {
 }
 
 /**
- * Connects to the Unix socket at `path` (already resolved by `pipePath`). Nobody there (no file,
+ * Connects to the Unix socket at `path` (already resolved by `pipePath`). A directory derived from
+ * a name is checked first and the server's uid right after connect, before a byte is sent
+ * (src/posix/trust.ts): someone else's directory, or a server not running as us, root or one of
+ * `allowServerUids`, rejects with `EACCES`. Nobody there (no file,
  * or nobody listening: ECONNREFUSED) rejects at once with `ENOENT`, the code Windows gives. A
  * full listen backlog (`EAGAIN`, Linux) is retried on a timer until `timeout`, then
  * `ETIMEDOUT`. An aborted `signal` rejects with an `AbortError`, before any system call if it
