@@ -3,7 +3,7 @@
  * accept or read holds no thread of any pool.
  *
  * - Names map to socket paths with {@link pipePath}: `<private dir>/<name>.sock` (0700 directory,
- *   0600 socket), or the shared `winpipe-shared` directory with a 0666 socket for
+ *   0600 socket), or our own public `winpipe-<uid>.public` directory (0711) with a 0666 socket for
  *   `security: 'everyone'`; absolute paths are used as is.
  * - Byte mode: the connection is the accepted `net.Socket` itself (src/connection.ts).
  * - Message mode: CPython `multiprocessing.connection` framing ({@link SocketMessageTransport}).
