@@ -14,6 +14,8 @@ export interface ConnectionInfo {
   serverProcessId?: number | undefined;
   /** Client side, Windows: the pipe's owner SID, checked by src/windows/trust.ts. */
   serverOwnerSid?: string | undefined;
+  peerUid?: number | undefined;
+  peerGid?: number | undefined;
 }
 
 /**
@@ -49,6 +51,8 @@ export function byteConnection(socket: net.Socket, info: ConnectionInfo): PipeCo
     clientProcessId: { value: info.clientProcessId, enumerable: true },
     serverProcessId: { value: info.serverProcessId, enumerable: true },
     serverOwnerSid: { value: info.serverOwnerSid, enumerable: true },
+    peerUid: { value: info.peerUid, enumerable: true },
+    peerGid: { value: info.peerGid, enumerable: true },
     writeMessage: {
       value(data: ArrayBufferView): Promise<void> {
         validateBuffer(data, 'data');

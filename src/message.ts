@@ -58,6 +58,8 @@ export class MessageConnection extends Duplex implements PipeConnection {
   readonly clientProcessId: number | undefined;
   readonly serverProcessId: number | undefined;
   readonly serverOwnerSid: string | undefined;
+  readonly peerUid: number | undefined;
+  readonly peerGid: number | undefined;
   readonly #transport: MessageTransport;
   #queue: (Buffer | null)[] = [];
   /** Bytes of the messages in #queue: reading stops at #readAheadBytes. */
@@ -71,7 +73,7 @@ export class MessageConnection extends Duplex implements PipeConnection {
   /** @internal Ownership: the connection owns `transport` and destroys it once. */
   constructor(
     transport: MessageTransport,
-    info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; readable: boolean; writable: boolean; readAheadBytes: number },
+    info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; peerUid?: number; peerGid?: number; readable: boolean; writable: boolean; readAheadBytes: number },
   ) {
     // Each message is one object on both sides; no merging or splitting. The stream's own buffer
     // holds one message at most: an object-mode high-water mark counts messages, not bytes, so the
@@ -89,6 +91,8 @@ export class MessageConnection extends Duplex implements PipeConnection {
     this.clientProcessId = info.clientProcessId;
     this.serverProcessId = info.serverProcessId;
     this.serverOwnerSid = info.serverOwnerSid;
+    this.peerUid = info.peerUid;
+    this.peerGid = info.peerGid;
     this.#transport = transport;
     if (!info.readable) return;
     transport.start({
