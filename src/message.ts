@@ -13,6 +13,12 @@ import { validateBuffer } from './validate.js';
 export interface MessageTransport {
   /** Sends one message. Rejects with a PipeError (EPIPE, ...) on failure. */
   send(message: Uint8Array): Promise<void>;
+  /**
+   * Optional batch form: sends each of `messages` as exactly one message, in order, and calls
+   * `callback` once, after the last (with the first error, if any). Lets a transport hand a whole
+   * batch of small messages to the OS in one system call (POSIX: one framed buffer, one write).
+   */
+  sendBatch?(messages: readonly Uint8Array[], callback: (error?: Error | null) => void): void;
   /** Starts (or resumes) delivering messages to `sink`. */
   start(sink: MessageSink): void;
   /** Stops asking the OS for more messages until `start` is called again. */
@@ -113,11 +119,32 @@ export class MessageConnection extends Duplex implements PipeConnection {
   }
 
   override _write(chunk: unknown, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    let bytes: Uint8Array;
-    if (typeof chunk === 'string') bytes = Buffer.from(chunk);
-    else if (ArrayBuffer.isView(chunk)) bytes = toBuffer(chunk);
-    else return callback(new TypeError('a message must be a Buffer, TypedArray, DataView or string'));
-    this.#transport.send(bytes).then(() => callback(), callback);
+    const bytes = messageBytes(chunk);
+    if (bytes instanceof TypeError) return callback(bytes);
+    if (this.#transport.sendBatch) this.#transport.sendBatch([bytes], callback);
+    else this.#transport.send(bytes).then(() => callback(), callback);
+  }
+
+  /**
+   * Writes buffered while an earlier one was in flight arrive here together. Each chunk is still
+   * exactly one message; the transport may only put them into fewer system calls.
+   */
+  override _writev(chunks: { chunk: unknown; encoding: BufferEncoding }[], callback: (error?: Error | null) => void): void {
+    const messages: Uint8Array[] = [];
+    for (const { chunk } of chunks) {
+      const bytes = messageBytes(chunk);
+      if (bytes instanceof TypeError) return callback(bytes);
+      messages.push(bytes);
+    }
+    const t = this.#transport;
+    if (t.sendBatch) return t.sendBatch(messages, callback);
+    // One message at a time, in order (Windows: one WriteFile per message).
+    let i = 0;
+    const next = (): void => {
+      if (i === messages.length) return callback();
+      t.send(messages[i++]!).then(next, callback);
+    };
+    next();
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -212,6 +239,13 @@ export class MessageConnection extends Duplex implements PipeConnection {
     for (const w of this.#waiters.splice(0)) w.reject(err);
     this.destroy(err);
   }
+}
+
+/** A written chunk as the bytes of one message, or the TypeError for a chunk that cannot be one. */
+function messageBytes(chunk: unknown): Uint8Array | TypeError {
+  if (typeof chunk === 'string') return Buffer.from(chunk);
+  if (ArrayBuffer.isView(chunk)) return toBuffer(chunk);
+  return new TypeError('a message must be a Buffer, TypedArray, DataView or string');
 }
 
 function toBuffer(view: ArrayBufferView): Buffer {
