@@ -10,8 +10,9 @@
 //   --quick   small sizes, 3 runs: under 2 minutes; results go to benchmarks/tmp/ only
 //   --smoke   tiny sizes, 1 run, nothing written: checks that every case runs and validates
 //             (test/bench.test.ts)
-//   --case    some cases (also --case=B4, --only=B1,B3); `npm run bench -- --case B4`. Like --quick,
-//             its results go to benchmarks/tmp/ only
+//   --case    some cases (also --case=B4, --only=B1,B3); `npm run bench -- --case B4`. A full run of
+//             some cases replaces just them in benchmarks/results.json and BENCHMARKS.md (the
+//             section names what was re-measured when); with --quick it writes benchmarks/tmp/ only
 //   --cpu-prof  every Node runner writes a CPU profile to benchmarks/tmp/prof/; summarize one with
 //             node scripts/bench/profile-top.mjs <file>
 //
@@ -248,7 +249,24 @@ async function main() {
     const outRoot = value('out-root') ?? root;
     const L = label(env);
     const json = jsonResults(cfg, list, env, seconds);
-    if (cfg.mode === 'full' && !cfg.only) {
+    const saved = path.join(outRoot, 'benchmarks', L.file);
+    if (cfg.mode === 'full' && cfg.only && fs.existsSync(saved)) {
+      // A full run of some cases replaces just those cases in the saved results; the section
+      // says which cases were re-measured when.
+      const old = JSON.parse(fs.readFileSync(saved, 'utf8'));
+      const fresh = json.cases;
+      json.cases = [];
+      for (const m of caseModules) {
+        if (cfg.only.has(m.id)) json.cases.push(...fresh.filter((c) => c.id === m.id));
+        else json.cases.push(...old.cases.filter((c) => c.id === m.id));
+      }
+      json.config.sizes = { ...(old.config.sizes ?? {}), ...json.config.sizes };
+      json.remeasured = [...(old.remeasured ?? []).filter((x) => !cfg.only.has(x.id)), ...[...cfg.only].map((id) => ({ id, date: json.date, loadavgAtStart: json.loadavgAtStart }))];
+      json.date = old.date;
+      json.seconds = old.seconds;
+      json.loadavgAtStart = old.loadavgAtStart;
+    }
+    if (cfg.mode === 'full' && (!cfg.only || fs.existsSync(saved))) {
       fs.mkdirSync(path.join(outRoot, 'benchmarks'), { recursive: true });
       fs.writeFileSync(path.join(outRoot, 'benchmarks', L.file), `${JSON.stringify(json, null, 1)}\n`);
       const file = writeReport(outRoot, json.key, markdown(json));

@@ -86,6 +86,9 @@ export function markdown(r) {
       `${(r.seconds / 60).toFixed(1)} min. Load average at the start: ${r.loadavgAtStart}. Python: ${r.python}. C: ${r.c}.`,
     '',
   );
+  if (r.remeasured?.length) {
+    lines.push(`Re-measured since, by full runs of single cases (\`--case\`): ${r.remeasured.map((x) => `${x.id} at ${x.date.slice(0, 16).replace('T', ' ')} UTC (load ${x.loadavgAtStart})`).join('; ')}.`, '');
+  }
   lines.push('| case | ours | peer | ours (median) | peer (median) | unit | ratio ours/peer | better | target | met? |');
   lines.push('|---|---|---|---:|---:|---|---:|---|---|---|');
   const shown = (row) => (row.median !== undefined && row.median !== null ? fmtNum(row.median) : row.status);
