@@ -41,6 +41,12 @@ export interface MessageSink {
 
 /** High-water mark for messages read ahead of the consumer. */
 const READ_AHEAD = 16;
+/**
+ * Bytes a writer may queue before write() returns false (advice, as net.Socket's 16 KiB is).
+ * Counted in bytes, not messages: small messages queue up and go out together (one batch per
+ * system call, see _writev), while large ones still wait for 'drain' one by one.
+ */
+const WRITE_QUEUE_BYTES = 64 * 1024;
 
 /**
  * A message-mode {@link PipeConnection}. `write(buf)` sends exactly one message; `'data'`
@@ -61,8 +67,18 @@ export class MessageConnection extends Duplex implements PipeConnection {
 
   /** @internal Ownership: the connection owns `transport` and destroys it once. */
   constructor(transport: MessageTransport, info: { path: string; clientProcessId?: number; serverProcessId?: number; readable: boolean; writable: boolean }) {
-    // Each message is one object on both sides; no merging or splitting.
-    super({ objectMode: true, allowHalfOpen: true, readable: info.readable, writable: info.writable, highWaterMark: READ_AHEAD } as DuplexOptions);
+    // Each message is one object when read, and one chunk (never merged or split) when written:
+    // the write side counts bytes so that its queue bound means the same for 1 B and 1 MiB.
+    super({
+      readableObjectMode: true,
+      readableHighWaterMark: READ_AHEAD,
+      writableObjectMode: false,
+      writableHighWaterMark: WRITE_QUEUE_BYTES,
+      decodeStrings: true,
+      allowHalfOpen: true,
+      readable: info.readable,
+      writable: info.writable,
+    } as DuplexOptions);
     this.path = info.path;
     this.clientProcessId = info.clientProcessId;
     this.serverProcessId = info.serverProcessId;
