@@ -42,11 +42,11 @@ export interface MessageSink {
 /** High-water mark for messages read ahead of the consumer. */
 const READ_AHEAD = 16;
 /**
- * Bytes a writer may queue before write() returns false (advice, as net.Socket's 16 KiB is).
+ * Bytes a writer may queue before write() returns false: 16 KiB, as net.Socket (advice, never a drop).
  * Counted in bytes, not messages: small messages queue up and go out together (one batch per
  * system call, see _writev), while large ones still wait for 'drain' one by one.
  */
-const WRITE_QUEUE_BYTES = 64 * 1024;
+const WRITE_QUEUE_BYTES = 16 * 1024;
 
 /**
  * A message-mode {@link PipeConnection}. `write(buf)` sends exactly one message; `'data'`
