@@ -24,9 +24,16 @@ export interface ConnectionInfo {
  */
 export function emitPipeErrors<T extends NodeJS.EventEmitter>(stream: T, syscall: string): T {
   const emit = stream.emit;
-  stream.emit = function (this: T, event: string | symbol, ...args: unknown[]): boolean {
-    if (event === 'error' && !isPipeError(args[0])) args[0] = fromNodeError(args[0], syscall);
-    return emit.call(this, event, ...args);
+  stream.emit = function (this: T, event: string | symbol, arg?: unknown): boolean {
+    if (event === 'error' && !isPipeError(arg)) {
+      const args = Array.prototype.slice.call(arguments);
+      args[1] = fromNodeError(arg, syscall);
+      return Reflect.apply(emit, this, args) as boolean;
+    }
+    // Every other event ('data' above all) goes through untouched and uncopied, with exactly the
+    // arguments it was emitted with: this wrapper runs once per chunk read.
+    if (arguments.length === 2) return emit.call(this, event, arg);
+    return Reflect.apply(emit, this, arguments) as boolean;
   } as T['emit'];
   return stream;
 }

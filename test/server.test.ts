@@ -668,6 +668,31 @@ describe('message mode', () => {
     expect(got).toEqual(['ab', 'cd', 'ef', 'g']);
   });
 
+  it('writes queued back to back (sent in batches) stay one message each, in order: empty, small and large ones mixed', async () => {
+    const { server, name } = await serve({ mode: 'message' });
+    const accepted = nextConnection(server);
+    const c = await client(name, { mode: 'message' });
+    const s = await accepted;
+    // 3000 writes without waiting: the stream hands most of them to the transport together.
+    const sent: Buffer[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const size = i % 500 === 7 ? 70_000 + i : i % 13 === 0 ? 0 : 1 + (i % 300);
+      // Each message filled with its own byte and stamped with its index: a shifted boundary shows.
+      const m = Buffer.alloc(size, i & 0xff);
+      if (size >= 4) m.writeUInt32LE(i, 0);
+      sent.push(m);
+    }
+    const got: Buffer[] = [];
+    const done = (async () => {
+      for await (const m of s.messages()) got.push(m);
+    })();
+    for (const m of sent) c.write(m);
+    c.end();
+    await within(done, BOUND, 'every message at the server');
+    expect(got.map((m) => m.length)).toEqual(sent.map((m) => m.length));
+    expect(got.every((m, i) => m.equals(sent[i]!))).toBe(true);
+  });
+
   it('end(): the server reads every message, then messages() ends', async () => {
     const { server, name } = await serve({ mode: 'message' });
     const accepted = nextConnection(server);
