@@ -166,6 +166,8 @@ export class MessageConnection extends Duplex implements PipeConnection {
    * A view whose length a 32-bit FFI parameter cannot carry is refused here, before Writable turns
    * it into a Buffer: it fails like any failed write (callback, then 'error'), and nothing is sent.
    */
+  override write(chunk: unknown, callback?: (error: Error | null | undefined) => void): boolean;
+  override write(chunk: unknown, encoding: BufferEncoding, callback?: (error: Error | null | undefined) => void): boolean;
   override write(chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
     const tooLarge = ArrayBuffer.isView(chunk) ? this.#tooLarge(chunk.byteLength) : undefined;
     if (!tooLarge) return (super.write as (...a: unknown[]) => boolean)(chunk, encoding, cb);
