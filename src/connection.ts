@@ -14,6 +14,8 @@ export interface ConnectionInfo {
   serverProcessId?: number | undefined;
   /** Client side, Windows: the pipe's owner SID, checked by src/windows/trust.ts. */
   serverOwnerSid?: string | undefined;
+  peerUid?: number | undefined;
+  peerGid?: number | undefined;
 }
 
 /**
@@ -22,9 +24,16 @@ export interface ConnectionInfo {
  */
 export function emitPipeErrors<T extends NodeJS.EventEmitter>(stream: T, syscall: string): T {
   const emit = stream.emit;
-  stream.emit = function (this: T, event: string | symbol, ...args: unknown[]): boolean {
-    if (event === 'error' && !isPipeError(args[0])) args[0] = fromNodeError(args[0], syscall);
-    return emit.call(this, event, ...args);
+  stream.emit = function (this: T, event: string | symbol, arg?: unknown): boolean {
+    if (event === 'error' && !isPipeError(arg)) {
+      const args = Array.prototype.slice.call(arguments);
+      args[1] = fromNodeError(arg, syscall);
+      return Reflect.apply(emit, this, args) as boolean;
+    }
+    // Every other event ('data' above all) goes through untouched and uncopied, with exactly the
+    // arguments it was emitted with: this wrapper runs once per chunk read.
+    if (arguments.length === 2) return emit.call(this, event, arg);
+    return Reflect.apply(emit, this, arguments) as boolean;
   } as T['emit'];
   return stream;
 }
@@ -49,6 +58,8 @@ export function byteConnection(socket: net.Socket, info: ConnectionInfo): PipeCo
     clientProcessId: { value: info.clientProcessId, enumerable: true },
     serverProcessId: { value: info.serverProcessId, enumerable: true },
     serverOwnerSid: { value: info.serverOwnerSid, enumerable: true },
+    peerUid: { value: info.peerUid, enumerable: true },
+    peerGid: { value: info.peerGid, enumerable: true },
     writeMessage: {
       value(data: ArrayBufferView): Promise<void> {
         validateBuffer(data, 'data');

@@ -13,6 +13,12 @@ import { validateBuffer } from './validate.js';
 export interface MessageTransport {
   /** Sends one message. Rejects with a PipeError (EPIPE, ...) on failure. */
   send(message: Uint8Array): Promise<void>;
+  /**
+   * Optional batch form: sends each of `messages` as exactly one message, in order, and calls
+   * `callback` once, after the last (with the first error, if any). Lets a transport hand a whole
+   * batch of small messages to the OS in one system call (POSIX: one framed buffer, one write).
+   */
+  sendBatch?(messages: readonly Uint8Array[], callback: (error?: Error | null) => void): void;
   /** Starts (or resumes) delivering messages to `sink`. */
   start(sink: MessageSink): void;
   /**
@@ -46,6 +52,12 @@ export interface MessageSink {
 
 /** At most this many messages are read ahead of the consumer (empty ones cost memory too)... */
 const READ_AHEAD = 16;
+/**
+ * Bytes a writer may queue before write() returns false: 16 KiB, as net.Socket (advice, never a drop).
+ * Counted in bytes, not messages: small messages queue up and go out together (one batch per
+ * system call, see _writev), while large ones still wait for 'drain' one by one.
+ */
+const WRITE_QUEUE_BYTES = 16 * 1024;
 
 /**
  * A message-mode {@link PipeConnection}. `write(buf)` sends exactly one message; `'data'`
@@ -58,6 +70,8 @@ export class MessageConnection extends Duplex implements PipeConnection {
   readonly clientProcessId: number | undefined;
   readonly serverProcessId: number | undefined;
   readonly serverOwnerSid: string | undefined;
+  readonly peerUid: number | undefined;
+  readonly peerGid: number | undefined;
   readonly #transport: MessageTransport;
   #queue: (Buffer | null)[] = [];
   /** Bytes of the messages in #queue: reading stops at #readAheadBytes. */
@@ -71,24 +85,29 @@ export class MessageConnection extends Duplex implements PipeConnection {
   /** @internal Ownership: the connection owns `transport` and destroys it once. */
   constructor(
     transport: MessageTransport,
-    info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; readable: boolean; writable: boolean; readAheadBytes: number },
+    info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; peerUid?: number; peerGid?: number; readable: boolean; writable: boolean; readAheadBytes: number },
   ) {
-    // Each message is one object on both sides; no merging or splitting. The stream's own buffer
-    // holds one message at most: an object-mode high-water mark counts messages, not bytes, so the
-    // read-ahead lives in #queue, where it is bounded in bytes.
+    // Each message is one object when read, and one chunk (never merged or split) when written.
+    // The read side's own buffer holds one message at most: an object-mode high-water mark counts
+    // messages, not bytes, so the read-ahead lives in #queue, where it is bounded in bytes. The
+    // write side counts bytes so that its queue bound means the same for 1 B and 1 MiB.
     super({
-      objectMode: true,
+      readableObjectMode: true,
+      readableHighWaterMark: 1,
+      writableObjectMode: false,
+      writableHighWaterMark: WRITE_QUEUE_BYTES,
+      decodeStrings: true,
       allowHalfOpen: true,
       readable: info.readable,
       writable: info.writable,
-      readableHighWaterMark: 1,
-      writableHighWaterMark: READ_AHEAD,
     } as DuplexOptions);
     this.#readAheadBytes = info.readAheadBytes;
     this.path = info.path;
     this.clientProcessId = info.clientProcessId;
     this.serverProcessId = info.serverProcessId;
     this.serverOwnerSid = info.serverOwnerSid;
+    this.peerUid = info.peerUid;
+    this.peerGid = info.peerGid;
     this.#transport = transport;
     if (!info.readable) return;
     transport.start({
@@ -143,16 +162,52 @@ export class MessageConnection extends Duplex implements PipeConnection {
     return this;
   }
 
+  /**
+   * A view whose length a 32-bit FFI parameter cannot carry is refused here, before Writable turns
+   * it into a Buffer: it fails like any failed write (callback, then 'error'), and nothing is sent.
+   */
+  override write(chunk: unknown, callback?: (error: Error | null | undefined) => void): boolean;
+  override write(chunk: unknown, encoding: BufferEncoding, callback?: (error: Error | null | undefined) => void): boolean;
+  override write(chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+    const tooLarge = ArrayBuffer.isView(chunk) ? this.#tooLarge(chunk.byteLength) : undefined;
+    if (!tooLarge) return (super.write as (...a: unknown[]) => boolean)(chunk, encoding, cb);
+    const callback = typeof encoding === 'function' ? encoding : typeof cb === 'function' ? cb : undefined;
+    if (callback) process.nextTick(callback as (err: Error) => void, tooLarge);
+    this.destroy(tooLarge);
+    return false;
+  }
+
   override _write(chunk: unknown, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    let bytes: Uint8Array;
-    if (ArrayBuffer.isView(chunk)) {
-      const tooLarge = this.#tooLarge(chunk.byteLength);
+    const bytes = messageBytes(chunk);
+    if (bytes instanceof TypeError) return callback(bytes);
+    const tooLarge = this.#tooLarge(bytes.byteLength);
+    if (tooLarge) return callback(tooLarge);
+    if (this.#transport.sendBatch) this.#transport.sendBatch([bytes], callback);
+    else this.#transport.send(bytes).then(() => callback(), callback);
+  }
+
+  /**
+   * Writes buffered while an earlier one was in flight arrive here together. Each chunk is still
+   * exactly one message; the transport may only put them into fewer system calls.
+   */
+  override _writev(chunks: { chunk: unknown; encoding: BufferEncoding }[], callback: (error?: Error | null) => void): void {
+    const messages: Uint8Array[] = [];
+    for (const { chunk } of chunks) {
+      const bytes = messageBytes(chunk);
+      if (bytes instanceof TypeError) return callback(bytes);
+      const tooLarge = this.#tooLarge(bytes.byteLength);
       if (tooLarge) return callback(tooLarge);
+      messages.push(bytes);
     }
-    if (typeof chunk === 'string') bytes = Buffer.from(chunk);
-    else if (ArrayBuffer.isView(chunk)) bytes = toBuffer(chunk);
-    else return callback(new TypeError('a message must be a Buffer, TypedArray, DataView or string'));
-    this.#transport.send(bytes).then(() => callback(), callback);
+    const t = this.#transport;
+    if (t.sendBatch) return t.sendBatch(messages, callback);
+    // One message at a time, in order (Windows: one WriteFile per message).
+    let i = 0;
+    const next = (): void => {
+      if (i === messages.length) return callback();
+      t.send(messages[i++]!).then(next, callback);
+    };
+    next();
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -265,6 +320,13 @@ export class MessageConnection extends Duplex implements PipeConnection {
     for (const w of this.#waiters.splice(0)) w.reject(err);
     this.destroy(err);
   }
+}
+
+/** A written chunk as the bytes of one message, or the TypeError for a chunk that cannot be one. */
+function messageBytes(chunk: unknown): Uint8Array | TypeError {
+  if (typeof chunk === 'string') return Buffer.from(chunk);
+  if (ArrayBuffer.isView(chunk)) return toBuffer(chunk);
+  return new TypeError('a message must be a Buffer, TypedArray, DataView or string');
 }
 
 function toBuffer(view: ArrayBufferView): Buffer {

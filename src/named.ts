@@ -5,11 +5,10 @@
  * sockets (src/posix/server.ts).
  */
 import type { EventEmitter } from 'node:events';
-import { mkdirSync, lstatSync, chmodSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join, isAbsolute } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { invalidArgType, invalidArgValue, PipeError } from './errors.js';
+import { invalidArgType, invalidArgValue } from './errors.js';
 import { validateAbortSignal, validateBoolean, validateInteger, validateObject, validateOneOf } from './validate.js';
 
 /** `'byte'`: a stream of bytes. `'message'`: each write is one message, read back whole. */
@@ -19,9 +18,20 @@ export type ServerAccess = 'duplex' | 'inbound' | 'outbound';
 /** Direction from the client's side. */
 export type ClientAccess = 'duplex' | 'read' | 'write';
 /**
- * Who may connect. `'current-user'`: only the creating user (and SYSTEM on Windows; a 0600
- * socket in a 0700 directory on POSIX). `'everyone'`: any local user, who may connect but
- * not create instances of the pipe. `{ sddl }`: a Windows SDDL string (Windows only).
+ * Who may connect. `'current-user'`: only the creating user (and SYSTEM on Windows; on POSIX a
+ * 0600 socket in a 0700 directory of ours, and every accepted client's uid, read with
+ * SO_PEERCRED / getpeereid, must be ours or root: others are closed before `'connection'`).
+ * `'everyone'`: any local user, who may connect but not create instances of the pipe; on POSIX
+ * a 0666 socket in `<os.tmpdir()>/winpipe-<uid>.public`, a directory of ours that others may
+ * traverse but not list or write (0711), so nobody else can rename, replace or remove the
+ * socket. Other users reach it by its full path (`server.address()`) with `allowServerUids`.
+ * `{ sddl }`: a Windows SDDL string (Windows only).
+ *
+ * @example
+ * ```ts
+ * const server = createServer({ security: 'everyone' });
+ * await server.listen('my-app'); // POSIX: /tmp/winpipe-1000.public/my-app.sock, mode 0666
+ * ```
  */
 export type PipeSecurity = 'current-user' | 'everyone' | { sddl: string };
 
@@ -44,6 +54,13 @@ export interface CreateServerOptions {
    * oldest first, when a connection closes; `connect`'s `timeout` does not apply.
    */
   maxInstances?: number | 'unlimited';
+  /**
+   * POSIX: how many clients beyond `maxInstances` are held (each holds a descriptor) waiting for
+   * a free slot; a client beyond that is closed at once (it reads end of stream). 0–65536,
+   * default 64. Without `maxInstances` nothing is held. Windows: validated only; a client beyond
+   * the instance limit waits in the kernel (see `connect`'s `timeout`) and costs the server nothing.
+   */
+  maxPendingClients?: number;
   /**
    * Windows: instances kept waiting for clients. Default `min(4, maxInstances)`. POSIX: validated
    * only; the kernel's listen backlog (Node's default, 511) plays this part.
@@ -118,10 +135,23 @@ export interface ConnectOptions {
    *   widen the default set instead: `['default', 'S-1-5-21-…-1001']`;
    * - `'any'` turns the check off (what `net.connect` does).
    *
-   * The owner is on the connection as `serverOwnerSid`. POSIX: validated here; the peer-uid check
-   * is the POSIX side's (see README, "Who you connect to").
+   * The owner is on the connection as `serverOwnerSid`. POSIX: validated only; the server's uid
+   * is checked instead, widened with {@link ConnectOptions.allowServerUids}.
    */
   trustedServerOwners?: 'default' | 'any' | readonly string[];
+  /**
+   * POSIX: uids, besides ours and root, whose servers this client may talk to. The server's uid is
+   * read from the connected socket (SO_PEERCRED / getpeereid) before anything is sent; any other
+   * uid fails with `EACCES`. This is the only way to reach another user's server, for a name and
+   * for an absolute path alike (e.g. another user's `security: 'everyone'` server, by the path its
+   * `address()` gives). Default `[]`. Windows: validated only.
+   *
+   * @example
+   * ```ts
+   * const conn = await connect('/tmp/winpipe-1001.public/shared.sock', { allowServerUids: [1001] });
+   * ```
+   */
+  allowServerUids?: readonly number[];
 }
 
 /**
@@ -145,6 +175,19 @@ export interface PipeConnection extends Duplex {
    * `trustedServerOwners` before `connect` resolved. `undefined` on the server side and on POSIX.
    */
   readonly serverOwnerSid: string | undefined;
+  /**
+   * POSIX: the uid of the process at the other end (the client's on the server side, the
+   * server's on the client side), read with SO_PEERCRED / getpeereid in the same call as the pid
+   * and already checked against `security` / `allowServerUids`. Windows: undefined.
+   *
+   * @example
+   * ```ts
+   * server.on('connection', (conn) => console.log(conn.clientProcessId, conn.peerUid, conn.peerGid));
+   * ```
+   */
+  readonly peerUid: number | undefined;
+  /** POSIX: the gid of the process at the other end (see {@link PipeConnection.peerUid}). Windows: undefined. */
+  readonly peerGid: number | undefined;
   /** Sends one message (byte mode: writes the bytes); resolves once it is handed to the OS. */
   writeMessage(data: ArrayBufferView): Promise<void>;
   /** Every message until end of stream (byte mode: every chunk). */
@@ -177,6 +220,8 @@ export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
 export const DEFAULT_BUFFER_SIZE = 64 * 1024;
 /** Message mode: bytes of whole messages read ahead of the application, per connection. */
 export const DEFAULT_READ_AHEAD_BYTES = 1024 * 1024;
+/** POSIX: clients held beyond `maxInstances` before new ones are closed at once. */
+export const DEFAULT_MAX_PENDING_CLIENTS = 64;
 
 /** Options with every default filled in. */
 export type ResolvedServerOptions = Required<Omit<CreateServerOptions, 'maxInstances'>> & { maxInstances: number | 'unlimited' };
@@ -195,6 +240,8 @@ export function resolveServerOptions(options: unknown): ResolvedServerOptions {
   validateOneOf(access, 'options.access', SERVER_ACCESS);
   const maxInstances = o.maxInstances ?? 'unlimited';
   if (maxInstances !== 'unlimited') validateInteger(maxInstances, 'options.maxInstances', 1, 254);
+  const maxPendingClients = o.maxPendingClients ?? DEFAULT_MAX_PENDING_CLIENTS;
+  validateInteger(maxPendingClients, 'options.maxPendingClients', 0, 65536);
   const cap = maxInstances === 'unlimited' ? 254 : maxInstances;
   const pendingInstances = o.pendingInstances ?? Math.min(4, cap);
   validateInteger(pendingInstances, 'options.pendingInstances', 1, cap);
@@ -212,7 +259,7 @@ export function resolveServerOptions(options: unknown): ResolvedServerOptions {
   validateInteger(maxMessageSize, 'options.maxMessageSize', 1, Number.MAX_SAFE_INTEGER);
   const readAheadBytes = o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES;
   validateInteger(readAheadBytes, 'options.readAheadBytes', 1, Number.MAX_SAFE_INTEGER);
-  return { mode, access, maxInstances, pendingInstances, inBufferSize, outBufferSize, security, rejectRemoteClients, firstInstance, maxMessageSize, readAheadBytes };
+  return { mode, access, maxInstances, maxPendingClients, pendingInstances, inBufferSize, outBufferSize, security, rejectRemoteClients, firstInstance, maxMessageSize, readAheadBytes };
 }
 
 function validateSecurity(security: unknown): asserts security is PipeSecurity {
@@ -242,8 +289,11 @@ export function resolveConnectOptions(options: unknown): ResolvedConnectOptions 
   validateInteger(readAheadBytes, 'options.readAheadBytes', 1, Number.MAX_SAFE_INTEGER);
   const allowRemote = o.allowRemote ?? false;
   validateBoolean(allowRemote, 'options.allowRemote');
+  const allowServerUids = o.allowServerUids ?? [];
+  if (!Array.isArray(allowServerUids)) throw invalidArgType('options.allowServerUids', 'an instance of Array', allowServerUids);
+  allowServerUids.forEach((uid, i) => validateInteger(uid, `options.allowServerUids[${i}]`, 0, 0xffff_ffff));
   const trustedServerOwners = resolveTrustedServerOwners(o.trustedServerOwners, 'options.trustedServerOwners');
-  return { timeout, signal: o.signal, mode, access, maxMessageSize, readAheadBytes, allowRemote, trustedServerOwners };
+  return { timeout, signal: o.signal, mode, access, maxMessageSize, readAheadBytes, allowRemote, trustedServerOwners, allowServerUids: [...allowServerUids] };
 }
 
 const SID = /^S-1-\d+(-\d+)+$/i;
@@ -322,7 +372,10 @@ export function isRemotePipePath(path: string): boolean {
  * - POSIX: an absolute path is used as is. Any other name becomes `<dir>/<name>.sock`, where
  *   `<dir>` is a private per-user directory (mode 0700): `$XDG_RUNTIME_DIR/winpipe` when set,
  *   else `<os.tmpdir()>/winpipe-<uid>`. With `security: 'everyone'` the directory is
- *   `<os.tmpdir()>/winpipe-shared` (mode 1777, like /tmp). The name must not contain `/`, and
+ *   `<os.tmpdir()>/winpipe-<uid>.public` (mode 0711: ours, traversable, not listable or writable
+ *   by others; there is no shared directory another user could own). Every such directory is
+ *   checked with `lstat` on listen and on connect (a real directory, owned by us, not open to
+ *   others: else `EACCES` / `ENOTDIR`). The name must not contain `/`, and
  *   the path must fit `sun_path` (108 bytes on Linux, 104 on macOS): it is rejected, never
  *   truncated.
  *
@@ -348,7 +401,7 @@ export function pipePath(name: string, options?: { security?: PipeSecurity; plat
   if (isAbsolute(name)) full = name;
   else {
     if (name.includes('/')) throw invalidArgValue('name', name, "must not contain '/' (use an absolute path to choose the location)");
-    full = join(socketDir(options?.security ?? 'current-user', false), `${name}.sock`);
+    full = join(socketDir(options?.security ?? 'current-user'), `${name}.sock`);
   }
   if (Buffer.byteLength(full) >= SUN_PATH_MAX) {
     throw invalidArgValue('name', name, `makes a socket path of ${Buffer.byteLength(full)} bytes; sun_path holds ${SUN_PATH_MAX - 1}`);
@@ -357,29 +410,19 @@ export function pipePath(name: string, options?: { security?: PipeSecurity; plat
 }
 
 /**
- * POSIX: the directory for socket names; with `create`, makes it (0700, or 1777 for
- * 'everyone') and checks that nobody else owns it or loosened it.
+ * POSIX: the directory for socket names (private, or the public one for 'everyone'). Only the
+ * path: src/posix/trust.ts `verifyDir` (where the rule lives) makes and checks it.
  */
-export function socketDir(security: PipeSecurity, create: boolean): string {
+export function socketDir(security: PipeSecurity): string {
   const shared = security === 'everyone';
   const runtime = process.env.XDG_RUNTIME_DIR;
   const uid = typeof process.getuid === 'function' ? process.getuid() : userInfo().uid;
-  const dir = shared ? join(tmpdir(), 'winpipe-shared') : runtime && isAbsolute(runtime) ? join(runtime, 'winpipe') : join(tmpdir(), `winpipe-${uid}`);
-  if (!create) return dir;
-  const mode = shared ? 0o1777 : 0o700;
-  try {
-    mkdirSync(dir, { mode });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
-  const st = lstatSync(dir);
-  if (!st.isDirectory()) throw new PipeError({ code: 'ENOTDIR', syscall: 'mkdir', path: dir });
-  if (!shared) {
-    // Someone else's directory, or one a squatter pre-created: refuse rather than serve from it.
-    if (st.uid !== uid) throw new PipeError({ code: 'EACCES', syscall: 'mkdir', path: dir, message: `EACCES: ${dir} belongs to uid ${st.uid}, not ${uid}` });
-    if ((st.mode & 0o777) !== 0o700) chmodSync(dir, 0o700);
-  } else if ((st.mode & 0o1777) !== 0o1777 && st.uid === uid) {
-    chmodSync(dir, 0o1777);
-  }
+  if (shared) return join(tmpdir(), `winpipe-${uid}.public`);
+  const dir = runtime && isAbsolute(runtime) ? join(runtime, 'winpipe') : join(tmpdir(), `winpipe-${uid}`);
   return dir;
+}
+
+/** POSIX: the mode of a socket directory winpipe makes (and the most it tolerates). */
+export function socketDirMode(security: PipeSecurity): number {
+  return security === 'everyone' ? 0o711 : 0o700;
 }

@@ -199,6 +199,8 @@ describe('options', () => {
     ['firstInstance: false', { firstInstance: false }],
     ['maxMessageSize: 1 (message mode, both sides)', { mode: 'message', maxMessageSize: 1 }, { mode: 'message', maxMessageSize: 1 }],
     ['connect timeout: 0 and allowRemote: true on a local name', {}, { timeout: 0, allowRemote: true }],
+    ['maxInstances: 1, maxPendingClients: 0', { maxInstances: 1, maxPendingClients: 0 }],
+    ['connect allowServerUids: [0, 1001]', {}, { allowServerUids: [0, 1001] }],
   ];
   it.each(accepted)('accepts %s, and a client can talk to it', async (_, options, connectOptions) => {
     const { name } = await serve(options, echo);
@@ -239,6 +241,9 @@ describe('options', () => {
     ['maxMessageSize 0', { maxMessageSize: 0 }, RangeError, 'ERR_OUT_OF_RANGE'],
     ['readAheadBytes 0', { readAheadBytes: 0 }, RangeError, 'ERR_OUT_OF_RANGE'],
     ["readAheadBytes '1M'", { readAheadBytes: '1M' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+    ['maxPendingClients -1', { maxPendingClients: -1 }, RangeError, 'ERR_OUT_OF_RANGE'],
+    ['maxPendingClients 65537', { maxPendingClients: 65537 }, RangeError, 'ERR_OUT_OF_RANGE'],
+    ["maxPendingClients '8'", { maxPendingClients: '8' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
   ];
   it.each(badServer)('createServer rejects %s synchronously', (_, options, type, code) => {
     const err = thrown(() => createServer(options as CreateServerOptions));
@@ -263,6 +268,9 @@ describe('options', () => {
     ['maxMessageSize 0', { maxMessageSize: 0 }, RangeError, 'ERR_OUT_OF_RANGE'],
     ['readAheadBytes 1.5', { readAheadBytes: 1.5 }, RangeError, 'ERR_OUT_OF_RANGE'],
     ["allowRemote 'no'", { allowRemote: 'no' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+    ['allowServerUids 1001 (not an array)', { allowServerUids: 1001 }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+    ['allowServerUids [-1]', { allowServerUids: [-1] }, RangeError, 'ERR_OUT_OF_RANGE'],
+    ["allowServerUids ['1001']", { allowServerUids: ['1001'] }, TypeError, 'ERR_INVALID_ARG_TYPE'],
   ];
   it.each(badConnect)('connect rejects %s synchronously, before any system call', (_, options, type, code) => {
     // The name is served by nobody: any system call would give ENOENT instead.
@@ -658,6 +666,31 @@ describe('message mode', () => {
     c.end();
     await within(ended, BOUND, "the server's end of stream");
     expect(got).toEqual(['ab', 'cd', 'ef', 'g']);
+  });
+
+  it('writes queued back to back (sent in batches) stay one message each, in order: empty, small and large ones mixed', async () => {
+    const { server, name } = await serve({ mode: 'message' });
+    const accepted = nextConnection(server);
+    const c = await client(name, { mode: 'message' });
+    const s = await accepted;
+    // 3000 writes without waiting: the stream hands most of them to the transport together.
+    const sent: Buffer[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const size = i % 500 === 7 ? 70_000 + i : i % 13 === 0 ? 0 : 1 + (i % 300);
+      // Each message filled with its own byte and stamped with its index: a shifted boundary shows.
+      const m = Buffer.alloc(size, i & 0xff);
+      if (size >= 4) m.writeUInt32LE(i, 0);
+      sent.push(m);
+    }
+    const got: Buffer[] = [];
+    const done = (async () => {
+      for await (const m of s.messages()) got.push(m);
+    })();
+    for (const m of sent) c.write(m);
+    c.end();
+    await within(done, BOUND, 'every message at the server');
+    expect(got.map((m) => m.length)).toEqual(sent.map((m) => m.length));
+    expect(got.every((m, i) => m.equals(sent[i]!))).toBe(true);
   });
 
   it('end(): the server reads every message, then messages() ends', async () => {

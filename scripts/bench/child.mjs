@@ -9,7 +9,7 @@
 //   cycles <impl> <name> <total> <parallel>             B6 (forked): connect, read the greeting, destroy
 //
 // B4/B6 children are forked: they report 'ready' over IPC once set up, start on 'go', and report
-// { done } or { error }. <impl> is 'ours' (winpipe, message mode for B4, byte mode for B6) or 'net'.
+// { done } or { error }. <impl> is 'ours' (winpipe, message mode for B4, byte mode for B6), 'ours-byte' (B4, byte mode) or 'net'.
 //
 // The B1 stream format (shared with peers.c and peers.py): every 4096-byte block of the stream
 // starts with u32le(block index) and u32le(0x50495057, 'WPIP'); every other byte is 'a'.
@@ -18,6 +18,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { connectRetry, netConnect, openClients } from './clients.mjs';
 
 const BLOCK = 4096;
 const MAGIC = 0x50495057;
@@ -95,69 +96,13 @@ function go() {
   });
 }
 
-async function connectRetry(open) {
-  // A burst of clients can find every instance busy (Windows) or the backlog full; retry briefly.
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await open();
-    } catch (err) {
-      if (attempt >= 200 || !['EAGAIN', 'ECONNREFUSED', 'EBUSY', 'ETIMEDOUT'].includes(err.code)) throw err;
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-}
-
 /** B4: n connections to one server, each sends msgs messages of size bytes, then ends. */
 async function clients(impl, name, n, msgs, size, firstId) {
-  const lib = impl === 'ours' ? await winpipe() : undefined;
-  const conns = [];
-  for (let i = 0; i < n; i++) {
-    if (impl === 'ours') {
-      conns.push(await connectRetry(() => lib.connect(name, { mode: 'message', timeout: 10_000 })));
-    } else {
-      conns.push(
-        await connectRetry(
-          () =>
-            new Promise((resolve, reject) => {
-              const s = net.connect({ path: name, allowHalfOpen: true });
-              s.once('connect', () => {
-                s.off('error', reject);
-                resolve(s);
-              });
-              s.once('error', reject);
-            }),
-        ),
-      );
-    }
-  }
-  for (const c of conns) c.on('error', (err) => process.send({ error: String(err?.stack ?? err) }));
+  const lib = impl === 'net' ? undefined : await winpipe();
+  const send = await openClients(lib, impl, name, n, msgs, size, firstId, (err) => process.send({ error: String(err?.stack ?? err) }));
   process.send('ready');
   await go();
-  const send = async (conn, id) => {
-    for (let seq = 0; seq < msgs; seq++) {
-      let ok;
-      if (impl === 'ours') {
-        // One message: [client id][seq][filler]. A fresh buffer each time: write() keeps it until sent.
-        const m = Buffer.allocUnsafe(size);
-        m.writeUInt32LE(id, 0);
-        m.writeUInt32LE(seq, 4);
-        m.fill(0x6d, 8);
-        ok = conn.write(m);
-      } else {
-        // The framing a net user writes by hand: u32be length, then the message.
-        const m = Buffer.allocUnsafe(4 + size);
-        m.writeUInt32BE(size, 0);
-        m.writeUInt32LE(id, 4);
-        m.writeUInt32LE(seq, 8);
-        m.fill(0x6d, 12);
-        ok = conn.write(m);
-      }
-      if (!ok) await once(conn, 'drain');
-    }
-    conn.end();
-    await once(conn, 'close');
-  };
-  await Promise.all(conns.map((c, i) => send(c, firstId + i)));
+  await send();
   process.send({ done: n });
   process.disconnect();
 }
@@ -174,17 +119,7 @@ async function cycles(impl, name, total, parallel) {
     if (impl === 'ours') {
       conn = await connectRetry(() => lib.connect(name, { timeout: 10_000 }));
     } else {
-      conn = await connectRetry(
-        () =>
-          new Promise((resolve, reject) => {
-            const c = net.connect({ path: name, allowHalfOpen: true });
-            c.once('connect', () => {
-              c.off('error', reject);
-              resolve(c);
-            });
-            c.once('error', reject);
-          }),
-      );
+      conn = await connectRetry(() => netConnect(name));
     }
     // The server greets every connection with one byte: wait for it, so each cycle is a real
     // accept (libuv's Windows server never reports a client that left before it was accepted).

@@ -29,7 +29,7 @@
  * @module
  */
 import { PipeError, closedError, invalidArgType, invalidArgValue } from '../errors.js';
-import { DEFAULT_MAX_MESSAGE_SIZE, resolveTrustedServerOwners } from '../named.js';
+import { DEFAULT_MAX_MESSAGE_SIZE, resolveConnectOptions, resolveTrustedServerOwners } from '../named.js';
 import { validateBoolean, validateInteger, validateObject } from '../validate.js';
 import { clientHandshake, serverHandshake } from './auth.js';
 import { Connection, installFromFd, type FromFdOptions, type PendingConnection } from './connection.js';
@@ -86,6 +86,12 @@ export interface ClientOptions {
    * the Client rejects with `EACCES`. `'any'` turns the check off. POSIX: validated only.
    */
   trustedServerOwners?: 'default' | 'any' | readonly string[];
+  /**
+   * POSIX: uids, besides ours and root, whose Listener this client may talk to (read from the
+   * socket with SO_PEERCRED / getpeereid before the handshake); any other uid rejects with
+   * `EACCES`. Default `[]`. Windows: validated only.
+   */
+  allowServerUids?: readonly number[];
   /** With an `authkey`: how long the server may take over the handshake, in ms; then `ETIMEDOUT`. Default 10 000; `0` waits for ever. */
   handshakeTimeout?: number;
 }
@@ -371,7 +377,8 @@ async function authenticate(
  * ```
  * @throws TypeError / RangeError synchronously for a bad address or options.
  * Rejects with PipeError `ENOENT` / `ECONNREFUSED` (nobody listens), `ETIMEDOUT` (busy),
- * `ERR_AUTHENTICATION` (wrong key on either side).
+ * `ERR_AUTHENTICATION` (wrong key on either side), `EACCES` (POSIX: the Listener runs as a uid
+ * that is not ours, root, or in `allowServerUids`).
  */
 export function Client(address: string, options?: ClientOptions): Promise<Connection> {
   const a = resolveAddress(address, false);
@@ -379,8 +386,9 @@ export function Client(address: string, options?: ClientOptions): Promise<Connec
   const key = resolveAuthkey(options?.authkey);
   const max = resolveMax(options?.maxMessageSize, 'options.maxMessageSize');
   const trusted = resolveTrustedServerOwners(options?.trustedServerOwners, 'options.trustedServerOwners');
+  const { allowServerUids } = resolveConnectOptions({ allowServerUids: options?.allowServerUids });
   const timeout = resolveHandshakeTimeout(options?.handshakeTimeout);
-  const connecting = isWindows ? winConnect(a, max, trusted, key === undefined ? undefined : HANDSHAKE_MESSAGE_MAX) : posixConnect(a, max);
+  const connecting = isWindows ? winConnect(a, max, trusted, key === undefined ? undefined : HANDSHAKE_MESSAGE_MAX) : posixConnect(a, max, allowServerUids);
   return connecting.then((pending) => authenticate(pending, key, clientHandshake, timeout));
 }
 

@@ -7,7 +7,7 @@
  * - the wire: a 4-byte big-endian signed length per message, `-1` and an 8-byte length above
  *   2 GiB - 1 ({@link frameHeader}; decoding is {@link SocketMessageTransport}'s FrameDecoder).
  */
-import { closeSync, fstatSync, lstatSync, mkdtempSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -18,6 +18,7 @@ import { SUN_PATH_MAX } from '../named.js';
 import * as libc from '../posix/libc.js';
 import { posixBackend } from '../posix/pipe.js';
 import { SocketMessageTransport } from '../posix/transport.js';
+import { bindListening, checkServer, mayAccept, peerCredentials, removeSocketFile, socketFd as fdOf } from '../posix/trust.js';
 import type { HandshakeIO } from './auth.js';
 import { Connection, channelClosed, type ChannelEndpoint, type PendingConnection } from './connection.js';
 
@@ -232,24 +233,6 @@ export function validatePosixAddress(address: string): string {
   return address;
 }
 
-/** `struct sockaddr_un` for `path`, and the length to pass to bind. */
-function sockaddrUn(path: string): { addr: Uint8Array; len: number } {
-  const bytes = Buffer.from(path);
-  const addr = new Uint8Array(2 + SUN_PATH_MAX);
-  addr.set(bytes, 2);
-  if (isLinux) {
-    // sa_family_t is a host-order u16; every Linux Node runs on is little-endian.
-    new DataView(addr.buffer).setUint16(0, libc.AF_UNIX, true);
-    // Abstract names have no terminating NUL and their length is exact.
-    return { addr, len: 2 + bytes.length + (bytes[0] === 0 ? 0 : 1) };
-  }
-  // BSD layout: sun_len, sun_family, sun_path.
-  const len = 2 + bytes.length + 1;
-  addr[0] = len;
-  addr[1] = libc.AF_UNIX;
-  return { addr, len };
-}
-
 /** Python's `arbitrary_address('AF_UNIX')`: a fresh name in a private temporary directory. */
 export function arbitraryPosixAddress(): { address: string; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), 'winpipe-'));
@@ -258,11 +241,16 @@ export function arbitraryPosixAddress(): { address: string; dir: string } {
 
 // --- Listener ------------------------------------------------------------------------------------
 
-/** The POSIX listening socket behind a Listener. */
+/**
+ * The POSIX listening socket behind a Listener. Like a `'current-user'` server (the rule is in
+ * src/posix/trust.ts): the socket file is 0600 from the moment it appears, and a client whose uid
+ * is neither ours nor root is closed before `accept()` sees it (a Linux abstract name has no file
+ * permissions at all, so this is its only protection).
+ */
 export class PosixListenerBackend {
   readonly address: string;
   readonly #absolute: string | undefined;
-  readonly #ino: number | undefined;
+  readonly #file: { dev: number; ino: number } | undefined;
   readonly #tempDir: string | undefined;
   readonly #server: net.Server;
   readonly #max: number;
@@ -276,22 +264,12 @@ export class PosixListenerBackend {
     this.address = address;
     this.#max = maxMessageSize;
     this.#tempDir = tempDir;
-    const fd = libc.socket(libc.AF_UNIX, libc.SOCK_STREAM | libc.SOCK_CLOEXEC, 0);
-    if (fd < 0) throw posixError(libc.errno(), 'socket');
-    try {
-      if (!isLinux) setCloexec(fd);
-      const { addr, len } = sockaddrUn(address);
-      if (libc.bind(fd, addr, len) !== 0) throw posixError(libc.errno(), 'bind', address);
-      if (libc.listen(fd, backlog) !== 0) throw posixError(libc.errno(), 'listen', address);
-    } catch (err) {
-      closeSync(fd);
-      throw err;
-    }
-    if (!address.startsWith('\0')) {
-      // Remember what we bound, so close() removes our socket file and nobody else's.
-      this.#absolute = resolve(address);
-      this.#ino = statSync(this.#absolute).ino;
-    }
+    // Ownership: the fd is ours until the net.Server below takes it.
+    const { fd, file } = bindListening(address, 0o600, backlog, SUN_PATH_MAX);
+    // Remember what we bound, so close() removes our socket file and nobody else's. libuv only
+    // gets the fd and unlinks nothing.
+    if (file) this.#absolute = resolve(address);
+    this.#file = file;
     // pauseOnConnect: nothing is read before accept(); the handshake reads exact frames itself.
     this.#server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
     this.#server.on('connection', (socket: net.Socket) => this.#onConnection(socket));
@@ -328,19 +306,12 @@ export class PosixListenerBackend {
     for (const s of this.#queue.splice(0)) s.destroy();
     this.#server.close();
     // Python's Listener unlinks its socket file on close; we do too, if it is still ours.
-    if (this.#absolute !== undefined) {
-      try {
-        const st = lstatSync(this.#absolute);
-        if (st.isSocket() && st.ino === this.#ino) unlinkSync(this.#absolute);
-      } catch {
-        // Already gone.
-      }
-    }
+    if (this.#absolute !== undefined) removeSocketFile(this.#absolute, this.#file);
     if (this.#tempDir) rmSync(this.#tempDir, { recursive: true, force: true });
   }
 
   #onConnection(socket: net.Socket): void {
-    if (this.#closed) {
+    if (this.#closed || !mayAccept(peerCredentials(fdOf(socket)), 'current-user')) {
       socket.destroy();
       return;
     }
@@ -367,7 +338,7 @@ const CONNECT_TIMEOUT_MS = 20_000;
  * Node connects without blocking, so a full accept queue is `EAGAIN` where Python's blocking
  * connect would wait: retry on a timer for up to 20 s, as Python's own connect timeout allows.
  */
-export function posixConnect(address: string, maxMessageSize: number): Promise<PendingConnection> {
+export function posixConnect(address: string, maxMessageSize: number, allowServerUids: readonly number[] = []): Promise<PendingConnection> {
   const deadline = Date.now() + CONNECT_TIMEOUT_MS;
   let delay = 2;
   return new Promise((resolveConn, reject) => {
@@ -386,6 +357,14 @@ export function posixConnect(address: string, maxMessageSize: number): Promise<P
       socket.once('error', onError);
       socket.once('connect', () => {
         socket.off('error', onError);
+        try {
+          // Before the handshake sends a byte: the Listener must be ours, root's, or named (trust.ts).
+          checkServer(peerCredentials(fdOf(socket)), allowServerUids, address);
+        } catch (err) {
+          socket.destroy();
+          reject(err);
+          return;
+        }
         // Until the connection is claimed, a socket error must not become an uncaught exception.
         socket.on('error', () => {});
         // Nothing flows until the handshake reads exact frames or the transport starts.

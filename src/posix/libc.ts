@@ -132,6 +132,16 @@ const bindSocket: (fd: number, addr: Uint8Array, addrlen: number) => number = bi
 // Exported under its C name; the module's own lazy binder is also called `bind`.
 export { bindSocket as bind };
 
+/** `int getpeereid(int s, uid_t *euid, gid_t *egid)` (macOS, the BSDs): the peer's effective uid and gid. */
+export const getpeereid: (fd: number, euid: Uint32Array, egid: Uint32Array) => number = bind(
+  'int getpeereid(int s, _Out_ uint32_t *euid, _Out_ uint32_t *egid)',
+);
+
+/** `int fchmodat(int dirfd, const char *pathname, mode_t mode, int flags)`: chmod relative to an open directory. */
+export const fchmodat: (dirfd: number, path: string, mode: number, flags: number) => number = bind(
+  `int fchmodat(int dirfd, const char *pathname, ${isDarwin ? 'uint16_t' : 'uint32_t'} mode, int flags)`,
+);
+
 /** `int listen(int sockfd, int backlog)`. */
 export const listen: (fd: number, backlog: number) => number = bind('int listen(int sockfd, int backlog)');
 

@@ -3,71 +3,34 @@
  * accept or read holds no thread of any pool.
  *
  * - Names map to socket paths with {@link pipePath}: `<private dir>/<name>.sock` (0700 directory,
- *   0600 socket), or the shared `winpipe-shared` directory with a 0666 socket for
+ *   0600 socket), or our own public `winpipe-<uid>.public` directory (0711) with a 0666 socket for
  *   `security: 'everyone'`; absolute paths are used as is.
  * - Byte mode: the connection is the accepted `net.Socket` itself (src/connection.ts).
  * - Message mode: CPython `multiprocessing.connection` framing ({@link SocketMessageTransport}).
  * - `maxInstances`: the kernel accepts every client into the listen backlog; connections beyond the
- *   limit are held, unread, in arrival order, and handed out as earlier ones close.
+ *   limit are held, unread, in arrival order, and handed out as earlier ones close; at most
+ *   `maxPendingClients` are held, later ones are closed at once.
+ * - Who may connect and whom we connect to: src/posix/trust.ts, the one place of that rule.
  */
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { byteConnection } from '../connection.js';
 import { PipeError, abortError, fromNodeError } from '../errors.js';
 import { MessageConnection } from '../message.js';
 import { PipeServerBase } from '../server.js';
-import { pipePath, socketDir, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
+import { SUN_PATH_MAX, pipePath, socketDir, socketDirMode, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import * as libc from './libc.js';
 import { SocketMessageTransport } from './transport.js';
+import { bindListening, checkServer, mayAccept, peerCredentials, removeSocketFile, socketFd, verifyDir, type PeerCredentials } from './trust.js';
 
 /** Mode of the socket file: only us, or every local user (connecting needs write permission). */
 const PRIVATE_MODE = 0o600;
 const SHARED_MODE = 0o666;
+/** Node's own default listen backlog. */
+const BACKLOG = 511;
 
-// --- peer credentials and directions ------------------------------------------------------------
-
-/** The libuv fd under a connected `net.Socket`, or undefined (not exposed on this handle). */
-function socketFd(socket: net.Socket): number | undefined {
-  // `_handle.fd` is libuv's own descriptor for the stream; Node exposes it on POSIX.
-  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
-}
-
-/**
- * The peer's process id: Linux `SO_PEERCRED` (the pid at connect / listen time), macOS
- * `LOCAL_PEERPID`. Undefined where the platform has neither or the call fails: it is
- * information about a connection, not a reason to refuse it.
- *
- * @example
- * ```ts
- * net.createServer((socket) => console.log(peerProcessId(socket))).listen('/tmp/x.sock');
- * ```
- */
-export function peerProcessId(socket: net.Socket): number | undefined {
-  const fd = socketFd(socket);
-  if (fd === undefined) return undefined;
-  try {
-    if (process.platform === 'linux') {
-      // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
-      const cred = new Uint8Array(12);
-      const len = new Uint32Array([cred.byteLength]);
-      if (libc.getsockopt(fd, libc.SOL_SOCKET, libc.SO_PEERCRED, cred, len) !== 0 || len[0]! < 4) return undefined;
-      const pid = new DataView(cred.buffer).getInt32(0, true);
-      return pid > 0 ? pid : undefined;
-    }
-    if (process.platform === 'darwin') {
-      const out = new Uint8Array(4);
-      const len = new Uint32Array([out.byteLength]);
-      if (libc.getsockopt(fd, libc.SOL_LOCAL, libc.LOCAL_PEERPID, out, len) !== 0 || len[0]! < 4) return undefined;
-      const pid = new DataView(out.buffer).getInt32(0, true);
-      return pid > 0 ? pid : undefined;
-    }
-  } catch {
-    // No libc binding on this platform (koffi could not load it): no pid, the connection still works.
-  }
-  return undefined;
-}
+// --- directions ----------------------------------------------------------------------------------
 
 /**
  * Makes the directions this side must not use unusable, before the connection is handed out.
@@ -98,7 +61,16 @@ function restrictDirections(socket: net.Socket, readable: boolean, writable: boo
 function wrapSocket(
   socket: net.Socket,
   mode: 'byte' | 'message',
-  info: { path: string; clientProcessId: number | undefined; serverProcessId: number | undefined; readable: boolean; writable: boolean; maxMessageSize: number; readAheadBytes: number },
+  info: {
+    path: string;
+    clientProcessId: number | undefined;
+    serverProcessId: number | undefined;
+    peer: PeerCredentials | undefined;
+    readable: boolean;
+    writable: boolean;
+    maxMessageSize: number;
+    readAheadBytes: number;
+  },
 ): PipeConnection {
   restrictDirections(socket, info.readable, info.writable);
   if (mode === 'message') {
@@ -111,10 +83,11 @@ function wrapSocket(
       readAheadBytes: info.readAheadBytes,
       ...(info.clientProcessId === undefined ? {} : { clientProcessId: info.clientProcessId }),
       ...(info.serverProcessId === undefined ? {} : { serverProcessId: info.serverProcessId }),
+      ...(info.peer === undefined ? {} : { peerUid: info.peer.uid, peerGid: info.peer.gid }),
     });
   }
   if (info.readable) startReading(socket);
-  return byteConnection(socket, info);
+  return byteConnection(socket, { ...info, peerUid: info.peer?.uid, peerGid: info.peer?.gid });
 }
 
 /**
@@ -140,7 +113,9 @@ type ServerState = 'idle' | 'starting' | 'listening' | 'closed';
  * client's `connect` into the listen backlog. winpipe keeps at most `maxInstances` connections
  * handed out; later ones are held unread in arrival order (their data waits in the kernel) and
  * handed out, oldest first, as earlier ones close. A held client's `connect` has already
- * succeeded, so `connect`'s `timeout` does not apply to it.
+ * succeeded, so `connect`'s `timeout` does not apply to it. At most `maxPendingClients` are
+ * held; a client beyond that is closed at once. Every client's uid is checked (trust.ts
+ * `mayAccept`) before it is held or handed out.
  */
 class PosixPipeServer extends PipeServerBase {
   readonly #o: ResolvedServerOptions;
@@ -150,7 +125,7 @@ class PosixPipeServer extends PipeServerBase {
   /** dev/ino of the socket file we bound, so close() removes ours and nobody else's. */
   #file: { dev: number; ino: number } | undefined;
   #live = 0;
-  #held: net.Socket[] = [];
+  #held: { socket: net.Socket; peer: PeerCredentials | undefined }[] = [];
   #refed = true;
   #closed: Promise<void> | undefined;
 
@@ -190,14 +165,15 @@ class PosixPipeServer extends PipeServerBase {
     const server = this.#server;
     this.#server = undefined;
     if (server) {
-      // Stops accepting at once; libuv unlinks the socket file as it closes the handle. Node's
-      // close callback would wait for every live connection, which we leave alone: don't wait.
+      // Stops accepting at once. libuv was handed an fd and unlinks nothing, so the socket file is
+      // removed here, by #removeSocketFile, if it is still ours. Node's close callback would wait
+      // for every live connection, which we leave alone: don't wait.
       server.close();
       server.on('error', () => {});
       this.#removeSocketFile();
     }
     // Clients accepted by the kernel but never handed out: nobody will serve them now.
-    for (const socket of this.#held.splice(0)) socket.destroy();
+    for (const { socket } of this.#held.splice(0)) socket.destroy();
     this.wakeIterations();
     this.#closed = new Promise<void>((resolve) => {
       process.nextTick(() => {
@@ -221,21 +197,22 @@ class PosixPipeServer extends PipeServerBase {
   }
 
   async #listen(name: string, path: string): Promise<void> {
-    const security = this.#o.security;
-    try {
-      // The private directory (0700) is what keeps other users out while the socket file is
-      // still at the umask's mode; socketDir refuses a directory someone else owns.
-      if (!isAbsolute(name)) socketDir(security, true);
-    } catch (err) {
-      throw fromNodeError(err, 'mkdir');
-    }
+    const security = this.#o.security as 'current-user' | 'everyone';
+    // The directory winpipe derives from a name must be ours and closed to others (trust.ts).
+    if (!isAbsolute(name)) verifyDir(socketDir(security), { mode: socketDirMode(security), create: true, syscall: 'mkdir' });
     await this.#clearStale(path);
     this.#checkNotClosed(path);
 
+    // Bound in a private staging directory, given its mode there, then linked into place: never
+    // reachable at the umask's mode, and never replacing a file that appeared meanwhile.
+    // Ownership: the fd is ours until server.listen({ fd }) below hands it to the net.Server.
+    const { fd, file } = bindListening(path, security === 'everyone' ? SHARED_MODE : PRIVATE_MODE, BACKLOG, SUN_PATH_MAX);
+    this.#file = file;
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         server.off('listening', onListening);
+        removeSocketFile(path, file);
         reject(new PipeError({ code: err.code ?? 'UNKNOWN', syscall: 'listen', path, cause: err }));
       };
       const onListening = (): void => {
@@ -244,23 +221,8 @@ class PosixPipeServer extends PipeServerBase {
       };
       server.once('error', onError);
       server.once('listening', onListening);
-      // exclusive: a cluster worker binds its own socket; sharing a Unix socket path makes no sense.
-      server.listen({ path, exclusive: true });
-      if (server.listening) {
-        // bind + listen ran synchronously inside listen(); accepts start only when the event loop
-        // next polls, so nothing is accepted before the mode is right. (In the private 0700
-        // directory nobody else could reach it meanwhile anyway.)
-        try {
-          chmodSync(path, security === 'everyone' ? SHARED_MODE : PRIVATE_MODE);
-          const st = lstatSync(path);
-          this.#file = { dev: st.dev, ino: st.ino };
-        } catch (err) {
-          server.off('error', onError);
-          server.off('listening', onListening);
-          server.close();
-          reject(fromNodeError(err, 'chmod'));
-        }
-      }
+      // libuv gets only the fd, so it never learns (or unlinks) a path: #removeSocketFile does.
+      server.listen({ fd, backlog: BACKLOG });
     });
     server.on('error', (err: NodeJS.ErrnoException) => {
       if (this.#state === 'listening') this.emit('error', fromNodeError(err, 'accept'));
@@ -311,16 +273,7 @@ class PosixPipeServer extends PipeServerBase {
   }
 
   #removeSocketFile(): void {
-    const path = this.#path;
-    const file = this.#file;
-    if (!path || !file) return;
-    try {
-      const st = lstatSync(path);
-      // Only our own socket: a later server may already have replaced it at the same path.
-      if (st.isSocket() && st.dev === file.dev && st.ino === file.ino) unlinkSync(path);
-    } catch {
-      // Already gone (libuv unlinks it when the handle closes).
-    }
+    if (this.#path) removeSocketFile(this.#path, this.#file);
   }
 
   #onSocket(socket: net.Socket): void {
@@ -328,29 +281,44 @@ class PosixPipeServer extends PipeServerBase {
       socket.destroy();
       return;
     }
+    // One getsockopt: the uid decides, the pid is information for the connection.
+    const peer = peerCredentials(socketFd(socket));
+    if (!mayAccept(peer, this.#o.security as 'current-user' | 'everyone')) {
+      // Another user's client (it could only get here through a socket made reachable by
+      // hand, or a Linux abstract name): closed before the application sees it.
+      socket.destroy();
+      return;
+    }
     const max = this.#o.maxInstances;
     if (max !== 'unlimited' && this.#live >= max) {
+      if (this.#held.length >= this.#o.maxPendingClients) {
+        // Bounded: a peer cannot make us hold descriptors until EMFILE.
+        socket.destroy();
+        return;
+      }
       // Held: not read (pauseOnConnect), so the client's data waits in the kernel, as a Windows
       // client waits for a free instance. A held client that fails is dropped.
-      this.#held.push(socket);
+      const entry = { socket, peer };
+      this.#held.push(entry);
       socket.once('close', () => {
-        const i = this.#held.indexOf(socket);
+        const i = this.#held.indexOf(entry);
         if (i >= 0) this.#held.splice(i, 1);
       });
       socket.on('error', () => {});
       return;
     }
-    this.#handOut(socket);
+    this.#handOut(socket, peer);
   }
 
-  #handOut(socket: net.Socket): void {
+  #handOut(socket: net.Socket, peer: PeerCredentials | undefined): void {
     const o = this.#o;
     let conn: PipeConnection;
     try {
       conn = wrapSocket(socket, o.mode, {
         path: this.#path!,
-        clientProcessId: peerProcessId(socket),
+        clientProcessId: peer?.pid,
         serverProcessId: undefined,
+        peer,
         readable: o.access !== 'outbound',
         writable: o.access !== 'inbound',
         maxMessageSize: o.maxMessageSize,
@@ -376,8 +344,8 @@ class PosixPipeServer extends PipeServerBase {
   #admitHeld(): void {
     const max = this.#o.maxInstances;
     while (this.#state === 'listening' && this.#held.length > 0 && (max === 'unlimited' || this.#live < max)) {
-      const socket = this.#held.shift()!;
-      if (!socket.destroyed) this.#handOut(socket);
+      const { socket, peer } = this.#held.shift()!;
+      if (!socket.destroyed) this.#handOut(socket, peer);
     }
   }
 }
@@ -423,6 +391,7 @@ function probeSocket(path: string): Promise<'live' | 'stale' | 'gone' | Error> {
  *   conn.on('data', (msg) => conn.write(msg));
  * });
  * await server.listen('my-app');      // $XDG_RUNTIME_DIR/winpipe/my-app.sock, mode 0600
+ * // security: 'everyone' -> <tmpdir>/winpipe-<uid>.public/my-app.sock, mode 0666, directory 0711
  * ```
  * @throws PipeError `ERR_UNSUPPORTED_PLATFORM` for `{ sddl }`.
  */
@@ -441,17 +410,23 @@ function isNobodyThere(code: string | undefined): boolean {
 }
 
 /**
- * Where to look for `path`: itself, and for a name in the private directory also the shared one,
- * so that `connect('name')` reaches a server started with `security: 'everyone'` (by this or
- * another user), as `\\.\pipe\name` would on Windows. The private one wins when both exist.
+ * Where to look for `path`, each with the directory to verify first (trust.ts) or none: a name
+ * in our private directory is also looked for in OUR public directory, so that `connect('name')`
+ * reaches our own `security: 'everyone'` server, as `\\.\pipe\name` would on Windows. Never
+ * anyone else's directory: reaching another user's server takes its full path and
+ * `allowServerUids`. An absolute path is used as is; the server's uid is checked after connect.
  */
-function candidates(path: string): string[] {
-  try {
-    if (dirname(path) === socketDir('current-user', false)) return [path, join(socketDir('everyone', false), basename(path))];
-  } catch {
-    // No uid to derive the directory from: just the path.
+function candidates(path: string): { path: string; dir?: { path: string; mode: number } }[] {
+  const priv = socketDir('current-user');
+  if (dirname(path) === priv) {
+    const pub = socketDir('everyone');
+    return [
+      { path, dir: { path: priv, mode: socketDirMode('current-user') } },
+      { path: join(pub, basename(path)), dir: { path: pub, mode: socketDirMode('everyone') } },
+    ];
   }
-  return [path];
+  if (dirname(path) === socketDir('everyone')) return [{ path, dir: { path: dirname(path), mode: socketDirMode('everyone') } }];
+  return [{ path }];
 }
 
 /** One connect attempt. Resolves the connected socket or rejects with Node's error. */
@@ -504,7 +479,10 @@ function connectError(err: unknown, path: string): PipeError | Error {
 }
 
 /**
- * Connects to the Unix socket at `path` (already resolved by `pipePath`). Nobody there (no file,
+ * Connects to the Unix socket at `path` (already resolved by `pipePath`). A directory derived from
+ * a name is checked first and the server's uid right after connect, before a byte is sent
+ * (src/posix/trust.ts): someone else's directory, or a server not running as us, root or one of
+ * `allowServerUids`, rejects with `EACCES`. Nobody there (no file,
  * or nobody listening: ECONNREFUSED) rejects at once with `ENOENT`, the code Windows gives. A
  * full listen backlog (`EAGAIN`, Linux) is retried on a timer until `timeout`, then
  * `ETIMEDOUT`. An aborted `signal` rejects with an `AbortError`, before any system call if it
@@ -524,7 +502,17 @@ export function posixConnect(path: string, o: ResolvedConnectOptions): Promise<P
     let socket: net.Socket | undefined;
     let target: string | undefined;
     let busy: string | undefined;
-    for (const candidate of candidates(path)) {
+    for (const { path: candidate, dir } of candidates(path)) {
+      if (dir) {
+        try {
+          verifyDir(dir.path, { mode: dir.mode, create: false, syscall: 'connect', trustedOwners: o.allowServerUids });
+        } catch (err) {
+          // No directory: nobody of ours serves there. Anything else (someone else's, a symlink,
+          // open to others) is refused, never connected through.
+          if ((err as PipeError).code === 'ENOENT') continue;
+          throw err;
+        }
+      }
       try {
         socket = await attempt(candidate, signal);
         target = candidate;
@@ -559,10 +547,13 @@ export function posixConnect(path: string, o: ResolvedConnectOptions): Promise<P
     }
     if (!socket || !target) throw new PipeError({ code: 'ENOENT', syscall: 'connect', path });
     try {
+      // Before a byte is sent: the server must be ours, root's, or a uid the caller named.
+      const server = checkServer(peerCredentials(socketFd(socket)), o.allowServerUids, target);
       return wrapSocket(socket, o.mode, {
         path: target,
         clientProcessId: undefined,
-        serverProcessId: peerProcessId(socket),
+        serverProcessId: server.pid,
+        peer: server,
         readable: o.access !== 'write',
         writable: o.access !== 'read',
         maxMessageSize: o.maxMessageSize,

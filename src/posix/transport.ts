@@ -12,6 +12,8 @@ import { FrameDecoder, frameHeader, type MessageSink, type MessageTransport } fr
 
 /** Below this, header and payload go out as one buffer (one syscall); above, two writes, no copy. */
 const COALESCE_LIMIT = 64 * 1024;
+/** A batch of small messages is framed into one buffer of at most this size (one copy, one write). */
+const BATCH_LIMIT = 256 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -91,6 +93,51 @@ export class SocketMessageTransport implements MessageTransport {
         socket.uncork();
       }
     });
+  }
+
+  sendBatch(messages: readonly Uint8Array[], callback: (error?: Error | null) => void): void {
+    const socket = this.#socket;
+    if (socket.destroyed) return callback(closedError('write'));
+    const done = (err?: Error | null): void => callback(err ? socketError(err, 'write', this.#path) : undefined);
+    // Small messages (the usual case) are framed back to back into buffers of up to BATCH_LIMIT:
+    // one copy and, for a typical batch, one write() for all of them. A large payload goes out as
+    // its own buffer after its header, uncopied. Writes on one socket keep their order, and the
+    // stream calls us with one batch at a time, so frames never interleave.
+    let n = messages.length;
+    if (n === 1 && messages[0]!.byteLength <= COALESCE_LIMIT) {
+      const m = messages[0]!;
+      const out = Buffer.allocUnsafe(4 + m.byteLength);
+      out.writeInt32BE(m.byteLength, 0);
+      out.set(m, 4);
+      socket.write(out, done);
+      return;
+    }
+    const parts: Uint8Array[] = [];
+    let i = 0;
+    while (i < n) {
+      if (messages[i]!.byteLength > COALESCE_LIMIT) {
+        const m = messages[i++]!;
+        parts.push(frameHeader(m.byteLength), m);
+        continue;
+      }
+      let size = 0;
+      let j = i;
+      while (j < n && messages[j]!.byteLength <= COALESCE_LIMIT && (j === i || size + 4 + messages[j]!.byteLength <= BATCH_LIMIT)) size += 4 + messages[j++]!.byteLength;
+      const out = Buffer.allocUnsafe(size);
+      let o = 0;
+      for (; i < j; i++) {
+        const m = messages[i]!;
+        out.writeInt32BE(m.byteLength, o);
+        out.set(m, o + 4);
+        o += 4 + m.byteLength;
+      }
+      parts.push(out);
+    }
+    n = parts.length;
+    if (n > 1) socket.cork();
+    for (let k = 0; k < n - 1; k++) socket.write(parts[k]!);
+    socket.write(parts[n - 1]!, done);
+    if (n > 1) socket.uncork();
   }
 
   start(sink: MessageSink): void {

@@ -127,7 +127,9 @@ describe('socket files and directories', () => {
     }
   });
 
-  it("security 'everyone': a 0666 socket in the shared sticky directory; connect(name) finds it", async () => {
+  // Issue 10 case 2 moved this from the shared sticky `winpipe-shared` directory (which whoever
+  // made it first owns) to a public directory of our own.
+  it("security 'everyone': a 0666 socket in our own 0711 public directory; connect(name) finds it", async () => {
     const old = process.umask(0o077);
     let served;
     try {
@@ -136,11 +138,14 @@ describe('socket files and directories', () => {
       process.umask(old);
     }
     const { name, path } = served;
-    expect(path).toBe(join(tmpdir(), 'winpipe-shared', `${name}.sock`));
+    expect(path).toBe(join(tmpdir(), `winpipe-${uid()}.public`, `${name}.sock`));
     expect(path).toBe(pipePath(name, { security: 'everyone' }));
     expect(lstatSync(path).mode & 0o777).toBe(0o666);
-    expect(statSync(join(tmpdir(), 'winpipe-shared')).mode & 0o1777).toBe(0o1777);
-    // By name: not in the private directory, so connect looks in the shared one.
+    const pub = lstatSync(join(tmpdir(), `winpipe-${uid()}.public`));
+    expect(pub.isDirectory()).toBe(true);
+    expect(pub.mode & 0o7777).toBe(0o711);
+    expect(pub.uid).toBe(uid());
+    // By name: not in the private directory, so connect looks in our public one.
     const c = await client(name);
     expect(c.path).toBe(path);
     expect((await readToEnd(c)).toString()).toBe('shared');

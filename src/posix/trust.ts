@@ -1,0 +1,281 @@
+/**
+ * The POSIX security rule, in one place: who may be at the other end of a Unix socket, which
+ * directories we serve from or connect through, and how a listening socket appears at its path.
+ * Both `createServer` / `connect` (src/posix/server.ts) and the `winpipe/connection` Listener /
+ * Client (src/channel/posix.ts) call only this module for those checks.
+ *
+ * The rule:
+ * - Accept: a `'current-user'` peer must be our uid or root (root plays Windows' SYSTEM: it can
+ *   open a 0600 socket anyway); anyone else is closed before the application sees it.
+ *   `'everyone'` accepts every uid.
+ * - Connect: the server must be our uid, root, or a uid named in `allowServerUids`; otherwise
+ *   `EACCES`, before a byte is sent.
+ * - Directories: a directory winpipe derives from a name (private or public) must be a real
+ *   directory (not a symlink), owned by our uid, and not writable by anyone else; the private one
+ *   is 0700. Checked with `lstat` on listen and on connect; otherwise `EACCES` (or `ENOTDIR`).
+ * - A socket is bound inside a fresh 0700 staging directory next to its path, given its mode
+ *   there, then hard-linked into place (an atomic rename that never replaces an existing file:
+ *   `EADDRINUSE`), and the staging name and directory are removed. Nobody can reach it, swap it or
+ *   race a by-path `chmod` before it has its final mode.
+ *
+ * Peer credentials are read once per connection: Linux `SO_PEERCRED` gives pid, uid and gid in
+ * one `getsockopt`; macOS and the BSDs `getpeereid` (uid, gid) plus `LOCAL_PEERPID` (macOS pid).
+ * An attacker with OUR uid is not stopped by any of this: same-uid processes can ptrace each
+ * other, and can connect, serve or replace our sockets as we can.
+ */
+import { chmodSync, closeSync, constants as fsc, fstatSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, rmdirSync, unlinkSync } from 'node:fs';
+import type net from 'node:net';
+import { userInfo } from 'node:os';
+import { dirname, join } from 'node:path';
+import { PipeError, posixError } from '../errors.js';
+import * as libc from './libc.js';
+
+const isLinux = process.platform === 'linux';
+const isDarwin = process.platform === 'darwin';
+
+/** The uid the checks compare with (the effective uid, which the kernel reports to peers). */
+export function currentUid(): number {
+  return typeof process.geteuid === 'function' ? process.geteuid() : userInfo().uid;
+}
+
+/** What the kernel says about the process at the other end of a Unix socket. */
+export interface PeerCredentials {
+  /** Linux: the pid at connect / listen time; macOS: LOCAL_PEERPID; undefined elsewhere. */
+  pid: number | undefined;
+  uid: number;
+  gid: number;
+}
+
+/** The libuv fd under a connected `net.Socket`, or undefined. */
+export function socketFd(socket: net.Socket): number | undefined {
+  // `_handle.fd` is libuv's own descriptor for the stream; Node exposes it on POSIX.
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+/**
+ * The peer's pid, uid and gid, or undefined when the kernel cannot say (no libc binding, not a
+ * Unix socket, the call failed). Callers treat undefined as "not trusted".
+ *
+ * @example
+ * ```ts
+ * net.createServer((s) => console.log(peerCredentials(socketFd(s)!))).listen('/tmp/x.sock');
+ * ```
+ */
+export function peerCredentials(fd: number | undefined): PeerCredentials | undefined {
+  if (fd === undefined) return undefined;
+  try {
+    if (isLinux) {
+      // struct ucred { pid_t pid; uid_t uid; gid_t gid; }: all three in one call.
+      const cred = new Uint8Array(12);
+      const len = new Uint32Array([cred.byteLength]);
+      if (libc.getsockopt(fd, libc.SOL_SOCKET, libc.SO_PEERCRED, cred, len) !== 0 || len[0]! < 12) return undefined;
+      const view = new DataView(cred.buffer);
+      const pid = view.getInt32(0, true);
+      return { pid: pid > 0 ? pid : undefined, uid: view.getUint32(4, true), gid: view.getUint32(8, true) };
+    }
+    const uid = new Uint32Array(1);
+    const gid = new Uint32Array(1);
+    if (libc.getpeereid(fd, uid, gid) !== 0) return undefined;
+    let pid: number | undefined;
+    if (isDarwin) {
+      const out = new Uint8Array(4);
+      const len = new Uint32Array([out.byteLength]);
+      if (libc.getsockopt(fd, libc.SOL_LOCAL, libc.LOCAL_PEERPID, out, len) === 0 && len[0]! >= 4) {
+        const p = new DataView(out.buffer).getInt32(0, true);
+        if (p > 0) pid = p;
+      }
+    }
+    return { pid, uid: uid[0]!, gid: gid[0]! };
+  } catch {
+    // No libc binding on this platform: nothing is known, so nothing is trusted.
+    return undefined;
+  }
+}
+
+/**
+ * Accept side: may this peer be handed to the application? `'current-user'`: our uid or root;
+ * `'everyone'`: any uid.
+ */
+export function mayAccept(peer: PeerCredentials | undefined, security: 'current-user' | 'everyone'): boolean {
+  if (security === 'everyone') return true;
+  if (!peer) return false;
+  return peer.uid === currentUid() || peer.uid === 0;
+}
+
+/**
+ * Connect side: throws `EACCES` unless the server at `path` runs as our uid, root, or one of
+ * `allowServerUids`. Returns the server's credentials.
+ */
+export function checkServer(peer: PeerCredentials | undefined, allowServerUids: readonly number[], path: string, syscall = 'connect'): PeerCredentials {
+  if (!peer) {
+    throw new PipeError({ code: 'EACCES', syscall, path, message: `EACCES: cannot read the credentials of the server at ${path}` });
+  }
+  if (peer.uid !== currentUid() && peer.uid !== 0 && !allowServerUids.includes(peer.uid)) {
+    throw new PipeError({
+      code: 'EACCES',
+      syscall,
+      path,
+      message: `EACCES: the server at ${path} runs as uid ${peer.uid}, not a trusted uid (ours, root, or options.allowServerUids)`,
+    });
+  }
+  return peer;
+}
+
+/**
+ * Checks a directory winpipe derives from a name: a real directory (no symlink), owned by us,
+ * with no permission bits beyond `mode`. With `create`, makes it first with `mode` and tightens a
+ * directory of ours that was loosened. On connect, `trustedOwners` (the caller's
+ * `allowServerUids`) may own it too: trusting a uid's server is trusting its directory.
+ *
+ * @throws PipeError `ENOENT` (missing, without `create`), `ENOTDIR`, `EACCES` (someone else's, or
+ *   open to others).
+ */
+export function verifyDir(dir: string, opts: { mode: number; create: boolean; syscall: string; trustedOwners?: readonly number[] }): void {
+  if (opts.create) {
+    try {
+      mkdirSync(dir, { mode: opts.mode });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw posixFromNode(err, 'mkdir', dir);
+    }
+  }
+  let st;
+  try {
+    st = lstatSync(dir);
+  } catch (err) {
+    throw posixFromNode(err, opts.syscall, dir);
+  }
+  if (!st.isDirectory()) throw new PipeError({ code: 'ENOTDIR', syscall: opts.syscall, path: dir, message: `ENOTDIR: ${dir} is not a directory (a symlink is never followed)` });
+  const uid = currentUid();
+  // Someone else's directory, or one a squatter pre-created: never serve from it or connect through it.
+  if (st.uid !== uid && !(opts.trustedOwners ?? []).includes(st.uid)) throw new PipeError({ code: 'EACCES', syscall: opts.syscall, path: dir, message: `EACCES: ${dir} belongs to uid ${st.uid}, not ${uid}` });
+  // Ours but looser than wanted (bits beyond `mode`): only we could have loosened it; tighten it
+  // when serving, refuse when connecting (someone may have used the gap).
+  if ((st.mode & 0o777 & ~opts.mode) !== 0) {
+    if (!opts.create) throw new PipeError({ code: 'EACCES', syscall: opts.syscall, path: dir, message: `EACCES: ${dir} is mode ${(st.mode & 0o777).toString(8)}, open to other users` });
+    chmodSync(dir, opts.mode);
+  }
+}
+
+function posixFromNode(err: unknown, syscall: string, path: string): PipeError {
+  const code = (err as NodeJS.ErrnoException).code ?? 'UNKNOWN';
+  return new PipeError({ code, syscall, path, cause: err });
+}
+
+/** `struct sockaddr_un` for `path`, and the length to pass to bind. */
+function sockaddrUn(path: string, sunPathMax: number): { addr: Uint8Array; len: number } {
+  const bytes = Buffer.from(path);
+  const addr = new Uint8Array(2 + sunPathMax);
+  addr.set(bytes, 2);
+  if (isLinux) {
+    // sa_family_t is a host-order u16; every Linux Node runs on is little-endian.
+    new DataView(addr.buffer).setUint16(0, libc.AF_UNIX, true);
+    // Abstract names have no terminating NUL and their length is exact.
+    return { addr, len: 2 + bytes.length + (bytes[0] === 0 ? 0 : 1) };
+  }
+  // BSD layout: sun_len, sun_family, sun_path.
+  const len = 2 + bytes.length + 1;
+  addr[0] = len;
+  addr[1] = libc.AF_UNIX;
+  return { addr, len };
+}
+
+function setCloexec(fd: number): void {
+  const flags = libc.fcntl(fd, libc.F_GETFD, 0);
+  if (flags < 0 || libc.fcntl(fd, libc.F_SETFD, flags | libc.FD_CLOEXEC) < 0) throw posixError(libc.errno(), 'fcntl');
+}
+
+/**
+ * A listening Unix socket at `path` with file mode `mode`, never reachable at any other mode:
+ * bound in a fresh 0700 staging directory next to `path` (`<dir>/.XXXXXX/s`), chmod-ed there,
+ * `listen`-ed, then hard-linked to `path` (fails with `EADDRINUSE` if anything is there; a rename
+ * would replace it) and the staging name and directory removed. Linux abstract names (`\0...`)
+ * have no file and are bound directly.
+ *
+ * Returns the listening fd (close-on-exec) and the socket file's dev/ino. Nothing but the caller
+ * removes the file later: libuv is handed the fd and never learns a path, so it unlinks nothing.
+ * Ownership: the caller owns the returned fd.
+ *
+ * @throws PipeError `EADDRINUSE`, `EACCES`, `ENOENT`, `ENAMETOOLONG` (the staging path does not fit sun_path).
+ */
+export function bindListening(path: string, mode: number, backlog: number, sunPathMax: number): { fd: number; file: { dev: number; ino: number } | undefined } {
+  const abstract = isLinux && path.startsWith('\0');
+  let stage: string | undefined;
+  let staged: string | undefined;
+  let dirFd: number | undefined;
+  if (!abstract) {
+    try {
+      // `<dir>/.XXXXXX` (a plain join would normalise the '.' away).
+      stage = mkdtempSync(`${dirname(path)}/.`);
+    } catch (err) {
+      throw posixFromNode(err, 'mkdtemp', path);
+    }
+    staged = join(stage, 's');
+    try {
+      if (Buffer.byteLength(staged) >= sunPathMax) {
+        throw new PipeError({ code: 'ENAMETOOLONG', syscall: 'bind', path, message: `ENAMETOOLONG: the staging path ${staged} does not fit sun_path; choose a shorter directory` });
+      }
+      // Held open so that the chmod below goes to the socket in OUR staging directory even if the
+      // parent is someone else's and they swap the name for a symlink (chmod by path would follow it).
+      dirFd = openSync(stage, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+      const st = fstatSync(dirFd);
+      if (!st.isDirectory() || st.uid !== currentUid() || (st.mode & 0o077) !== 0) {
+        throw new PipeError({ code: 'EACCES', syscall: 'mkdtemp', path: stage, message: `EACCES: the staging directory ${stage} was replaced` });
+      }
+    } catch (err) {
+      if (dirFd !== undefined) closeSync(dirFd);
+      rmdirSync(stage);
+      throw err instanceof PipeError ? err : posixFromNode(err, 'open', stage);
+    }
+  }
+  const fd = libc.socket(libc.AF_UNIX, libc.SOCK_STREAM | libc.SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    if (dirFd !== undefined) closeSync(dirFd);
+    if (stage) rmdirSync(stage);
+    throw posixError(libc.errno(), 'socket');
+  }
+  try {
+    if (!isLinux) setCloexec(fd);
+    const { addr, len } = sockaddrUn(staged ?? path, sunPathMax);
+    if (libc.bind(fd, addr, len) !== 0) throw posixError(libc.errno(), 'bind', path);
+    if (dirFd !== undefined && libc.fchmodat(dirFd, 's', mode, 0) !== 0) throw posixError(libc.errno(), 'fchmodat', path);
+    if (libc.listen(fd, backlog) !== 0) throw posixError(libc.errno(), 'listen', path);
+    let file: { dev: number; ino: number } | undefined;
+    if (staged) {
+      try {
+        linkSync(staged, path);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        throw new PipeError({ code: code === 'EEXIST' ? 'EADDRINUSE' : code ?? 'UNKNOWN', syscall: 'listen', path, cause: err });
+      }
+      const st = lstatSync(path);
+      file = { dev: st.dev, ino: st.ino };
+    }
+    return { fd, file };
+  } catch (err) {
+    libc.close(fd);
+    throw err;
+  } finally {
+    if (staged) {
+      try {
+        unlinkSync(staged);
+      } catch {
+        // Not bound (the error above says why).
+      }
+    }
+    if (dirFd !== undefined) closeSync(dirFd);
+    if (stage) rmdirSync(stage);
+  }
+}
+
+/** Removes the socket file at `path` if it is still the one we bound (same dev/ino). */
+export function removeSocketFile(path: string, file: { dev: number; ino: number } | undefined): void {
+  if (!file) return;
+  try {
+    const st = lstatSync(path);
+    // Only our own socket: a later server may already have replaced it at the same path.
+    if (st.isSocket() && st.dev === file.dev && st.ino === file.ino) unlinkSync(path);
+  } catch {
+    // Already gone.
+  }
+}

@@ -1,0 +1,378 @@
+// Issue 10, POSIX part (cases 1, 2, 3, 4 and 8): who may be at the other end of a Unix socket,
+// which directories winpipe serves from and connects through, and how many clients a server holds.
+// The rule under test lives in src/posix/trust.ts, called by createServer / connect and by the
+// winpipe/connection Listener / Client.
+//
+// Cross-user cases run as two real users: this process (root in CI) is the victim, and the
+// attacker is test/fixtures/attacker.mjs spawned with the uid / gid of `wptattacker` (made with
+// useradd once, reused after). Each test gets its own TMPDIR (1777, as /tmp) with XDG_RUNTIME_DIR
+// unset, so the fallback directories live there and nothing of the real /tmp is touched.
+// vitest.config.ts runs this folder on Linux and macOS only.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { connect, createServer, type ConnectOptions, type CreateServerOptions, type PipeConnection, type PipeServer } from '../../src/index.js';
+import { Client, Listener, type Connection } from '../../src/channel/index.js';
+import { fixturesDir, uniqueName, within } from '../helpers/index.js';
+
+const BOUND = 20_000;
+const modes = ['byte', 'message'] as const;
+const isRoot = process.getuid?.() === 0;
+const me = process.getuid!();
+
+const servers: PipeServer[] = [];
+const streams: Duplex[] = [];
+const children: ChildProcess[] = [];
+const cleanups: (() => void)[] = [];
+afterEach(async () => {
+  for (const s of streams.splice(0)) s.destroy();
+  for (const s of servers.splice(0)) await s.close();
+  for (const c of children.splice(0)) c.kill('SIGKILL');
+  for (const f of cleanups.splice(0).reverse()) f();
+});
+
+function track<T extends Duplex>(s: T): T {
+  streams.push(s);
+  s.on('error', () => {});
+  return s;
+}
+
+async function serve(options: CreateServerOptions | undefined, name: string, listener?: (c: PipeConnection) => void): Promise<PipeServer> {
+  const server = createServer(options, (c) => {
+    track(c);
+    listener?.(c);
+  });
+  servers.push(server);
+  await server.listen(name);
+  return server;
+}
+
+/** The code a connect rejects with; a connection that was made (the bug) is closed and reported. */
+async function refused(p: Promise<PipeConnection | Connection>): Promise<unknown> {
+  return p.then(
+    (c) => {
+      if ('destroy' in c) c.destroy();
+      else c.close();
+      return 'connected';
+    },
+    (err: { code?: unknown }) => err.code,
+  );
+}
+
+/** A private TMPDIR for the test, world-writable and sticky like /tmp, with XDG_RUNTIME_DIR unset. */
+function privateTmp(): string {
+  const dir = mkdtempSync('/tmp/wpt-');
+  chmodSync(dir, 0o1777);
+  const saved = { TMPDIR: process.env.TMPDIR, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR };
+  process.env.TMPDIR = dir;
+  delete process.env.XDG_RUNTIME_DIR;
+  cleanups.push(() => {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
+// --- the second user --------------------------------------------------------------------------
+
+const ATTACKER = 'wptattacker';
+
+function idOf(flag: '-u' | '-g'): number | undefined {
+  const r = spawnSync('id', [flag, ATTACKER], { encoding: 'utf8' });
+  return r.status === 0 ? Number(r.stdout.trim()) : undefined;
+}
+
+/** Makes the attacker account once (idempotent: another run, or another suite, may have made it). */
+function attackerIds(): { uid: number; gid: number } {
+  if (idOf('-u') === undefined) {
+    const r = spawnSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', ATTACKER], { encoding: 'utf8' });
+    // 9: the name exists (made in parallel meanwhile).
+    if (r.status !== 0 && r.status !== 9) throw new Error(`useradd ${ATTACKER} failed: ${r.stderr}`);
+  }
+  return { uid: idOf('-u')!, gid: idOf('-g')! };
+}
+
+interface Attacker {
+  uid: number;
+  lines: string[];
+  /** Resolves with the first line (seen so far or later) that starts with one of `prefixes`. */
+  line(...prefixes: string[]): Promise<string>;
+}
+
+/** Runs test/fixtures/attacker.mjs as the second user. */
+function attacker(args: string[]): Attacker {
+  const { uid, gid } = attackerIds();
+  // argv cannot carry NUL: the fixture reads a leading '@' as the NUL of an abstract name.
+  args = args.map((x) => (x.startsWith('\0') ? `@${x.slice(1)}` : x));
+  const child = spawn(process.execPath, [join(fixturesDir, 'attacker.mjs'), ...args], { uid, gid, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  const lines: string[] = [];
+  const waiters: (() => void)[] = [];
+  let rest = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    rest += chunk;
+    const parts = rest.split('\n');
+    rest = parts.pop()!;
+    lines.push(...parts);
+    for (const w of waiters.splice(0)) w();
+  });
+  const line = (...prefixes: string[]): Promise<string> =>
+    within(
+      new Promise<string>((resolve) => {
+        const look = (): void => {
+          const found = lines.find((l) => prefixes.some((p) => l.startsWith(p)));
+          if (found !== undefined) resolve(found);
+          else waiters.push(look);
+        };
+        look();
+      }),
+      BOUND,
+      `the attacker to say ${prefixes.join(' or ')} (said: ${lines.join(' | ')})`,
+    );
+  return { uid, lines, line };
+}
+
+describe.runIf(isRoot)('cross-user (two real users; skipped when not root: useradd and spawning as another uid need root)', () => {
+  let tmp: string;
+  beforeEach(() => {
+    tmp = privateTmp();
+  });
+
+  it('case 1: XDG_RUNTIME_DIR unset, the private directory made first by another user: connect(name) rejects EACCES and never reaches their server; by path too, unless allowServerUids names them', async () => {
+    const name = uniqueName('t');
+    const squatted = join(tmp, `winpipe-${me}`);
+    const path = join(squatted, `${name}.sock`);
+    const atk = attacker(['serve', path, squatted, '700']);
+    await atk.line('listening');
+
+    expect(await refused(connect(name, { timeout: 1000 }))).toBe('EACCES');
+    // Its full path is in the same squatted directory: refused the same way.
+    expect(await refused(connect(path, { timeout: 1000 }))).toBe('EACCES');
+    // Naming the uid is the one way in (its directory is then trusted too), and proves that the
+    // two refusals above never connected: this is the squatter's first connection.
+    const c = track(await connect(path, { allowServerUids: [atk.uid] }));
+    c.write('proof');
+    await atk.line('got:');
+    expect(atk.lines.filter((l) => l.startsWith('got:'))).toEqual(['got:proof']);
+    expect(atk.lines.filter((l) => l === 'conn')).toHaveLength(1);
+    // The uid the check read is on the connection.
+    expect(c.peerUid).toBe(atk.uid);
+  });
+
+  it("case 3: our server is down: connect(name) does not fall back to the shared directory where another user serves the name (ENOENT), nor through our public directory if they made it (EACCES)", async () => {
+    const name = uniqueName('t');
+    const shared = join(tmp, 'winpipe-shared');
+    const atk = attacker(['serve', join(shared, `${name}.sock`), shared, '1777']);
+    await atk.line('listening');
+    expect(await refused(connect(name, { timeout: 1000 }))).toBe('ENOENT');
+
+    const pub = join(tmp, `winpipe-${me}.public`);
+    const atk2 = attacker(['serve', join(pub, `${name}.sock`), pub, '755']);
+    await atk2.line('listening');
+    expect(await refused(connect(name, { timeout: 1000 }))).toBe('EACCES');
+    expect(atk.lines).not.toContain('conn');
+    expect(atk2.lines).not.toContain('conn');
+  });
+
+  it("case 2: security 'everyone' is served from a directory of ours that others cannot write, even if another user made the old shared directory first: they connect, but cannot rename the socket away", async () => {
+    // The attack of the issue: the other user owns the directory that used to be shared.
+    expect(await attacker(['mkdir', join(tmp, 'winpipe-shared'), '1777']).line('ok', 'error:')).toBe('ok');
+    const name = uniqueName('t');
+    const server = await serve({ security: 'everyone' }, name, (c) => c.end('ours'));
+    const path = server.address()!;
+    const dir = lstatSync(dirname(path));
+    expect(dir.isDirectory()).toBe(true);
+    expect(dir.uid).toBe(me);
+    expect(dir.mode & 0o022).toBe(0);
+    expect(lstatSync(path).mode & 0o777).toBe(0o666);
+
+    expect(await attacker(['connect', path]).line('end:', 'error:')).toBe('end:ours');
+    expect(await attacker(['rename', path, `${path}.moved`]).line('ok', 'error:')).toBe('error:EACCES');
+    expect(lstatSync(path).isSocket()).toBe(true);
+  });
+
+  it("case 2: security 'everyone' refuses a public directory another user made first: listen rejects EACCES", async () => {
+    const pub = join(tmp, `winpipe-${me}.public`);
+    expect(await attacker(['mkdir', pub, '777']).line('ok', 'error:')).toBe('ok');
+    const server = createServer({ security: 'everyone' });
+    servers.push(server);
+    expect(await refused(server.listen(uniqueName('t')) as never)).toBe('EACCES');
+    expect(server.listening).toBe(false);
+  });
+
+  it.each(modes)("case 4: %s mode: a 'current-user' server at an absolute path closes another user's client before 'connection', even when the socket file is reachable", async (mode) => {
+    const dir = mkdtempSync(join(tmp, 'abs-'));
+    chmodSync(dir, 0o755);
+    const path = join(dir, 's.sock');
+    const handed: PipeConnection[] = [];
+    await serve({ mode }, path, (c) => handed.push(c));
+    // What the old bind-to-chmod window (or a careless chmod afterwards) leaves open.
+    chmodSync(path, 0o666);
+    const atk = attacker(['connect', path, 'hello']);
+    expect(await atk.line('end:', 'error:')).toMatch(/^(end:|error:ECONNRESET|error:EPIPE)$/);
+    expect(atk.lines).toContain('connected');
+    expect(handed).toHaveLength(0);
+    // Our own client is still served, and is the first connection handed out.
+    const accepted = once(servers[0]!, 'connection');
+    const ours = track(await connect(path, { mode }));
+    await within(accepted, BOUND, 'our own connection');
+    expect(handed).toHaveLength(1);
+    // Both sides carry the peer's uid and gid, read in the same call as the pid.
+    expect([handed[0]!.peerUid, handed[0]!.peerGid, handed[0]!.clientProcessId]).toEqual([me, process.getgid!(), process.pid]);
+    expect([ours.peerUid, ours.peerGid, ours.serverProcessId]).toEqual([me, process.getgid!(), process.pid]);
+  });
+
+  it("case 4: a winpipe/connection Listener closes another user's client before accept() sees it, even when the socket file is reachable", async () => {
+    const dir = mkdtempSync(join(tmp, 'lst-'));
+    chmodSync(dir, 0o755);
+    const address = join(dir, 'l.sock');
+    const listener = new Listener(address);
+    cleanups.push(() => listener.close());
+    // What a careless chmod (or, for a Linux abstract name, the lack of any file permission) leaves open.
+    chmodSync(address, 0o666);
+    const accepting = listener.accept();
+    accepting.catch(() => {});
+    const atk = attacker(['connect', address, 'hello']);
+    expect(await atk.line('end:', 'error:')).toMatch(/^(end:|error:ECONNRESET|error:EPIPE)$/);
+    expect(atk.lines).toContain('connected');
+    const [server, client] = await Promise.all([within(accepting, BOUND, 'accept'), Client(address)]);
+    cleanups.push(() => server.close(), () => client.close());
+    await client.sendBytes(Buffer.from('ours'));
+    expect((await server.recvBytes()).toString()).toBe('ours');
+  });
+
+  it('cases 1 and 3 for winpipe/connection: Client refuses a Listener of another user with EACCES unless allowServerUids names its uid', async () => {
+    const dir = join(tmp, 'atk');
+    const address = join(dir, 'l.sock');
+    const atk = attacker(['serve', address, dir, '755']);
+    await atk.line('listening');
+    expect(await refused(Client(address))).toBe('EACCES');
+    const allowed = await Client(address, { allowServerUids: [atk.uid] });
+    cleanups.push(() => allowed.close());
+    await allowed.sendBytes(Buffer.from('proof'));
+    await atk.line('got:');
+    // The refused Client connected, read the uid and left before sending a byte.
+    expect(atk.lines.filter((l) => l === 'conn')).toHaveLength(2);
+    expect(atk.lines.filter((l) => l.startsWith('got:'))).toHaveLength(1);
+  });
+
+  it('case 3: a server of another user at an absolute path: connect rejects EACCES before sending a byte, unless allowServerUids names its uid', async () => {
+    const dir = join(tmp, 'atk');
+    const path = join(dir, 's.sock');
+    const atk = attacker(['serve', path, dir, '755']);
+    await atk.line('listening');
+    for (const mode of modes) expect(await refused(connect(path, { mode, timeout: 1000 }))).toBe('EACCES');
+    const c = track(await connect(path, { allowServerUids: [atk.uid] }));
+    c.write('proof');
+    await atk.line('got:');
+    expect(atk.lines.filter((l) => l.startsWith('got:'))).toEqual(['got:proof']);
+    expect(atk.lines.filter((l) => l === 'conn')).toHaveLength(3);
+  });
+});
+
+describe('socket files: bound in a private staging directory, linked into place, removed by winpipe', () => {
+  let tmp: string;
+  beforeEach(() => {
+    tmp = privateTmp();
+  });
+
+  it('listen leaves only the socket (0600 whatever the umask, no staging directory), refuses a path that exists, and close removes the socket', async () => {
+    const dir = mkdtempSync(join(tmp, 'abs-'));
+    const path = join(dir, 's.sock');
+    const old = process.umask(0);
+    try {
+      const server = await serve(undefined, path);
+      expect(readdirSync(dir)).toEqual(['s.sock']);
+      expect(lstatSync(path).mode & 0o777).toBe(0o600);
+      // Linking never replaces what is there (a rename would): a second server is refused.
+      const second = createServer();
+      servers.push(second);
+      expect(await refused(second.listen(path) as never)).toBe('EADDRINUSE');
+      expect(readdirSync(dir)).toEqual(['s.sock']);
+      await server.close();
+    } finally {
+      process.umask(old);
+    }
+    // libuv was handed an fd and knows no path: winpipe's close removed the linked socket.
+    expect(readdirSync(dir)).toEqual([]);
+    // By name too: the private directory holds nothing else.
+    const name = uniqueName('t');
+    const server = await serve(undefined, name);
+    expect(readdirSync(dirname(server.address()!))).toEqual([`${name}.sock`]);
+    await server.close();
+    expect(readdirSync(dirname(server.address()!))).toEqual([]);
+  });
+
+  it('a Listener socket is 0600 from the moment it appears, and close removes it', () => {
+    const dir = mkdtempSync(join(tmp, 'lst-'));
+    const path = join(dir, 'l.sock');
+    const old = process.umask(0);
+    let listener: Listener;
+    try {
+      listener = new Listener(path);
+    } finally {
+      process.umask(old);
+    }
+    expect(readdirSync(dir)).toEqual(['l.sock']);
+    expect(lstatSync(path).mode & 0o777).toBe(0o600);
+    listener.close();
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe('case 8: clients held beyond maxInstances are bounded by maxPendingClients', () => {
+  async function clientThatEnds(name: string, options: ConnectOptions): Promise<{ conn: PipeConnection; ended: Promise<unknown> }> {
+    const conn = track(await connect(name, options));
+    const ended = new Promise((resolve) => {
+      conn.once('end', resolve);
+      conn.once('close', resolve);
+    });
+    conn.resume();
+    return { conn, ended };
+  }
+
+  it.each(modes)('%s mode: with maxInstances 1 and maxPendingClients 2, the fourth client is closed at once; the held ones are served in turn', async (mode) => {
+    const name = uniqueName('t');
+    const handed: PipeConnection[] = [];
+    const server = await serve({ mode, maxInstances: 1, maxPendingClients: 2 }, name, (c) => handed.push(c));
+    const first = once(server, 'connection');
+    await clientThatEnds(name, { mode });
+    await within(first, BOUND, 'the first connection');
+    const held = [await clientThatEnds(name, { mode }), await clientThatEnds(name, { mode })];
+    const fourth = await clientThatEnds(name, { mode });
+    await within(fourth.ended, BOUND, 'the fourth client to be closed');
+    let heldEnded = false;
+    for (const h of held) void h.ended.then(() => (heldEnded = true));
+    await new Promise((r) => setImmediate(r));
+    expect(heldEnded).toBe(false);
+    // The held ones are handed out, oldest first, as slots free up.
+    for (const expected of [2, 3]) {
+      const next = once(server, 'connection');
+      handed.at(-1)!.destroy();
+      await within(next, BOUND, `connection ${expected}`);
+      expect(handed).toHaveLength(expected);
+    }
+  });
+
+  it('by default 64 clients are held beyond maxInstances; the 66th is closed at once', async () => {
+    const name = uniqueName('t');
+    const server = await serve({ maxInstances: 1 }, name);
+    const first = once(server, 'connection');
+    await clientThatEnds(name, {});
+    await within(first, BOUND, 'the first connection');
+    const held = [];
+    for (let i = 0; i < 64; i++) held.push(await clientThatEnds(name, {}));
+    const extra = await clientThatEnds(name, {});
+    await within(extra.ended, BOUND, 'the 66th client to be closed');
+    let heldEnded = false;
+    for (const h of held) void h.ended.then(() => (heldEnded = true));
+    await new Promise((r) => setImmediate(r));
+    expect(heldEnded).toBe(false);
+  });
+});
