@@ -31,6 +31,11 @@ export interface Backend {
    */
   identity(end: RawEnd): string;
   /**
+   * True when the two ends of one anonymous pipe always have the same {@link Backend.identity}
+   * (Linux: both ends are the one pipefs inode), so one look-up serves the pair.
+   */
+  readonly pairSharesIdentity: boolean;
+  /**
    * For the garbage-collection safety net only: true when `end.fd` still refers to the file
    * `identity` named and nothing visible has adopted it (POSIX: libuv sets O_NONBLOCK on every fd it
    * opens as a stream). False means closing it could pull a descriptor from under its new owner.

@@ -34,7 +34,12 @@ interface Held {
   backend: Backend;
   raw: RawEnd;
   identity: string | undefined;
+  /** The other end of the same pipe, where the backend says both have one identity. */
+  twin: Held | undefined;
 }
+
+/** @internal Lets createPipe tell both ends' safety nets that they name one file. */
+export let pairIdentities: (a: PipeEnd, b: PipeEnd) => void;
 
 /** True when a live stream of this process (a `net.Socket({ fd })`, say) has `fd` open. */
 function streamOnFd(fd: number): boolean {
@@ -102,8 +107,15 @@ export abstract class PipeEnd {
   constructor(backend: Backend, raw: RawEnd) {
     this.#backend = backend;
     this.#raw = raw;
-    this.#held = { backend, raw, identity: undefined };
+    this.#held = { backend, raw, identity: undefined, twin: undefined };
     finalizer.register(this, this.#held, this);
+  }
+
+  static {
+    pairIdentities = (a, b) => {
+      a.#held.twin = b.#held;
+      b.#held.twin = a.#held;
+    };
   }
 
   /**
@@ -127,12 +139,16 @@ export abstract class PipeEnd {
   /** Remembers which file the number names, so the GC safety net can tell if it changed hands. */
   #noteHandedOut(): void {
     if (this.#held.identity !== undefined || this.#socket) return;
+    const held = this.#held;
     try {
-      this.#held.identity = this.#backend.identity(this.#raw);
+      held.identity = this.#backend.identity(this.#raw);
     } catch {
       // Unknown identity: the safety net will not close it.
-      this.#held.identity = '';
+      held.identity = '';
     }
+    // The twin's fd is still ours if its identity is unset (not handed out), and names the same
+    // file: one look-up serves both ends (B5 reads both fds of every pair).
+    if (held.twin && held.twin.identity === undefined) held.twin.identity = held.identity;
   }
 
   /**
@@ -433,6 +449,7 @@ export class PipeReader extends PipeEnd {
   /** @internal */
   protected override onClose(): void {
     // Closed or transferred: either way no read of ours will see data again.
+    if (this.#pending.length === 0) return;
     for (const p of this.#pending.splice(0)) {
       p.cleanup();
       p.reject(closedError('read'));
@@ -584,6 +601,6 @@ export class PipeWriter extends PipeEnd {
   /** @internal */
   protected override onClose(transferred: boolean): void {
     // Transferred writes are still in the socket's queue and will complete; closed ones will not.
-    if (!transferred) for (const settle of [...this.#pending]) settle(closedError('write'));
+    if (!transferred && this.#pending.size > 0) for (const settle of [...this.#pending]) settle(closedError('write'));
   }
 }

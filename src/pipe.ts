@@ -2,7 +2,7 @@
  * `createPipe()`: an anonymous OS pipe as a pair of {@link PipeReader} / {@link PipeWriter} ends.
  */
 import type { Backend } from './backend.js';
-import { PipeReader, PipeWriter } from './end.js';
+import { PipeReader, PipeWriter, pairIdentities } from './end.js';
 import { invalidArgValue } from './errors.js';
 import { validateInteger, validateObject } from './validate.js';
 
@@ -31,7 +31,25 @@ export interface Pipe extends Iterable<PipeReader | PipeWriter> {
   [Symbol.dispose](): void;
 }
 
-const INHERITABLE_VALUES = [false, true, 'reader', 'writer'] as const;
+const dispose: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
+
+/** One class for every pair: methods on the prototype, not two fresh closures per pair (B5). */
+class PipePair implements Pipe {
+  constructor(
+    readonly reader: PipeReader,
+    readonly writer: PipeWriter,
+  ) {}
+
+  *[Symbol.iterator](): Iterator<PipeReader | PipeWriter> {
+    yield this.reader;
+    yield this.writer;
+  }
+
+  [dispose](): void {
+    this.reader.close();
+    this.writer.close();
+  }
+}
 
 /** @internal The platform-independent part of createPipe; index.ts passes the backend. */
 export function createPipeWith(backend: Backend, options?: CreatePipeOptions): Pipe {
@@ -39,7 +57,7 @@ export function createPipeWith(backend: Backend, options?: CreatePipeOptions): P
   const size = options?.size;
   if (size !== undefined) validateInteger(size, 'options.size', 1, 0x7fff_ffff);
   const inheritable = options?.inheritable ?? false;
-  if (!INHERITABLE_VALUES.includes(inheritable)) {
+  if (inheritable !== false && inheritable !== true && inheritable !== 'reader' && inheritable !== 'writer') {
     throw invalidArgValue('options.inheritable', inheritable, "must be a boolean, 'reader' or 'writer'");
   }
 
@@ -47,6 +65,7 @@ export function createPipeWith(backend: Backend, options?: CreatePipeOptions): P
   // Ownership: each end object now owns its raw end and closes it once.
   const reader = new PipeReader(backend, r);
   const writer = new PipeWriter(backend, w);
+  if (backend.pairSharesIdentity) pairIdentities(reader, writer);
   try {
     if (inheritable === true || inheritable === 'reader') reader.inheritable = true;
     if (inheritable === true || inheritable === 'writer') writer.inheritable = true;
@@ -55,16 +74,5 @@ export function createPipeWith(backend: Backend, options?: CreatePipeOptions): P
     writer.close();
     throw err;
   }
-  return {
-    reader,
-    writer,
-    *[Symbol.iterator]() {
-      yield reader;
-      yield writer;
-    },
-    [Symbol.dispose ?? Symbol.for('nodejs.dispose')]() {
-      reader.close();
-      writer.close();
-    },
-  } as Pipe;
+  return new PipePair(reader, writer);
 }

@@ -102,6 +102,28 @@ export const read: (fd: number, buf: Uint8Array, count: number) => number = bind
 /** `ssize_t write(int fd, const void *buf, size_t count)`. */
 export const write: (fd: number, buf: Uint8Array, count: number) => number = bind('intptr_t write(int fd, const void *buf, size_t count)');
 
+/**
+ * `int fstat(int fd, struct stat *statbuf)`, bound only where winpipe knows the layout: Linux
+ * x64 and arm64 (glibc >= 2.33 and musl export the symbol), where `st_dev` and `st_ino` are the
+ * first two 64-bit words. Elsewhere undefined: use `fs.fstatSync`.
+ */
+export const fstat: ((fd: number, statbuf: BigUint64Array) => number) | undefined =
+  isLinux && (process.arch === 'x64' || process.arch === 'arm64')
+    ? (() => {
+        let fn: ((fd: number, statbuf: BigUint64Array) => number) | null | undefined;
+        return (fd: number, statbuf: BigUint64Array): number => {
+          if (fn === undefined) {
+            try {
+              fn = libc().func('int fstat(int fd, _Out_ uint64_t *statbuf)') as unknown as (fd: number, statbuf: BigUint64Array) => number;
+            } catch {
+              fn = null; // an older glibc exports only __fxstat
+            }
+          }
+          return fn === null ? -2 : fn(fd, statbuf);
+        };
+      })()
+    : undefined;
+
 /** `int close(int fd)`. */
 export const close: (fd: number) => number = bind('int close(int fd)');
 

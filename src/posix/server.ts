@@ -19,7 +19,7 @@ import { byteConnection } from '../connection.js';
 import { PipeError, abortError, fromNodeError } from '../errors.js';
 import { MessageConnection } from '../message.js';
 import { PipeServerBase } from '../server.js';
-import { SUN_PATH_MAX, pipePath, socketDir, socketDirMode, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
+import { SUN_PATH_MAX, pipePath, socketDir, socketDirMode, socketDirs, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import * as libc from './libc.js';
 import { SocketMessageTransport } from './transport.js';
 import { bindListening, checkServer, mayAccept, peerCredentials, removeSocketFile, socketFd, verifyDir, type PeerCredentials } from './trust.js';
@@ -417,15 +417,15 @@ function isNobodyThere(code: string | undefined): boolean {
  * `allowServerUids`. An absolute path is used as is; the server's uid is checked after connect.
  */
 function candidates(path: string): { path: string; dir?: { path: string; mode: number } }[] {
-  const priv = socketDir('current-user');
-  if (dirname(path) === priv) {
-    const pub = socketDir('everyone');
+  const { private: priv, public: pub } = socketDirs();
+  const dir = dirname(path);
+  if (dir === priv) {
     return [
       { path, dir: { path: priv, mode: socketDirMode('current-user') } },
       { path: join(pub, basename(path)), dir: { path: pub, mode: socketDirMode('everyone') } },
     ];
   }
-  if (dirname(path) === socketDir('everyone')) return [{ path, dir: { path: dirname(path), mode: socketDirMode('everyone') } }];
+  if (dir === pub) return [{ path, dir: { path: pub, mode: socketDirMode('everyone') } }];
   return [{ path }];
 }
 

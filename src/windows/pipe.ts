@@ -96,6 +96,9 @@ export const windowsBackend: Backend = {
     }
   },
 
+  // Each end has its own HANDLE.
+  pairSharesIdentity: false,
+
   identity(raw) {
     return String(getOsfHandle(raw.fd));
   },
