@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm test`: the host suite, then the Windows path under Wine (scripts/wine.mjs), then one total.
 //
-//   node scripts/test.mjs [vitest args...]    e.g. `npm test -- test/contract.test.ts`
+//   node scripts/test.mjs [vitest args...]    e.g. `npm test -- test/server.test.ts`
 //
 // The last line printed is the total over both runs: `N passed, N failed, N skipped`.
 // REQUIRE_WINE=1 turns a missing `wine` into a failure (CI sets it).

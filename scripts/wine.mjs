@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The Wine test bed: runs the Windows code path on Linux with the official Windows node.exe.
-// See DESIGN.md section 5. Node built-ins only, argv arrays only, no shell.
+// See docs/wine.md. Node built-ins only, argv arrays only, no shell.
 //
 //   node scripts/wine.mjs setup                  provision node.exe, win32 node_modules, WINEPREFIX
 //   node scripts/wine.mjs test [vitest args...]  setup, sync sources, run vitest under Wine

@@ -1,7 +1,7 @@
 // The `winpipe` command (src/cli/): relay with npiperelay's flags, ls, serve, send, --help and exit
 // statuses. The command runs as a child of this test (natively: against Unix sockets; under Wine:
 // node.exe spawning node.exe, so the child's stdio are Windows pipes, which node.exe can write:
-// DESIGN.md section 5). The servers and clients on the other end are winpipe's own, in-process.
+// docs/wine.md). The servers and clients on the other end are winpipe's own, in-process.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
