@@ -23,19 +23,28 @@ export interface ConnectionInfo {
  * `cause`), so users of winpipe's sockets see one error class, as they do everywhere else.
  */
 export function emitPipeErrors<T extends NodeJS.EventEmitter>(stream: T, syscall: string): T {
-  const emit = stream.emit;
-  stream.emit = function (this: T, event: string | symbol, arg?: unknown): boolean {
+  stream.emit = pipeErrorEmit(stream.emit as AnyEmit, syscall) as T['emit'];
+  return stream;
+}
+
+type AnyEmit = (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
+
+/**
+ * `emit` over `base` that turns an `'error'` into a {@link PipeError}: per stream in
+ * {@link emitPipeErrors}, and once for every byte connection on their shared prototype.
+ */
+function pipeErrorEmit(base: AnyEmit, syscall: string): AnyEmit {
+  return function (this: unknown, event: string | symbol, arg?: unknown): boolean {
     if (event === 'error' && !isPipeError(arg)) {
       const args = Array.prototype.slice.call(arguments);
       args[1] = fromNodeError(arg, syscall);
-      return Reflect.apply(emit, this, args) as boolean;
+      return Reflect.apply(base, this, args) as boolean;
     }
     // Every other event ('data' above all) goes through untouched and uncopied, with exactly the
     // arguments it was emitted with: this wrapper runs once per chunk read.
-    if (arguments.length === 2) return emit.call(this, event, arg);
-    return Reflect.apply(emit, this, arguments) as boolean;
-  } as T['emit'];
-  return stream;
+    if (arguments.length === 2) return base.call(this, event, arg);
+    return Reflect.apply(base, this, arguments) as boolean;
+  };
 }
 
 /**
@@ -51,8 +60,6 @@ export function writeError(err: unknown, path: string): PipeError {
 
 const INFO = Symbol('winpipe.connectionInfo');
 type WithInfo = net.Socket & { [INFO]: ConnectionInfo };
-// Untyped on purpose: net.Socket's overloads of emit() would not take the plain (event, arg).
-const socketEmit = net.Socket.prototype.emit as (this: net.Socket, event: string | symbol, ...args: unknown[]) => boolean;
 
 /** A getter of one ConnectionInfo field, for the prototype below. */
 function infoGetter<K extends keyof ConnectionInfo>(key: K): PropertyDescriptor {
@@ -79,19 +86,7 @@ const byteConnectionPrototype: object = Object.create(net.Socket.prototype, {
   peerUid: infoGetter('peerUid'),
   peerGid: infoGetter('peerGid'),
   // The error-wrapping emit of emitPipeErrors, for every byte connection at once.
-  emit: {
-    value: function (this: net.Socket, event: string | symbol, arg?: unknown): boolean {
-      if (event === 'error' && !isPipeError(arg)) {
-        const args = Array.prototype.slice.call(arguments);
-        args[1] = fromNodeError(arg, 'read');
-        return Reflect.apply(socketEmit, this, args) as boolean;
-      }
-      if (arguments.length === 2) return socketEmit.call(this, event, arg);
-      return Reflect.apply(socketEmit, this, arguments) as boolean;
-    },
-    writable: true,
-    configurable: true,
-  },
+  emit: { value: pipeErrorEmit(net.Socket.prototype.emit as AnyEmit, 'read'), writable: true, configurable: true },
   writeMessage: {
     value(this: WithInfo, data: ArrayBufferView): Promise<void> {
       validateBuffer(data, 'data');
