@@ -100,7 +100,12 @@ export function peerCredentials(fd: number | undefined): PeerCredentials | undef
 export function mayAccept(peer: PeerCredentials | undefined, security: 'current-user' | 'everyone'): boolean {
   if (security === 'everyone') return true;
   if (!peer) return false;
-  return peer.uid === currentUid() || peer.uid === 0;
+  return trustedUid(peer.uid, []);
+}
+
+/** The one uid rule: ours, root's, or one the caller named. */
+function trustedUid(uid: number, named: readonly number[]): boolean {
+  return uid === currentUid() || uid === 0 || named.includes(uid);
 }
 
 /**
@@ -111,7 +116,7 @@ export function checkServer(peer: PeerCredentials | undefined, allowServerUids: 
   if (!peer) {
     throw new PipeError({ code: 'EACCES', syscall, path, message: `EACCES: cannot read the credentials of the server at ${path}` });
   }
-  if (peer.uid !== currentUid() && peer.uid !== 0 && !allowServerUids.includes(peer.uid)) {
+  if (!trustedUid(peer.uid, allowServerUids)) {
     throw new PipeError({
       code: 'EACCES',
       syscall,
