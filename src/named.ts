@@ -289,11 +289,17 @@ export function resolveConnectOptions(options: unknown): ResolvedConnectOptions 
   validateInteger(readAheadBytes, 'options.readAheadBytes', 1, Number.MAX_SAFE_INTEGER);
   const allowRemote = o.allowRemote ?? false;
   validateBoolean(allowRemote, 'options.allowRemote');
-  const allowServerUids = o.allowServerUids ?? [];
-  if (!Array.isArray(allowServerUids)) throw invalidArgType('options.allowServerUids', 'an instance of Array', allowServerUids);
-  allowServerUids.forEach((uid, i) => validateInteger(uid, `options.allowServerUids[${i}]`, 0, 0xffff_ffff));
+  const allowServerUids = resolveAllowServerUids(o.allowServerUids, 'options.allowServerUids');
   const trustedServerOwners = resolveTrustedServerOwners(o.trustedServerOwners, 'options.trustedServerOwners');
-  return { timeout, signal: o.signal, mode, access, maxMessageSize, readAheadBytes, allowRemote, trustedServerOwners, allowServerUids: [...allowServerUids] };
+  return { timeout, signal: o.signal, mode, access, maxMessageSize, readAheadBytes, allowRemote, trustedServerOwners, allowServerUids };
+}
+
+/** Validates an `allowServerUids` option (connect, and the channel Client); a copy of it, `[]` by default. */
+export function resolveAllowServerUids(value: unknown, name: string): readonly number[] {
+  const uids = value ?? [];
+  if (!Array.isArray(uids)) throw invalidArgType(name, 'an instance of Array', uids);
+  uids.forEach((uid, i) => validateInteger(uid, `${name}[${i}]`, 0, 0xffff_ffff));
+  return [...uids] as number[];
 }
 
 const SID = /^S-1-\d+(-\d+)+$/i;

@@ -29,7 +29,7 @@
  * @module
  */
 import { PipeError, closedError, invalidArgType, invalidArgValue } from '../errors.js';
-import { DEFAULT_MAX_MESSAGE_SIZE, resolveConnectOptions, resolveTrustedServerOwners } from '../named.js';
+import { DEFAULT_MAX_MESSAGE_SIZE, resolveAllowServerUids, resolveTrustedServerOwners } from '../named.js';
 import { validateBoolean, validateInteger, validateObject } from '../validate.js';
 import { clientHandshake, serverHandshake } from './auth.js';
 import { Connection, installFromFd, type FromFdOptions, type PendingConnection } from './connection.js';
@@ -386,7 +386,7 @@ export function Client(address: string, options?: ClientOptions): Promise<Connec
   const key = resolveAuthkey(options?.authkey);
   const max = resolveMax(options?.maxMessageSize, 'options.maxMessageSize');
   const trusted = resolveTrustedServerOwners(options?.trustedServerOwners, 'options.trustedServerOwners');
-  const { allowServerUids } = resolveConnectOptions({ allowServerUids: options?.allowServerUids });
+  const allowServerUids = resolveAllowServerUids(options?.allowServerUids, 'options.allowServerUids');
   const timeout = resolveHandshakeTimeout(options?.handshakeTimeout);
   const connecting = isWindows ? winConnect(a, max, trusted, key === undefined ? undefined : HANDSHAKE_MESSAGE_MAX) : posixConnect(a, max, allowServerUids);
   return connecting.then((pending) => authenticate(pending, key, clientHandshake, timeout));
