@@ -125,7 +125,7 @@ export function connect(name: string, options?: ConnectOptions): Promise<PipeCon
 export const platform: 'windows' | 'posix' = backend.platform;
 
 export type { CreatePipeOptions, Pipe } from './pipe.js';
-export { pipePath, type CreateServerOptions, type ConnectOptions, type PipeServer, type PipeConnection, type PipeMode, type PipeSecurity, type ServerAccess, type ClientAccess } from './named.js';
+export { pipePath, type CreateServerOptions, type ConnectOptions, type PipeServer, type PipeConnection, type PipeMode, type PipeSecurity, type ServerAccess, type ClientAccess, type HalfClose } from './named.js';
 export { PipeEnd, PipeReader, PipeWriter, DEFAULT_READ_SIZE, type PipeIoOptions } from './end.js';
 export { PipeError, isPipeError, type PipeErrorInit, type PipeLibraryCode } from './errors.js';
 export { createFifo, openFifo, type CreateFifoOptions, type OpenFifoOptions } from './posix/fifo.js';

@@ -65,7 +65,7 @@ const WRITE_QUEUE_BYTES = 16 * 1024;
  * `messages()` yields every message, empty ones included.
  */
 export class MessageConnection extends Duplex implements PipeConnection {
-  readonly mode: PipeMode = 'message';
+  readonly mode: PipeMode;
   readonly path: string;
   readonly clientProcessId: number | undefined;
   readonly serverProcessId: number | undefined;
@@ -85,15 +85,18 @@ export class MessageConnection extends Duplex implements PipeConnection {
   /** @internal Ownership: the connection owns `transport` and destroys it once. */
   constructor(
     transport: MessageTransport,
-    info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; peerUid?: number; peerGid?: number; readable: boolean; writable: boolean; readAheadBytes: number },
+    info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; peerUid?: number; peerGid?: number; readable: boolean; writable: boolean; readAheadBytes: number; mode?: PipeMode },
   ) {
+    // `mode: 'byte'`: a byte stream over a transport of ours (Windows with `halfClose`, where
+    // libuv cannot send or see a zero-byte message): chunks, not messages, on the read side.
+    const bytes = info.mode === 'byte';
     // Each message is one object when read, and one chunk (never merged or split) when written.
     // The read side's own buffer holds one message at most: an object-mode high-water mark counts
     // messages, not bytes, so the read-ahead lives in #queue, where it is bounded in bytes. The
     // write side counts bytes so that its queue bound means the same for 1 B and 1 MiB.
     super({
-      readableObjectMode: true,
-      readableHighWaterMark: 1,
+      readableObjectMode: !bytes,
+      readableHighWaterMark: bytes ? WRITE_QUEUE_BYTES : 1,
       writableObjectMode: false,
       writableHighWaterMark: WRITE_QUEUE_BYTES,
       decodeStrings: true,
@@ -101,6 +104,7 @@ export class MessageConnection extends Duplex implements PipeConnection {
       readable: info.readable,
       writable: info.writable,
     } as DuplexOptions);
+    this.mode = bytes ? 'byte' : 'message';
     this.#readAheadBytes = info.readAheadBytes;
     this.path = info.path;
     this.clientProcessId = info.clientProcessId;

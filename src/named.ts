@@ -13,6 +13,8 @@ import { validateAbortSignal, validateBoolean, validateInteger, validateObject, 
 
 /** `'byte'`: a stream of bytes. `'message'`: each write is one message, read back whole. */
 export type PipeMode = 'byte' | 'message';
+/** The half-close convention of a connection: `'zero-message'` is go-winio's (see `ConnectOptions.halfClose`). */
+export type HalfClose = 'zero-message';
 /** Direction from the server's side: `'inbound'` = clients write, the server reads. */
 export type ServerAccess = 'duplex' | 'inbound' | 'outbound';
 /** Direction from the client's side. */
@@ -93,6 +95,27 @@ export interface CreateServerOptions {
    * effect (a `net.Socket` reads ahead its own `readableHighWaterMark`).
    */
   readAheadBytes?: number;
+  /**
+   * How `end()` half-closes, and what reading takes as the peer's end. Default `undefined`:
+   * Windows has no half-close, so `end()` delivers what was written and then closes the whole pipe
+   * (see docs/half-close.md), and in message mode an empty message is a message (CPython's rule).
+   *
+   * `'zero-message'`: go-winio's convention (`CloseWrite`), which Docker's `docker_engine` and
+   * containerd speak. `end()` sends one zero-byte message (Windows: a zero-byte `WriteFile`, in
+   * byte mode too, never libuv's shutdown and its 50 ms close timer) and the connection keeps
+   * reading until the peer ends; a zero-byte message from the peer reads as end of stream. The
+   * connection stays open for writing after the peer's end (half-open) until it is ended too.
+   * POSIX: byte mode is `shutdown(SHUT_WR)`; message mode sends a zero-length frame, and reading
+   * takes a zero-length frame as end of stream, so both paths behave the same.
+   *
+   * @example
+   * ```ts
+   * const conn = await connect('//./pipe/docker_engine', { halfClose: 'zero-message' });
+   * conn.end(request);          // the zero-byte message follows the request
+   * for await (const chunk of conn) process.stdout.write(chunk); // the whole answer
+   * ```
+   */
+  halfClose?: HalfClose | undefined;
 }
 
 /** Options for {@link connect}. */
@@ -152,6 +175,27 @@ export interface ConnectOptions {
    * ```
    */
   allowServerUids?: readonly number[];
+  /**
+   * How `end()` half-closes, and what reading takes as the peer's end. Default `undefined`:
+   * Windows has no half-close, so `end()` delivers what was written and then closes the whole pipe
+   * (see docs/half-close.md), and in message mode an empty message is a message (CPython's rule).
+   *
+   * `'zero-message'`: go-winio's convention (`CloseWrite`), which Docker's `docker_engine` and
+   * containerd speak. `end()` sends one zero-byte message (Windows: a zero-byte `WriteFile`, in
+   * byte mode too, never libuv's shutdown and its 50 ms close timer) and the connection keeps
+   * reading until the peer ends; a zero-byte message from the peer reads as end of stream. The
+   * connection stays open for writing after the peer's end (half-open) until it is ended too.
+   * POSIX: byte mode is `shutdown(SHUT_WR)`; message mode sends a zero-length frame, and reading
+   * takes a zero-length frame as end of stream, so both paths behave the same.
+   *
+   * @example
+   * ```ts
+   * const conn = await connect('//./pipe/docker_engine', { halfClose: 'zero-message' });
+   * conn.end(request);          // the zero-byte message follows the request
+   * for await (const chunk of conn) process.stdout.write(chunk); // the whole answer
+   * ```
+   */
+  halfClose?: HalfClose | undefined;
 }
 
 /**
@@ -224,8 +268,9 @@ export const DEFAULT_READ_AHEAD_BYTES = 1024 * 1024;
 export const DEFAULT_MAX_PENDING_CLIENTS = 64;
 
 /** Options with every default filled in. */
-export type ResolvedServerOptions = Required<Omit<CreateServerOptions, 'maxInstances'>> & { maxInstances: number | 'unlimited' };
-export type ResolvedConnectOptions = Required<Omit<ConnectOptions, 'signal' | 'trustedServerOwners'>> & {
+export type ResolvedServerOptions = Required<Omit<CreateServerOptions, 'maxInstances' | 'halfClose'>> & { maxInstances: number | 'unlimited'; halfClose: HalfClose | undefined };
+export type ResolvedConnectOptions = Required<Omit<ConnectOptions, 'signal' | 'trustedServerOwners' | 'halfClose'>> & {
+  halfClose: HalfClose | undefined;
   signal: AbortSignal | undefined;
   /** `'any'`, or the SIDs given, with `'default'` standing for the default set. */
   trustedServerOwners: 'any' | readonly string[];
@@ -259,7 +304,8 @@ export function resolveServerOptions(options: unknown): ResolvedServerOptions {
   validateInteger(maxMessageSize, 'options.maxMessageSize', 1, Number.MAX_SAFE_INTEGER);
   const readAheadBytes = o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES;
   validateInteger(readAheadBytes, 'options.readAheadBytes', 1, Number.MAX_SAFE_INTEGER);
-  return { mode, access, maxInstances, maxPendingClients, pendingInstances, inBufferSize, outBufferSize, security, rejectRemoteClients, firstInstance, maxMessageSize, readAheadBytes };
+  const halfClose = resolveHalfClose(o.halfClose, 'options.halfClose');
+  return { mode, access, maxInstances, maxPendingClients, pendingInstances, inBufferSize, outBufferSize, security, rejectRemoteClients, firstInstance, maxMessageSize, readAheadBytes, halfClose };
 }
 
 function validateSecurity(security: unknown): asserts security is PipeSecurity {
@@ -291,7 +337,14 @@ export function resolveConnectOptions(options: unknown): ResolvedConnectOptions 
   validateBoolean(allowRemote, 'options.allowRemote');
   const allowServerUids = resolveAllowServerUids(o.allowServerUids, 'options.allowServerUids');
   const trustedServerOwners = resolveTrustedServerOwners(o.trustedServerOwners, 'options.trustedServerOwners');
-  return { timeout, signal: o.signal, mode, access, maxMessageSize, readAheadBytes, allowRemote, trustedServerOwners, allowServerUids };
+  const halfClose = resolveHalfClose(o.halfClose, 'options.halfClose');
+  return { timeout, signal: o.signal, mode, access, maxMessageSize, readAheadBytes, allowRemote, trustedServerOwners, allowServerUids, halfClose };
+}
+
+/** Validates a `halfClose` option: `'zero-message'` or `undefined`. */
+function resolveHalfClose(value: unknown, name: string): HalfClose | undefined {
+  if (value === undefined || value === 'zero-message') return value;
+  throw invalidArgValue(name, value, "must be 'zero-message' or undefined");
 }
 
 /** Validates an `allowServerUids` option (connect, and the channel Client); a copy of it, `[]` by default. */

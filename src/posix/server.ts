@@ -19,7 +19,7 @@ import { byteConnection } from '../connection.js';
 import { PipeError, abortError, fromNodeError } from '../errors.js';
 import { MessageConnection } from '../message.js';
 import { PipeServerBase } from '../server.js';
-import { SUN_PATH_MAX, pipePath, socketDir, socketDirMode, socketDirs, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
+import { SUN_PATH_MAX, pipePath, socketDir, socketDirMode, socketDirs, type HalfClose, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import * as libc from './libc.js';
 import { SocketMessageTransport } from './transport.js';
 import { bindListening, checkServer, mayAccept, peerCredentials, removeSocketFile, socketFd, verifyDir, type PeerCredentials } from './trust.js';
@@ -70,12 +70,13 @@ function wrapSocket(
     writable: boolean;
     maxMessageSize: number;
     readAheadBytes: number;
+    halfClose: HalfClose | undefined;
   },
 ): PipeConnection {
   restrictDirections(socket, info.readable, info.writable);
   if (mode === 'message') {
     // Ownership: the transport owns the socket, and the MessageConnection owns the transport.
-    const transport = new SocketMessageTransport(socket, info.path, info.maxMessageSize);
+    const transport = new SocketMessageTransport(socket, info.path, info.maxMessageSize, { halfClose: info.halfClose });
     return new MessageConnection(transport, {
       path: info.path,
       readable: info.readable,
@@ -87,6 +88,8 @@ function wrapSocket(
     });
   }
   if (info.readable) startReading(socket);
+  // Byte mode with halfClose 'zero-message' is what a byte connection always does here: end() is
+  // shutdown(SHUT_WR) (the socket is half-open), and reading goes on until the peer's end.
   return byteConnection(socket, { ...info, peerUid: info.peer?.uid, peerGid: info.peer?.gid });
 }
 
@@ -323,6 +326,7 @@ class PosixPipeServer extends PipeServerBase {
         writable: o.access !== 'inbound',
         maxMessageSize: o.maxMessageSize,
         readAheadBytes: o.readAheadBytes,
+        halfClose: o.halfClose,
       });
     } catch (err) {
       socket.destroy();
@@ -558,6 +562,7 @@ export function posixConnect(path: string, o: ResolvedConnectOptions): Promise<P
         writable: o.access !== 'read',
         maxMessageSize: o.maxMessageSize,
         readAheadBytes: o.readAheadBytes,
+        halfClose: o.halfClose,
       });
     } catch (err) {
       socket.destroy();

@@ -8,6 +8,7 @@
  */
 import type net from 'node:net';
 import { PipeError, closedError, isPipeError } from '../errors.js';
+import type { HalfClose } from '../named.js';
 import { FrameDecoder, frameHeader, type MessageSink, type MessageTransport } from '../message.js';
 
 /** Below this, header and payload go out as one buffer (one syscall); above, two writes, no copy. */
@@ -60,7 +61,15 @@ export class SocketMessageTransport implements MessageTransport {
   /** True once end or error has been handed to a sink: nothing more is delivered. */
   #done = false;
 
-  constructor(socket: net.Socket, path: string, maxMessageSize: number) {
+  /**
+   * `'zero-message'`: the Windows convention (go-winio CloseWrite) carried over our framing. `end()`
+   * sends a zero-length frame and keeps the socket open; a zero-length frame read is end of stream.
+   * So a peer sees the same thing from a Windows and a POSIX winpipe (docs/half-close.md).
+   */
+  readonly #halfClose: HalfClose | undefined;
+
+  constructor(socket: net.Socket, path: string, maxMessageSize: number, options?: { halfClose?: HalfClose | undefined }) {
+    this.#halfClose = options?.halfClose;
     this.#socket = socket;
     this.#path = path;
     this.#decoder = new FrameDecoder(maxMessageSize);
@@ -161,6 +170,14 @@ export class SocketMessageTransport implements MessageTransport {
 
   end(): Promise<void> {
     const socket = this.#socket;
+    if (this.#halfClose === 'zero-message') {
+      if (socket.destroyed || socket.writableEnded) return Promise.resolve();
+      // The zero-length frame is the end; the socket stays open (and reading) until both are done.
+      return this.send(EMPTY).catch((err: PipeError) => {
+        // The peer already closed: there is no direction left to end.
+        if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') throw err;
+      });
+    }
     return new Promise((resolve, reject) => {
       if (socket.writableFinished) return resolve();
       // Half-close once everything written is flushed: the peer reads it all, then end of stream,
@@ -182,7 +199,7 @@ export class SocketMessageTransport implements MessageTransport {
   }
 
   #onData(chunk: Buffer): void {
-    if (this.#done) return;
+    if (this.#done || this.#eof) return;
     let messages: Buffer[];
     try {
       messages = this.#decoder.push(chunk);
@@ -190,7 +207,15 @@ export class SocketMessageTransport implements MessageTransport {
       this.#fail(socketError(err, 'read', this.#path));
       return;
     }
-    for (const m of messages) this.#sink?.message(m);
+    for (const m of messages) {
+      if (m.length === 0 && this.#halfClose === 'zero-message') {
+        // The peer's end (see #halfClose); whatever follows it is not read.
+        this.#eof = true;
+        this.#settle();
+        return;
+      }
+      this.#sink?.message(m);
+    }
     if (messages.length > 0) {
       // A bad frame right after good ones in the same chunk is reported now, after them.
       try {

@@ -12,7 +12,7 @@ import { byteConnection } from '../connection.js';
 import { PipeError, WIN32_ERRORS, abortError, invalidArgValue, win32Error } from '../errors.js';
 import { MessageConnection, type MessageSink, type MessageTransport } from '../message.js';
 import { PipeServerBase } from '../server.js';
-import { isRemotePipePath, pipePath, win32OpenPath, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
+import { isRemotePipePath, pipePath, win32OpenPath, type HalfClose, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import { openOsfHandle } from './crt.js';
 import * as k32 from './kernel32.js';
 import { NativeBuffer, OverlappedSlot, type Completion } from './overlapped.js';
@@ -30,18 +30,22 @@ function isDisconnect(error: number): boolean {
 function wrap(
   handle: k32.HANDLE,
   mode: 'byte' | 'message',
-  info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; readable: boolean; writable: boolean; maxMessageSize: number; readAheadBytes: number },
+  info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; readable: boolean; writable: boolean; maxMessageSize: number; readAheadBytes: number; halfClose: HalfClose | undefined },
   onRelease?: () => void,
 ): PipeConnection {
-  if (mode === 'message') {
+  // halfClose in byte mode cannot be a net.Socket: libuv's shutdown of a readable pipe sends
+  // nothing and closes the whole handle 50 ms later (src/win/pipe.c, uv__process_pipe_shutdown_req
+  // and eof_timer_cb), and its reader drops a zero-byte read (uv__process_pipe_read_req, then
+  // uv__pipe_read_data hands 0 bytes to Node, which ignores them). Our own transport does both.
+  if (mode === 'message' || info.halfClose) {
     let transport: WinMessageTransport;
     try {
-      transport = new WinMessageTransport(handle, info.path, info.maxMessageSize, onRelease);
+      transport = new WinMessageTransport(handle, info.path, mode === 'message' ? info.maxMessageSize : Infinity, onRelease, { halfClose: info.halfClose, bytes: mode === 'byte' });
     } catch (err) {
       k32.CloseHandle(handle);
       throw err;
     }
-    return new MessageConnection(transport, info);
+    return new MessageConnection(transport, { ...info, mode });
   }
   const fd = openOsfHandle(handle);
   if (fd < 0) {
@@ -182,7 +186,15 @@ class WindowsPipeServer extends PipeServerBase {
     const o = this.#o;
     const access = o.access === 'inbound' ? k32.PIPE_ACCESS_INBOUND : o.access === 'outbound' ? k32.PIPE_ACCESS_OUTBOUND : k32.PIPE_ACCESS_DUPLEX;
     const openMode = access | k32.FILE_FLAG_OVERLAPPED | (exclusive && o.firstInstance ? k32.FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
-    const type = o.mode === 'message' ? k32.PIPE_TYPE_MESSAGE | k32.PIPE_READMODE_MESSAGE : k32.PIPE_TYPE_BYTE | k32.PIPE_READMODE_BYTE;
+    // halfClose in byte mode: a message-type pipe read in byte mode, as go-winio's listener with
+    // PipeConfig.MessageMode: only a message-type pipe carries a zero-byte write to the reader
+    // (go-winio pipe.go, PipeConfig.MessageMode); in byte read mode a read may span messages.
+    const type =
+      o.mode === 'message'
+        ? k32.PIPE_TYPE_MESSAGE | k32.PIPE_READMODE_MESSAGE
+        : o.halfClose
+          ? k32.PIPE_TYPE_MESSAGE | k32.PIPE_READMODE_BYTE
+          : k32.PIPE_TYPE_BYTE | k32.PIPE_READMODE_BYTE;
     const pipeMode = type | k32.PIPE_WAIT | (o.rejectRemoteClients ? k32.PIPE_REJECT_REMOTE_CLIENTS : 0);
     const max = o.maxInstances === 'unlimited' ? k32.PIPE_UNLIMITED_INSTANCES : o.maxInstances;
     const handle = k32.CreateNamedPipeW(win32OpenPath(this.#path!), openMode, pipeMode, max, o.outBufferSize, o.inBufferSize, 0, this.#security!.bytes);
@@ -199,7 +211,8 @@ class WindowsPipeServer extends PipeServerBase {
     let slot: OverlappedSlot;
     try {
       // A byte-mode instance goes to libuv once connected, whose port must be able to take it.
-      slot = new OverlappedSlot(handle, { port: o.mode === 'message' });
+      // (With halfClose, byte mode runs on our transport too, so it joins our port.)
+      slot = new OverlappedSlot(handle, { port: o.mode === 'message' || o.halfClose !== undefined });
     } catch (err) {
       k32.CloseHandle(handle);
       throw err;
@@ -318,6 +331,7 @@ class WindowsPipeServer extends PipeServerBase {
           writable: this.#o.access !== 'inbound',
           maxMessageSize: this.#o.maxMessageSize,
           readAheadBytes: this.#o.readAheadBytes,
+          halfClose: this.#o.halfClose,
         },
         release,
       );
@@ -430,6 +444,7 @@ function clientConnection(handle: k32.HANDLE, path: string, o: ResolvedConnectOp
     writable: o.access !== 'read',
     maxMessageSize: o.maxMessageSize,
     readAheadBytes: o.readAheadBytes,
+    halfClose: o.halfClose,
   });
 }
 
@@ -466,8 +481,15 @@ class WinMessageTransport implements MessageTransport {
   /** WriteFile's nNumberOfBytesToWrite is a DWORD: one message is at most 4 GiB - 1. */
   readonly maxSendSize = MAX_DWORD;
 
+  /** `halfClose`: go-winio's zero-byte message ends a direction (see ConnectOptions.halfClose). */
+  readonly #halfClose: HalfClose | undefined;
+  /** A byte-mode pipe (only with halfClose): chunks, and an empty write is a no-op. */
+  readonly #bytes: boolean;
+
   /** `onRelease` runs right after the handle is closed (the server counts its instances by it). */
-  constructor(handle: k32.HANDLE, path: string, maxMessageSize: number, onRelease?: () => void) {
+  constructor(handle: k32.HANDLE, path: string, maxMessageSize: number, onRelease?: () => void, options?: { halfClose?: HalfClose | undefined; bytes?: boolean }) {
+    this.#halfClose = options?.halfClose;
+    this.#bytes = options?.bytes ?? false;
     this.#handle = handle;
     this.#path = path;
     this.#max = maxMessageSize;
@@ -497,6 +519,12 @@ class WinMessageTransport implements MessageTransport {
     if (message.byteLength > MAX_DWORD) {
       return Promise.reject(new PipeError({ code: 'ERR_MESSAGE_TOO_LARGE', syscall: 'WriteFile', path: this.#path, message: `ERR_MESSAGE_TOO_LARGE: a ${message.byteLength}-byte message exceeds the ${MAX_DWORD}-byte limit of one WriteFile` }));
     }
+    // Byte mode: a zero-byte write is a no-op (DESIGN §2); on the wire it would be an end.
+    if (this.#bytes && message.byteLength === 0) return Promise.resolve();
+    return this.#enqueue(message);
+  }
+
+  #enqueue(message: Uint8Array): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#writes.push({ data: message, resolve, reject });
       if (!this.#writing) void this.#writeLoop();
@@ -504,6 +532,18 @@ class WinMessageTransport implements MessageTransport {
   }
 
   async end(): Promise<void> {
+    if (this.#halfClose === 'zero-message') {
+      // go-winio's CloseWrite: one zero-byte WriteFile after everything written (the write queue
+      // keeps the order), and the handle stays open, reading, until the peer ends too.
+      if (this.#destroyed) return;
+      try {
+        await this.#enqueue(new Uint8Array(0));
+      } catch (err) {
+        // The peer already closed: there is no direction left to end.
+        if ((err as PipeError).code !== 'EPIPE') throw err;
+      }
+      return;
+    }
     // Named pipes have no half-close: deliver everything, then close; the peer reads it all, then EOF.
     if (this.#writing || this.#writes.length > 0) await new Promise<void>((resolve) => this.#flushed.push(resolve));
     this.#sink?.end();
@@ -562,6 +602,14 @@ class WinMessageTransport implements MessageTransport {
             this.#sink?.error(new PipeError({ code: 'ERR_MESSAGE_TOO_LARGE', syscall: 'ReadFile', path: this.#path, message: `ERR_MESSAGE_TOO_LARGE: a message exceeds maxMessageSize ${this.#max}` }));
             break;
           }
+          if (c.error === 0 && size === 0 && this.#halfClose === 'zero-message') {
+            // The peer's zero-byte message (go-winio CloseWrite): end of stream. Nothing more is
+            // read; the handle stays open for our writes until the connection is done.
+            this.#sink?.end();
+            break;
+          }
+          // Byte mode without a zero-byte end: an empty read carries nothing (DESIGN §2: read again).
+          if (this.#bytes && c.bytes === 0) continue;
           parts.push(buf.read(c.bytes));
           if (c.error === E.ERROR_MORE_DATA) continue;
           const message = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
