@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, createServer, type PipeConnection, type PipeServer } from '../src/index.js';
 import { findFiles } from '../src/cli/ls.js';
@@ -322,13 +323,31 @@ describe('winpipe relay', () => {
     expect(await within(cli.code, 20_000, 'relay exit')).toBe(0);
   });
 
-  it.runIf(isWindows)('-s in byte mode on Windows is refused (exit 2): a byte pipe has no zero-byte message without the halfClose option', async () => {
-    const r = await runCli(['relay', '-s', uniqueName('wp-cli-sb')]);
-    expect(r.code).toBe(2);
-    // With -ei, -s never runs (npiperelay's order), so the WSL recipe's `-ei -s` is accepted.
+  it('-ei -s (the WSL recipe) exits at the end of stdin before -s runs, as npiperelay: a name nobody serves is exit 1, ENOENT', async () => {
     const r2 = await runCli(['relay', '-ei', '-s', uniqueName('wp-cli-sb')]);
     expect(r2.code).toBe(1);
     expect(r2.stderr).toMatch(/^ENOENT: /);
+  });
+
+  it.each(['byte', 'message'] as const)("-s --mode %s: the end of stdin is go-winio's zero-byte message (halfClose), and relay prints the answer that comes 500 ms later", async (mode) => {
+    const name = uniqueName(`wp-cli-hc-${mode}`);
+    // A halfClose server: on Windows its pipe is message-type, as Docker's, so a zero-byte write reaches it.
+    const server = createServer({ mode, halfClose: 'zero-message' });
+    servers.push(server);
+    await server.listen(name);
+    const accepted = firstConnection(server);
+    const cli = startCli(['relay', '-s', '--mode', mode, name]);
+    const conn = await within(accepted, 45_000, 'relay connects');
+    const g = gather(conn);
+    cli.child.stdin!.end('request');
+    await within(g.ended, 20_000, 'the end of stream (the zero-byte message)');
+    expect(g.bytes().toString()).toBe('request');
+    await sleep(500);
+    expect(cli.child.exitCode).toBe(null);
+    await conn.writeMessage(Buffer.from('answer'));
+    conn.end();
+    expect(await within(cli.code, 20_000, 'relay exit')).toBe(0);
+    expect(cli.stdout().toString()).toBe('answer');
   });
 
   it.skipIf(isWindows)('-s in byte mode on POSIX: the server reads the end of stream (shutdown of our write side)', async () => {

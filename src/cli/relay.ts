@@ -3,9 +3,11 @@
  * (`socat ... EXEC:"npiperelay.exe -ei -s //./pipe/NAME"`) work with only the program changed.
  *
  * At the end of stdin (in this order, as npiperelay does): `-ei` exits at once (what was read has
- * been handed to the pipe); `-s` sends one zero-byte message (message mode); then, on POSIX, our
- * write side is shut down (a Unix socket has half-close). A Windows pipe has no half-close, so
- * there the pipe stays open until the server closes it, as with npiperelay.
+ * been handed to the pipe); `-s` half-closes with `halfClose: 'zero-message'` in either mode
+ * (Windows: go-winio's zero-byte message; POSIX: shutdown in byte mode, a zero-length frame in
+ * message mode) and goes on relaying the pipe's answer; without `-s`, on POSIX our write side is
+ * shut down (a Unix socket has half-close), and on Windows the pipe stays open until the server
+ * closes it, as with npiperelay.
  *
  * At the end of the pipe: a Windows pipe's end is the server closing it, and relay exits 0. A
  * zero-byte message (message mode), or the server's half-close on POSIX, ends the pipe's output:
@@ -16,8 +18,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, pipePath } from '../index.js';
 import { isPipeError } from '../errors.js';
-import type { PipeConnection, PipeMode } from '../named.js';
-import { MODE_FLAG, UsageError, describeError, exitNow, logger, modeOf, oneName, parseArgs } from './args.js';
+import type { HalfClose, PipeConnection, PipeMode } from '../named.js';
+import { MODE_FLAG, describeError, exitNow, logger, modeOf, oneName, parseArgs } from './args.js';
 
 /** `winpipe relay --help`. */
 export const RELAY_HELP = `usage: winpipe relay [-p] [-s] [-ep] [-ei] [-v] [--mode byte|message] NAME|PATH
@@ -27,8 +29,9 @@ NAME is a pipe name; Windows also takes \\\\.\\pipe\\NAME and //./pipe/NAME,
 POSIX an absolute socket path.
 
   -p            poll until the pipe exists (retry while it is not found)
-  -s            at the end of stdin, send a zero-byte message (needs --mode message
-                on Windows; on POSIX the write side is shut down in any case)
+  -s            at the end of stdin, send a zero-byte message (go-winio's CloseWrite,
+                in byte mode too: the server's pipe must be message-type, as Docker's
+                is) and keep relaying the answer; POSIX: shut down the write side
   -ep           exit at the end of the pipe (a zero-byte message, or the server's
                 half-close), even if stdin has more to send
   -ei           exit at the end of stdin, even if the pipe has more to say
@@ -47,12 +50,12 @@ const POLL_MAX_MS = 200;
  * Connects, and with `poll` retries while the name is not found (ENOENT), with a short backoff.
  * Rejects with an AbortError once `signal` aborts.
  */
-export async function connectPolling(name: string, options: { mode: PipeMode; signal: AbortSignal; poll: boolean; log: (m: string) => void }): Promise<PipeConnection> {
+export async function connectPolling(name: string, options: { mode: PipeMode; signal: AbortSignal; poll: boolean; log: (m: string) => void; halfClose?: HalfClose | undefined }): Promise<PipeConnection> {
   let delay = POLL_FIRST_MS;
   let said = false;
   for (;;) {
     try {
-      return await connect(name, { mode: options.mode, signal: options.signal });
+      return await connect(name, { mode: options.mode, signal: options.signal, halfClose: options.halfClose });
     } catch (err) {
       if (!options.poll || !isPipeError(err) || err.code !== 'ENOENT') throw err;
       if (!said) options.log(`${pipePath(name)} does not exist yet; polling`);
@@ -80,11 +83,6 @@ export async function relay(argv: readonly string[]): Promise<number> {
   const name = oneName(parsed);
   const mode = modeOf(parsed);
   const f = parsed.flags;
-  // A byte pipe has no zero-byte message: WriteFile of 0 bytes does nothing there, and the
-  // library's `halfClose: 'zero-message'` option is not there yet. With -ei, -s never runs.
-  if (f.zero && !f.exitOnStdinEnd && isWindows && mode === 'byte') {
-    throw new UsageError('-s sends a zero-byte message, which needs --mode message on Windows (for byte pipes it needs the halfClose option winpipe does not have yet)');
-  }
   pipePath(name); // a bad name is a usage error, before any system call
   const log = logger('relay', f.verbose === true);
 
@@ -100,7 +98,8 @@ export async function relay(argv: readonly string[]): Promise<number> {
   log(`connecting to ${pipePath(name)}`);
   let conn: PipeConnection;
   try {
-    conn = await connectPolling(name, { mode, signal: abort.signal, poll: f.poll === true, log });
+    // -s: the library's half-close, so that end() is the zero-byte message and reading goes on.
+    conn = await connectPolling(name, { mode, signal: abort.signal, poll: f.poll === true, log, halfClose: f.zero ? 'zero-message' : undefined });
   } catch (err) {
     // A signal during -p: onSignal is already ending the process with its own status.
     if (abort.signal.aborted) return new Promise<number>(() => {});
@@ -135,8 +134,8 @@ export async function relay(argv: readonly string[]): Promise<number> {
     const pipeEnded = (what: string): void => {
       if (pipeDone) return;
       pipeDone = true;
-      // A Windows pipe has no half-close: its end is the server closing the pipe.
-      if (isWindows && what === 'end') return finish(0, 'pipe closed by the server');
+      // A Windows pipe without halfClose has no half-close: its end is the server closing the pipe.
+      if (isWindows && what === 'end' && !f.zero) return finish(0, 'pipe closed by the server');
       if (f.exitOnPipeEnd) return finish(0, `end of the pipe (${what}): -ep`);
       log(`end of the pipe (${what}); still sending stdin`);
       if (stdinDone) finish(0, 'both directions ended');
@@ -165,12 +164,14 @@ export async function relay(argv: readonly string[]): Promise<number> {
         for await (const chunk of process.stdin) await conn.writeMessage(chunk as Buffer);
         log('end of stdin');
         if (f.exitOnStdinEnd) return finish(0, 'end of stdin: -ei');
-        if (f.zero && mode === 'message') {
-          await conn.writeMessage(Buffer.alloc(0));
+        if (f.zero) {
+          // halfClose 'zero-message': the zero-byte message (POSIX: shutdown / a zero-length frame).
+          conn.end();
           log('sent a zero-byte message');
+        } else if (!isWindows) {
+          // POSIX: shut down our write side (the server reads its end). Windows: no half-close.
+          conn.end();
         }
-        // POSIX: shut down our write side (the server reads its end). Windows: no half-close.
-        if (!isWindows) conn.end();
         stdinDone = true;
         if (pipeDone) finish(0, 'both directions ended');
       } catch (err) {
