@@ -128,7 +128,8 @@ export interface ConnectOptions {
   /** Aborts the connect; it rejects with an `AbortError`. */
   signal?: AbortSignal;
   /**
-   * Must match the server's mode. Default `'byte'`. Windows refuses a mismatch (`EPROTOTYPE`);
+   * Must match the server's mode. Default `'byte'`. Windows refuses a mismatch (`EPROTOTYPE`),
+   * except a message-mode client of a byte server with `halfClose` (whose pipe is message-type);
    * a Unix socket cannot tell, and the bytes are misread.
    */
   mode?: PipeMode;
