@@ -23,8 +23,8 @@ export type HandleSource = { readonly fd: number; readonly handle: bigint } | nu
 
 /**
  * The child {@link spawnWithHandles} returns: Node's `ChildProcess` on POSIX; on Windows an
- * object with the same members and events for a child without `'pipe'` stdio (`stdin`, `stdout`,
- * `stderr` are null there).
+ * object with the same members and events (`stdin`, `stdout`, `stderr` are streams for `'pipe'`
+ * slots, else null).
  *
  * @example
  * ```ts
@@ -77,10 +77,10 @@ export interface SpawnWithHandlesOptions extends SpawnOptions {
  *
  * Platform notes: exact on both. POSIX: Node's `spawn`, every option, a real `ChildProcess`.
  * Windows: winpipe's own `CreateProcessW` (see the module notes). Supported options there:
- * `cwd`, `env`, `argv0`, `stdio` (`'ignore'`, `'inherit'`, `null`, or your own ends/fds, for
- * slots 0-2; later slots only `'ignore'`), `windowsHide`, `windowsVerbatimArguments`. `detached`,
- * `shell`, `uid`, `gid`, `serialization`, `timeout`, `killSignal`, `signal`, `'pipe'`, `'ipc'` and
- * streams throw `ERR_INVALID_ARG_VALUE`. `.bat`/`.cmd` throw `EINVAL` (no shell). A missing
+ * `cwd`, `env`, `argv0`, `stdio` (`'pipe'`, `'ignore'`, `'inherit'`, `null`, or your own
+ * ends/fds, for slots 0-2; later slots only `'ignore'`), `windowsHide`, `windowsVerbatimArguments`.
+ * `detached`, `shell`, `uid`, `gid`, `serialization`, `timeout`, `killSignal`, `signal`, `'ipc'`
+ * and `'overlapped'` throw `ERR_INVALID_ARG_VALUE`. `.bat`/`.cmd` throw `EINVAL` (no shell). A missing
  * program is an `'error'` (`ENOENT`) then `'close'`, as in Node. The child is not put in libuv's
  * kill-on-close job: it outlives this process unless you kill it. The child gets the end as it
  * is: a `createPipe` end is a synchronous handle (plain `ReadFile`/`WriteFile`); a channel

@@ -18,12 +18,15 @@
  * (src/windows/overlapped.ts), never a pool thread.
  */
 import { EventEmitter } from 'node:events';
+import type { Readable, Writable } from 'node:stream';
 import { statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
 import { PipeError, invalidArgType, invalidArgValue, win32Error } from '../errors.js';
+import { createPipeWith, type Pipe } from '../pipe.js';
+import { windowsBackend } from './pipe.js';
 import { getOsfHandle } from './crt.js';
 import * as k32 from './kernel32.js';
 import { ObjectWait } from './overlapped.js';
@@ -31,7 +34,10 @@ import { ObjectWait } from './overlapped.js';
 /** A stdio entry or a handle to pass, as the caller gave it. */
 type Source = { readonly fd: number; readonly handle?: bigint } | number;
 
-/** The `spawn` options this implementation honours; all others must be absent (or false). */
+/**
+ * The `spawn` options this implementation honours; {@link UNSUPPORTED_OPTIONS} must be absent
+ * (or false).
+ */
 export const SUPPORTED_OPTIONS = ['cwd', 'env', 'argv0', 'stdio', 'windowsHide', 'windowsVerbatimArguments'] as const;
 /** `spawn` options refused with ERR_INVALID_ARG_VALUE rather than silently ignored. */
 const UNSUPPORTED_OPTIONS = ['detached', 'shell', 'uid', 'gid', 'serialization', 'timeout', 'killSignal', 'signal'] as const;
@@ -40,8 +46,8 @@ const UNSUPPORTED_OPTIONS = ['detached', 'shell', 'uid', 'gid', 'serialization',
 const UV_ENOENT = -4058;
 
 /**
- * The child `spawnWithHandles` returns on Windows: the part of Node's `ChildProcess` a user of a
- * non-piped child relies on. Events: `'spawn'`, `'exit'` (code, signal), `'close'` (code,
+ * The child `spawnWithHandles` returns on Windows: the part of Node's `ChildProcess` its users
+ * rely on. Events: `'spawn'`, `'exit'` (code, signal), `'close'` (code,
  * signal), `'error'`.
  */
 export class WindowsChild extends EventEmitter {
@@ -55,12 +61,15 @@ export class WindowsChild extends EventEmitter {
   killed = false;
   readonly spawnfile: string;
   readonly spawnargs: string[];
-  /** Always null: `'pipe'` stdio is not supported on this path. */
-  readonly stdin = null;
-  readonly stdout = null;
-  readonly stderr = null;
-  readonly stdio = [null, null, null] as const;
+  /** The parent's end of a `'pipe'` stdin, else null. */
+  stdin: Writable | null = null;
+  /** The parent's end of a `'pipe'` stdout, else null. */
+  stdout: Readable | null = null;
+  /** The parent's end of a `'pipe'` stderr, else null. */
+  stderr: Readable | null = null;
   readonly connected = false;
+  #openStreams = 0;
+  #hasExited = false;
   #process: k32.HANDLE = 0n;
   #wait: ObjectWait | undefined;
   #refed = true;
@@ -71,6 +80,28 @@ export class WindowsChild extends EventEmitter {
     super();
     this.spawnfile = file;
     this.spawnargs = args;
+  }
+
+  /** `[stdin, stdout, stderr]`, as Node's. */
+  get stdio(): [Writable | null, Readable | null, Readable | null] {
+    return [this.stdin, this.stdout, this.stderr];
+  }
+
+  /** @internal The parent's `'pipe'` ends; 'close' waits for them to close, as Node's does. */
+  streams(streams: (Readable | Writable | null)[]): void {
+    [this.stdin, this.stdout, this.stderr] = streams as [Writable | null, Readable | null, Readable | null];
+    for (const st of streams) {
+      if (!st) continue;
+      this.#openStreams++;
+      st.once('close', () => {
+        this.#openStreams--;
+        this.#maybeClose();
+      });
+    }
+  }
+
+  #maybeClose(): void {
+    if (this.#hasExited && this.#openStreams === 0) process.nextTick(() => this.emit('close', this.exitCode, this.signalCode));
   }
 
   /** @internal Ownership: takes `process`, closed once the exit was seen. */
@@ -136,8 +167,9 @@ export class WindowsChild extends EventEmitter {
     this.#wait = undefined;
     if (this.#killSignal) this.signalCode = this.#killSignal;
     else this.exitCode = ok ? code[0]! : null;
+    this.#hasExited = true;
     this.emit('exit', this.exitCode, this.signalCode);
-    process.nextTick(() => this.emit('close', this.exitCode, this.signalCode));
+    this.#maybeClose();
   }
 }
 
@@ -156,7 +188,7 @@ function signalName(signal: unknown): NodeJS.Signals | 0 {
 // --- what the caller asked for, checked before any system call ---------------------------------------
 
 /** One stdio slot: a handle of ours to give, or none. */
-type Slot = { kind: 'handle'; handle: k32.HANDLE } | { kind: 'ignore' } | { kind: 'inherit'; std: number };
+type Slot = { kind: 'handle'; handle: k32.HANDLE } | { kind: 'ignore' } | { kind: 'inherit'; std: number } | { kind: 'pipe' };
 
 /** Refuses the `spawn` options this path does not implement, rather than ignoring them. */
 export function validateOptions(options: Record<string, unknown>): void {
@@ -182,12 +214,13 @@ function stdioSlots(stdio: unknown): Slot[] {
   const slots: Slot[] = [];
   arr.forEach((entry, i) => {
     const name = `options.stdio[${i}]`;
-    const reason = "is not supported by spawnWithHandles on Windows: pass 'ignore', 'inherit', a pipe end or an fd ('pipe' is not implemented yet)";
+    const reason = "is not supported by spawnWithHandles on Windows: pass 'pipe', 'ignore', 'inherit', a pipe end or an fd";
     if (i >= 3) {
       if (entry === 'ignore' || entry === undefined || entry === null) return;
       throw invalidArgValue(name, entry, 'is not supported by spawnWithHandles on Windows: slots after 2 may only be ignored (pass extra ends in options.handles)');
     }
-    if (entry === 'ignore' || entry === null) slots.push({ kind: 'ignore' });
+    if (entry === 'pipe' || entry === undefined) slots.push({ kind: 'pipe' });
+    else if (entry === 'ignore' || entry === null) slots.push({ kind: 'ignore' });
     else if (entry === 'inherit') slots.push({ kind: 'inherit', std: [k32.STD_INPUT_HANDLE, k32.STD_OUTPUT_HANDLE, k32.STD_ERROR_HANDLE][i]! });
     else if (typeof entry === 'number' || (entry !== null && typeof entry === 'object' && typeof (entry as { fd?: unknown }).fd === 'number')) {
       slots.push({ kind: 'handle', handle: handleOf(entry as Source, name) });
@@ -339,7 +372,12 @@ export function spawnWindowsChild(req: WindowsSpawnRequest): WindowsChild {
   }
   let list: bigint | undefined;
   const allocs: bigint[] = [];
+  // 'pipe' slots: a createPipe each; the child's end goes to the broker, ours becomes a stream.
+  // Ownership: both ends are ours; the child's end is closed once the child has its copy (finally).
+  const pipes: (Pipe | undefined)[] = [];
+  let spawned = false;
   try {
+    for (const slot of slots) pipes.push(slot.kind === 'pipe' ? createPipeWith(windowsBackend) : undefined);
     // Ownership: every copy made in the broker below is the broker's; terminating it (finally)
     // closes them all. Ours (the caller's handles, the NUL file) stay ours.
     const toBroker = (h: k32.HANDLE): k32.HANDLE => {
@@ -347,8 +385,9 @@ export function spawnWindowsChild(req: WindowsSpawnRequest): WindowsChild {
       if (!k32.DuplicateHandle(self(), h, broker.process, out, 0, true, k32.DUPLICATE_SAME_ACCESS)) throw win32Error(k32.GetLastError(), 'DuplicateHandle');
       return out[0];
     };
-    const std = slots.map((slot): k32.HANDLE => {
+    const std = slots.map((slot, i): k32.HANDLE => {
       if (slot.kind === 'handle') return toBroker(slot.handle);
+      if (slot.kind === 'pipe') return toBroker((i === 0 ? pipes[i]!.reader : pipes[i]!.writer).handle);
       if (slot.kind === 'inherit') {
         const h = k32.GetStdHandle(slot.std);
         return h === 0n || h === k32.INVALID_HANDLE_VALUE ? 0n : toBroker(h);
@@ -392,9 +431,16 @@ export function spawnWindowsChild(req: WindowsSpawnRequest): WindowsChild {
       child.failed(win32Error(made.error, `spawn ${command}`, command));
       return child;
     }
+    spawned = true;
     child.started(made.pid, made.process);
+    child.streams(pipes.map((p, i) => (p ? (i === 0 ? p.writer.createWriteStream() : p.reader.createReadStream()) : null)));
     return child;
   } finally {
+    pipes.forEach((p, i) => {
+      if (!p) return;
+      (i === 0 ? p.reader : p.writer).close();
+      if (!spawned) (i === 0 ? p.writer : p.reader).close();
+    });
     if (list !== undefined) k32.DeleteProcThreadAttributeList(list);
     for (const a of allocs) koffi.free(a);
     // Ownership: the broker never ran; ending it closes every copy it held for the child.

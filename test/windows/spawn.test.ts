@@ -128,7 +128,7 @@ describe.skipIf(skipReason !== undefined)('spawnWithHandles on Windows (own Crea
     for (const extra of [{ detached: true }, { shell: true }, { shell: 'cmd.exe' }, { uid: 1 }, { timeout: 10 }, { signal: new AbortController().signal }, { serialization: 'advanced' }, { killSignal: 'SIGKILL' }]) {
       expect(syncCode(() => spawnWithHandles(exe, ['exit', '0'], { handles: [w], stdio: 'ignore', ...extra } as never))).toBe('ERR_INVALID_ARG_VALUE');
     }
-    for (const stdio of ['pipe', ['ignore', 'ipc', 'ignore'], ['ignore', 'ignore', 'ignore', w], undefined]) {
+    for (const stdio of ['ipc', ['ignore', 'ipc', 'ignore'], ['ignore', 'ignore', 'ignore', w], ['ignore', 'ignore', 'ignore', 'pipe'], 'overlapped']) {
       expect(syncCode(() => spawnWithHandles(exe, ['exit', '0'], { handles: [w], stdio } as never))).toBe('ERR_INVALID_ARG_VALUE');
     }
     expect(overlappedStats()).toEqual(before);
@@ -142,6 +142,21 @@ describe.skipIf(skipReason !== undefined)('spawnWithHandles on Windows (own Crea
     const child = spawnWithHandles(exe, ['exit', '3'], { handles: [w], stdio: 'inherit', windowsHide: true });
     expect(await exited(child)).toBe(3);
     expect(overlappedStats()).toEqual(before);
+  });
+
+  it("stdio 'pipe' (the default): child.stdout and child.stderr are streams, child.stdin takes end(); 'close' comes after exit and the streams' end", async () => {
+    const { writer: w } = pipe();
+    const child = spawnWithHandles(exe, ['argv', 'through a pipe'], { handles: [w], windowsHide: true });
+    expect(child.stdin && child.stdout && child.stderr).toBeTruthy();
+    child.stdin!.end();
+    const events: string[] = [];
+    child.on('exit', () => events.push('exit'));
+    const closed = new Promise((r) => child.on('close', (code) => r(code)));
+    const [out, err] = await Promise.all([collect(child.stdout), collect(child.stderr)]);
+    expect(await within(closed, 30_000, 'close')).toBe(0);
+    expect(events).toEqual(['exit']);
+    expect(out).toBe(`${hex('through a pipe')}\n`);
+    expect(err).toBe('');
   });
 
   it('this process never holds an inheritable copy: GetHandleInformation of every value passed is not ours or not inheritable', async () => {
