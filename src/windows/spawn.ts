@@ -298,6 +298,14 @@ function envPath(env: Record<string, string | undefined>): string {
   return key === undefined ? '' : (env[key] ?? '');
 }
 
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 function isFile(p: string): boolean {
   try {
     return statSync(p).isFile();
@@ -358,7 +366,8 @@ export function spawnWindowsChild(req: WindowsSpawnRequest): WindowsChild {
     throw new PipeError({ code: 'EINVAL', syscall: 'spawn', path: command, message: `spawn EINVAL: ${command} is a batch file; run it through cmd.exe yourself (spawnWithHandles has no shell)` });
   }
   const argv0 = (options.argv0 as string | undefined) ?? command;
-  if (program === undefined) {
+  // A missing cwd is ENOENT too, as libuv reports ERROR_DIRECTORY; checked before any handle exists.
+  if (program === undefined || !isDirectory(cwd)) {
     const child = new WindowsChild(command, [argv0]);
     child.failed(new PipeError({ code: 'ENOENT', syscall: `spawn ${command}`, path: command }));
     return child;

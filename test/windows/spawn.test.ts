@@ -159,6 +159,32 @@ describe.skipIf(skipReason !== undefined)('spawnWithHandles on Windows (own Crea
     expect(err).toBe('');
   });
 
+  it('a cwd that does not exist: error ENOENT then close, as spawn; no copy of the end is left', async () => {
+    const { reader, writer: w } = pipe();
+    const child = spawnWithHandles(exe, ['exit', '0'], { handles: [w], stdio: 'ignore', cwd: join(tmpdir(), `winpipe-no-such-dir-${process.pid}`) });
+    const error = new Promise<NodeJS.ErrnoException>((r) => child.once('error', r));
+    const close = new Promise((r) => child.once('close', r));
+    expect((await within(error, 30_000, 'error')).code).toBe('ENOENT');
+    await within(close, 30_000, 'close');
+    w.close();
+    expect((await within(readAll(reader), 30_000, 'EOF')).length).toBe(0);
+  });
+
+  it('unref() lets the process exit while the child runs (its wait stops counting); ref() counts it again', async () => {
+    const { writer: w } = pipe();
+    const before = overlappedStats().keepAliveRefs;
+    const child = spawnWithHandles(exe, ['sleep', '30000'], { handles: [w], stdio: 'ignore', windowsHide: true });
+    await new Promise((r) => child.once('spawn', r));
+    expect(overlappedStats().keepAliveRefs).toBe(before + 1);
+    child.unref();
+    expect(overlappedStats().keepAliveRefs).toBe(before);
+    child.ref();
+    expect(overlappedStats().keepAliveRefs).toBe(before + 1);
+    child.kill();
+    await exited(child);
+    expect(overlappedStats().keepAliveRefs).toBe(before);
+  });
+
   it('this process never holds an inheritable copy: GetHandleInformation of every value passed is not ours or not inheritable', async () => {
     const { writer: w } = pipe();
     let values: string[] = [];
