@@ -108,7 +108,15 @@ export class WindowsChild extends EventEmitter {
   started(pid: number, process: k32.HANDLE): void {
     this.pid = pid;
     this.#process = process;
-    this.#wait = new ObjectWait(process, () => this.#exited());
+    try {
+      this.#wait = new ObjectWait(process, () => this.#exited());
+    } catch (err) {
+      // No way to hear of its exit (resource exhaustion): end it rather than leave it unwatched.
+      k32.TerminateProcess(process, 1);
+      k32.CloseHandle(process);
+      this.#process = 0n;
+      throw err;
+    }
     this.#wait.ref(this.#refed);
     queueMicrotask(() => this.emit('spawn'));
   }
