@@ -16,7 +16,7 @@ import { spawn, type ChildProcess, type SpawnOptions, type StdioOptions } from '
 import { fstatSync } from 'node:fs';
 import { closedError, fromNodeError, invalidArgType, invalidArgValue } from './errors.js';
 import type { EventEmitter } from 'node:events';
-import { spawnWindowsChild } from './windows/spawn.js';
+import { noNulls, spawnWindowsChild } from './windows/spawn.js';
 
 /** Something that has a descriptor of this process: a pipe end, a Connection, or an fd number. */
 export type HandleSource = { readonly fd: number; readonly handle: bigint } | number;
@@ -176,5 +176,7 @@ function spawnPosix(command: string, args: readonly string[] | ((v: string[]) =>
 }
 
 function spawnWindows(command: string, args: readonly string[] | ((v: string[]) => readonly string[]), handles: readonly HandleSource[], options: SpawnOptions): HandleChild {
+  // A static argument list is checked before any handle exists; a function's result once the values are known.
+  if (typeof args !== 'function') args.forEach((a, i) => noNulls(`args[${i}]`, a));
   return spawnWindowsChild({ command, args: (values) => resolveArgs(args, values), handles, options: options as Record<string, unknown> });
 }

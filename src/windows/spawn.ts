@@ -215,6 +215,11 @@ export function validateOptions(options: Record<string, unknown>): void {
   stdioSlots(options.stdio);
 }
 
+/** A NUL would cut the string short in the command line or the environment block: Node refuses it too. */
+export function noNulls(name: string, value: string): void {
+  if (value.includes('\0')) throw invalidArgValue(name, value, 'must be a string without null bytes');
+}
+
 /** `stdio` as three slots. Entries past 2 may only be 'ignore' (the C-runtime's fd table is not passed). */
 function stdioSlots(stdio: unknown): Slot[] {
   const arr: unknown[] = typeof stdio === 'string' ? [stdio, stdio, stdio] : Array.isArray(stdio) ? [...stdio] : stdio === undefined ? ['pipe', 'pipe', 'pipe'] : [];
@@ -363,6 +368,10 @@ const self = (): k32.HANDLE => k32.GetCurrentProcess();
 export function spawnWindowsChild(req: WindowsSpawnRequest): WindowsChild {
   const { command, options } = req;
   validateOptions(options);
+  noNulls('file', command);
+  if (typeof options.argv0 === 'string') noNulls('options.argv0', options.argv0);
+  if (typeof options.cwd === 'string') noNulls('options.cwd', options.cwd);
+  if (options.env) for (const [k, v] of Object.entries(options.env as object)) noNulls(`options.env['${k}']`, `${k}${v === undefined ? '' : String(v)}`);
   const slots = stdioSlots(options.stdio);
   const handles = req.handles.map((h, i) => handleOf(h, `options.handles[${i}]`));
   const cwd = options.cwd === undefined ? process.cwd() : resolvePath(options.cwd instanceof URL ? fileURLToPath(options.cwd) : (options.cwd as string));
@@ -422,6 +431,7 @@ export function spawnWindowsChild(req: WindowsSpawnRequest): WindowsChild {
     const passed = handles.map(toBroker);
     // The child inherits each listed handle at the broker's value: the number it must use.
     const args = req.args(passed.map((h) => h.toString()));
+    args.forEach((a, i) => noNulls(`args[${i}]`, a));
     const listed = [...std.filter((h) => h !== 0n), ...passed];
 
     const size: [bigint] = [0n];

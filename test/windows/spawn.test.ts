@@ -131,6 +131,10 @@ describe.skipIf(skipReason !== undefined)('spawnWithHandles on Windows (own Crea
     for (const stdio of ['ipc', ['ignore', 'ipc', 'ignore'], ['ignore', 'ignore', 'ignore', w], ['ignore', 'ignore', 'ignore', 'pipe'], 'overlapped']) {
       expect(syncCode(() => spawnWithHandles(exe, ['exit', '0'], { handles: [w], stdio } as never))).toBe('ERR_INVALID_ARG_VALUE');
     }
+    // Strings with a NUL, which would cut the command line or the environment block short, as Node refuses them.
+    expect(syncCode(() => spawnWithHandles('a\0b', [], { handles: [w], stdio: 'ignore' }))).toBe('ERR_INVALID_ARG_VALUE');
+    expect(syncCode(() => spawnWithHandles(exe, ['x\0'], { handles: [w], stdio: 'ignore' }))).toBe('ERR_INVALID_ARG_VALUE');
+    expect(syncCode(() => spawnWithHandles(exe, [], { handles: [w], stdio: 'ignore', env: { A: 'b\0' } }))).toBe('ERR_INVALID_ARG_VALUE');
     expect(overlappedStats()).toEqual(before);
   });
 
