@@ -129,4 +129,4 @@ export { pipePath, type CreateServerOptions, type ConnectOptions, type PipeServe
 export { PipeEnd, PipeReader, PipeWriter, DEFAULT_READ_SIZE, type PipeIoOptions } from './end.js';
 export { PipeError, isPipeError, type PipeErrorInit, type PipeLibraryCode } from './errors.js';
 export { createFifo, openFifo, type CreateFifoOptions, type OpenFifoOptions } from './posix/fifo.js';
-export { spawnWithHandles, type HandleSource, type SpawnWithHandlesOptions } from './spawn.js';
+export { spawnWithHandles, type HandleChild, type HandleSource, type SpawnWithHandlesOptions } from './spawn.js';

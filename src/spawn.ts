@@ -5,26 +5,47 @@
  * - POSIX: each end goes into `stdio` after the others, so the child has it at a known fd
  *   (3, 4, ...). Node `dup2`s it into that child only; our descriptors are close-on-exec, so no
  *   other child gets them.
- * - Windows: the child gets an inheritable duplicate of the HANDLE and its value (decimal, as
- *   .NET's `GetClientHandleAsString` gives it) to put on its command line. libuv starts every child
- *   with `bInheritHandles=TRUE` and no handle list, so the duplicate exists only for the
- *   synchronous span of `child_process.spawn` and is closed right after. Limit: a child spawned
- *   from another thread (a worker) during that span also inherits it.
- *
- * Why not a CreateProcessW of our own with PROC_THREAD_ATTRIBUTE_HANDLE_LIST (which Wine 8 honours,
- * see scripts/probe-handle-list.mjs): the listed handles must be inheritable, so a concurrent libuv
- * spawn elsewhere in the process (no list) would inherit them anyway, and we would lose Node's
- * ChildProcess. Exact passing needs a handle that is never inheritable: a suspended child and a
- * DuplicateHandle into it.
+ * - Windows: winpipe creates the child itself (src/windows/spawn.ts): `CreateProcessW` with a
+ *   handle list naming only the child's stdio and the handles given, and a short-lived suspended
+ *   broker process as the child's parent, which holds the inheritable copies. This process never
+ *   holds an inheritable handle, so no other child (a worker's `spawn`, an addon's) can get one,
+ *   and a libuv that passes its own handle list changes nothing. The price: a subset of `spawn`'s
+ *   options, and a `ChildProcess`-like object instead of Node's.
  */
 import { spawn, type ChildProcess, type SpawnOptions, type StdioOptions } from 'node:child_process';
 import { fstatSync } from 'node:fs';
-import { PipeError, closedError, fromNodeError, invalidArgType, invalidArgValue, win32Error } from './errors.js';
-import { getOsfHandle } from './windows/crt.js';
-import * as k32 from './windows/kernel32.js';
+import { closedError, fromNodeError, invalidArgType, invalidArgValue } from './errors.js';
+import type { EventEmitter } from 'node:events';
+import { noNulls, spawnWindowsChild } from './windows/spawn.js';
 
 /** Something that has a descriptor of this process: a pipe end, a Connection, or an fd number. */
 export type HandleSource = { readonly fd: number; readonly handle: bigint } | number;
+
+/**
+ * The child {@link spawnWithHandles} returns: Node's `ChildProcess` on POSIX; on Windows an
+ * object with the same members and events (`stdin`, `stdout`, `stderr` are streams for `'pipe'`
+ * slots, else null).
+ *
+ * @example
+ * ```ts
+ * const child: HandleChild = spawnWithHandles(cmd, args, { handles: [writer], stdio: 'inherit' });
+ * child.on('exit', (code, signal) => console.log(code, signal));
+ * ```
+ */
+export interface HandleChild extends EventEmitter {
+  readonly pid?: number | undefined;
+  readonly exitCode: number | null;
+  readonly signalCode: NodeJS.Signals | null;
+  readonly killed: boolean;
+  readonly spawnfile: string;
+  readonly spawnargs: string[];
+  readonly stdin: ChildProcess['stdin'];
+  readonly stdout: ChildProcess['stdout'];
+  readonly stderr: ChildProcess['stderr'];
+  kill(signal?: NodeJS.Signals | number): boolean;
+  ref(): void;
+  unref(): void;
+}
 
 /** Options for {@link spawnWithHandles}: Node's `spawn` options plus the handles to pass. */
 export interface SpawnWithHandlesOptions extends SpawnOptions {
@@ -54,18 +75,24 @@ export interface SpawnWithHandlesOptions extends SpawnOptions {
  * console.log((await reader.read()).toString());   // hello
  * ```
  *
- * Platform notes: POSIX inheritance is exact. On Windows the handle is inheritable only while
- * `spawn` runs, on this thread; a child spawned by a worker thread at that moment also inherits it.
- * The child gets the end as it is: a `createPipe` end is a synchronous handle (plain
- * `ReadFile`/`WriteFile` work); a channel `Connection` end is overlapped.
- * @throws TypeError for bad arguments; PipeError `ERR_PIPE_CLOSED` for a closed end, or the OS
- * error of making the inheritable duplicate (Windows).
+ * Platform notes: exact on both. POSIX: Node's `spawn`, every option, a real `ChildProcess`.
+ * Windows: winpipe's own `CreateProcessW` (see the module notes). Supported options there:
+ * `cwd`, `env`, `argv0`, `stdio` (`'pipe'`, `'ignore'`, `'inherit'`, `null`, or your own
+ * ends/fds, for slots 0-2; later slots only `'ignore'`), `windowsHide`, `windowsVerbatimArguments`.
+ * `detached`, `shell`, `uid`, `gid`, `serialization`, `timeout`, `killSignal`, `signal`, `'ipc'`
+ * and `'overlapped'` throw `ERR_INVALID_ARG_VALUE`. `.bat`/`.cmd` throw `EINVAL` (no shell). A missing
+ * program is an `'error'` (`ENOENT`) then `'close'`, as in Node. The child is not put in libuv's
+ * kill-on-close job: it outlives this process unless you kill it. The child gets the end as it
+ * is: a `createPipe` end is a synchronous handle (plain `ReadFile`/`WriteFile`); a channel
+ * `Connection` end is overlapped.
+ * @throws TypeError for bad arguments; PipeError `ERR_PIPE_CLOSED` for a closed end, `EBADF` for
+ * an fd that is not open, `EINVAL` for a batch file (Windows).
  */
 export function spawnWithHandles(
   command: string,
   args: readonly string[] | ((values: string[]) => readonly string[]),
   options: SpawnWithHandlesOptions,
-): ChildProcess {
+): HandleChild {
   if (typeof command !== 'string') throw invalidArgType('command', 'of type string', command);
   if (typeof args !== 'function') validateArgs(args, 'args');
   if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
@@ -148,25 +175,8 @@ function spawnPosix(command: string, args: readonly string[] | ((v: string[]) =>
   return spawn(command, resolveArgs(args, values), { ...options, stdio: stdio as StdioOptions });
 }
 
-function spawnWindows(command: string, args: readonly string[] | ((v: string[]) => readonly string[]), handles: readonly HandleSource[], options: SpawnOptions): ChildProcess {
-  const self = k32.GetCurrentProcess();
-  const dups: k32.HANDLE[] = [];
-  try {
-    for (const h of handles) {
-      const source = typeof h === 'number' ? getOsfHandle(h) : h.handle;
-      if (source === k32.INVALID_HANDLE_VALUE || source < 0n) throw new PipeError({ code: 'EBADF', syscall: 'spawnWithHandles', message: `EBADF: fd ${fdOf(h)} is not open` });
-      const out: k32.Out<k32.HANDLE> = [0n];
-      // A fresh inheritable duplicate: the caller's handle keeps its own (non-inheritable) flags.
-      if (!k32.DuplicateHandle(self, source, self, out, 0, true, k32.DUPLICATE_SAME_ACCESS)) throw win32Error(k32.GetLastError(), 'DuplicateHandle');
-      dups.push(out[0]);
-    }
-    // Inherited handles keep their value in the child: this is the number it must use.
-    const values = dups.map((d) => d.toString());
-    // libuv's CreateProcessW (bInheritHandles=TRUE) runs inside this call; the child gets its own
-    // copies of the duplicates, ours close right after.
-    return spawn(command, resolveArgs(args, values), options);
-  } finally {
-    // Ownership: the duplicates were ours only to be inherited; the child holds its own copies now.
-    for (const d of dups) k32.CloseHandle(d);
-  }
+function spawnWindows(command: string, args: readonly string[] | ((v: string[]) => readonly string[]), handles: readonly HandleSource[], options: SpawnOptions): HandleChild {
+  // A static argument list is checked before any handle exists; a function's result once the values are known.
+  if (typeof args !== 'function') args.forEach((a, i) => noNulls(`args[${i}]`, a));
+  return spawnWindowsChild({ command, args: (values) => resolveArgs(args, values), handles, options: options as Record<string, unknown> });
 }

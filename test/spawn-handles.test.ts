@@ -3,6 +3,7 @@
 // POSIX: `sh` writes to the fd number. Windows (Wine): test/fixtures/writefile.c, built with
 // gcc-mingw-w64-x86-64, takes the HANDLE value from argv and calls WriteFile.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { HandleChild } from '../src/index.js';
 import { existsSync, fstatSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +25,8 @@ function windowsChild(): string | undefined {
 }
 
 const exe = isWindows ? windowsChild() : undefined;
-const skipReason = isWindows && !exe ? 'test/fixtures/writefile.c is not built: install gcc-mingw-w64-x86-64 (scripts/wine.mjs builds it on the host) or put a gcc on PATH' : undefined;
+const handlesExe = isWindows ? join(fixturesDir, 'bin', 'handles.exe') : undefined;
+const skipReason = isWindows && (!exe || !existsSync(handlesExe!)) ? 'test/fixtures/writefile.c or handles.c is not built: install gcc-mingw-w64-x86-64 (scripts/wine.mjs builds it on the host) or put a gcc on PATH' : undefined;
 if (skipReason) console.log(`spawnWithHandles: skipped: ${skipReason}`);
 
 /** [command, args] of a child that writes `text` to the handle it is given as `value`. */
@@ -148,9 +150,7 @@ describe.skipIf(skipReason !== undefined)('spawnWithHandles', () => {
   });
 
   it(
-    isWindows
-      ? 'a worker thread spawning in a loop: its children may inherit the handle only during our spawn (the documented Windows limit); the intended child always gets it'
-      : 'a worker thread spawning in a loop: none of its children receive the handle',
+    'a worker thread spawning in a loop with child_process.spawn: none of its children receive the handle (Windows: our process never holds it inheritable, the broker does)',
     async () => {
       const { reader, writer: w } = pipe();
       const [scanCmd, scanArgs] = scanner('LEAK', reader);
@@ -186,7 +186,7 @@ describe.skipIf(skipReason !== undefined)('spawnWithHandles', () => {
         60_000,
         'the worker spawning',
       );
-      const children: ChildProcess[] = [];
+      const children: HandleChild[] = [];
       while ((children.length < 10 || workerSpawns < 10) && children.length < 200) {
         const [cmd] = writer('x', '');
         children.push(spawnWithHandles(cmd, (v) => writer(v[0]!, 'ok')[1], { handles: [w], stdio: 'ignore', windowsHide: true }));
@@ -202,13 +202,59 @@ describe.skipIf(skipReason !== undefined)('spawnWithHandles', () => {
       const leaks = text.split('LEAK').length - 1;
       expect(text.split('ok').length - 1).toBe(children.length);
       expect(workerSpawns).toBeGreaterThan(0);
-      if (isWindows) {
-        console.log(`spawnWithHandles on Windows: ${leaks} of ${workerSpawns} children spawned by a worker thread (during ${children.length} of our spawns) received the handle while it was inheritable`);
-      } else {
-        expect(leaks).toBe(0);
-      }
+      console.log(`spawnWithHandles: ${leaks} of ${workerSpawns} children spawned by a worker thread (during ${children.length} of our spawns) received the handle`);
+      expect(leaks).toBe(0);
     },
   );
+
+  /** [command, args] of a child that exits with `code`, or sleeps `ms` first. */
+  function exiter(code: number, ms = 0): [string, string[]] {
+    if (isWindows) return [handlesExe!, ms ? ['sleep', String(ms)] : ['exit', String(code)]];
+    return ['sh', ['-c', ms ? `sleep ${ms / 1000}` : `exit ${code}`]];
+  }
+
+  it('exit codes: exitCode, then exit and close with (code, null)', async () => {
+    const { writer: w } = pipe();
+    for (const code of [0, 7, 255]) {
+      const [cmd, args] = exiter(code);
+      const child = spawnWithHandles(cmd, args, { handles: [w], stdio: 'ignore', windowsHide: true });
+      const events: unknown[] = [];
+      child.on('spawn', () => events.push('spawn'));
+      child.on('exit', (c, sig) => events.push(['exit', c, sig]));
+      const closed = new Promise((r) => child.on('close', (c, sig) => r(['close', c, sig])));
+      events.push(await within(closed, 30_000, 'close'));
+      expect(events).toEqual(['spawn', ['exit', code, null], ['close', code, null]]);
+      expect(child.exitCode).toBe(code);
+      expect(child.signalCode).toBeNull();
+      expect(typeof child.pid).toBe('number');
+    }
+  });
+
+  it('kill(): the child ends, exit reports (null, SIGTERM); kill after exit returns false', async () => {
+    const { writer: w } = pipe();
+    const [cmd, args] = exiter(0, 60_000);
+    const child = spawnWithHandles(cmd, args, { handles: [w], stdio: 'ignore', windowsHide: true });
+    await new Promise((r) => child.once('spawn', r));
+    const exit = new Promise<unknown[]>((r) => child.once('exit', (...a) => r(a)));
+    expect(child.kill()).toBe(true);
+    expect(await within(exit, 30_000, 'exit after kill')).toEqual([null, 'SIGTERM']);
+    expect(child.killed).toBe(true);
+    expect(child.signalCode).toBe('SIGTERM');
+    expect(child.kill()).toBe(false);
+  });
+
+  it('a program that does not exist: error ENOENT, then close; no pid; no copy of the end is left anywhere', async () => {
+    const { reader, writer: w } = pipe();
+    const child = spawnWithHandles(`winpipe-no-such-program-${process.pid}`, [], { handles: [w], stdio: 'ignore', windowsHide: true });
+    const error = new Promise<NodeJS.ErrnoException>((r) => child.once('error', r));
+    const close = new Promise((r) => child.once('close', r));
+    expect((await within(error, 30_000, 'error')).code).toBe('ENOENT');
+    await within(close, 30_000, 'close');
+    expect(child.pid).toBeUndefined();
+    // EOF once our own writer is closed: neither a broker nor a child holds a copy.
+    w.close();
+    expect((await within(readAll(reader), 30_000, 'EOF')).length).toBe(0);
+  });
 
   it('rejects bad arguments before spawning', () => {
     const { writer: w } = pipe();

@@ -319,3 +319,67 @@ export const FindNextFileW: (hFindFile: HANDLE, data: Buffer) => boolean = bind(
 
 /** `BOOL FindClose(HANDLE hFindFile)`: a find handle is closed with this, never CloseHandle. */
 export const FindClose: (hFindFile: HANDLE) => boolean = bind('bool __stdcall FindClose(HANDLE hFindFile)');
+
+// --- creating a child (src/windows/spawn.ts) --------------------------------------------------------
+
+export const CREATE_SUSPENDED = 0x4;
+export const CREATE_UNICODE_ENVIRONMENT = 0x400;
+export const EXTENDED_STARTUPINFO_PRESENT = 0x0008_0000;
+export const CREATE_NO_WINDOW = 0x0800_0000;
+export const STARTF_USESHOWWINDOW = 0x1;
+export const STARTF_USESTDHANDLES = 0x100;
+export const SW_HIDE = 0;
+export const SW_SHOWDEFAULT = 10;
+export const STD_INPUT_HANDLE = -10;
+export const STD_OUTPUT_HANDLE = -11;
+export const STD_ERROR_HANDLE = -12;
+export const PROC_THREAD_ATTRIBUTE_PARENT_PROCESS = 0x0002_0000n;
+export const PROC_THREAD_ATTRIBUTE_HANDLE_LIST = 0x0002_0002n;
+/** sizeof(STARTUPINFOW) on 64-bit Windows; STARTUPINFOEXW adds `lpAttributeList` at this offset. */
+export const STARTUPINFOW_SIZE = 104;
+export const STARTUPINFOEXW_SIZE = 112;
+/** sizeof(PROCESS_INFORMATION) on 64-bit Windows: hProcess, hThread, dwProcessId, dwThreadId. */
+export const PROCESS_INFORMATION_SIZE = 24;
+export const STILL_ACTIVE = 259;
+
+/**
+ * `BOOL CreateProcessW(LPCWSTR lpApplicationName, LPWSTR lpCommandLine, LPSECURITY_ATTRIBUTES lpProcessAttributes, LPSECURITY_ATTRIBUTES lpThreadAttributes, BOOL bInheritHandles, DWORD dwCreationFlags, LPVOID lpEnvironment, LPCWSTR lpCurrentDirectory, LPSTARTUPINFOW lpStartupInfo, LPPROCESS_INFORMATION lpProcessInformation)`.
+ * `lpCommandLine` must be writable: a Buffer of NUL-terminated UTF-16.
+ */
+export const CreateProcessW: (
+  lpApplicationName: string | null,
+  lpCommandLine: Buffer,
+  lpProcessAttributes: null,
+  lpThreadAttributes: null,
+  bInheritHandles: boolean,
+  dwCreationFlags: number,
+  lpEnvironment: Buffer | null,
+  lpCurrentDirectory: string | null,
+  lpStartupInfo: Buffer,
+  lpProcessInformation: Buffer,
+) => boolean = bind(
+  'bool __stdcall CreateProcessW(const char16_t *lpApplicationName, void *lpCommandLine, void *lpProcessAttributes, void *lpThreadAttributes, bool bInheritHandles, uint32_t dwCreationFlags, void *lpEnvironment, const char16_t *lpCurrentDirectory, void *lpStartupInfo, void *lpProcessInformation)',
+);
+
+/** `BOOL InitializeProcThreadAttributeList(LPPROC_THREAD_ATTRIBUTE_LIST lpAttributeList, DWORD dwAttributeCount, DWORD dwFlags, PSIZE_T lpSize)`: call with NULL first for the size. */
+export const InitializeProcThreadAttributeList: (lpAttributeList: bigint | null, dwAttributeCount: number, dwFlags: number, lpSize: [bigint]) => boolean = bind(
+  'bool __stdcall InitializeProcThreadAttributeList(void *lpAttributeList, uint32_t dwAttributeCount, uint32_t dwFlags, _Inout_ uint64_t *lpSize)',
+);
+
+/** `BOOL UpdateProcThreadAttribute(LPPROC_THREAD_ATTRIBUTE_LIST lpAttributeList, DWORD dwFlags, DWORD_PTR Attribute, PVOID lpValue, SIZE_T cbSize, PVOID lpPreviousValue, PSIZE_T lpReturnSize)`. `lpValue` must live until the list is deleted. */
+export const UpdateProcThreadAttribute: (lpAttributeList: bigint, dwFlags: number, attribute: bigint, lpValue: bigint, cbSize: bigint, lpPreviousValue: null, lpReturnSize: null) => boolean = bind(
+  'bool __stdcall UpdateProcThreadAttribute(void *lpAttributeList, uint32_t dwFlags, uintptr_t Attribute, void *lpValue, uintptr_t cbSize, void *lpPreviousValue, void *lpReturnSize)',
+);
+
+/** `VOID DeleteProcThreadAttributeList(LPPROC_THREAD_ATTRIBUTE_LIST lpAttributeList)`. */
+export const DeleteProcThreadAttributeList: (lpAttributeList: bigint) => void = bind('void __stdcall DeleteProcThreadAttributeList(void *lpAttributeList)');
+
+/** `BOOL TerminateProcess(HANDLE hProcess, UINT uExitCode)`. */
+export const TerminateProcess: (hProcess: HANDLE, uExitCode: number) => boolean = bind('bool __stdcall TerminateProcess(HANDLE hProcess, uint32_t uExitCode)');
+
+/** `BOOL GetExitCodeProcess(HANDLE hProcess, LPDWORD lpExitCode)`: {@link STILL_ACTIVE} while it runs. */
+export const GetExitCodeProcess: (hProcess: HANDLE, lpExitCode: Out<number>) => boolean = bind('bool __stdcall GetExitCodeProcess(HANDLE hProcess, _Out_ uint32_t *lpExitCode)');
+
+/** `HANDLE GetStdHandle(DWORD nStdHandle)`: NULL or INVALID_HANDLE_VALUE when there is none. */
+export const GetStdHandle: (nStdHandle: number) => HANDLE = bind('HANDLE __stdcall GetStdHandle(int32_t nStdHandle)');
+

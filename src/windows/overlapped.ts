@@ -64,7 +64,7 @@ function dropRef(): void {
 
 // --- the registered-wait fallback ------------------------------------------------------------------
 
-const waits = new Map<number, OverlappedSlot>();
+const waits = new Map<number, { signalled(): void }>();
 let nextId = 1;
 let callbackPtr: bigint | undefined;
 
@@ -309,6 +309,66 @@ export class OverlappedSlot {
     this.#count(false);
     if (this.#freeWhenDone) this.free();
     settle(completion);
+  }
+
+  #count(on: boolean): void {
+    const want = on && this.#refed;
+    if (want === this.#counted) return;
+    this.#counted = want;
+    if (want) addRef();
+    else dropRef();
+  }
+}
+
+/**
+ * A one-shot wait for a kernel object (a process handle) to be signalled, on the same shared
+ * registered-wait callback as the slots' fallback: no pool thread is held while it waits.
+ * Ownership: it never owns `handle`, which must stay open until `onSignalled` has run or
+ * {@link ObjectWait.cancel} has returned.
+ */
+export class ObjectWait {
+  #wait: k32.HANDLE = 0n;
+  #id = 0;
+  #refed = true;
+  #counted = false;
+  readonly #onSignalled: () => void;
+
+  constructor(handle: k32.HANDLE, onSignalled: () => void) {
+    this.#onSignalled = onSignalled;
+    const id = nextId++;
+    const out: k32.Out<k32.HANDLE> = [0n];
+    waits.set(id, this);
+    if (!k32.RegisterWaitForSingleObject(out, handle, callback(), BigInt(id), k32.INFINITE, k32.WT_EXECUTEONLYONCE | k32.WT_EXECUTEINWAITTHREAD)) {
+      const e = k32.GetLastError();
+      waits.delete(id);
+      throw win32Error(e, 'RegisterWaitForSingleObject');
+    }
+    this.#id = id;
+    this.#wait = out[0];
+    this.#count(true);
+  }
+
+  /** Whether the pending wait keeps the process alive (default true). */
+  ref(refed: boolean): void {
+    this.#refed = refed;
+    if (this.#wait) this.#count(refed);
+  }
+
+  /** Drops the wait without calling back (non-blocking; the callback, should it race, finds nothing). */
+  cancel(): void {
+    if (!this.#wait) return;
+    waits.delete(this.#id);
+    k32.UnregisterWaitEx(this.#wait, null);
+    this.#wait = 0n;
+    this.#count(false);
+  }
+
+  /** @internal Called by the shared wait callback on the JS thread. */
+  signalled(): void {
+    k32.UnregisterWaitEx(this.#wait, null);
+    this.#wait = 0n;
+    this.#count(false);
+    this.#onSignalled();
   }
 
   #count(on: boolean): void {

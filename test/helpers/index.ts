@@ -27,7 +27,7 @@ export function spawnFixture(name: string, args: string[], stdio: StdioOptions):
  * Resolves with the exit code once the child has exited (null if a signal ended it). A child that
  * already exited by a signal has `exitCode === null` and will not emit 'exit' again: check both.
  */
-export function exited(child: ChildProcess): Promise<number | null> {
+export function exited(child: Pick<ChildProcess, 'exitCode' | 'signalCode' | 'once'>): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve, reject) => {
     child.once('error', reject);

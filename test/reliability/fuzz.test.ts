@@ -20,6 +20,7 @@ import { inspect } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Client, Connection, Listener, Pipe } from '../../src/channel/index.js';
 import { connect, createFifo, createPipe, createServer, isPipeError, openFifo, pipePath, PipeError, spawnWithHandles, type PipeConnection, type PipeReader, type PipeWriter } from '../../src/index.js';
+import { WindowsChild } from '../../src/windows/spawn.js';
 import { activePipeResources, BOUND, budget, figure, isWindows, openFdCount, overlappedCounts, settle, sized, uniqueName, within } from './helpers.js';
 
 const RUNS = sized(150, 2000);
@@ -679,7 +680,8 @@ describe('scenario 14: fuzzed bad input gives typed errors, no crash, no leak', 
           // `stdio` goes to Node's spawn as it is: Node's own typed errors for it count as typed.
           const nodeStdioError = (err: unknown): boolean => err instanceof TypeError && (err as { code?: string }).code === 'ERR_INVALID_SYNC_FORK_INPUT';
           const result = await typedOutcome(() => spawnWithHandles(command as never, args as never, options as never), nodeStdioError);
-          if (result instanceof ChildProcess) {
+          // Windows: winpipe's own child (src/windows/spawn.ts), not Node's.
+          if (result instanceof ChildProcess || result instanceof WindowsChild) {
             // Only for input that is valid on its face...
             const handles = (options as { handles: unknown[] }).handles;
             expect(typeof command).toBe('string');
