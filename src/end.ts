@@ -38,6 +38,37 @@ interface Held {
   twin: Held | undefined;
 }
 
+/**
+ * How much a POSIX pipe read stream asks for per read(2): a pipe end can hold up to its capacity
+ * (createPipe's `size`, often 1 MiB), and libuv's own 64 KiB reads took 16 system calls and 16
+ * stream pushes per MiB (B1 in BENCHMARKS.md). Only the pages a read fills are ever touched.
+ */
+const STREAM_READ_SIZE = 1024 * 1024;
+
+/**
+ * net.Socket's `onread` for a pipe read stream: libuv reads into one buffer of
+ * {@link STREAM_READ_SIZE} bytes. A read that fills at least half of it is pushed as it is (no
+ * copy) and the next read gets a fresh buffer; a smaller one is copied out, so a chunk never keeps
+ * more than twice its size alive. Returning push()'s result lets Node stop reading under
+ * back-pressure, as it does for its own buffers.
+ */
+function largeReads(stream: () => net.Socket): { buffer: () => Buffer; callback: (n: number, buf: Buffer) => boolean } {
+  let scratch = Buffer.allocUnsafeSlow(STREAM_READ_SIZE);
+  return {
+    buffer: () => scratch,
+    callback(n, buf) {
+      let chunk: Buffer;
+      if (n >= STREAM_READ_SIZE / 2) {
+        chunk = buf.subarray(0, n);
+        scratch = Buffer.allocUnsafeSlow(STREAM_READ_SIZE);
+      } else {
+        chunk = Buffer.from(buf.subarray(0, n));
+      }
+      return stream().push(chunk);
+    },
+  };
+}
+
 /** @internal Lets createPipe tell both ends' safety nets that they name one file. */
 export let pairIdentities: (a: PipeEnd, b: PipeEnd) => void;
 
@@ -256,7 +287,13 @@ export abstract class PipeEnd {
     // Ownership: from here the socket (libuv's uv_pipe_t) owns the fd; it is closed by destroying
     // the socket, never by the backend.
     finalizer.unregister(this);
-    const socket = new net.Socket({ fd: raw.fd, readable, writable: !readable, allowHalfOpen: true });
+    const socket: net.Socket = new net.Socket({
+      fd: raw.fd,
+      readable,
+      writable: !readable,
+      allowHalfOpen: true,
+      ...(readable && this.#backend.platform === 'posix' ? { onread: largeReads((): net.Socket => socket) } : {}),
+    });
     // The socket reads ahead on its own; it must not keep the process alive unless a caller is
     // actually waiting for something (see track()).
     socket.unref();
