@@ -317,6 +317,13 @@ describe.skipIf(!built)('an end nobody closed (needs dist/: npm test builds it)'
     expect(JSON.parse(out)).toEqual({ warned: true, fdOpenAfter: false });
   });
 
+  it('an end closed explicitly is left alone by garbage collection (a file that reused its fd stays open)', async () => {
+    const child = spawn(process.execPath, ['--expose-gc', join(fixturesDir, 'gc-closed.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const out = await collect(child.stdout);
+    expect(await exited(child)).toBe(0);
+    expect(JSON.parse(out)).toEqual({ warnings: 0, fileStillOpen: true });
+  });
+
   it('is not closed on garbage collection while a net.Socket({ fd }) uses its descriptor (no write lands in a reused fd)', async () => {
     const child = spawn(process.execPath, ['--expose-gc', join(fixturesDir, 'gc-adopted.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
     const out = await collect(child.stdout);
