@@ -36,6 +36,44 @@ interface Held {
   identity: string | undefined;
   /** The other end of the same pipe, where the backend says both have one identity. */
   twin: Held | undefined;
+  /**
+   * False once the end no longer owns its fd (closed, detached, or adopted by a socket): the
+   * finalizer then does nothing. A flag instead of `unregister`: a registration without an
+   * unregister token measured ~1,000 fewer instructions per end (callgrind), a third of B5's cost
+   * of the safety net, and the entry dies with the end anyway.
+   */
+  owns: boolean;
+}
+
+/**
+ * How much a POSIX pipe read stream asks for per read(2): a pipe end can hold up to its capacity
+ * (createPipe's `size`, often 1 MiB), and libuv's own 64 KiB reads took 16 system calls and 16
+ * stream pushes per MiB (B1 in BENCHMARKS.md). Only the pages a read fills are ever touched.
+ */
+const STREAM_READ_SIZE = 1024 * 1024;
+
+/**
+ * net.Socket's `onread` for a pipe read stream: libuv reads into one buffer of
+ * {@link STREAM_READ_SIZE} bytes. A read that fills at least half of it is pushed as it is (no
+ * copy) and the next read gets a fresh buffer; a smaller one is copied out, so a chunk never keeps
+ * more than twice its size alive. Returning push()'s result lets Node stop reading under
+ * back-pressure, as it does for its own buffers.
+ */
+function largeReads(stream: () => net.Socket): { buffer: () => Buffer; callback: (n: number, buf: Buffer) => boolean } {
+  let scratch = Buffer.allocUnsafeSlow(STREAM_READ_SIZE);
+  return {
+    buffer: () => scratch,
+    callback(n, buf) {
+      let chunk: Buffer;
+      if (n >= STREAM_READ_SIZE / 2) {
+        chunk = buf.subarray(0, n);
+        scratch = Buffer.allocUnsafeSlow(STREAM_READ_SIZE);
+      } else {
+        chunk = Buffer.from(buf.subarray(0, n));
+      }
+      return stream().push(chunk);
+    },
+  };
 }
 
 /** @internal Lets createPipe tell both ends' safety nets that they name one file. */
@@ -52,7 +90,8 @@ function streamOnFd(fd: number): boolean {
 // `handle`), something else may own the descriptor now (`new net.Socket({ fd })` without
 // detach()): closing it would pull it from under that owner, and the owner's next writes would
 // land in whatever file reuses the number. Where that can be seen, leak it instead (and say so).
-const finalizer = new FinalizationRegistry<Held>(({ backend, raw, identity }) => {
+const finalizer = new FinalizationRegistry<Held>(({ backend, raw, identity, owns }) => {
+  if (!owns) return;
   let owned = true;
   try {
     owned = identity === undefined || (backend.unadopted(raw, identity) && !streamOnFd(raw.fd));
@@ -107,8 +146,8 @@ export abstract class PipeEnd {
   constructor(backend: Backend, raw: RawEnd) {
     this.#backend = backend;
     this.#raw = raw;
-    this.#held = { backend, raw, identity: undefined, twin: undefined };
-    finalizer.register(this, this.#held, this);
+    this.#held = { backend, raw, identity: undefined, twin: undefined, owns: true };
+    finalizer.register(this, this.#held);
   }
 
   static {
@@ -190,7 +229,7 @@ export abstract class PipeEnd {
       this.#socket.destroy();
       return;
     }
-    finalizer.unregister(this);
+    this.#held.owns = false;
     if (prior === 'open') this.#backend.close(this.#raw);
   }
 
@@ -205,7 +244,7 @@ export abstract class PipeEnd {
     const raw = this.liveRaw('detach');
     if (this.#socket) throw new PipeError({ code: 'ERR_PIPE_BUSY', syscall: 'detach' });
     // Ownership: the fd (and on Windows the HANDLE it owns) now belongs to the caller.
-    finalizer.unregister(this);
+    this.#held.owns = false;
     this.#state = 'transferred';
     return raw.fd;
   }
@@ -255,8 +294,14 @@ export abstract class PipeEnd {
     const raw = this.liveRaw(readable ? 'read' : 'write');
     // Ownership: from here the socket (libuv's uv_pipe_t) owns the fd; it is closed by destroying
     // the socket, never by the backend.
-    finalizer.unregister(this);
-    const socket = new net.Socket({ fd: raw.fd, readable, writable: !readable, allowHalfOpen: true });
+    this.#held.owns = false;
+    const socket: net.Socket = new net.Socket({
+      fd: raw.fd,
+      readable,
+      writable: !readable,
+      allowHalfOpen: true,
+      ...(readable && this.#backend.platform === 'posix' ? { onread: largeReads((): net.Socket => socket) } : {}),
+    });
     // The socket reads ahead on its own; it must not keep the process alive unless a caller is
     // actually waiting for something (see track()).
     socket.unref();

@@ -167,6 +167,43 @@ describe('integrity', () => {
     expect(hash.digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
   });
 
+  it('a read stream keeps every chunk it emitted intact while later chunks arrive, paused or flowing', async () => {
+    // Chunks are kept and hashed only at the end: a chunk that shared memory with a later read
+    // would show up as corruption here. Write sizes cross every read size, tiny to 2 MiB.
+    const total = 8 * 1024 * 1024;
+    const data = seededBytes(total, 0xc0ffee);
+    const { reader, writer } = pipe({ size: 1024 * 1024 });
+    const rnd = prng(11);
+    const writing = (async () => {
+      let off = 0;
+      while (off < total) {
+        const n = Math.min(total - off, 1 + Math.floor(rnd() * (rnd() < 0.5 ? 4096 : 2 * 1024 * 1024)));
+        await writer.write(data.subarray(off, off + n));
+        off += n;
+      }
+      writer.close();
+    })();
+    const stream = reader.createReadStream();
+    const chunks: Buffer[] = [];
+    let count = 0;
+    stream.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      // Pause now and then so reads also happen while nothing consumes them.
+      if (++count % 7 === 0) {
+        stream.pause();
+        setTimeout(() => stream.resume(), 2);
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      stream.once('end', resolve);
+      stream.once('error', reject);
+    });
+    await writing;
+    const got = Buffer.concat(chunks);
+    expect(got.length).toBe(total);
+    expect(createHash('sha256').update(got).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+  });
+
   it('4 MiB of writeSync/readSync round trips with random sizes arrives intact', () => {
     const total = 4 * 1024 * 1024;
     const data = seededBytes(total, 99);
@@ -278,6 +315,13 @@ describe.skipIf(!built)('an end nobody closed (needs dist/: npm test builds it)'
     const out = await collect(child.stdout);
     expect(await exited(child)).toBe(0);
     expect(JSON.parse(out)).toEqual({ warned: true, fdOpenAfter: false });
+  });
+
+  it('an end closed explicitly is left alone by garbage collection (a file that reused its fd stays open)', async () => {
+    const child = spawn(process.execPath, ['--expose-gc', join(fixturesDir, 'gc-closed.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const out = await collect(child.stdout);
+    expect(await exited(child)).toBe(0);
+    expect(JSON.parse(out)).toEqual({ warnings: 0, fileStillOpen: true });
   });
 
   it('is not closed on garbage collection while a net.Socket({ fd }) uses its descriptor (no write lands in a reused fd)', async () => {
