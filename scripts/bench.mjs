@@ -207,10 +207,17 @@ function runJob(row, timeoutMs) {
 async function measure(cfg, list) {
   const timeoutMs = cfg.mode === 'full' ? 300_000 : 120_000;
   const t0 = Date.now();
+  // Rows with a `shared` key (the B4 C floor) are one measurement for the whole case: timed in
+  // the first entry that has them, interleaved with its peers, and reused by the later entries.
+  const shared = new Map();
   for (const c of list) {
-    const live = c.rows.filter((r) => !r.status);
+    const reused = c.rows.filter((r) => !r.status && r.shared && shared.has(r.shared));
+    const live = c.rows.filter((r) => !r.status && !reused.includes(r));
     for (const r of c.rows) r.runs = [];
+    for (const r of reused) r.runs = shared.get(r.shared);
+    for (const r of live) if (r.shared) shared.set(r.shared, r.runs);
     log(`${c.id} ${c.title}`);
+    if (reused.length) log(`  (${reused.map((r) => r.peer).join(', ')}: the runs above, measured once per case)`);
     for (let run = 0; run < cfg.runs; run++) {
       // Rotate the order each run: no peer always goes first (cold) or last.
       const order = live.map((_, i) => live[(i + run) % live.length]);

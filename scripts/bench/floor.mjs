@@ -19,12 +19,22 @@ export function messageFloorExe() {
   return { ok: true, path: exe };
 }
 
+/** How many trials one floor run times (the exe reports the median trial; see msg-floor.c). */
+export const FLOOR_TRIALS = 5;
+
 /**
- * The B4 row "C floor": `count` messages of `size` bytes through one client. Its target is the
- * issue's: ours ≥ 0.8× the floor. The exe prints one JSON line { ok, count, bytes, seconds }.
+ * The B4 row "C floor": `count` messages of `size` bytes through one client, in FLOOR_TRIALS
+ * trials. Its target is the issue's: ours ≥ 0.8× the floor. The exe prints one JSON line
+ * { ok, count, bytes, seconds, trialRates }.
+ *
+ * One floor per run: every B4 point gets this row with the same `shared` key, and the runner
+ * (scripts/bench.mjs measure) times it only in the first point, interleaved with that point's
+ * peers, then reuses those runs, so every point's ratio is against the same median. `count`
+ * must therefore not depend on the point (it used to be clients × messages, and each point timed
+ * its own floor: four different floors in one run).
  */
 export function messageFloorRow(count, size) {
   const exe = messageFloorExe();
-  const base = { peer: 'c-floor', label: 'C floor: sync message-mode WriteFile/ReadFile, 1 client, 1 process', role: 'peer', target: { op: '>=', ratio: 0.8 } };
-  return exe.ok ? { ...base, cmd: exe.path, args: [String(count), String(size)] } : { ...base, status: 'n/a', reason: exe.reason };
+  const base = { peer: 'c-floor', label: 'C floor: sync message-mode WriteFile/ReadFile, 1 client, 1 process', role: 'peer', shared: `c-floor-${count}-${size}`, target: { op: '>=', ratio: 0.8 } };
+  return exe.ok ? { ...base, cmd: exe.path, args: [String(count), String(size), String(FLOOR_TRIALS)] } : { ...base, status: 'n/a', reason: exe.reason };
 }
