@@ -2,7 +2,7 @@
 // Windows: \\.\pipe\winpipe-echo-<pid>-<mode>; Linux/macOS: a Unix socket in a private directory.
 //
 //   npm run build && node examples/echo.mjs
-import { connect, createServer } from '../dist/esm/index.js';
+import { connect, createServer } from 'winpipe';
 
 async function byteMode() {
   // Byte mode: each connection is a net.Socket. Echo every chunk; end our side when the client ends.
@@ -14,7 +14,7 @@ async function byteMode() {
   await server.listen(`winpipe-echo-${process.pid}-byte`);
   console.log(`[byte] listening on ${server.address()}`);
 
-  const conn = await connect(`winpipe-echo-${process.pid}-byte`, { timeout: 2000 });
+  const conn = await connect(`winpipe-echo-${process.pid}-byte`);
   const answer = new Promise((resolve) => conn.once('data', resolve));
   conn.write('hello, pipe');
   console.log(`[byte] echoed: ${await answer}`);

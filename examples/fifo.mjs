@@ -1,12 +1,13 @@
 // A FIFO between this process and a shell: `cat` writes into it, we read until end of file.
 // POSIX only (Windows has no FIFOs; use a named pipe).
+// readme-test: {"platform": "posix"}
 //
 //   npm run build && node examples/fifo.mjs
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createFifo, openFifo } from '../dist/esm/index.js';
+import { createFifo, openFifo } from 'winpipe';
 
 const dir = mkdtempSync(join(tmpdir(), 'winpipe-fifo-'));
 const path = join(dir, 'events.fifo');

@@ -1,18 +1,20 @@
 // Node and Python talking through multiprocessing.connection, both ways, with an authkey.
 // POSIX: a Unix socket in a temporary directory; Windows: \\.\pipe\winpipe-example-<pid>.
+// readme-test: {"needs": {"posix": "python3", "win32": "python"}}
 //
 //   npm run build && node examples/python-channel.mjs          (needs python3 on PATH; `python` on Windows)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Listener } from '../dist/esm/channel/index.js';
+import { Client, Listener } from 'winpipe/connection';
 
 const python = process.platform === 'win32' ? 'python' : 'python3';
 const dir = process.platform === 'win32' ? null : mkdtempSync(join(tmpdir(), 'winpipe-example-'));
-const address = (name) => (dir ? join(dir, name) : `\\\\.\\pipe\\winpipe-example-${process.pid}-${name}`);
+const address = (/** @type {string} */ name) => (dir ? join(dir, name) : `\\\\.\\pipe\\winpipe-example-${process.pid}-${name}`);
 const authkey = 'example secret';
 
+/** @param {string} code @param {string[]} args */
 function runPython(code, ...args) {
   const child = spawn(python, ['-c', code, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   child.stdout.setEncoding('utf8');

@@ -2,9 +2,10 @@
 // POSIX: `sh` writes to the fd number it is given (the child's number, not ours).
 // Windows: any program that takes a HANDLE value, e.g. test/fixtures/writefile.c built with mingw:
 //   x86_64-w64-mingw32-gcc -o writefile.exe test/fixtures/writefile.c
+// readme-test: {"path": "test/fixtures/bin", "needs": {"win32": "writefile"}}
 //
 //   npm run build && node examples/spawn-handles.mjs [path\to\writefile.exe]
-import { createPipe, spawnWithHandles } from '../dist/esm/index.js';
+import { createPipe, spawnWithHandles } from 'winpipe';
 
 const { reader, writer } = createPipe();
 const child =

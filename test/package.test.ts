@@ -1,11 +1,14 @@
 // The packed tarball (npm pack) works as an installed dependency through both import and require.
 // scripts/test.mjs (host) and scripts/wine.mjs (Windows) install it and pass WINPIPE_PACKED_DIR.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const dir = process.env.WINPIPE_PACKED_DIR;
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 const roundTrip = `
   const { reader, writer } = w.createPipe();
@@ -71,4 +74,75 @@ describe.skipIf(!dir)('packed tarball (WINPIPE_PACKED_DIR is set by npm test)', 
     expect(r.out.trim()).toBe('ok');
     expect(r.status).toBe(0);
   });
+});
+
+// What a consumer's TypeScript sees: every entry point resolves, typed, under each resolution a
+// project may use (node16 for Node ESM, bundler, node10 for old CommonJS set-ups and bundlers).
+const typedUse = `
+import { createPipe, PipeError } from 'winpipe';
+import { CreatePipe } from 'winpipe/win32';
+import { pipe2 } from 'winpipe/posix';
+import { Pipe } from 'winpipe/connection';
+const { reader } = createPipe();
+const fd: number = reader.fd;
+const code: string = new PipeError({ code: 'EPIPE' }).code;
+const fns: Function[] = [CreatePipe, pipe2];
+const closed: boolean = Pipe()[0].closed;
+export { fd, code, fns, closed };
+`;
+
+function tscIn(project: string, compilerOptions: Record<string, unknown>, file: string) {
+  mkdirSync(project, { recursive: true });
+  writeFileSync(join(project, file), typedUse);
+  writeFileSync(
+    join(project, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: { strict: true, noEmit: true, skipLibCheck: false, target: 'ES2022', lib: ['ES2022', 'ESNext.Disposable'], types: ['node'], typeRoots: [join(repoRoot, 'node_modules', '@types')], ...compilerOptions },
+      files: [file],
+    }),
+  );
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', project, '--pretty', 'false'], { cwd: project, encoding: 'utf8', windowsHide: true });
+  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+describe.skipIf(!dir)('types of the packed tarball under each moduleResolution', () => {
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['node16 (ESM)', { module: 'node16', moduleResolution: 'node16' }, 'use.mts'],
+    ['node16 (CJS)', { module: 'node16', moduleResolution: 'node16' }, 'use.cts'],
+    ['bundler', { module: 'esnext', moduleResolution: 'bundler' }, 'use.ts'],
+    ['node10', { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: true }, 'use.ts'],
+  ];
+  for (const [name, options, file] of cases) {
+    it(`every entry point type-checks with moduleResolution ${name}`, () => {
+      const project = mkdtempSync(join(dir!, 'types-'));
+      try {
+        const r = tscIn(project, options, file);
+        expect(r.out).toBe('');
+        expect(r.status).toBe(0);
+      } finally {
+        rmSync(project, { recursive: true, force: true });
+      }
+    });
+  }
+});
+
+// Packaging linters over the very tarball that was installed. They read package metadata only,
+// the same on every platform: the host run covers them.
+describe.skipIf(!dir || process.env.WINPIPE_UNDER_WINE === '1')('packaging linters (host run only: platform-independent)', () => {
+  const bin = (pkg: string, file: string) => join(repoRoot, 'node_modules', pkg, file);
+
+  it('@arethetypeswrong/cli finds no problem in the tarball (node10, node16 CJS/ESM, bundler)', () => {
+    const r = spawnSync(process.execPath, [bin('@arethetypeswrong/cli', 'dist/index.js'), join(dir!, 'winpipe.tgz'), '--format', 'json'], { encoding: 'utf8' });
+    const report = JSON.parse(r.stdout) as { problems?: unknown[] | Record<string, unknown[]> };
+    const problems = Array.isArray(report.problems) ? report.problems : Object.values(report.problems ?? {}).flat();
+    expect(problems).toEqual([]);
+    expect(r.status).toBe(0);
+  }, 120_000);
+
+  it('publint reports nothing, suggestions included', () => {
+    const r = spawnSync(process.execPath, [bin('publint', 'src/cli.js'), 'run', join(dir!, 'winpipe.tgz'), '--level', 'suggestion'], { encoding: 'utf8' });
+    expect(`${r.stdout}${r.stderr}`).toMatch(/All good!/);
+    expect(r.status).toBe(0);
+  }, 120_000);
 });
