@@ -98,11 +98,37 @@ export interface CreateServerOptions {
 /** Options for {@link connect}. */
 export interface ConnectOptions {
   /**
-   * How long to wait while every instance is busy, in ms; then `ETIMEDOUT`. Default 5000.
-   * POSIX: while the server's listen backlog is full (`EAGAIN` on Linux).
+   * The whole time `connect` may take, in ms; then it rejects with `ETIMEDOUT`. Default 5000.
+   * It covers waiting while every instance is busy (Windows `ERROR_PIPE_BUSY`; POSIX: a full
+   * listen backlog, `EAGAIN` on Linux) and, with {@link ConnectOptions.wait}, waiting for the
+   * server to appear. It is not `net`'s idle timeout: nothing times out once connected.
+   *
+   * @example
+   * ```ts
+   * const conn = await connect('my-app', { connectTimeout: 1000 });
+   * ```
+   */
+  connectTimeout?: number;
+  /**
+   * @deprecated Use {@link ConnectOptions.connectTimeout}: the same thing under a name that cannot
+   * be mistaken for `net.connect`'s idle `timeout`. Still honoured (a `DeprecationWarning` with
+   * code `WINPIPE_DEP_CONNECT_TIMEOUT`, once per process); `connectTimeout` wins when both are given.
    */
   timeout?: number;
-  /** Aborts the connect; it rejects with an `AbortError`. */
+  /**
+   * Default `false`: a name nobody serves rejects at once with `ENOENT`. `true`: poll until a
+   * server exists (backoff from 10 ms up to 250 ms), within `connectTimeout` (then `ETIMEDOUT`),
+   * honouring `signal`, as npiperelay's `-p` does. Polling opens nothing until the name exists:
+   * Windows asks `WaitNamedPipeW`, POSIX looks for the socket file (see {@link pipeExists}).
+   *
+   * @example
+   * ```ts
+   * // Start the client first; it connects once the server is listening.
+   * const conn = await connect('my-app', { wait: true, connectTimeout: 10_000 });
+   * ```
+   */
+  wait?: boolean;
+  /** Aborts the connect (waiting included); it rejects with an `AbortError`. */
   signal?: AbortSignal;
   /**
    * Must match the server's mode. Default `'byte'`. Windows refuses a mismatch (`EPROTOTYPE`);
@@ -225,7 +251,7 @@ export const DEFAULT_MAX_PENDING_CLIENTS = 64;
 
 /** Options with every default filled in. */
 export type ResolvedServerOptions = Required<Omit<CreateServerOptions, 'maxInstances'>> & { maxInstances: number | 'unlimited' };
-export type ResolvedConnectOptions = Required<Omit<ConnectOptions, 'signal' | 'trustedServerOwners'>> & {
+export type ResolvedConnectOptions = Required<Omit<ConnectOptions, 'signal' | 'trustedServerOwners' | 'timeout'>> & {
   signal: AbortSignal | undefined;
   /** `'any'`, or the SIDs given, with `'default'` standing for the default set. */
   trustedServerOwners: 'any' | readonly string[];
@@ -276,8 +302,14 @@ function validateSecurity(security: unknown): asserts security is PipeSecurity {
 export function resolveConnectOptions(options: unknown): ResolvedConnectOptions {
   validateObject(options, 'options');
   const o = (options ?? {}) as ConnectOptions;
-  const timeout = o.timeout ?? 5000;
-  validateInteger(timeout, 'options.timeout', 0, 0x7fff_ffff);
+  if (o.timeout !== undefined) {
+    validateInteger(o.timeout, 'options.timeout', 0, 0x7fff_ffff);
+    warnTimeoutDeprecated();
+  }
+  const connectTimeout = o.connectTimeout ?? o.timeout ?? 5000;
+  validateInteger(connectTimeout, 'options.connectTimeout', 0, 0x7fff_ffff);
+  const wait = o.wait ?? false;
+  validateBoolean(wait, 'options.wait');
   validateAbortSignal(o.signal, 'options.signal');
   const mode = o.mode ?? 'byte';
   validateOneOf(mode, 'options.mode', MODES);
@@ -291,7 +323,19 @@ export function resolveConnectOptions(options: unknown): ResolvedConnectOptions 
   validateBoolean(allowRemote, 'options.allowRemote');
   const allowServerUids = resolveAllowServerUids(o.allowServerUids, 'options.allowServerUids');
   const trustedServerOwners = resolveTrustedServerOwners(o.trustedServerOwners, 'options.trustedServerOwners');
-  return { timeout, signal: o.signal, mode, access, maxMessageSize, readAheadBytes, allowRemote, trustedServerOwners, allowServerUids };
+  return { connectTimeout, wait, signal: o.signal, mode, access, maxMessageSize, readAheadBytes, allowRemote, trustedServerOwners, allowServerUids };
+}
+
+let timeoutWarned = false;
+
+/** `connect`'s `timeout` is an alias of `connectTimeout`: said once per process, as Node's own deprecations are. */
+function warnTimeoutDeprecated(): void {
+  if (timeoutWarned) return;
+  timeoutWarned = true;
+  process.emitWarning("connect's `timeout` option is deprecated; use `connectTimeout` (it is not net's idle timeout).", {
+    type: 'DeprecationWarning',
+    code: 'WINPIPE_DEP_CONNECT_TIMEOUT',
+  });
 }
 
 /** Validates an `allowServerUids` option (connect, and the channel Client); a copy of it, `[]` by default. */

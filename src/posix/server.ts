@@ -429,6 +429,29 @@ function candidates(path: string): { path: string; dir?: { path: string; mode: n
   return [{ path }];
 }
 
+/**
+ * `pipeExists` on POSIX: a socket file at one of the paths `connect` would try, in a directory
+ * that passes `connect`'s checks. Only `lstat`: nothing connects, so the server accepts nothing.
+ */
+export function posixPipeExists(path: string): boolean {
+  for (const { path: candidate, dir } of candidates(path)) {
+    if (dir) {
+      try {
+        verifyDir(dir.path, { mode: dir.mode, create: false, syscall: 'connect', trustedOwners: [] });
+      } catch {
+        // No directory, or one connect would refuse: nothing we would talk to lives there.
+        continue;
+      }
+    }
+    try {
+      if (lstatSync(candidate).isSocket()) return true;
+    } catch {
+      // ENOENT, or a path we may not look at: not there for us.
+    }
+  }
+  return false;
+}
+
 /** One connect attempt. Resolves the connected socket or rejects with Node's error. */
 function attempt(path: string, signal: AbortSignal | undefined): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
@@ -490,7 +513,7 @@ function connectError(err: unknown, path: string): PipeError | Error {
  *
  * @example
  * ```ts
- * const conn = await posixConnect(pipePath('my-app'), resolveConnectOptions({ timeout: 1000 }));
+ * const conn = await posixConnect(pipePath('my-app'), resolveConnectOptions({ connectTimeout: 1000 }));
  * conn.end('hello');
  * ```
  */
@@ -498,7 +521,7 @@ export function posixConnect(path: string, o: ResolvedConnectOptions): Promise<P
   const signal = o.signal;
   if (signal?.aborted) return Promise.reject(abortError(signal));
   return (async () => {
-    const deadline = Date.now() + o.timeout;
+    const deadline = Date.now() + o.connectTimeout;
     let socket: net.Socket | undefined;
     let target: string | undefined;
     let busy: string | undefined;
