@@ -32,6 +32,8 @@ import {
   type ConnectOptions,
   type ResolvedConnectOptions,
   type CreateServerOptions,
+  type BytePipeConnection,
+  type MessagePipeConnection,
   type PipeConnection,
   type PipeServer,
 } from './named.js';
@@ -81,12 +83,14 @@ export function createPipe(options?: CreatePipeOptions): Pipe {
  * ```
  * @throws TypeError / RangeError for bad options, before any system call.
  */
+export function createServer(connectionListener?: (conn: BytePipeConnection) => void): PipeServer<BytePipeConnection>;
+export function createServer(options: CreateServerOptions & { mode: 'message' }, connectionListener?: (conn: MessagePipeConnection) => void): PipeServer<MessagePipeConnection>;
+export function createServer(options?: CreateServerOptions & { mode?: 'byte' }, connectionListener?: (conn: BytePipeConnection) => void): PipeServer<BytePipeConnection>;
 export function createServer(options?: CreateServerOptions, connectionListener?: (conn: PipeConnection) => void): PipeServer;
-export function createServer(connectionListener?: (conn: PipeConnection) => void): PipeServer;
 export function createServer(
-  options?: CreateServerOptions | ((conn: PipeConnection) => void),
-  connectionListener?: (conn: PipeConnection) => void,
-): PipeServer {
+  options?: CreateServerOptions | ((conn: never) => void),
+  connectionListener?: (conn: never) => void,
+): PipeServer<never> {
   if (typeof options === 'function') {
     connectionListener = options;
     options = undefined;
@@ -95,7 +99,8 @@ export function createServer(
     throw invalidArgType('connectionListener', 'of type function', connectionListener);
   }
   const resolved = resolveServerOptions(options);
-  return isWindows ? createWindowsServer(resolved, connectionListener) : createPosixServer(resolved, connectionListener);
+  const listener = connectionListener as ((conn: PipeConnection) => void) | undefined;
+  return (isWindows ? createWindowsServer(resolved, listener) : createPosixServer(resolved, listener)) as PipeServer<never>;
 }
 
 /**
@@ -118,6 +123,9 @@ export function createServer(
  *
  * @throws TypeError for a bad name or options (synchronously, before any system call).
  */
+export function connect(name: string, options: ConnectOptions & { mode: 'message' }): Promise<MessagePipeConnection>;
+export function connect(name: string, options?: ConnectOptions & { mode?: 'byte' }): Promise<BytePipeConnection>;
+export function connect(name: string, options?: ConnectOptions): Promise<PipeConnection>;
 export function connect(name: string, options?: ConnectOptions): Promise<PipeConnection> {
   const resolved = resolveConnectOptions(options);
   const path = pipePath(name);
@@ -202,7 +210,18 @@ export function pipeExists(name: string): Promise<boolean> {
 export const platform: 'windows' | 'posix' = backend.platform;
 
 export type { CreatePipeOptions, Pipe } from './pipe.js';
-export { pipePath, type CreateServerOptions, type ConnectOptions, type PipeServer, type PipeConnection, type PipeMode, type PipeSecurity, type ServerAccess, type ClientAccess } from './named.js';
+export {
+  pipePath,
+  type CreateServerOptions,
+  type ConnectOptions,
+  type ListenOptions,
+  type PipeServer,
+  type PipeServerEvents,
+  type PipeConnection,
+  type PipeConnectionFields,
+  type BytePipeConnection,
+  type MessagePipeConnection,
+  type ConnectionFor, type PipeMode, type PipeSecurity, type ServerAccess, type ClientAccess } from './named.js';
 export { PipeEnd, PipeReader, PipeWriter, DEFAULT_READ_SIZE, type PipeIoOptions } from './end.js';
 export { PipeError, isPipeError, type PipeErrorInit, type PipeLibraryCode } from './errors.js';
 export { createFifo, openFifo, type CreateFifoOptions, type OpenFifoOptions } from './posix/fifo.js';

@@ -7,6 +7,7 @@
 import type { EventEmitter } from 'node:events';
 import { tmpdir, userInfo } from 'node:os';
 import { join, isAbsolute } from 'node:path';
+import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { invalidArgType, invalidArgValue } from './errors.js';
 import { validateAbortSignal, validateBoolean, validateInteger, validateObject, validateOneOf } from './validate.js';
@@ -187,7 +188,10 @@ export interface ConnectOptions {
  * message, `'data'` emits one non-empty message per event, and `messages()` yields every message,
  * empty ones included. Use one of `'data'`/`read()` or `messages()`, not both.
  */
-export interface PipeConnection extends Duplex {
+export interface PipeConnection extends Duplex, PipeConnectionFields {}
+
+/** What every connection has besides its stream face (see {@link PipeConnection}). */
+export interface PipeConnectionFields {
   /** `'byte'` or `'message'`. */
   readonly mode: PipeMode;
   /** The full OS path of the pipe. */
@@ -220,10 +224,94 @@ export interface PipeConnection extends Duplex {
   messages(): AsyncIterableIterator<Buffer>;
 }
 
-/** A named-pipe server: an EventEmitter (`listening`, `connection`, `error`, `close`) and an async iterable of connections. */
-export interface PipeServer extends EventEmitter, AsyncIterable<PipeConnection> {
-  /** Starts serving `name` (see {@link pipePath}); resolves once clients can connect. */
-  listen(name: string): Promise<void>;
+/**
+ * A byte-mode connection: a `net.Socket` (so `setTimeout`, `setNoDelay`-free socket methods,
+ * `ref()`/`unref()` and `'timeout'` work as on any socket), with winpipe's identity fields.
+ * `createServer()` / `connect()` without `mode: 'message'` give this type.
+ *
+ * @example
+ * ```ts
+ * const conn = await connect('my-app');     // BytePipeConnection
+ * conn.setTimeout(30_000, () => conn.destroy());
+ * ```
+ * Windows: the socket is libuv's named-pipe stream over our handle. POSIX: the Unix socket itself.
+ */
+export interface BytePipeConnection extends net.Socket, PipeConnectionFields {
+  readonly mode: 'byte';
+}
+
+/**
+ * A message-mode connection: a `stream.Duplex` whose every `write()` is one message and whose
+ * `'data'` events are whole messages. `{ mode: 'message' }` gives this type.
+ *
+ * @example
+ * ```ts
+ * const conn = await connect('my-app', { mode: 'message' }); // MessagePipeConnection
+ * for await (const msg of conn.messages()) console.log(msg.length);
+ * ```
+ * Windows: PIPE_TYPE_MESSAGE. POSIX: CPython `multiprocessing.connection` framing on a Unix socket.
+ */
+export interface MessagePipeConnection extends PipeConnection {
+  readonly mode: 'message';
+}
+
+/** Picks the connection type for a `mode` option: message, byte, or either when not known. */
+export type ConnectionFor<M extends PipeMode | undefined> = [M] extends ['message'] ? MessagePipeConnection : [M] extends ['byte' | undefined] ? BytePipeConnection : PipeConnection;
+
+/**
+ * The events of a {@link PipeServer}, with their arguments, as `net.Server`'s:
+ * `'connection'` (a connected client), `'listening'`, `'close'` (after `close()` and the end of
+ * accepting) and `'error'`.
+ */
+export interface PipeServerEvents<C extends PipeConnection = PipeConnection> {
+  connection: [conn: C];
+  listening: [];
+  close: [];
+  error: [err: Error];
+}
+
+/**
+ * Where and how {@link PipeServer.listen} serves: `path` (as `net`'s `listen({ path })`) or
+ * `name` (either is resolved with {@link pipePath}), and a `signal` whose abort closes the server.
+ *
+ * @example
+ * ```ts
+ * const ac = new AbortController();
+ * await server.listen({ name: 'my-app', signal: ac.signal });
+ * ac.abort(); // the server closes, as net.Server does
+ * ```
+ */
+export interface ListenOptions {
+  /** A pipe name or full path, as for `listen(name)`. */
+  path?: string;
+  /** The same as `path`; give one of the two. */
+  name?: string;
+  /** Aborting it closes the server (before `listen` resolves: it rejects with an `AbortError`). */
+  signal?: AbortSignal;
+}
+
+type ServerListener<C extends PipeConnection, K extends keyof PipeServerEvents<C>> = (...args: PipeServerEvents<C>[K]) => void;
+
+/**
+ * A named-pipe server: an EventEmitter with typed events ({@link PipeServerEvents}) and an async
+ * iterable of connections. `C` follows the server's `mode`: {@link BytePipeConnection} by
+ * default, {@link MessagePipeConnection} for `{ mode: 'message' }`.
+ *
+ * @example
+ * ```ts
+ * const server = createServer();
+ * server.on('connection', (conn) => conn.setTimeout(10_000)); // conn: BytePipeConnection
+ * server.listen('my-app', () => console.log('listening on', server.address()));
+ * ```
+ */
+export interface PipeServer<C extends PipeConnection = PipeConnection> extends EventEmitter, AsyncIterable<C> {
+  /**
+   * Starts serving `name` (see {@link pipePath}), or `{ path | name, signal }`; resolves once
+   * clients can connect. `callback`, when given, runs on `'listening'`, and a failure is then
+   * also emitted as `'error'` (as `net.Server.listen(path, cb)`); the promise settles either way.
+   * Bad names and options throw synchronously.
+   */
+  listen(name: string | ListenOptions, callback?: () => void): Promise<void>;
   /** The full OS path in use, or `null` before `listen`. */
   address(): string | null;
   /** True between a successful `listen` and `close`. */
@@ -235,6 +323,16 @@ export interface PipeServer extends EventEmitter, AsyncIterable<PipeConnection> 
   /** Let the process exit even though the server is listening. */
   unref(): this;
   [Symbol.asyncDispose](): Promise<void>;
+  [Symbol.asyncIterator](): AsyncIterator<C>;
+
+  on<K extends keyof PipeServerEvents<C>>(event: K, listener: ServerListener<C, K>): this;
+  once<K extends keyof PipeServerEvents<C>>(event: K, listener: ServerListener<C, K>): this;
+  off<K extends keyof PipeServerEvents<C>>(event: K, listener: ServerListener<C, K>): this;
+  addListener<K extends keyof PipeServerEvents<C>>(event: K, listener: ServerListener<C, K>): this;
+  removeListener<K extends keyof PipeServerEvents<C>>(event: K, listener: ServerListener<C, K>): this;
+  prependListener<K extends keyof PipeServerEvents<C>>(event: K, listener: ServerListener<C, K>): this;
+  prependOnceListener<K extends keyof PipeServerEvents<C>>(event: K, listener: ServerListener<C, K>): this;
+  emit<K extends keyof PipeServerEvents<C>>(event: K, ...args: PipeServerEvents<C>[K]): boolean;
 }
 
 // --- validation -------------------------------------------------------------------------------

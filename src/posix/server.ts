@@ -146,7 +146,7 @@ class PosixPipeServer extends PipeServerBase {
     return this.#path;
   }
 
-  listen(name: string): Promise<void> {
+  protected startListening(name: string): Promise<void> {
     // Bad names throw here, synchronously, before any system call.
     const path = pipePath(name, { security: this.#o.security });
     if (this.#state !== 'idle') {

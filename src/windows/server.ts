@@ -97,7 +97,7 @@ class WindowsPipeServer extends PipeServerBase {
     return this.#path;
   }
 
-  listen(name: string): Promise<void> {
+  protected startListening(name: string): Promise<void> {
     const path = pipePath(name);
     if (isRemotePipePath(path)) throw invalidArgValue('name', name, 'is a remote pipe; a server can only create local pipes');
     if (this.#state !== 'idle') {
