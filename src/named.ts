@@ -50,16 +50,16 @@ export interface CreateServerOptions {
   access?: ServerAccess;
   /**
    * How many clients may be connected at once: 1–254 or `'unlimited'` (default). Windows: the
-   * pipe's instance limit; a client beyond it waits (see `connect`'s `timeout`). POSIX: a client
+   * pipe's instance limit; a client beyond it waits (see `connect`'s `connectTimeout`). POSIX: a client
    * beyond it connects (the kernel accepts it), but the server holds it unread and hands it out,
-   * oldest first, when a connection closes; `connect`'s `timeout` does not apply.
+   * oldest first, when a connection closes; `connect`'s `connectTimeout` does not apply.
    */
   maxInstances?: number | 'unlimited';
   /**
    * POSIX: how many clients beyond `maxInstances` are held (each holds a descriptor) waiting for
    * a free slot; a client beyond that is closed at once (it reads end of stream). 0–65536,
    * default 64. Without `maxInstances` nothing is held. Windows: validated only; a client beyond
-   * the instance limit waits in the kernel (see `connect`'s `timeout`) and costs the server nothing.
+   * the instance limit waits in the kernel (see `connect`'s `connectTimeout`) and costs the server nothing.
    */
   maxPendingClients?: number;
   /**
@@ -190,7 +190,17 @@ export interface ConnectOptions {
  */
 export interface PipeConnection extends Duplex, PipeConnectionFields {}
 
-/** What every connection has besides its stream face (see {@link PipeConnection}). */
+/**
+ * What every connection has besides its stream face (see {@link PipeConnection}).
+ *
+ * @example
+ * ```ts
+ * function who(conn: PipeConnectionFields): string {
+ *   return `${conn.path} pid ${conn.clientProcessId ?? conn.serverProcessId}`;
+ * }
+ * ```
+ * Platform notes: `serverOwnerSid` is Windows only, `peerUid`/`peerGid` POSIX only.
+ */
 export interface PipeConnectionFields {
   /** `'byte'` or `'message'`. */
   readonly mode: PipeMode;
@@ -255,13 +265,28 @@ export interface MessagePipeConnection extends PipeConnection {
   readonly mode: 'message';
 }
 
-/** Picks the connection type for a `mode` option: message, byte, or either when not known. */
+/**
+ * Picks the connection type for a `mode` option: message, byte, or either when not known.
+ *
+ * @example
+ * ```ts
+ * type C = ConnectionFor<'message'>; // MessagePipeConnection
+ * ```
+ * Platform notes: types only; the same on every platform.
+ */
 export type ConnectionFor<M extends PipeMode | undefined> = [M] extends ['message'] ? MessagePipeConnection : [M] extends ['byte' | undefined] ? BytePipeConnection : PipeConnection;
 
 /**
  * The events of a {@link PipeServer}, with their arguments, as `net.Server`'s:
  * `'connection'` (a connected client), `'listening'`, `'close'` (after `close()` and the end of
  * accepting) and `'error'`.
+ *
+ * @example
+ * ```ts
+ * const onConn = (...[conn]: PipeServerEvents<BytePipeConnection>['connection']) => conn.setTimeout(1000);
+ * server.on('connection', onConn);
+ * ```
+ * Platform notes: the same events on Windows and POSIX.
  */
 export interface PipeServerEvents<C extends PipeConnection = PipeConnection> {
   connection: [conn: C];
@@ -426,7 +451,7 @@ export function resolveConnectOptions(options: unknown): ResolvedConnectOptions 
 
 let timeoutWarned = false;
 
-/** `connect`'s `timeout` is an alias of `connectTimeout`: said once per process, as Node's own deprecations are. */
+/** `connect`'s `connectTimeout` is an alias of `connectTimeout`: said once per process, as Node's own deprecations are. */
 function warnTimeoutDeprecated(): void {
   if (timeoutWarned) return;
   timeoutWarned = true;

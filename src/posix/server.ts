@@ -113,7 +113,7 @@ type ServerState = 'idle' | 'starting' | 'listening' | 'closed';
  * client's `connect` into the listen backlog. winpipe keeps at most `maxInstances` connections
  * handed out; later ones are held unread in arrival order (their data waits in the kernel) and
  * handed out, oldest first, as earlier ones close. A held client's `connect` has already
- * succeeded, so `connect`'s `timeout` does not apply to it. At most `maxPendingClients` are
+ * succeeded, so `connect`'s `connectTimeout` does not apply to it. At most `maxPendingClients` are
  * held; a client beyond that is closed at once. Every client's uid is checked (trust.ts
  * `mayAccept`) before it is held or handed out.
  */
