@@ -426,7 +426,7 @@ export function resolveConnectOptions(options: unknown): ResolvedConnectOptions 
   validateObject(options, 'options');
   const o = (options ?? {}) as ConnectOptions;
   if (o.timeout !== undefined) {
-    validateInteger(o.timeout, 'options.timeout', 0, 0x7fff_ffff);
+/** `connect`'s old `timeout` option is an alias of `connectTimeout`: said once per process, as Node's own deprecations are. */
     warnTimeoutDeprecated();
   }
   const connectTimeout = o.connectTimeout ?? o.timeout ?? 5000;
