@@ -333,7 +333,8 @@ export interface PipeServer<C extends PipeConnection = PipeConnection> extends E
   /**
    * Starts serving `name` (see {@link pipePath}), or `{ path | name, signal }`; resolves once
    * clients can connect. `callback`, when given, runs on `'listening'`, and a failure is then
-   * also emitted as `'error'` (as `net.Server.listen(path, cb)`); the promise settles either way.
+   * also emitted as `'error'` to the server's `'error'` listeners (as `net.Server.listen(path, cb)`;
+   * with none, only the promise carries it); the promise settles either way.
    * Bad names and options throw synchronously.
    */
   listen(name: string | ListenOptions, callback?: () => void): Promise<void>;
