@@ -12,7 +12,7 @@ import { Readable, type Writable } from 'node:stream';
 import { inspect } from 'node:util';
 import type { Backend, RawEnd } from './backend.js';
 import { emitPipeErrors } from './connection.js';
-import { PipeError, abortError, closedError, fromNodeError } from './errors.js';
+import { PipeError, abortError, closedError, fromNodeError, invalidArgValue } from './errors.js';
 import { MAX_IO, byteRange, validateAbortSignal, validateBoolean, validateBuffer, validateInteger, validateObject } from './validate.js';
 
 const dispose: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
@@ -22,6 +22,19 @@ const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.f
 export interface PipeIoOptions {
   /** Aborts the pending operation; it rejects with an `AbortError`. */
   signal?: AbortSignal;
+}
+
+/** Options for {@link PipeWriter.write}: a string's `encoding` (default `'utf8'`) besides `signal`. */
+export interface PipeWriteOptions extends PipeIoOptions {
+  /** How a string is encoded, as for `fs.writeSync` (default `'utf8'`). Ignored for bytes. */
+  encoding?: BufferEncoding;
+}
+
+/** A string as bytes the way `fs.writeSync(fd, string, position, encoding)` encodes it. */
+function encodeString(data: string, encoding: unknown, name: string): Uint8Array {
+  const enc = encoding ?? 'utf8';
+  if (typeof enc !== 'string' || !Buffer.isEncoding(enc)) throw invalidArgValue(name, enc, 'is not a supported encoding');
+  return Buffer.from(data, enc);
 }
 
 /** Default size of an asynchronous {@link PipeReader.read}: libuv's own read size. */
@@ -140,6 +153,7 @@ export abstract class PipeEnd {
   #handleClosed = false;
   #listeners: [string, (...args: any[]) => void][] = [];
   #busy = 0;
+  #refed = true;
   readonly #held: Held;
 
   /** @internal Ownership: the new end owns `raw` and closes it exactly once. */
@@ -327,9 +341,38 @@ export abstract class PipeEnd {
     return this.#socket;
   }
 
-  /** @internal Keeps the process alive while `promise` is pending, as a pending fs call would. */
+  /**
+   * Lets pending asynchronous reads and writes on this end keep the process alive (the default),
+   * as `net.Socket.ref()` does. An idle end never keeps it alive, ref'd or not.
+   *
+   * @example
+   * ```ts
+   * reader.unref();            // a read waiting for a peer that may never write
+   * void reader.read();        // does not hold the process open
+   * reader.ref();              // now it does again, while it is pending
+   * ```
+   * Platform notes: the same on Windows and POSIX (libuv's handle ref count on the end's socket).
+   */
+  ref(): this {
+    this.#refed = true;
+    if (this.#busy > 0) this.#socket?.ref();
+    return this;
+  }
+
+  /**
+   * Lets the process exit although an asynchronous read or write on this end is pending, as
+   * `net.Socket.unref()` does. The pending operation stays pending while the process lives.
+   * See {@link PipeEnd.ref}.
+   */
+  unref(): this {
+    this.#refed = false;
+    this.#socket?.unref();
+    return this;
+  }
+
+  /** @internal Keeps the process alive while `promise` is pending, as a pending fs call would (unless unref()'d). */
   protected track<T>(promise: Promise<T>): Promise<T> {
-    if (this.#busy++ === 0) this.#socket?.ref();
+    if (this.#busy++ === 0 && this.#refed) this.#socket?.ref();
     const done = (): void => {
       if (--this.#busy === 0) this.#socket?.unref();
     };
@@ -458,6 +501,29 @@ export class PipeReader extends PipeEnd {
   }
 
   /**
+   * Every chunk until end of file, read with {@link PipeReader.read} (so without blocking, in
+   * order): `for await (const chunk of reader)`. Leaving the loop early (`break`, a throw) leaves
+   * the reader open and loses nothing: a read already started completes into the next call.
+   * Chunks are Buffers of at most {@link DEFAULT_READ_SIZE} bytes.
+   *
+   * @example
+   * ```ts
+   * const { reader, writer } = createPipe();
+   * writer.writeSync('a'); writer.close();
+   * for await (const chunk of reader) console.log(chunk.toString()); // 'a'
+   * reader.close();
+   * ```
+   * @throws PipeError as `read` rejects (`ERR_PIPE_CLOSED` after close, or the OS error).
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
+    for (;;) {
+      const chunk = await this.read();
+      if (chunk.byteLength === 0) return;
+      yield chunk;
+    }
+  }
+
+  /**
    * Returns a `stream.Readable` over this end and hands the end to it: the reader is closed from
    * here on, and destroying the stream closes the pipe end. Data already read ahead is kept.
    */
@@ -565,12 +631,22 @@ export class PipeWriter extends PipeEnd {
   /**
    * Writes all of `buffer[offset, offset + length)`, blocking until it is in the pipe.
    * Returns the number of bytes written. A zero-byte write returns 0 and makes no system call.
+   * A string is written encoded (`encoding`, default `'utf8'`), as `fs.writeSync` does, and the
+   * count is of bytes.
+   *
+   * @example
+   * ```ts
+   * writer.writeSync('hello\n');            // 6
+   * writer.writeSync('aGk=', 'base64');     // 2
+   * ```
    *
    * @throws PipeError `EPIPE` when every reader is gone (never a SIGPIPE), `ERR_PIPE_CLOSED`
    * after close, `ERR_PIPE_BUSY` while an asynchronous write is still in flight.
    */
-  writeSync(buffer: ArrayBufferView, offset?: number, length?: number): number {
-    const from = byteRange(buffer, offset, length);
+  writeSync(buffer: ArrayBufferView, offset?: number, length?: number): number;
+  writeSync(data: string, encoding?: BufferEncoding): number;
+  writeSync(buffer: ArrayBufferView | string, offset?: number | BufferEncoding, length?: number): number {
+    const from = typeof buffer === 'string' ? encodeString(buffer, offset, 'encoding') : byteRange(buffer, offset, length);
     if (this.#error && !this.userClosed) throw this.#error;
     const raw = this.liveRaw('write');
     if (this.#pending.size > 0 || (this.currentSocket?.writableLength ?? 0) > 0) {
@@ -584,12 +660,22 @@ export class PipeWriter extends PipeEnd {
    * Writes all of `buffer` without blocking the event loop; resolves with its length once every
    * byte is in the pipe. Writes go out in call order. Do not modify `buffer` until it resolves.
    * An abort rejects the promise at once, but bytes already handed to the OS may still arrive.
+   * A string is encoded first (`options.encoding`, or `options` itself as an encoding name,
+   * default `'utf8'`); it resolves with the byte count.
    *
-   * @throws TypeError synchronously for a bad `buffer` or `options`.
+   * @example
+   * ```ts
+   * await writer.write('ping\n');
+   * await writer.write('ff00', 'hex');
+   * await writer.write(Buffer.from([1, 2]), { signal: AbortSignal.timeout(1000) });
+   * ```
+   * @throws TypeError synchronously for a bad `buffer`, encoding or `options`.
    */
-  write(buffer: ArrayBufferView, options?: PipeIoOptions): Promise<number> {
-    validateBuffer(buffer, 'buffer');
+  write(buffer: ArrayBufferView | string, options?: PipeWriteOptions | BufferEncoding): Promise<number> {
+    if (typeof options === 'string') options = { encoding: options };
     validateObject(options, 'options');
+    if (typeof buffer === 'string') buffer = encodeString(buffer, options?.encoding, 'options.encoding');
+    else validateBuffer(buffer, 'buffer');
     const signal = options?.signal;
     validateAbortSignal(signal, 'options.signal');
     if (this.userClosed) return Promise.reject(closedError('write'));

@@ -59,10 +59,13 @@ export class PipeError extends Error {
   readonly syscall: string | undefined;
   /** The pipe path, where there is one. */
   readonly path: string | undefined;
-  /** Windows only: the original error's symbolic name, e.g. `ERROR_NO_DATA`. */
-  readonly win32Code: string | undefined;
-  /** Windows only: the original error number, e.g. 232. */
-  readonly win32Errno: number | undefined;
+  /**
+   * Windows only: the original error's symbolic name, e.g. `ERROR_NO_DATA`. The property exists
+   * only where there is a Win32 error, so a printed POSIX error does not show `win32Code: undefined`.
+   */
+  declare readonly win32Code?: string;
+  /** Windows only: the original error number, e.g. 232 (an own property only when there is one). */
+  declare readonly win32Errno?: number;
 
   constructor(init: PipeErrorInit) {
     const errno = init.code.startsWith('ERR_') ? undefined : uvErrnoOf(init.code);
@@ -72,8 +75,11 @@ export class PipeError extends Error {
     this.errno = errno;
     this.syscall = init.syscall;
     this.path = init.path;
-    this.win32Code = win32Code;
-    this.win32Errno = init.win32Errno;
+    // Only where a Win32 error exists: `util.inspect` shows every own property, undefined or not.
+    if (init.win32Errno !== undefined) {
+      Object.defineProperty(this, 'win32Code', { value: win32Code, enumerable: true, configurable: true });
+      Object.defineProperty(this, 'win32Errno', { value: init.win32Errno, enumerable: true, configurable: true });
+    }
   }
 }
 

@@ -23,22 +23,25 @@
  * @module
  */
 import type { Backend } from './backend.js';
-import { invalidArgType, invalidArgValue } from './errors.js';
+import { PipeError, abortError, invalidArgType, invalidArgValue } from './errors.js';
 import {
   isRemotePipePath,
   pipePath,
   resolveConnectOptions,
   resolveServerOptions,
   type ConnectOptions,
+  type ResolvedConnectOptions,
   type CreateServerOptions,
+  type BytePipeConnection,
+  type MessagePipeConnection,
   type PipeConnection,
   type PipeServer,
 } from './named.js';
 import { createPipeWith, type CreatePipeOptions, type Pipe } from './pipe.js';
 import { posixBackend } from './posix/pipe.js';
-import { createPosixServer, posixConnect } from './posix/server.js';
+import { createPosixServer, posixConnect, posixPipeExists } from './posix/server.js';
 import { windowsBackend } from './windows/pipe.js';
-import { createWindowsServer, windowsConnect } from './windows/server.js';
+import { createWindowsServer, windowsConnect, windowsPipeExists } from './windows/server.js';
 
 const isWindows = process.platform === 'win32';
 const backend: Backend = isWindows ? windowsBackend : posixBackend;
@@ -80,12 +83,14 @@ export function createPipe(options?: CreatePipeOptions): Pipe {
  * ```
  * @throws TypeError / RangeError for bad options, before any system call.
  */
+export function createServer(connectionListener?: (conn: BytePipeConnection) => void): PipeServer<BytePipeConnection>;
+export function createServer(options: CreateServerOptions & { mode: 'message' }, connectionListener?: (conn: MessagePipeConnection) => void): PipeServer<MessagePipeConnection>;
+export function createServer(options?: CreateServerOptions & { mode?: 'byte' }, connectionListener?: (conn: BytePipeConnection) => void): PipeServer<BytePipeConnection>;
 export function createServer(options?: CreateServerOptions, connectionListener?: (conn: PipeConnection) => void): PipeServer;
-export function createServer(connectionListener?: (conn: PipeConnection) => void): PipeServer;
 export function createServer(
-  options?: CreateServerOptions | ((conn: PipeConnection) => void),
-  connectionListener?: (conn: PipeConnection) => void,
-): PipeServer {
+  options?: CreateServerOptions | ((conn: never) => void),
+  connectionListener?: (conn: never) => void,
+): PipeServer<never> {
   if (typeof options === 'function') {
     connectionListener = options;
     options = undefined;
@@ -94,39 +99,130 @@ export function createServer(
     throw invalidArgType('connectionListener', 'of type function', connectionListener);
   }
   const resolved = resolveServerOptions(options);
-  return isWindows ? createWindowsServer(resolved, connectionListener) : createPosixServer(resolved, connectionListener);
+  const listener = connectionListener as ((conn: PipeConnection) => void) | undefined;
+  return (isWindows ? createWindowsServer(resolved, listener) : createPosixServer(resolved, listener)) as PipeServer<never>;
 }
 
 /**
- * Connects to a named pipe. Waits up to `timeout` ms while every instance is busy, then rejects
- * with `ETIMEDOUT`; a name nobody serves rejects at once with `ENOENT`.
+ * Connects to a named pipe. Waits up to `connectTimeout` ms (default 5000) while every instance
+ * is busy, then rejects with `ETIMEDOUT`. A name nobody serves rejects at once with `ENOENT`;
+ * with `wait: true` it is polled instead (backoff 10 ms → 250 ms) until a server appears, within
+ * the same `connectTimeout`. `signal` aborts every stage with an `AbortError`.
  *
  * @example
  * ```ts
- * const conn = await connect('my-app', { timeout: 1000, signal: AbortSignal.timeout(5000) });
+ * const conn = await connect('my-app', { connectTimeout: 1000, signal: AbortSignal.timeout(5000) });
  * conn.end('hello');
+ * // A client that may start before its server:
+ * const late = await connect('my-app', { wait: true, connectTimeout: 10_000 });
  * ```
  * Windows: the pipe's owner must be trusted (`options.trustedServerOwners`; by default our user,
  * our token's default owner, SYSTEM or Administrators), else it rejects with `EACCES`; the owner
  * is on `conn.serverOwnerSid`. A `..` segment in the name is refused (`ERR_INVALID_ARG_VALUE`).
+ * POSIX: a stale socket file (its server died) counts as nobody there (`ENOENT`, or polled with `wait`).
  *
  * @throws TypeError for a bad name or options (synchronously, before any system call).
  */
+export function connect(name: string, options: ConnectOptions & { mode: 'message' }): Promise<MessagePipeConnection>;
+export function connect(name: string, options?: ConnectOptions & { mode?: 'byte' }): Promise<BytePipeConnection>;
+export function connect(name: string, options?: ConnectOptions): Promise<PipeConnection>;
 export function connect(name: string, options?: ConnectOptions): Promise<PipeConnection> {
   const resolved = resolveConnectOptions(options);
   const path = pipePath(name);
   if (isWindows && isRemotePipePath(path) && !resolved.allowRemote) {
     throw invalidArgValue('name', name, 'is a remote pipe; pass { allowRemote: true } to connect to another machine');
   }
-  return isWindows ? windowsConnect(path, resolved) : posixConnect(path, resolved);
+  if (!resolved.wait) return connectOnce(path, resolved);
+  if (resolved.signal?.aborted) return Promise.reject(abortError(resolved.signal));
+  return connectWaiting(path, resolved);
+}
+
+function connectOnce(path: string, o: ResolvedConnectOptions): Promise<PipeConnection> {
+  return isWindows ? windowsConnect(path, o) : posixConnect(path, o);
+}
+
+/** First wait between polls for a server that does not exist yet, and the most it grows to. */
+const WAIT_FIRST_MS = 10;
+const WAIT_MAX_MS = 250;
+
+/** `connect` with `wait`: each attempt gets what is left of `connectTimeout`, so the whole call keeps to it. */
+async function connectWaiting(path: string, o: ResolvedConnectOptions): Promise<PipeConnection> {
+  const deadline = Date.now() + o.connectTimeout;
+  let delay = WAIT_FIRST_MS;
+  for (;;) {
+    try {
+      return await connectOnce(path, { ...o, connectTimeout: Math.max(0, deadline - Date.now()) });
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) throw new PipeError({ code: 'ETIMEDOUT', syscall: 'connect', path, message: `ETIMEDOUT: nobody served ${path} within ${o.connectTimeout} ms` });
+    await sleep(Math.min(delay, left), o.signal);
+    delay = Math.min(delay * 2, WAIT_MAX_MS);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(abortError(signal));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Tells whether someone serves `name` right now, without connecting: no connection is made, so
+ * the server sees nothing (`net`'s `fs.stat` of a Windows pipe connects to it, nodejs/node#56002).
+ * Resolves `true` also when every instance is busy.
+ *
+ * - Windows: `WaitNamedPipeW` on `\\?\pipe\<name>` with a 1 ms timeout (a free instance, or
+ *   `ERROR_SEM_TIMEOUT` while all are busy, both mean it exists). Enumerating `\\.\pipe\`
+ *   would fail under Wine (`FindFirstFileW`, error 66), so it is not used.
+ * - POSIX: `lstat` of the socket file `pipePath(name)` names (and, for a name, the public
+ *   directory's as `connect` tries it), in a directory that passes the same ownership checks as
+ *   `connect`'s. A stale socket file (its server died without removing it) still answers `true`;
+ *   `connect` then rejects with `ENOENT`.
+ *
+ * @example
+ * ```ts
+ * if (!(await pipeExists('my-app'))) spawnServer();
+ * const conn = await connect('my-app', { wait: true });
+ * ```
+ * @throws TypeError for a bad name (synchronously, as `pipePath` throws).
+ */
+export function pipeExists(name: string): Promise<boolean> {
+  const path = pipePath(name);
+  try {
+    return Promise.resolve(isWindows ? windowsPipeExists(path) : posixPipeExists(path));
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }
 
 /** Which backend this process uses: `'windows'` or `'posix'`. */
 export const platform: 'windows' | 'posix' = backend.platform;
 
 export type { CreatePipeOptions, Pipe } from './pipe.js';
-export { pipePath, type CreateServerOptions, type ConnectOptions, type PipeServer, type PipeConnection, type PipeMode, type PipeSecurity, type ServerAccess, type ClientAccess, type HalfClose } from './named.js';
-export { PipeEnd, PipeReader, PipeWriter, DEFAULT_READ_SIZE, type PipeIoOptions } from './end.js';
+export {
+  pipePath,
+  type CreateServerOptions,
+  type ConnectOptions,
+  type ListenOptions,
+  type PipeServer,
+  type PipeServerEvents,
+  type PipeConnection,
+  type PipeConnectionFields,
+  type BytePipeConnection,
+  type MessagePipeConnection,
+  type ConnectionFor, type PipeMode, type PipeSecurity, type ServerAccess, type ClientAccess, type HalfClose } from './named.js';
+export { PipeEnd, PipeReader, PipeWriter, DEFAULT_READ_SIZE, type PipeIoOptions, type PipeWriteOptions } from './end.js';
 export { PipeError, isPipeError, type PipeErrorInit, type PipeLibraryCode } from './errors.js';
 export { createFifo, openFifo, type CreateFifoOptions, type OpenFifoOptions } from './posix/fifo.js';
 export { spawnWithHandles, type HandleChild, type HandleSource, type SpawnWithHandlesOptions } from './spawn.js';

@@ -7,6 +7,7 @@
 import type { EventEmitter } from 'node:events';
 import { tmpdir, userInfo } from 'node:os';
 import { join, isAbsolute } from 'node:path';
+import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { invalidArgType, invalidArgValue } from './errors.js';
 import { validateAbortSignal, validateBoolean, validateInteger, validateObject, validateOneOf } from './validate.js';
@@ -51,16 +52,16 @@ export interface CreateServerOptions {
   access?: ServerAccess;
   /**
    * How many clients may be connected at once: 1–254 or `'unlimited'` (default). Windows: the
-   * pipe's instance limit; a client beyond it waits (see `connect`'s `timeout`). POSIX: a client
+   * pipe's instance limit; a client beyond it waits (see `connect`'s `connectTimeout`). POSIX: a client
    * beyond it connects (the kernel accepts it), but the server holds it unread and hands it out,
-   * oldest first, when a connection closes; `connect`'s `timeout` does not apply.
+   * oldest first, when a connection closes; `connect`'s `connectTimeout` does not apply.
    */
   maxInstances?: number | 'unlimited';
   /**
    * POSIX: how many clients beyond `maxInstances` are held (each holds a descriptor) waiting for
    * a free slot; a client beyond that is closed at once (it reads end of stream). 0–65536,
    * default 64. Without `maxInstances` nothing is held. Windows: validated only; a client beyond
-   * the instance limit waits in the kernel (see `connect`'s `timeout`) and costs the server nothing.
+   * the instance limit waits in the kernel (see `connect`'s `connectTimeout`) and costs the server nothing.
    */
   maxPendingClients?: number;
   /**
@@ -121,11 +122,37 @@ export interface CreateServerOptions {
 /** Options for {@link connect}. */
 export interface ConnectOptions {
   /**
-   * How long to wait while every instance is busy, in ms; then `ETIMEDOUT`. Default 5000.
-   * POSIX: while the server's listen backlog is full (`EAGAIN` on Linux).
+   * The whole time `connect` may take, in ms; then it rejects with `ETIMEDOUT`. Default 5000.
+   * It covers waiting while every instance is busy (Windows `ERROR_PIPE_BUSY`; POSIX: a full
+   * listen backlog, `EAGAIN` on Linux) and, with {@link ConnectOptions.wait}, waiting for the
+   * server to appear. It is not `net`'s idle timeout: nothing times out once connected.
+   *
+   * @example
+   * ```ts
+   * const conn = await connect('my-app', { connectTimeout: 1000 });
+   * ```
+   */
+  connectTimeout?: number;
+  /**
+   * @deprecated Use {@link ConnectOptions.connectTimeout}: the same thing under a name that cannot
+   * be mistaken for `net.connect`'s idle `timeout`. Still honoured (a `DeprecationWarning` with
+   * code `WINPIPE_DEP_CONNECT_TIMEOUT`, once per process); `connectTimeout` wins when both are given.
    */
   timeout?: number;
-  /** Aborts the connect; it rejects with an `AbortError`. */
+  /**
+   * Default `false`: a name nobody serves rejects at once with `ENOENT`. `true`: poll until a
+   * server exists (backoff from 10 ms up to 250 ms), within `connectTimeout` (then `ETIMEDOUT`),
+   * honouring `signal`, as npiperelay's `-p` does. Polling opens nothing until the name exists:
+   * Windows asks `WaitNamedPipeW`, POSIX looks for the socket file (see {@link pipeExists}).
+   *
+   * @example
+   * ```ts
+   * // Start the client first; it connects once the server is listening.
+   * const conn = await connect('my-app', { wait: true, connectTimeout: 10_000 });
+   * ```
+   */
+  wait?: boolean;
+  /** Aborts the connect (waiting included); it rejects with an `AbortError`. */
   signal?: AbortSignal;
   /**
    * Must match the server's mode. Default `'byte'`. Windows refuses a mismatch (`EPROTOTYPE`),
@@ -206,7 +233,20 @@ export interface ConnectOptions {
  * message, `'data'` emits one non-empty message per event, and `messages()` yields every message,
  * empty ones included. Use one of `'data'`/`read()` or `messages()`, not both.
  */
-export interface PipeConnection extends Duplex {
+export interface PipeConnection extends Duplex, PipeConnectionFields {}
+
+/**
+ * What every connection has besides its stream face (see {@link PipeConnection}).
+ *
+ * @example
+ * ```ts
+ * function who(conn: PipeConnectionFields): string {
+ *   return `${conn.path} pid ${conn.clientProcessId ?? conn.serverProcessId}`;
+ * }
+ * ```
+ * Platform notes: `serverOwnerSid` is Windows only, `peerUid`/`peerGid` POSIX only.
+ */
+export interface PipeConnectionFields {
   /** `'byte'` or `'message'`. */
   readonly mode: PipeMode;
   /** The full OS path of the pipe. */
@@ -239,10 +279,110 @@ export interface PipeConnection extends Duplex {
   messages(): AsyncIterableIterator<Buffer>;
 }
 
-/** A named-pipe server: an EventEmitter (`listening`, `connection`, `error`, `close`) and an async iterable of connections. */
-export interface PipeServer extends EventEmitter, AsyncIterable<PipeConnection> {
-  /** Starts serving `name` (see {@link pipePath}); resolves once clients can connect. */
-  listen(name: string): Promise<void>;
+/**
+ * A byte-mode connection: a `net.Socket` (so `setTimeout`, `setNoDelay`-free socket methods,
+ * `ref()`/`unref()` and `'timeout'` work as on any socket), with winpipe's identity fields.
+ * `createServer()` / `connect()` without `mode: 'message'` give this type.
+ *
+ * @example
+ * ```ts
+ * const conn = await connect('my-app');     // BytePipeConnection
+ * conn.setTimeout(30_000, () => conn.destroy());
+ * ```
+ * Windows: the socket is libuv's named-pipe stream over our handle. POSIX: the Unix socket itself.
+ */
+export interface BytePipeConnection extends net.Socket, PipeConnectionFields {
+  readonly mode: 'byte';
+}
+
+/**
+ * A message-mode connection: a `stream.Duplex` whose every `write()` is one message and whose
+ * `'data'` events are whole messages. `{ mode: 'message' }` gives this type.
+ *
+ * @example
+ * ```ts
+ * const conn = await connect('my-app', { mode: 'message' }); // MessagePipeConnection
+ * for await (const msg of conn.messages()) console.log(msg.length);
+ * ```
+ * Windows: PIPE_TYPE_MESSAGE. POSIX: CPython `multiprocessing.connection` framing on a Unix socket.
+ */
+export interface MessagePipeConnection extends PipeConnection {
+  readonly mode: 'message';
+}
+
+/**
+ * Picks the connection type for a `mode` option: message, byte, or either when not known.
+ *
+ * @example
+ * ```ts
+ * type C = ConnectionFor<'message'>; // MessagePipeConnection
+ * ```
+ * Platform notes: types only; the same on every platform.
+ */
+export type ConnectionFor<M extends PipeMode | undefined> = [M] extends ['message'] ? MessagePipeConnection : [M] extends ['byte' | undefined] ? BytePipeConnection : PipeConnection;
+
+/**
+ * The events of a {@link PipeServer}, with their arguments, as `net.Server`'s:
+ * `'connection'` (a connected client), `'listening'`, `'close'` (after `close()` and the end of
+ * accepting) and `'error'`.
+ *
+ * @example
+ * ```ts
+ * const onConn = (...[conn]: PipeServerEvents<BytePipeConnection>['connection']) => conn.setTimeout(1000);
+ * server.on('connection', onConn);
+ * ```
+ * Platform notes: the same events on Windows and POSIX.
+ */
+export interface PipeServerEvents<C extends PipeConnection = PipeConnection> {
+  connection: [conn: C];
+  listening: [];
+  close: [];
+  error: [err: Error];
+}
+
+/**
+ * Where and how {@link PipeServer.listen} serves: `path` (as `net`'s `listen({ path })`) or
+ * `name` (either is resolved with {@link pipePath}), and a `signal` whose abort closes the server.
+ *
+ * @example
+ * ```ts
+ * const ac = new AbortController();
+ * await server.listen({ name: 'my-app', signal: ac.signal });
+ * ac.abort(); // the server closes, as net.Server does
+ * ```
+ */
+export interface ListenOptions {
+  /** A pipe name or full path, as for `listen(name)`. */
+  path?: string;
+  /** The same as `path`; give one of the two. */
+  name?: string;
+  /** Aborting it closes the server (before `listen` resolves: it rejects with an `AbortError`). */
+  signal?: AbortSignal;
+}
+
+type ServerListener<C extends PipeConnection, K extends keyof PipeServerEvents<C>> = (...args: PipeServerEvents<C>[K]) => void;
+
+/**
+ * A named-pipe server: an EventEmitter with typed events ({@link PipeServerEvents}) and an async
+ * iterable of connections. `C` follows the server's `mode`: {@link BytePipeConnection} by
+ * default, {@link MessagePipeConnection} for `{ mode: 'message' }`.
+ *
+ * @example
+ * ```ts
+ * const server = createServer();
+ * server.on('connection', (conn) => conn.setTimeout(10_000)); // conn: BytePipeConnection
+ * server.listen('my-app', () => console.log('listening on', server.address()));
+ * ```
+ */
+export interface PipeServer<C extends PipeConnection = PipeConnection> extends EventEmitter, AsyncIterable<C> {
+  /**
+   * Starts serving `name` (see {@link pipePath}), or `{ path | name, signal }`; resolves once
+   * clients can connect. `callback`, when given, runs on `'listening'`, and a failure is then
+   * also emitted as `'error'` to the server's `'error'` listeners (as `net.Server.listen(path, cb)`;
+   * with none, only the promise carries it); the promise settles either way.
+   * Bad names and options throw synchronously.
+   */
+  listen(name: string | ListenOptions, callback?: () => void): Promise<void>;
   /** The full OS path in use, or `null` before `listen`. */
   address(): string | null;
   /** True between a successful `listen` and `close`. */
@@ -254,6 +394,16 @@ export interface PipeServer extends EventEmitter, AsyncIterable<PipeConnection> 
   /** Let the process exit even though the server is listening. */
   unref(): this;
   [Symbol.asyncDispose](): Promise<void>;
+  [Symbol.asyncIterator](): AsyncIterator<C>;
+
+  on<K extends keyof PipeServerEvents<C>>(event: K, listener: ServerListener<C, K>): this;
+  once<K extends keyof PipeServerEvents<C>>(event: K, listener: ServerListener<C, K>): this;
+  off<K extends keyof PipeServerEvents<C>>(event: K, listener: ServerListener<C, K>): this;
+  addListener<K extends keyof PipeServerEvents<C>>(event: K, listener: ServerListener<C, K>): this;
+  removeListener<K extends keyof PipeServerEvents<C>>(event: K, listener: ServerListener<C, K>): this;
+  prependListener<K extends keyof PipeServerEvents<C>>(event: K, listener: ServerListener<C, K>): this;
+  prependOnceListener<K extends keyof PipeServerEvents<C>>(event: K, listener: ServerListener<C, K>): this;
+  emit<K extends keyof PipeServerEvents<C>>(event: K, ...args: PipeServerEvents<C>[K]): boolean;
 }
 
 // --- validation -------------------------------------------------------------------------------
@@ -270,7 +420,7 @@ export const DEFAULT_MAX_PENDING_CLIENTS = 64;
 
 /** Options with every default filled in. */
 export type ResolvedServerOptions = Required<Omit<CreateServerOptions, 'maxInstances' | 'halfClose'>> & { maxInstances: number | 'unlimited'; halfClose: HalfClose | undefined };
-export type ResolvedConnectOptions = Required<Omit<ConnectOptions, 'signal' | 'trustedServerOwners' | 'halfClose'>> & {
+export type ResolvedConnectOptions = Required<Omit<ConnectOptions, 'signal' | 'trustedServerOwners' | 'timeout' | 'halfClose'>> & {
   halfClose: HalfClose | undefined;
   signal: AbortSignal | undefined;
   /** `'any'`, or the SIDs given, with `'default'` standing for the default set. */
@@ -323,8 +473,14 @@ function validateSecurity(security: unknown): asserts security is PipeSecurity {
 export function resolveConnectOptions(options: unknown): ResolvedConnectOptions {
   validateObject(options, 'options');
   const o = (options ?? {}) as ConnectOptions;
-  const timeout = o.timeout ?? 5000;
-  validateInteger(timeout, 'options.timeout', 0, 0x7fff_ffff);
+  if (o.timeout !== undefined) {
+/** `connect`'s old `timeout` option is an alias of `connectTimeout`: said once per process, as Node's own deprecations are. */
+    warnTimeoutDeprecated();
+  }
+  const connectTimeout = o.connectTimeout ?? o.timeout ?? 5000;
+  validateInteger(connectTimeout, 'options.connectTimeout', 0, 0x7fff_ffff);
+  const wait = o.wait ?? false;
+  validateBoolean(wait, 'options.wait');
   validateAbortSignal(o.signal, 'options.signal');
   const mode = o.mode ?? 'byte';
   validateOneOf(mode, 'options.mode', MODES);
@@ -339,13 +495,25 @@ export function resolveConnectOptions(options: unknown): ResolvedConnectOptions 
   const allowServerUids = resolveAllowServerUids(o.allowServerUids, 'options.allowServerUids');
   const trustedServerOwners = resolveTrustedServerOwners(o.trustedServerOwners, 'options.trustedServerOwners');
   const halfClose = resolveHalfClose(o.halfClose, 'options.halfClose');
-  return { timeout, signal: o.signal, mode, access, maxMessageSize, readAheadBytes, allowRemote, trustedServerOwners, allowServerUids, halfClose };
+  return { connectTimeout, wait, signal: o.signal, mode, access, maxMessageSize, readAheadBytes, allowRemote, trustedServerOwners, allowServerUids, halfClose };
 }
 
 /** Validates a `halfClose` option: `'zero-message'` or `undefined`. */
 function resolveHalfClose(value: unknown, name: string): HalfClose | undefined {
   if (value === undefined || value === 'zero-message') return value;
   throw invalidArgValue(name, value, "must be 'zero-message' or undefined");
+}
+
+let timeoutWarned = false;
+
+/** `connect`'s `timeout` is an alias of `connectTimeout`: said once per process, as Node's own deprecations are. */
+function warnTimeoutDeprecated(): void {
+  if (timeoutWarned) return;
+  timeoutWarned = true;
+  process.emitWarning("connect's `timeout` option is deprecated; use `connectTimeout` (it is not net's idle timeout).", {
+    type: 'DeprecationWarning',
+    code: 'WINPIPE_DEP_CONNECT_TIMEOUT',
+  });
 }
 
 /** Validates an `allowServerUids` option (connect, and the channel Client); a copy of it, `[]` by default. */

@@ -3,7 +3,9 @@
  * iteration over connections, and how a new connection is handed out.
  */
 import { EventEmitter } from 'node:events';
-import type { PipeConnection, PipeServer } from './named.js';
+import { abortError, invalidArgType, invalidArgValue } from './errors.js';
+import type { ListenOptions, PipeConnection, PipeServer } from './named.js';
+import { validateAbortSignal } from './validate.js';
 
 const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose');
 
@@ -23,13 +25,55 @@ export abstract class PipeServerBase extends EventEmitter implements PipeServer 
 
   abstract get listening(): boolean;
   abstract address(): string | null;
-  abstract listen(name: string): Promise<void>;
+  /** Starts serving `name`; bad names throw synchronously. */
+  protected abstract startListening(name: string): Promise<void>;
   abstract close(): Promise<void>;
   abstract ref(): this;
   abstract unref(): this;
 
   /** True once the server has stopped accepting; iterations end after what they have queued. */
   protected abstract get stopped(): boolean;
+
+  listen(target: string | ListenOptions, callback?: () => void): Promise<void> {
+    let name: string;
+    let signal: AbortSignal | undefined;
+    if (typeof target === 'string') name = target;
+    else if (target !== null && typeof target === 'object' && !Array.isArray(target)) {
+      const { path, name: n } = target;
+      if (path !== undefined && n !== undefined) throw invalidArgValue('options', target, "must give one of 'path' or 'name', not both");
+      const given = path ?? n;
+      if (typeof given !== 'string') throw invalidArgType(path !== undefined ? 'options.path' : 'options.name', 'of type string', given);
+      name = given;
+      validateAbortSignal(target.signal, 'options.signal');
+      signal = target.signal;
+    } else throw invalidArgType('name', 'of type string or an object', target);
+    if (callback !== undefined && typeof callback !== 'function') throw invalidArgType('callback', 'of type function', callback);
+    if (signal?.aborted) return this.#settle(Promise.reject(abortError(signal)), callback);
+    const started = this.startListening(name);
+    if (signal) {
+      // As net's listen({ signal }): an abort closes the server, at any time after this call.
+      const onAbort = (): void => void this.close();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.once('close', () => signal.removeEventListener('abort', onAbort));
+    }
+    return this.#settle(started, callback);
+  }
+
+  /**
+   * With a callback the call is net-shaped: the callback runs on success, a failure is emitted as
+   * `'error'` (as net.Server does), and the returned promise's rejection is marked handled so a
+   * caller that ignores it gets no unhandled rejection. Without one, the promise is the only channel.
+   */
+  #settle(p: Promise<void>, callback: (() => void) | undefined): Promise<void> {
+    if (!callback) return p;
+    p.then(
+      () => callback.call(this),
+      (err: unknown) => {
+        if (this.listenerCount('error') > 0) this.emit('error', err);
+      },
+    );
+    return p;
+  }
 
   async [asyncDispose](): Promise<void> {
     await this.close();

@@ -1,6 +1,6 @@
 // Contract tests for PipeError (src/errors.ts): portable codes, Node's errno numbers, Win32 originals.
 import { constants as osConstants } from 'node:os';
-import { getSystemErrorName } from 'node:util';
+import { getSystemErrorName, inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { PipeError, isPipeError } from '../src/index.js';
 import { errnoName, fromNodeError, posixError, win32Error, win32ToCode } from '../src/errors.js';
@@ -26,6 +26,16 @@ describe('PipeError', () => {
     const err = new PipeError({ code: 'ERR_PIPE_CLOSED', syscall: 'read' });
     expect(err.errno).toBeUndefined();
     expect(err.win32Code).toBeUndefined();
+  });
+
+  it('an error without a Win32 original has no win32Code/win32Errno property, so printing it shows none', () => {
+    const err = new PipeError({ code: 'EPIPE', syscall: 'write' });
+    expect('win32Code' in err).toBe(false);
+    expect('win32Errno' in err).toBe(false);
+    expect(inspect(err)).not.toMatch(/win32/);
+    const w = new PipeError({ code: 'EPIPE', syscall: 'WriteFile', win32Errno: 232 });
+    expect(Object.keys(w)).toEqual(expect.arrayContaining(['win32Code', 'win32Errno']));
+    expect(inspect(w)).toMatch(/ERROR_NO_DATA/);
   });
 
   it('maps Win32 errors to portable codes and keeps the original', () => {

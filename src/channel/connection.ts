@@ -7,9 +7,9 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { inspect } from 'node:util';
 import v8 from 'node:v8';
-import { PipeError, closedError, invalidArgType, invalidArgValue, isPipeError, outOfRange } from '../errors.js';
+import { PipeError, abortError, closedError, invalidArgType, invalidArgValue, isPipeError, outOfRange } from '../errors.js';
 import type { MessageTransport } from '../message.js';
-import { validateBuffer, validateInteger } from '../validate.js';
+import { validateAbortSignal, validateBuffer, validateInteger, validateObject } from '../validate.js';
 
 const dispose: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
 
@@ -224,12 +224,22 @@ export class Connection {
    *
    * Rejects with `ERR_CHANNEL_CLOSED` once the peer is gone and every message it sent has been
    * received (Python's `EOFError`), `ERR_PIPE_CLOSED` after `close()`, `EBADF` on a send-only end.
-   * @throws RangeError synchronously for a bad `maxLength`.
+   * `options.signal` aborts the wait with an `AbortError`; no message is consumed by it.
+   *
+   * @example
+   * ```ts
+   * const msg = await conn.recvBytes(1 << 20, { signal: AbortSignal.timeout(5000) });
+   * ```
+   * @throws RangeError synchronously for a bad `maxLength`; TypeError for a bad `options.signal`.
    */
-  recvBytes(maxLength?: number): Promise<Buffer> {
+  recvBytes(maxLength?: number, options?: { signal?: AbortSignal }): Promise<Buffer> {
     if (maxLength !== undefined) validateInteger(maxLength, 'maxLength', 0, Number.MAX_SAFE_INTEGER);
+    validateObject(options, 'options');
+    const signal = options?.signal;
+    validateAbortSignal(signal, 'options.signal');
     const refusal = this.#refuseRead('recv');
     if (refusal) return Promise.reject(refusal);
+    if (signal?.aborted) return Promise.reject(abortError(signal));
     this.#startReading();
     if (this.#recvs.length === 0 && this.#queue.length > 0) {
       const head = this.#queue[0]!;
@@ -238,17 +248,49 @@ export class Connection {
     }
     if (this.#queue.length === 0 && this.#failure) return Promise.reject(this.#failure);
     if (this.#queue.length === 0 && this.#ended) return Promise.reject(channelClosed(this.#ep.path, this.#endCause));
-    return this.#track(new Promise<Buffer>((resolve, reject) => this.#recvs.push({ maxLength, resolve, reject })));
+    return this.#track(
+      new Promise<Buffer>((resolve, reject) => {
+        if (!signal) return void this.#recvs.push({ maxLength, resolve, reject });
+        const onAbort = (): void => {
+          const i = this.#recvs.indexOf(entry);
+          if (i >= 0) this.#recvs.splice(i, 1);
+          reject(abortError(signal));
+        };
+        const entry: PendingRecv = {
+          maxLength,
+          resolve: (b) => {
+            signal.removeEventListener('abort', onAbort);
+            resolve(b);
+          },
+          reject: (e) => {
+            signal.removeEventListener('abort', onAbort);
+            reject(e);
+          },
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.#recvs.push(entry);
+      }),
+    );
   }
 
   /**
    * Receives the next message and deserializes it with `v8.deserialize` (Python's `recv`).
    * Rejects as {@link Connection.recvBytes} does, or with `EPROTO` for a message that is not
    * V8-serialized (one from `sendBytes`, or a pickle from Python's `send`); the deserializer's own
-   * error is its `cause`, and the message is consumed.
+   * error is its `cause`, and the message is consumed. `options.signal` aborts the wait, as for
+   * {@link Connection.recvBytes}.
+   *
+   * @example
+   * ```ts
+   * const value = await conn.recv({ signal: AbortSignal.timeout(5000) });
+   * ```
    */
-  async recv(): Promise<unknown> {
-    const message = await this.recvBytes();
+  recv(options?: { signal?: AbortSignal }): Promise<unknown> {
+    // Validation throws synchronously (as recvBytes does), so this is not an async function.
+    return this.recvBytes(undefined, options).then((message) => this.#deserialize(message));
+  }
+
+  #deserialize(message: Buffer): unknown {
     try {
       return v8.deserialize(message);
     } catch (err) {

@@ -28,9 +28,9 @@
  *
  * @module
  */
-import { PipeError, closedError, invalidArgType, invalidArgValue } from '../errors.js';
+import { PipeError, abortError, closedError, invalidArgType, invalidArgValue } from '../errors.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, resolveAllowServerUids, resolveTrustedServerOwners } from '../named.js';
-import { validateBoolean, validateInteger, validateObject } from '../validate.js';
+import { validateAbortSignal, validateBoolean, validateInteger, validateObject } from '../validate.js';
 import { clientHandshake, serverHandshake } from './auth.js';
 import { Connection, installFromFd, type FromFdOptions, type PendingConnection } from './connection.js';
 import { PosixListenerBackend, arbitraryPosixAddress, posixConnect, posixFromFd, posixPipe, validatePosixAddress } from './posix.js';
@@ -76,6 +76,11 @@ export interface ListenerOptions {
 
 /** Options for {@link Client}. */
 export interface ClientOptions {
+  /**
+   * Aborts the connect and the handshake: `Client` rejects with an `AbortError`, and a connection
+   * that completes afterwards is closed at once.
+   */
+  signal?: AbortSignal;
   /** The shared secret; see {@link ListenerOptions.authkey}. */
   authkey?: ArrayBufferView | string;
   /** The largest message accepted, in bytes. Default 64 MiB. */
@@ -255,13 +260,45 @@ export class Listener {
    * Rejects with `ERR_AUTHENTICATION` when a handshake fails, `ETIMEDOUT` when a client takes
    * longer than `handshakeTimeout` (the connection is closed; the listener keeps listening; the
    * oldest pending call is the one that rejects), `ERR_PIPE_CLOSED` once the listener is closed.
+   * `options.signal` aborts the wait (an `AbortError`); a client arriving later is kept for the
+   * next `accept()`, never lost.
+   *
+   * @example
+   * ```ts
+   * const conn = await listener.accept({ signal: AbortSignal.timeout(5000) });
+   * ```
+   * @throws TypeError synchronously for a bad `options.signal`.
    */
-  accept(): Promise<Connection> {
-    if (this.#authkey === undefined) return this.#backend.next().then((pending) => pending.connection());
+  accept(options?: { signal?: AbortSignal }): Promise<Connection> {
+    validateObject(options, 'options');
+    const signal = options?.signal;
+    validateAbortSignal(signal, 'options.signal');
+    if (this.#authkey === undefined && signal === undefined) return this.#backend.next().then((pending) => pending.connection());
     if (this.#closed) return Promise.reject(closedError('accept'));
+    if (signal?.aborted) return Promise.reject(abortError(signal));
     const ready = this.#ready.shift();
     if (ready) return Promise.resolve(ready);
-    const p = new Promise<Connection>((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    const p = new Promise<Connection>((resolve, reject) => {
+      const onAbort = (): void => {
+        const i = this.#waiters.indexOf(waiter);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        reject(abortError(signal));
+        // Nobody else waiting: stop taking clients, so an aborted accept keeps nothing alive.
+        this.#settled();
+      };
+      const waiter = {
+        resolve: (c: Connection): void => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(c);
+        },
+        reject: (e: unknown): void => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.push(waiter);
+    });
     this.#pull();
     return p;
   }
@@ -383,13 +420,50 @@ async function authenticate(
 export function Client(address: string, options?: ClientOptions): Promise<Connection> {
   const a = resolveAddress(address, false);
   validateObject(options, 'options');
+  const signal = options?.signal;
+  validateAbortSignal(signal, 'options.signal');
   const key = resolveAuthkey(options?.authkey);
   const max = resolveMax(options?.maxMessageSize, 'options.maxMessageSize');
   const trusted = resolveTrustedServerOwners(options?.trustedServerOwners, 'options.trustedServerOwners');
   const allowServerUids = resolveAllowServerUids(options?.allowServerUids, 'options.allowServerUids');
   const timeout = resolveHandshakeTimeout(options?.handshakeTimeout);
+  if (signal?.aborted) return Promise.reject(abortError(signal));
   const connecting = isWindows ? winConnect(a, max, trusted, key === undefined ? undefined : HANDSHAKE_MESSAGE_MAX) : posixConnect(a, max, allowServerUids);
-  return connecting.then((pending) => authenticate(pending, key, clientHandshake, timeout));
+  if (!signal) return connecting.then((pending) => authenticate(pending, key, clientHandshake, timeout));
+  return new Promise<Connection>((resolve, reject) => {
+    let aborted = false;
+    let current: PendingConnection | undefined;
+    const onAbort = (): void => {
+      aborted = true;
+      // Stop the handshake where it is: the Listener sees this client leave, not authenticate.
+      current?.destroy();
+      reject(abortError(signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    connecting
+      .then((pending) => {
+        // Ownership: an abort before the connect completed leaves nobody to take `pending`.
+        if (aborted) {
+          pending.destroy();
+          return undefined;
+        }
+        current = pending;
+        return authenticate(pending, key, clientHandshake, timeout);
+      })
+      .then(
+        (conn) => {
+          signal.removeEventListener('abort', onAbort);
+          if (!conn) return;
+          // Ownership: nobody will receive a connection that completes after the abort; close it.
+          if (aborted) conn.close();
+          else resolve(conn);
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          if (!aborted) reject(err);
+        },
+      );
+  });
 }
 
 export { PipeError };

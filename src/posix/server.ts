@@ -116,7 +116,7 @@ type ServerState = 'idle' | 'starting' | 'listening' | 'closed';
  * client's `connect` into the listen backlog. winpipe keeps at most `maxInstances` connections
  * handed out; later ones are held unread in arrival order (their data waits in the kernel) and
  * handed out, oldest first, as earlier ones close. A held client's `connect` has already
- * succeeded, so `connect`'s `timeout` does not apply to it. At most `maxPendingClients` are
+ * succeeded, so `connect`'s `connectTimeout` does not apply to it. At most `maxPendingClients` are
  * held; a client beyond that is closed at once. Every client's uid is checked (trust.ts
  * `mayAccept`) before it is held or handed out.
  */
@@ -149,7 +149,7 @@ class PosixPipeServer extends PipeServerBase {
     return this.#path;
   }
 
-  listen(name: string): Promise<void> {
+  protected startListening(name: string): Promise<void> {
     // Bad names throw here, synchronously, before any system call.
     const path = pipePath(name, { security: this.#o.security });
     if (this.#state !== 'idle') {
@@ -433,6 +433,29 @@ function candidates(path: string): { path: string; dir?: { path: string; mode: n
   return [{ path }];
 }
 
+/**
+ * `pipeExists` on POSIX: a socket file at one of the paths `connect` would try, in a directory
+ * that passes `connect`'s checks. Only `lstat`: nothing connects, so the server accepts nothing.
+ */
+export function posixPipeExists(path: string): boolean {
+  for (const { path: candidate, dir } of candidates(path)) {
+    if (dir) {
+      try {
+        verifyDir(dir.path, { mode: dir.mode, create: false, syscall: 'connect', trustedOwners: [] });
+      } catch {
+        // No directory, or one connect would refuse: nothing we would talk to lives there.
+        continue;
+      }
+    }
+    try {
+      if (lstatSync(candidate).isSocket()) return true;
+    } catch {
+      // ENOENT, or a path we may not look at: not there for us.
+    }
+  }
+  return false;
+}
+
 /** One connect attempt. Resolves the connected socket or rejects with Node's error. */
 function attempt(path: string, signal: AbortSignal | undefined): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
@@ -494,7 +517,7 @@ function connectError(err: unknown, path: string): PipeError | Error {
  *
  * @example
  * ```ts
- * const conn = await posixConnect(pipePath('my-app'), resolveConnectOptions({ timeout: 1000 }));
+ * const conn = await posixConnect(pipePath('my-app'), resolveConnectOptions({ connectTimeout: 1000 }));
  * conn.end('hello');
  * ```
  */
@@ -502,7 +525,7 @@ export function posixConnect(path: string, o: ResolvedConnectOptions): Promise<P
   const signal = o.signal;
   if (signal?.aborted) return Promise.reject(abortError(signal));
   return (async () => {
-    const deadline = Date.now() + o.timeout;
+    const deadline = Date.now() + o.connectTimeout;
     let socket: net.Socket | undefined;
     let target: string | undefined;
     let busy: string | undefined;

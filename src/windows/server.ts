@@ -101,7 +101,7 @@ class WindowsPipeServer extends PipeServerBase {
     return this.#path;
   }
 
-  listen(name: string): Promise<void> {
+  protected startListening(name: string): Promise<void> {
     const path = pipePath(name);
     if (isRemotePipePath(path)) throw invalidArgValue('name', name, 'is a remote pipe; a server can only create local pipes');
     if (this.#state !== 'idle') {
@@ -357,6 +357,14 @@ function nameInUse(path: string): boolean {
   return e === E.ERROR_SEM_TIMEOUT || e === E.ERROR_PIPE_BUSY;
 }
 
+/**
+ * `pipeExists` on Windows: asks the pipe file system whether the name has an instance, without
+ * opening one, so the server sees no client (a CreateFileW probe would take an instance).
+ */
+export function windowsPipeExists(path: string): boolean {
+  return nameInUse(path);
+}
+
 export function createWindowsServer(options: ResolvedServerOptions, listener?: (conn: PipeConnection) => void): PipeServer {
   return new WindowsPipeServer(options, listener);
 }
@@ -369,7 +377,7 @@ export function windowsConnect(path: string, o: ResolvedConnectOptions): Promise
     o.access === 'read' ? k32.GENERIC_READ | k32.FILE_WRITE_ATTRIBUTES : o.access === 'write' ? k32.GENERIC_WRITE | k32.FILE_READ_ATTRIBUTES : k32.GENERIC_READ | k32.GENERIC_WRITE;
   // Identification only: a server cannot act as this user with our token.
   const flags = k32.FILE_FLAG_OVERLAPPED | k32.SECURITY_SQOS_PRESENT | k32.SECURITY_IDENTIFICATION;
-  const deadline = Date.now() + o.timeout;
+  const deadline = Date.now() + o.connectTimeout;
   return new Promise<PipeConnection>((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
     let delay = 2;

@@ -1,0 +1,73 @@
+// Type tests for the public API (compiled with `tsc --noEmit -p test/types` by test/types.test.ts,
+// never run). Each `@ts-expect-error` line must be an error: tsc fails on an unused one.
+import type net from 'node:net';
+import type { Duplex } from 'node:stream';
+import {
+  connect,
+  createServer,
+  type BytePipeConnection,
+  type MessagePipeConnection,
+  type PipeConnection,
+  type PipeServer,
+} from '../../src/index.js';
+
+declare function is<T>(value: T): void;
+
+export async function serverEvents(): Promise<void> {
+  const server = createServer();
+  is<PipeServer<BytePipeConnection>>(server);
+  server.on('connection', (conn) => {
+    is<net.Socket>(conn); // a byte connection is a net.Socket
+    conn.setTimeout(1000);
+    is<number | undefined>(conn.clientProcessId);
+    is<'byte'>(conn.mode);
+  });
+  server.once('listening', () => {});
+  server.on('close', () => {});
+  server.on('error', (err) => is<Error>(err));
+  server.off('connection', () => {});
+  // @ts-expect-error: not an event of a PipeServer
+  server.on('connect', () => {});
+  // @ts-expect-error: not an event of a PipeServer
+  server.once('data', () => {});
+  // @ts-expect-error: 'connection' gives a connection, not a string
+  server.on('connection', (conn: string) => conn);
+  // @ts-expect-error: 'listening' has no arguments to emit
+  server.emit('listening', 1);
+  await server.listen('name', () => {});
+  await server.listen({ path: 'name', signal: AbortSignal.timeout(1) });
+  await server.listen({ name: 'name' });
+  // @ts-expect-error: listen takes a name or { path | name, signal }
+  await server.listen(42);
+  for await (const conn of server) is<BytePipeConnection>(conn);
+}
+
+export async function modesFollowThroughOverloads(): Promise<void> {
+  createServer((conn) => conn.setNoDelay()); // byte: a net.Socket
+  createServer({ maxInstances: 2 }, (conn) => is<BytePipeConnection>(conn));
+  const msgServer = createServer({ mode: 'message' }, (conn) => {
+    is<MessagePipeConnection>(conn);
+    is<'message'>(conn.mode);
+    // @ts-expect-error: a message connection is not a net.Socket
+    conn.setTimeout(1000);
+  });
+  msgServer.on('connection', (conn) => is<MessagePipeConnection>(conn));
+
+  const byte = await connect('name');
+  is<BytePipeConnection>(byte);
+  byte.setTimeout(1000);
+  const byte2 = await connect('name', { mode: 'byte', connectTimeout: 10, wait: true });
+  is<net.Socket>(byte2);
+  const msg = await connect('name', { mode: 'message' });
+  is<MessagePipeConnection>(msg);
+  is<Duplex>(msg);
+  // @ts-expect-error: a message connection has no setTimeout
+  msg.setTimeout(1);
+  const mode = Math.random() > 0.5 ? ('byte' as const) : ('message' as const);
+  const either = await connect('name', { mode });
+  is<PipeConnection>(either);
+  // @ts-expect-error: not known to be a socket when the mode is not known
+  either.setTimeout(1);
+  // @ts-expect-error: wait is a boolean
+  await connect('name', { wait: 1 });
+}
