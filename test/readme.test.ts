@@ -84,6 +84,12 @@ describe.skipIf(!packed)('README blocks and examples/ against the packed tarball
     expect(snippets.filter((s) => s.origin.startsWith('examples')).length).toBeGreaterThanOrEqual(4);
   });
 
+  it('the type check itself ran: every diagnostic names a snippet, every snippet was emitted', () => {
+    const stray = diagnostics.split(/\r?\n/).filter((l) => l.trim() && !snippets.some((s) => l.includes(s.file)));
+    expect(stray).toEqual([]);
+    expect(snippets.filter((s) => !existsSync(join(dir, 'out', emitted(s.file)))).map((s) => s.origin)).toEqual([]);
+  });
+
   for (const s of snippets) {
     it(`${s.origin} type-checks (strict, nodenext)`, () => {
       const mine = diagnostics.split(/\r?\n/).filter((l) => l.includes(s.file));
