@@ -85,7 +85,7 @@ export class MessageConnection extends Duplex implements PipeConnection {
   /** @internal Ownership: the connection owns `transport` and destroys it once. */
   constructor(
     transport: MessageTransport,
-    info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; peerUid?: number; peerGid?: number; readable: boolean; writable: boolean; readAheadBytes: number },
+    info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; peerUid?: number; peerGid?: number; readable: boolean; writable: boolean; readAheadBytes: number; allowHalfOpen?: boolean },
   ) {
     // Each message is one object when read, and one chunk (never merged or split) when written.
     // The read side's own buffer holds one message at most: an object-mode high-water mark counts
@@ -97,7 +97,8 @@ export class MessageConnection extends Duplex implements PipeConnection {
       writableObjectMode: false,
       writableHighWaterMark: WRITE_QUEUE_BYTES,
       decodeStrings: true,
-      allowHalfOpen: true,
+      // false (net's default): Duplex ends our side when the peer's end is read, then 'close'.
+      allowHalfOpen: info.allowHalfOpen ?? true,
       readable: info.readable,
       writable: info.writable,
     } as DuplexOptions);

@@ -40,6 +40,13 @@ export interface CreateServerOptions {
   /** Default `'byte'`. */
   mode?: PipeMode;
   /**
+   * Default `false`, as `net`: a connection whose peer has ended (`'end'`) ends its own side too
+   * and emits `'close'`, so a server learns that its client left without calling `end()` itself.
+   * `true`: the connection stays writable after the peer's end (half-open), for protocols that
+   * answer after the request's end of stream; then call `end()` when done.
+   */
+  allowHalfOpen?: boolean;
+  /**
    * Default `'duplex'`. `'inbound'`: clients only write; `'outbound'`: clients only read.
    * Windows: PIPE_ACCESS_INBOUND / OUTBOUND, so a client must connect with `access: 'write'` /
    * `'read'`. POSIX: the server side of each connection is made one-way (the unused direction is
@@ -104,6 +111,13 @@ export interface ConnectOptions {
   timeout?: number;
   /** Aborts the connect; it rejects with an `AbortError`. */
   signal?: AbortSignal;
+  /**
+   * Default `false`, as `net`: a connection whose peer has ended (`'end'`) ends its own side too
+   * and emits `'close'`, so a server learns that its client left without calling `end()` itself.
+   * `true`: the connection stays writable after the peer's end (half-open), for protocols that
+   * answer after the request's end of stream; then call `end()` when done.
+   */
+  allowHalfOpen?: boolean;
   /**
    * Must match the server's mode. Default `'byte'`. Windows refuses a mismatch (`EPROTOTYPE`);
    * a Unix socket cannot tell, and the bytes are misread.
@@ -259,7 +273,9 @@ export function resolveServerOptions(options: unknown): ResolvedServerOptions {
   validateInteger(maxMessageSize, 'options.maxMessageSize', 1, Number.MAX_SAFE_INTEGER);
   const readAheadBytes = o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES;
   validateInteger(readAheadBytes, 'options.readAheadBytes', 1, Number.MAX_SAFE_INTEGER);
-  return { mode, access, maxInstances, maxPendingClients, pendingInstances, inBufferSize, outBufferSize, security, rejectRemoteClients, firstInstance, maxMessageSize, readAheadBytes };
+  const allowHalfOpen = o.allowHalfOpen ?? false;
+  validateBoolean(allowHalfOpen, 'options.allowHalfOpen');
+  return { allowHalfOpen, mode, access, maxInstances, maxPendingClients, pendingInstances, inBufferSize, outBufferSize, security, rejectRemoteClients, firstInstance, maxMessageSize, readAheadBytes };
 }
 
 function validateSecurity(security: unknown): asserts security is PipeSecurity {
@@ -289,9 +305,11 @@ export function resolveConnectOptions(options: unknown): ResolvedConnectOptions 
   validateInteger(readAheadBytes, 'options.readAheadBytes', 1, Number.MAX_SAFE_INTEGER);
   const allowRemote = o.allowRemote ?? false;
   validateBoolean(allowRemote, 'options.allowRemote');
+  const allowHalfOpen = o.allowHalfOpen ?? false;
+  validateBoolean(allowHalfOpen, 'options.allowHalfOpen');
   const allowServerUids = resolveAllowServerUids(o.allowServerUids, 'options.allowServerUids');
   const trustedServerOwners = resolveTrustedServerOwners(o.trustedServerOwners, 'options.trustedServerOwners');
-  return { timeout, signal: o.signal, mode, access, maxMessageSize, readAheadBytes, allowRemote, trustedServerOwners, allowServerUids };
+  return { timeout, signal: o.signal, allowHalfOpen, mode, access, maxMessageSize, readAheadBytes, allowRemote, trustedServerOwners, allowServerUids };
 }
 
 /** Validates an `allowServerUids` option (connect, and the channel Client); a copy of it, `[]` by default. */

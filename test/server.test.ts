@@ -244,6 +244,7 @@ describe('options', () => {
     ['maxPendingClients -1', { maxPendingClients: -1 }, RangeError, 'ERR_OUT_OF_RANGE'],
     ['maxPendingClients 65537', { maxPendingClients: 65537 }, RangeError, 'ERR_OUT_OF_RANGE'],
     ["maxPendingClients '8'", { maxPendingClients: '8' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+    ["allowHalfOpen 'yes'", { allowHalfOpen: 'yes' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
   ];
   it.each(badServer)('createServer rejects %s synchronously', (_, options, type, code) => {
     const err = thrown(() => createServer(options as CreateServerOptions));
@@ -271,6 +272,7 @@ describe('options', () => {
     ['allowServerUids 1001 (not an array)', { allowServerUids: 1001 }, TypeError, 'ERR_INVALID_ARG_TYPE'],
     ['allowServerUids [-1]', { allowServerUids: [-1] }, RangeError, 'ERR_OUT_OF_RANGE'],
     ["allowServerUids ['1001']", { allowServerUids: ['1001'] }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+    ['allowHalfOpen 1', { allowHalfOpen: 1 }, TypeError, 'ERR_INVALID_ARG_TYPE'],
   ];
   it.each(badConnect)('connect rejects %s synchronously, before any system call', (_, options, type, code) => {
     // The name is served by nobody: any system call would give ENOENT instead.
@@ -895,5 +897,54 @@ describe.each(modes)('%s mode: close and disconnect', (mode: Mode) => {
     const got = mode === 'message' ? takeMessages(c, 1).then((m) => m[0]!) : readBytes(c, 4);
     s.write(Buffer.from('down'));
     expect((await within(got, BOUND, 'the outbound data')).toString()).toBe('down');
+  });
+});
+
+describe.each(modes)('%s mode: allowHalfOpen', (mode: Mode) => {
+  it("default false, as net: when the client leaves, the server side emits 'end' and then 'close' without calling end()", async () => {
+    const { server, name } = await serve({ mode });
+    const accepted = nextConnection(server);
+    const c = await client(name, { mode });
+    const s = await accepted;
+    const ended = once(s, 'end');
+    const closed = once(s, 'close');
+    s.resume();
+    c.end();
+    await within(ended, BOUND, "the server's 'end'");
+    await within(closed, BOUND, "the server's 'close', with no end() of ours");
+    expect(s.writable).toBe(false);
+  });
+
+  it("default false on the client too: when the server ends, the client emits 'close' without calling end()", async () => {
+    const { server, name } = await serve({ mode });
+    const accepted = nextConnection(server);
+    const c = await client(name, { mode });
+    const s = await accepted;
+    const closed = once(c, 'close');
+    c.resume();
+    s.end();
+    await within(closed, BOUND, "the client's 'close', with no end() of its own");
+  });
+
+  it('true: after the client ends, the server is still writable and its reply reaches the client; close follows its own end()', async () => {
+    const { server, name } = await serve({ mode, allowHalfOpen: true });
+    const accepted = nextConnection(server);
+    const c = await client(name, { mode, allowHalfOpen: true });
+    const s = await accepted;
+    let closedEarly = false;
+    s.once('close', () => (closedEarly = true));
+    s.resume();
+    const ended = once(s, 'end');
+    c.end();
+    await within(ended, BOUND, "the server's 'end'");
+    // A turn later: a non-half-open stream would have ended its side by now.
+    await new Promise((r) => setImmediate(r));
+    expect(closedEarly).toBe(false);
+    expect(s.writable).toBe(true);
+    const reply = mode === 'message' ? takeMessages(c, 1).then((m) => m[0]!) : readToEnd(c);
+    const closed = once(s, 'close');
+    s.end(Buffer.from('late reply'));
+    expect((await within(reply, BOUND, 'the reply after the client ended')).toString()).toBe('late reply');
+    await within(closed, BOUND, "the server's 'close' after its own end()");
   });
 });

@@ -68,10 +68,13 @@ function wrapSocket(
     peer: PeerCredentials | undefined;
     readable: boolean;
     writable: boolean;
+    allowHalfOpen: boolean;
     maxMessageSize: number;
     readAheadBytes: number;
   },
 ): PipeConnection {
+  // The socket itself stays half-open: in message mode the MessageConnection decides, and a side
+  // made one-way (SHUT_RD) reads an end that is ours, not the peer's.
   restrictDirections(socket, info.readable, info.writable);
   if (mode === 'message') {
     // Ownership: the transport owns the socket, and the MessageConnection owns the transport.
@@ -80,13 +83,18 @@ function wrapSocket(
       path: info.path,
       readable: info.readable,
       writable: info.writable,
+      allowHalfOpen: info.allowHalfOpen,
       readAheadBytes: info.readAheadBytes,
       ...(info.clientProcessId === undefined ? {} : { clientProcessId: info.clientProcessId }),
       ...(info.serverProcessId === undefined ? {} : { serverProcessId: info.serverProcessId }),
       ...(info.peer === undefined ? {} : { peerUid: info.peer.uid, peerGid: info.peer.gid }),
     });
   }
-  if (info.readable) startReading(socket);
+  // net reads allowHalfOpen when the read side ends: false makes the peer's end end ours, then 'close'.
+  if (info.readable) {
+    socket.allowHalfOpen = info.allowHalfOpen;
+    startReading(socket);
+  }
   return byteConnection(socket, { ...info, peerUid: info.peer?.uid, peerGid: info.peer?.gid });
 }
 
@@ -321,6 +329,7 @@ class PosixPipeServer extends PipeServerBase {
         peer,
         readable: o.access !== 'outbound',
         writable: o.access !== 'inbound',
+        allowHalfOpen: o.allowHalfOpen,
         maxMessageSize: o.maxMessageSize,
         readAheadBytes: o.readAheadBytes,
       });
@@ -556,6 +565,7 @@ export function posixConnect(path: string, o: ResolvedConnectOptions): Promise<P
         peer: server,
         readable: o.access !== 'write',
         writable: o.access !== 'read',
+        allowHalfOpen: o.allowHalfOpen,
         maxMessageSize: o.maxMessageSize,
         readAheadBytes: o.readAheadBytes,
       });

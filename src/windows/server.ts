@@ -30,7 +30,7 @@ function isDisconnect(error: number): boolean {
 function wrap(
   handle: k32.HANDLE,
   mode: 'byte' | 'message',
-  info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; readable: boolean; writable: boolean; maxMessageSize: number; readAheadBytes: number },
+  info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; readable: boolean; writable: boolean; allowHalfOpen: boolean; maxMessageSize: number; readAheadBytes: number },
   onRelease?: () => void,
 ): PipeConnection {
   if (mode === 'message') {
@@ -49,7 +49,7 @@ function wrap(
     throw win32Error(E.ERROR_TOO_MANY_OPEN_FILES, 'uv_open_osfhandle', info.path);
   }
   // Ownership: from here the fd, and then the socket's libuv handle, owns the pipe handle.
-  const socket = new net.Socket({ fd, readable: info.readable, writable: info.writable });
+  const socket = new net.Socket({ fd, readable: info.readable, writable: info.writable, allowHalfOpen: info.allowHalfOpen });
   return byteConnection(socket, info);
 }
 
@@ -316,6 +316,7 @@ class WindowsPipeServer extends PipeServerBase {
           clientProcessId,
           readable: this.#o.access !== 'outbound',
           writable: this.#o.access !== 'inbound',
+          allowHalfOpen: this.#o.allowHalfOpen,
           maxMessageSize: this.#o.maxMessageSize,
           readAheadBytes: this.#o.readAheadBytes,
         },
@@ -428,6 +429,7 @@ function clientConnection(handle: k32.HANDLE, path: string, o: ResolvedConnectOp
     serverOwnerSid,
     readable: o.access !== 'write',
     writable: o.access !== 'read',
+    allowHalfOpen: o.allowHalfOpen,
     maxMessageSize: o.maxMessageSize,
     readAheadBytes: o.readAheadBytes,
   });
