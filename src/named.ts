@@ -35,6 +35,41 @@ export type ClientAccess = 'duplex' | 'read' | 'write';
  */
 export type PipeSecurity = 'current-user' | 'everyone' | { sddl: string };
 
+/**
+ * Who is at the other end of a connection, as the OS says (never what the peer claims): on a
+ * server connection the client, on a client connection the server.
+ *
+ * - POSIX: `pid`, `uid`, `gid` from `SO_PEERCRED` (Linux) / `getpeereid` + `LOCAL_PEERPID`
+ *   (macOS), read once, in the call whose uid the trust checks use.
+ * - Windows, server side: `pid` (GetNamedPipeClientProcessId), `sessionId`
+ *   (GetNamedPipeClientSessionId), and the client process's user `sid` and `user`
+ *   (`DOMAIN\name`, LookupAccountSidW) when its token can be opened (same user, or we are elevated).
+ * - Windows, client side: `pid`, `sessionId` (GetNamedPipeServer…), `sid` = the user of the server
+ *   process when its token can be opened (it cannot for SYSTEM services), else the pipe's owner
+ *   SID (always readable; also on `serverOwnerSid`), and `user` for that SID.
+ *
+ * @example
+ * ```ts
+ * server.on('connection', (conn) => {
+ *   console.log(conn.peer); // Linux: { pid: 4242, uid: 1000, gid: 1000 }  Windows: { pid, sessionId: 1, sid: 'S-1-5-21-…', user: 'PC\\ann' }
+ * });
+ * ```
+ */
+export interface PeerIdentity {
+  /** The process id, when the OS gives it. */
+  pid: number | undefined;
+  /** POSIX: the effective uid. */
+  uid?: number;
+  /** POSIX: the effective gid. */
+  gid?: number;
+  /** Windows: the user SID (`S-1-5-…`). */
+  sid?: string;
+  /** Windows: the account name of `sid`, `DOMAIN\name`. */
+  user?: string;
+  /** Windows: the Terminal Services session id. */
+  sessionId?: number;
+}
+
 /** Options for {@link createServer}. Every default is the safe choice. */
 export interface CreateServerOptions {
   /** Default `'byte'`. */
@@ -202,6 +237,8 @@ export interface PipeConnection extends Duplex {
   readonly peerUid: number | undefined;
   /** POSIX: the gid of the process at the other end (see {@link PipeConnection.peerUid}). Windows: undefined. */
   readonly peerGid: number | undefined;
+  /** Who is at the other end (the client on a server connection, the server on a client connection). See {@link PeerIdentity}. */
+  readonly peer: PeerIdentity;
   /** Sends one message (byte mode: writes the bytes); resolves once it is handed to the OS. */
   writeMessage(data: ArrayBufferView): Promise<void>;
   /** Every message until end of stream (byte mode: every chunk). */

@@ -22,7 +22,7 @@ import { PipeServerBase } from '../server.js';
 import { SUN_PATH_MAX, pipePath, socketDir, socketDirMode, socketDirs, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import * as libc from './libc.js';
 import { SocketMessageTransport } from './transport.js';
-import { bindListening, checkServer, mayAccept, peerCredentials, removeSocketFile, socketFd, verifyDir, type PeerCredentials } from './trust.js';
+import { bindListening, checkServer, mayAccept, peerCredentials, peerIdentity, removeSocketFile, socketFd, verifyDir, type PeerCredentials } from './trust.js';
 
 /** Mode of the socket file: only us, or every local user (connecting needs write permission). */
 const PRIVATE_MODE = 0o600;
@@ -88,6 +88,7 @@ function wrapSocket(
       ...(info.clientProcessId === undefined ? {} : { clientProcessId: info.clientProcessId }),
       ...(info.serverProcessId === undefined ? {} : { serverProcessId: info.serverProcessId }),
       ...(info.peer === undefined ? {} : { peerUid: info.peer.uid, peerGid: info.peer.gid }),
+      peer: peerIdentity(info.peer),
     });
   }
   // net reads allowHalfOpen when the read side ends: false makes the peer's end end ours, then 'close'.
@@ -95,7 +96,7 @@ function wrapSocket(
     socket.allowHalfOpen = info.allowHalfOpen;
     startReading(socket);
   }
-  return byteConnection(socket, { ...info, peerUid: info.peer?.uid, peerGid: info.peer?.gid });
+  return byteConnection(socket, { ...info, peerUid: info.peer?.uid, peerGid: info.peer?.gid, peer: peerIdentity(info.peer) });
 }
 
 /**
