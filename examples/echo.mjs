@@ -5,11 +5,11 @@
 import { connect, createServer } from 'winpipe';
 
 async function byteMode() {
-  // Byte mode: each connection is a net.Socket. Echo every chunk; end our side when the client ends.
+  // Byte mode: each connection is a net.Socket. Echo every chunk. When the client ends, our side
+  // ends too and 'close' follows (allowHalfOpen: false, the default, as net).
   const server = createServer((conn) => {
     console.log(`[byte] client pid ${conn.clientProcessId} connected`);
     conn.on('data', (chunk) => conn.write(chunk));
-    conn.on('end', () => conn.end());
   });
   await server.listen(`winpipe-echo-${process.pid}-byte`);
   console.log(`[byte] listening on ${server.address()}`);

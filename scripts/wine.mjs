@@ -129,7 +129,8 @@ function ensureNodeExe(cache) {
 
 // ---------------------------------------------------------------- win32 node_modules
 
-const WIN32_REQUIRED = ['@koromix/koffi-win32-x64', '@esbuild/win32-x64', 'vitest'];
+// vscode-jsonrpc and execa: the real peers of test/peers, which must run on the Windows path too.
+const WIN32_REQUIRED = ['@koromix/koffi-win32-x64', '@esbuild/win32-x64', 'vitest', 'vscode-jsonrpc', 'execa'];
 
 function rollupIsWasm(stage) {
   for (const p of ['rollup', '@rollup/wasm-node']) {

@@ -4,7 +4,7 @@
  */
 import net from 'node:net';
 import { PipeError, fromNodeError, isPipeError } from './errors.js';
-import type { PipeConnection } from './named.js';
+import type { PeerIdentity, PipeConnection } from './named.js';
 import { validateBuffer } from './validate.js';
 
 /** Identity of a connection, set once it is established. */
@@ -16,6 +16,8 @@ export interface ConnectionInfo {
   serverOwnerSid?: string | undefined;
   peerUid?: number | undefined;
   peerGid?: number | undefined;
+  /** Who is at the other end: filled by trust.ts of the platform. */
+  peer?: PeerIdentity | undefined;
 }
 
 /**
@@ -85,6 +87,12 @@ const byteConnectionPrototype: object = Object.create(net.Socket.prototype, {
   serverOwnerSid: infoGetter('serverOwnerSid'),
   peerUid: infoGetter('peerUid'),
   peerGid: infoGetter('peerGid'),
+  peer: {
+    get(this: WithInfo): PeerIdentity {
+      return this[INFO].peer ?? { pid: undefined };
+    },
+    enumerable: true,
+  },
   // The error-wrapping emit of emitPipeErrors, for every byte connection at once.
   emit: { value: pipeErrorEmit(net.Socket.prototype.emit as AnyEmit, 'read'), writable: true, configurable: true },
   writeMessage: {

@@ -5,7 +5,7 @@
  */
 import { Duplex, type DuplexOptions } from 'node:stream';
 import { PipeError, closedError } from './errors.js';
-import type { PipeConnection, PipeMode } from './named.js';
+import type { PeerIdentity, PipeConnection, PipeMode } from './named.js';
 import { writeError } from './connection.js';
 import { validateBuffer } from './validate.js';
 
@@ -72,6 +72,7 @@ export class MessageConnection extends Duplex implements PipeConnection {
   readonly serverOwnerSid: string | undefined;
   readonly peerUid: number | undefined;
   readonly peerGid: number | undefined;
+  readonly peer: PeerIdentity;
   readonly #transport: MessageTransport;
   #queue: (Buffer | null)[] = [];
   /** Bytes of the messages in #queue: reading stops at #readAheadBytes. */
@@ -85,7 +86,7 @@ export class MessageConnection extends Duplex implements PipeConnection {
   /** @internal Ownership: the connection owns `transport` and destroys it once. */
   constructor(
     transport: MessageTransport,
-    info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; peerUid?: number; peerGid?: number; readable: boolean; writable: boolean; readAheadBytes: number; mode?: PipeMode },
+    info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; peerUid?: number; peerGid?: number; peer?: PeerIdentity; readable: boolean; writable: boolean; readAheadBytes: number; allowHalfOpen?: boolean; mode?: PipeMode },
   ) {
     // `mode: 'byte'`: a byte stream over a transport of ours (Windows with `halfClose`, where
     // libuv cannot send or see a zero-byte message): chunks, not messages, on the read side.
@@ -100,7 +101,8 @@ export class MessageConnection extends Duplex implements PipeConnection {
       writableObjectMode: false,
       writableHighWaterMark: WRITE_QUEUE_BYTES,
       decodeStrings: true,
-      allowHalfOpen: true,
+      // false (net's default): Duplex ends our side when the peer's end is read, then 'close'.
+      allowHalfOpen: info.allowHalfOpen ?? true,
       readable: info.readable,
       writable: info.writable,
     } as DuplexOptions);
@@ -112,6 +114,7 @@ export class MessageConnection extends Duplex implements PipeConnection {
     this.serverOwnerSid = info.serverOwnerSid;
     this.peerUid = info.peerUid;
     this.peerGid = info.peerGid;
+    this.peer = info.peer ?? { pid: undefined };
     this.#transport = transport;
     if (!info.readable) return;
     transport.start({

@@ -38,10 +38,52 @@ export type ClientAccess = 'duplex' | 'read' | 'write';
  */
 export type PipeSecurity = 'current-user' | 'everyone' | { sddl: string };
 
+/**
+ * Who is at the other end of a connection, as the OS says (never what the peer claims): on a
+ * server connection the client, on a client connection the server.
+ *
+ * - POSIX: `pid`, `uid`, `gid` from `SO_PEERCRED` (Linux) / `getpeereid` + `LOCAL_PEERPID`
+ *   (macOS), read once, in the call whose uid the trust checks use.
+ * - Windows, server side: `pid` (GetNamedPipeClientProcessId), `sessionId`
+ *   (GetNamedPipeClientSessionId), and the client process's user `sid` and `user`
+ *   (`DOMAIN\name`, LookupAccountSidW) when its token can be opened (same user, or we are elevated).
+ * - Windows, client side: `pid`, `sessionId` (GetNamedPipeServer…), `sid` = the user of the server
+ *   process when its token can be opened (it cannot for SYSTEM services), else the pipe's owner
+ *   SID (always readable; also on `serverOwnerSid`), and `user` for that SID.
+ *
+ * @example
+ * ```ts
+ * server.on('connection', (conn) => {
+ *   console.log(conn.peer); // Linux: { pid: 4242, uid: 1000, gid: 1000 }  Windows: { pid, sessionId: 1, sid: 'S-1-5-21-…', user: 'PC\\ann' }
+ * });
+ * ```
+ */
+export interface PeerIdentity {
+  /** The process id, when the OS gives it. */
+  pid: number | undefined;
+  /** POSIX: the effective uid. */
+  uid?: number;
+  /** POSIX: the effective gid. */
+  gid?: number;
+  /** Windows: the user SID (`S-1-5-…`). */
+  sid?: string;
+  /** Windows: the account name of `sid`, `DOMAIN\name`. */
+  user?: string;
+  /** Windows: the Terminal Services session id. */
+  sessionId?: number;
+}
+
 /** Options for {@link createServer}. Every default is the safe choice. */
 export interface CreateServerOptions {
   /** Default `'byte'`. */
   mode?: PipeMode;
+  /**
+   * Default `false` (`true` with `halfClose`), as `net`: a connection whose peer has ended (`'end'`) ends its own side too
+   * and emits `'close'`, so a server learns that its client left without calling `end()` itself.
+   * `true`: the connection stays writable after the peer's end (half-open), for protocols that
+   * answer after the request's end of stream; then call `end()` when done.
+   */
+  allowHalfOpen?: boolean;
   /**
    * Default `'duplex'`. `'inbound'`: clients only write; `'outbound'`: clients only read.
    * Windows: PIPE_ACCESS_INBOUND / OUTBOUND, so a client must connect with `access: 'write'` /
@@ -154,6 +196,13 @@ export interface ConnectOptions {
   wait?: boolean;
   /** Aborts the connect (waiting included); it rejects with an `AbortError`. */
   signal?: AbortSignal;
+  /**
+   * Default `false` (`true` with `halfClose`), as `net`: a connection whose peer has ended (`'end'`) ends its own side too
+   * and emits `'close'`, so a server learns that its client left without calling `end()` itself.
+   * `true`: the connection stays writable after the peer's end (half-open), for protocols that
+   * answer after the request's end of stream; then call `end()` when done.
+   */
+  allowHalfOpen?: boolean;
   /**
    * Must match the server's mode. Default `'byte'`. Windows refuses a mismatch (`EPROTOTYPE`),
    * except a message-mode client of a byte server with `halfClose` (whose pipe is message-type);
@@ -273,6 +322,8 @@ export interface PipeConnectionFields {
   readonly peerUid: number | undefined;
   /** POSIX: the gid of the process at the other end (see {@link PipeConnection.peerUid}). Windows: undefined. */
   readonly peerGid: number | undefined;
+  /** Who is at the other end (the client on a server connection, the server on a client connection). See {@link PeerIdentity}. */
+  readonly peer: PeerIdentity;
   /** Sends one message (byte mode: writes the bytes); resolves once it is handed to the OS. */
   writeMessage(data: ArrayBufferView): Promise<void>;
   /** Every message until end of stream (byte mode: every chunk). */
@@ -456,7 +507,10 @@ export function resolveServerOptions(options: unknown): ResolvedServerOptions {
   const readAheadBytes = o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES;
   validateInteger(readAheadBytes, 'options.readAheadBytes', 1, Number.MAX_SAFE_INTEGER);
   const halfClose = resolveHalfClose(o.halfClose, 'options.halfClose');
-  return { mode, access, maxInstances, maxPendingClients, pendingInstances, inBufferSize, outBufferSize, security, rejectRemoteClients, firstInstance, maxMessageSize, readAheadBytes, halfClose };
+  // halfClose exists to answer after the peer's end, so it implies half-open unless told otherwise.
+  const allowHalfOpen = o.allowHalfOpen ?? halfClose !== undefined;
+  validateBoolean(allowHalfOpen, 'options.allowHalfOpen');
+  return { allowHalfOpen, mode, access, maxInstances, maxPendingClients, pendingInstances, inBufferSize, outBufferSize, security, rejectRemoteClients, firstInstance, maxMessageSize, readAheadBytes, halfClose };
 }
 
 function validateSecurity(security: unknown): asserts security is PipeSecurity {
@@ -492,10 +546,13 @@ export function resolveConnectOptions(options: unknown): ResolvedConnectOptions 
   validateInteger(readAheadBytes, 'options.readAheadBytes', 1, Number.MAX_SAFE_INTEGER);
   const allowRemote = o.allowRemote ?? false;
   validateBoolean(allowRemote, 'options.allowRemote');
+  const halfClose = resolveHalfClose(o.halfClose, 'options.halfClose');
+  // halfClose exists to read the answer after our end, so it implies half-open unless told otherwise.
+  const allowHalfOpen = o.allowHalfOpen ?? halfClose !== undefined;
+  validateBoolean(allowHalfOpen, 'options.allowHalfOpen');
   const allowServerUids = resolveAllowServerUids(o.allowServerUids, 'options.allowServerUids');
   const trustedServerOwners = resolveTrustedServerOwners(o.trustedServerOwners, 'options.trustedServerOwners');
-  const halfClose = resolveHalfClose(o.halfClose, 'options.halfClose');
-  return { connectTimeout, wait, signal: o.signal, mode, access, maxMessageSize, readAheadBytes, allowRemote, trustedServerOwners, allowServerUids, halfClose };
+  return { connectTimeout, wait, signal: o.signal, allowHalfOpen, mode, access, maxMessageSize, readAheadBytes, allowRemote, trustedServerOwners, allowServerUids, halfClose };
 }
 
 /** Validates a `halfClose` option: `'zero-message'` or `undefined`. */

@@ -244,6 +244,7 @@ describe('options', () => {
     ['maxPendingClients -1', { maxPendingClients: -1 }, RangeError, 'ERR_OUT_OF_RANGE'],
     ['maxPendingClients 65537', { maxPendingClients: 65537 }, RangeError, 'ERR_OUT_OF_RANGE'],
     ["maxPendingClients '8'", { maxPendingClients: '8' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+    ["allowHalfOpen 'yes'", { allowHalfOpen: 'yes' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
   ];
   it.each(badServer)('createServer rejects %s synchronously', (_, options, type, code) => {
     const err = thrown(() => createServer(options as CreateServerOptions));
@@ -271,6 +272,7 @@ describe('options', () => {
     ['allowServerUids 1001 (not an array)', { allowServerUids: 1001 }, TypeError, 'ERR_INVALID_ARG_TYPE'],
     ['allowServerUids [-1]', { allowServerUids: [-1] }, RangeError, 'ERR_OUT_OF_RANGE'],
     ["allowServerUids ['1001']", { allowServerUids: ['1001'] }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+    ['allowHalfOpen 1', { allowHalfOpen: 1 }, TypeError, 'ERR_INVALID_ARG_TYPE'],
   ];
   it.each(badConnect)('connect rejects %s synchronously, before any system call', (_, options, type, code) => {
     // The name is served by nobody: any system call would give ENOENT instead.
@@ -896,4 +898,104 @@ describe.each(modes)('%s mode: close and disconnect', (mode: Mode) => {
     s.write(Buffer.from('down'));
     expect((await within(got, BOUND, 'the outbound data')).toString()).toBe('down');
   });
+});
+
+describe.each(modes)('%s mode: allowHalfOpen', (mode: Mode) => {
+  it("default false, as net: when the client leaves, the server side emits 'end' and then 'close' without calling end()", async () => {
+    const { server, name } = await serve({ mode });
+    const accepted = nextConnection(server);
+    const c = await client(name, { mode });
+    const s = await accepted;
+    const ended = once(s, 'end');
+    const closed = once(s, 'close');
+    s.resume();
+    c.end();
+    await within(ended, BOUND, "the server's 'end'");
+    await within(closed, BOUND, "the server's 'close', with no end() of ours");
+    expect(s.writable).toBe(false);
+  });
+
+  it("default false on the client too: when the server ends, the client emits 'close' without calling end()", async () => {
+    const { server, name } = await serve({ mode });
+    const accepted = nextConnection(server);
+    const c = await client(name, { mode });
+    const s = await accepted;
+    const closed = once(c, 'close');
+    c.resume();
+    s.end();
+    await within(closed, BOUND, "the client's 'close', with no end() of its own");
+  });
+
+  // Windows named pipes have no half-close: a plain end() flushes and closes the handle, so no reply
+  // can follow it (docs: README "End of stream and half-close"; halfClose: 'zero-message' is the way).
+  it.skipIf(isWindows)('true: after the client ends, the server is still writable and its reply reaches the client; close follows its own end() (not Windows: pipes have no half-close)', async () => {
+    const { server, name } = await serve({ mode, allowHalfOpen: true });
+    const accepted = nextConnection(server);
+    const c = await client(name, { mode, allowHalfOpen: true });
+    const s = await accepted;
+    let closedEarly = false;
+    s.once('close', () => (closedEarly = true));
+    s.resume();
+    const ended = once(s, 'end');
+    c.end();
+    await within(ended, BOUND, "the server's 'end'");
+    // A turn later: a non-half-open stream would have ended its side by now.
+    await new Promise((r) => setImmediate(r));
+    expect(closedEarly).toBe(false);
+    expect(s.writable).toBe(true);
+    const reply = mode === 'message' ? takeMessages(c, 1).then((m) => m[0]!) : readToEnd(c);
+    const closed = once(s, 'close');
+    s.end(Buffer.from('late reply'));
+    expect((await within(reply, BOUND, 'the reply after the client ended')).toString()).toBe('late reply');
+    await within(closed, BOUND, "the server's 'close' after its own end()");
+  });
+});
+
+describe.each(modes)('%s mode: peer identity', (mode: Mode) => {
+  it('server side peer is the client, client side peer is the server: this process, with its user', async () => {
+    const { server, name } = await serve({ mode });
+    const accepted = nextConnection(server);
+    const c = await client(name, { mode });
+    const s = await accepted;
+    for (const peer of [s.peer, c.peer]) {
+      expect(peer.pid).toBe(process.pid);
+      if (isWindows) {
+        expect(peer.sid).toMatch(/^S-1-\d+(-\d+)+$/);
+        expect(typeof peer.user).toBe('string');
+        expect(peer.user!.length).toBeGreaterThan(0);
+        expect(Number.isInteger(peer.sessionId)).toBe(true);
+        expect(peer.uid).toBeUndefined();
+      } else {
+        expect(peer.uid).toBe(process.geteuid!());
+        expect(peer.gid).toBe(process.getegid!());
+        expect(peer.sid).toBeUndefined();
+      }
+    }
+    // Both ends ran as the same user in the same session.
+    expect(c.peer.sid).toBe(s.peer.sid);
+    expect(c.peer.sessionId).toBe(s.peer.sessionId);
+    // The same facts as the older fields, from the same call.
+    expect(s.peer.pid).toBe(s.clientProcessId);
+    expect(c.peer.pid).toBe(c.serverProcessId);
+    if (!isWindows) expect([c.peer.uid, c.peer.gid]).toEqual([c.peerUid, c.peerGid]);
+  });
+});
+
+describe('peer identity of another process', () => {
+  it("a child connecting with Node's net.connect: the server's peer is the child (its pid), with our user", async () => {
+    const peers: PipeConnection['peer'][] = [];
+    const { server } = await serve(undefined, (conn) => {
+      peers.push(conn.peer);
+      conn.once('data', () => conn.end('bye'));
+    });
+    const child = spawnFixture('net-connect.mjs', [server.address()!], ['ignore', 'pipe', 'inherit']);
+    const out = collect(child.stdout);
+    expect(await within(exited(child), BOUND, 'the net.connect child')).toBe(0);
+    expect(await out).toBe('bye');
+    expect(peers).toHaveLength(1);
+    expect(peers[0]!.pid).toBe(child.pid);
+    if (isWindows) expect(peers[0]!.sid).toMatch(/^S-1-/);
+    else expect(peers[0]!.uid).toBe(process.geteuid!());
+  });
+
 });

@@ -22,7 +22,7 @@ import { PipeServerBase } from '../server.js';
 import { SUN_PATH_MAX, pipePath, socketDir, socketDirMode, socketDirs, type HalfClose, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import * as libc from './libc.js';
 import { SocketMessageTransport } from './transport.js';
-import { bindListening, checkServer, mayAccept, peerCredentials, removeSocketFile, socketFd, verifyDir, type PeerCredentials } from './trust.js';
+import { bindListening, checkServer, mayAccept, peerCredentials, peerIdentity, removeSocketFile, socketFd, verifyDir, type PeerCredentials } from './trust.js';
 
 /** Mode of the socket file: only us, or every local user (connecting needs write permission). */
 const PRIVATE_MODE = 0o600;
@@ -68,11 +68,14 @@ function wrapSocket(
     peer: PeerCredentials | undefined;
     readable: boolean;
     writable: boolean;
+    allowHalfOpen: boolean;
     maxMessageSize: number;
     readAheadBytes: number;
     halfClose: HalfClose | undefined;
   },
 ): PipeConnection {
+  // The socket itself stays half-open: in message mode the MessageConnection decides, and a side
+  // made one-way (SHUT_RD) reads an end that is ours, not the peer's.
   restrictDirections(socket, info.readable, info.writable);
   if (mode === 'message') {
     // Ownership: the transport owns the socket, and the MessageConnection owns the transport.
@@ -81,16 +84,22 @@ function wrapSocket(
       path: info.path,
       readable: info.readable,
       writable: info.writable,
+      allowHalfOpen: info.allowHalfOpen,
       readAheadBytes: info.readAheadBytes,
       ...(info.clientProcessId === undefined ? {} : { clientProcessId: info.clientProcessId }),
       ...(info.serverProcessId === undefined ? {} : { serverProcessId: info.serverProcessId }),
       ...(info.peer === undefined ? {} : { peerUid: info.peer.uid, peerGid: info.peer.gid }),
+      peer: peerIdentity(info.peer),
     });
   }
-  if (info.readable) startReading(socket);
   // Byte mode with halfClose 'zero-message' is what a byte connection always does here: end() is
-  // shutdown(SHUT_WR) (the socket is half-open), and reading goes on until the peer's end.
-  return byteConnection(socket, { ...info, peerUid: info.peer?.uid, peerGid: info.peer?.gid });
+  // shutdown(SHUT_WR), and reading goes on until the peer's end.
+  // net reads allowHalfOpen when the read side ends: false makes the peer's end end ours, then 'close'.
+  if (info.readable) {
+    socket.allowHalfOpen = info.allowHalfOpen;
+    startReading(socket);
+  }
+  return byteConnection(socket, { ...info, peerUid: info.peer?.uid, peerGid: info.peer?.gid, peer: peerIdentity(info.peer) });
 }
 
 /**
@@ -324,6 +333,7 @@ class PosixPipeServer extends PipeServerBase {
         peer,
         readable: o.access !== 'outbound',
         writable: o.access !== 'inbound',
+        allowHalfOpen: o.allowHalfOpen,
         maxMessageSize: o.maxMessageSize,
         readAheadBytes: o.readAheadBytes,
         halfClose: o.halfClose,
@@ -583,6 +593,7 @@ export function posixConnect(path: string, o: ResolvedConnectOptions): Promise<P
         peer: server,
         readable: o.access !== 'write',
         writable: o.access !== 'read',
+        allowHalfOpen: o.allowHalfOpen,
         maxMessageSize: o.maxMessageSize,
         readAheadBytes: o.readAheadBytes,
         halfClose: o.halfClose,

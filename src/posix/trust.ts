@@ -29,6 +29,7 @@ import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PipeError, posixError } from '../errors.js';
 import * as libc from './libc.js';
+import type { PeerIdentity } from '../named.js';
 
 const isLinux = process.platform === 'linux';
 const isDarwin = process.platform === 'darwin';
@@ -44,6 +45,15 @@ export interface PeerCredentials {
   pid: number | undefined;
   uid: number;
   gid: number;
+}
+
+/**
+ * The `peer` of a connection: the same credentials the checks here decided on, as the public
+ * {@link PeerIdentity} (a fresh object per connection, so one user cannot change another's).
+ */
+export function peerIdentity(cred: PeerCredentials | undefined): PeerIdentity {
+  if (!cred) return { pid: undefined };
+  return { pid: cred.pid, uid: cred.uid, gid: cred.gid };
 }
 
 /** The libuv fd under a connected `net.Socket`, or undefined. */

@@ -71,3 +71,12 @@ export const GetSecurityInfoOwner: (handle: HANDLE, type: number, info: number, 
 
 /** `BOOL IsValidSid(PSID pSid)`. */
 export const IsValidSid: (sid: bigint) => boolean = bind('bool __stdcall IsValidSid(void *pSid)');
+
+/**
+ * `BOOL LookupAccountSidW(LPCWSTR lpSystemName, PSID Sid, LPWSTR Name, LPDWORD cchName, LPWSTR ReferencedDomainName, LPDWORD cchReferencedDomainName, PSID_NAME_USE peUse)`.
+ * `Name` / `ReferencedDomainName` are UTF-16 buffers of `cch*` characters; on success the counts
+ * are the lengths written, without the NUL.
+ */
+export const LookupAccountSidW: (system: null, sid: bigint, name: Uint16Array, cchName: [number], domain: Uint16Array, cchDomain: [number], use: Out<number>) => boolean = bind(
+  'bool __stdcall LookupAccountSidW(const char16_t *lpSystemName, void *Sid, _Out_ void *Name, _Inout_ uint32_t *cchName, _Out_ void *ReferencedDomainName, _Inout_ uint32_t *cchReferencedDomainName, _Out_ int *peUse)',
+);

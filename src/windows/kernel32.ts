@@ -181,6 +181,16 @@ export const GetNamedPipeServerProcessId: (pipe: HANDLE, serverProcessId: Out<nu
   'bool __stdcall GetNamedPipeServerProcessId(HANDLE Pipe, _Out_ uint32_t *ServerProcessId)',
 );
 
+/** `BOOL GetNamedPipeClientSessionId(HANDLE Pipe, PULONG ClientSessionId)`: the Terminal Services session of the client. */
+export const GetNamedPipeClientSessionId: (pipe: HANDLE, sessionId: Out<number>) => boolean = bind(
+  'bool __stdcall GetNamedPipeClientSessionId(HANDLE Pipe, _Out_ uint32_t *ClientSessionId)',
+);
+
+/** `BOOL GetNamedPipeServerSessionId(HANDLE Pipe, PULONG ServerSessionId)`: the Terminal Services session of the server. */
+export const GetNamedPipeServerSessionId: (pipe: HANDLE, sessionId: Out<number>) => boolean = bind(
+  'bool __stdcall GetNamedPipeServerSessionId(HANDLE Pipe, _Out_ uint32_t *ServerSessionId)',
+);
+
 /** `BOOL CloseHandle(HANDLE hObject)`. Never on a handle that has a Node fd: close the fd instead. */
 export const CloseHandle: (hObject: HANDLE) => boolean = bind('bool __stdcall CloseHandle(HANDLE hObject)');
 

@@ -12,12 +12,12 @@ import { byteConnection } from '../connection.js';
 import { PipeError, WIN32_ERRORS, abortError, invalidArgValue, win32Error } from '../errors.js';
 import { MessageConnection, type MessageSink, type MessageTransport } from '../message.js';
 import { PipeServerBase } from '../server.js';
-import { isRemotePipePath, pipePath, win32OpenPath, type HalfClose, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
+import { isRemotePipePath, pipePath, win32OpenPath, type HalfClose, type PeerIdentity, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import { openOsfHandle } from './crt.js';
 import * as k32 from './kernel32.js';
 import { NativeBuffer, OverlappedSlot, type Completion } from './overlapped.js';
 import { SecurityAttributes, readSecurity } from './security.js';
-import { verifyServerOwner } from './trust.js';
+import { peerIdentity, verifyServerOwner } from './trust.js';
 
 const E = WIN32_ERRORS;
 
@@ -30,7 +30,7 @@ function isDisconnect(error: number): boolean {
 function wrap(
   handle: k32.HANDLE,
   mode: 'byte' | 'message',
-  info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; readable: boolean; writable: boolean; maxMessageSize: number; readAheadBytes: number; halfClose: HalfClose | undefined },
+  info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; readable: boolean; writable: boolean; maxMessageSize: number; readAheadBytes: number; allowHalfOpen: boolean; peer: PeerIdentity; halfClose: HalfClose | undefined },
   onRelease?: () => void,
 ): PipeConnection {
   // halfClose in byte mode cannot be a net.Socket: libuv's shutdown of a readable pipe sends
@@ -53,7 +53,7 @@ function wrap(
     throw win32Error(E.ERROR_TOO_MANY_OPEN_FILES, 'uv_open_osfhandle', info.path);
   }
   // Ownership: from here the fd, and then the socket's libuv handle, owns the pipe handle.
-  const socket = new net.Socket({ fd, readable: info.readable, writable: info.writable });
+  const socket = new net.Socket({ fd, readable: info.readable, writable: info.writable, allowHalfOpen: info.allowHalfOpen });
   return byteConnection(socket, info);
 }
 
@@ -304,8 +304,9 @@ class WindowsPipeServer extends PipeServerBase {
       }
       return;
     }
-    const pid: k32.Out<number> = [0];
-    const clientProcessId = k32.GetNamedPipeClientProcessId(inst.handle, pid) ? pid[0] : undefined;
+    // The client's pid, session and user: one place, trust.ts.
+    const peer = peerIdentity(inst.handle, 'client');
+    const clientProcessId = peer.pid;
     this.#live++;
     // A fresh instance waits before this client is even handed out.
     this.#replenish();
@@ -327,8 +328,10 @@ class WindowsPipeServer extends PipeServerBase {
         {
           path: this.#path!,
           clientProcessId,
+          peer,
           readable: this.#o.access !== 'outbound',
           writable: this.#o.access !== 'inbound',
+          allowHalfOpen: this.#o.allowHalfOpen,
           maxMessageSize: this.#o.maxMessageSize,
           readAheadBytes: this.#o.readAheadBytes,
           halfClose: this.#o.halfClose,
@@ -428,12 +431,14 @@ export function windowsConnect(path: string, o: ResolvedConnectOptions): Promise
 function clientConnection(handle: k32.HANDLE, path: string, o: ResolvedConnectOptions): PipeConnection {
   let serverOwnerSid: string | undefined;
   let serverProcessId: number | undefined;
+  let peer: PeerIdentity;
   try {
     // `\\?\pipe\` reaches only pipes; a handle of any other kind is still refused here.
     if (k32.GetFileType(handle) !== k32.FILE_TYPE_PIPE) throw new PipeError({ code: 'EINVAL', syscall: 'connect', path, message: `EINVAL: ${path} is not a pipe` });
     serverOwnerSid = verifyServerOwner(handle, path, o.trustedServerOwners);
-    const pid: k32.Out<number> = [0];
-    serverProcessId = k32.GetNamedPipeServerProcessId(handle, pid) ? pid[0] : undefined;
+    // The server's pid, session and user, next to the owner just checked: one place, trust.ts.
+    peer = peerIdentity(handle, 'server', serverOwnerSid);
+    serverProcessId = peer.pid;
     if (o.mode === 'message' && !k32.SetNamedPipeHandleState(handle, [k32.PIPE_READMODE_MESSAGE], null, null)) {
       const e = k32.GetLastError();
       // ERROR_INVALID_PARAMETER: the server's pipe is a byte pipe.
@@ -448,8 +453,10 @@ function clientConnection(handle: k32.HANDLE, path: string, o: ResolvedConnectOp
     path,
     serverProcessId,
     serverOwnerSid,
+    peer,
     readable: o.access !== 'write',
     writable: o.access !== 'read',
+    allowHalfOpen: o.allowHalfOpen,
     maxMessageSize: o.maxMessageSize,
     readAheadBytes: o.readAheadBytes,
     halfClose: o.halfClose,

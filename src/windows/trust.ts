@@ -13,6 +13,7 @@ import { PipeError, win32Error } from '../errors.js';
 import * as adv from './advapi32.js';
 import * as k32 from './kernel32.js';
 import { currentUserSid } from './security.js';
+import type { PeerIdentity } from '../named.js';
 
 /** SYSTEM: services run as it. */
 export const SID_LOCAL_SYSTEM = 'S-1-5-18';
@@ -31,8 +32,8 @@ function sidString(sid: bigint): string {
   }
 }
 
-/** A SID-valued token field (TokenUser or TokenOwner: both start with a PSID) of `process`. */
-function tokenSid(process: k32.HANDLE, infoClass: number): string {
+/** A SID-valued token field (TokenUser or TokenOwner: both start with a PSID) of `process`, with its account name when `withName`. */
+function tokenSidAndName(process: k32.HANDLE, infoClass: number, withName: boolean): { sid: string; user: string | undefined } {
   const token: k32.Out<k32.HANDLE> = [0n];
   if (!adv.OpenProcessToken(process, adv.TOKEN_QUERY, token)) throw win32Error(k32.GetLastError(), 'OpenProcessToken');
   const size = 256;
@@ -42,11 +43,92 @@ function tokenSid(process: k32.HANDLE, infoClass: number): string {
     const got: k32.Out<number> = [0];
     if (!adv.GetTokenInformation(token[0], infoClass, info, size, got)) throw win32Error(k32.GetLastError(), 'GetTokenInformation');
     // TOKEN_OWNER { PSID Owner; } / TOKEN_USER { SID_AND_ATTRIBUTES { PSID Sid; ... } }
-    return sidString(new DataView(koffi.view(info, 8)).getBigUint64(0, true));
+    const psid = new DataView(koffi.view(info, 8)).getBigUint64(0, true);
+    return { sid: sidString(psid), user: withName ? accountName(psid) : undefined };
   } finally {
     koffi.free(info);
     k32.CloseHandle(token[0]);
   }
+}
+
+function tokenSid(process: k32.HANDLE, infoClass: number): string {
+  return tokenSidAndName(process, infoClass, false).sid;
+}
+
+/** `DOMAIN\name` of a SID (LookupAccountSidW), or undefined when it has no name here. */
+function accountName(psid: bigint): string | undefined {
+  const name = new Uint16Array(256);
+  const domain = new Uint16Array(256);
+  const cchName: [number] = [name.length];
+  const cchDomain: [number] = [domain.length];
+  const use: k32.Out<number> = [0];
+  try {
+    if (!adv.LookupAccountSidW(null, psid, name, cchName, domain, cchDomain, use)) return undefined;
+  } catch {
+    return undefined;
+  }
+  const text = (a: Uint16Array, n: number): string => Buffer.from(a.buffer, 0, Math.min(n, a.length) * 2).toString('utf16le');
+  const user = text(name, cchName[0]);
+  const dom = text(domain, cchDomain[0]);
+  return dom ? `${dom}\\${user}` : user;
+}
+
+/** The user SID and account name of process `pid`, or undefined when it cannot be opened (another user's, a SYSTEM service). */
+function processUser(pid: number | undefined): { sid: string; user: string | undefined } | undefined {
+  if (pid === undefined) return undefined;
+  const proc = k32.OpenProcess(k32.PROCESS_QUERY_LIMITED_INFORMATION, false, pid);
+  if (!proc) return undefined;
+  try {
+    return tokenSidAndName(proc, adv.TokenUser, true);
+  } catch {
+    return undefined;
+  } finally {
+    k32.CloseHandle(proc);
+  }
+}
+
+/** The name of a SID string (ConvertStringSidToSidW is not needed: only owners we read as PSIDs are named). */
+function ownerName(handle: k32.HANDLE): string | undefined {
+  const owner: k32.Out<bigint> = [0n];
+  const sd: k32.Out<bigint> = [0n];
+  if (adv.GetSecurityInfoOwner(handle, adv.SE_KERNEL_OBJECT, adv.OWNER_SECURITY_INFORMATION, owner, null, null, null, sd) !== 0) return undefined;
+  try {
+    return owner[0] !== 0n && adv.IsValidSid(owner[0]) ? accountName(owner[0]) : undefined;
+  } finally {
+    k32.LocalFree(sd[0]);
+  }
+}
+
+/**
+ * The `peer` of a connection on the pipe `handle`, from the same calls the owner check uses.
+ * Server side (`'client'`): the client's pid and session, and its process's user when its token
+ * can be opened. Client side (`'server'`): the server's pid and session, and as `sid` the user of
+ * the server process when its token opens (not a SYSTEM service's), else `ownerSid`, the pipe's
+ * owner that {@link verifyServerOwner} returned. Every call here is best effort: a field the OS
+ * will not give is left out, never guessed.
+ */
+export function peerIdentity(handle: k32.HANDLE, who: 'client' | 'server', ownerSidChecked?: string): PeerIdentity {
+  const pid: k32.Out<number> = [0];
+  const session: k32.Out<number> = [0];
+  const gotPid = who === 'client' ? k32.GetNamedPipeClientProcessId(handle, pid) : k32.GetNamedPipeServerProcessId(handle, pid);
+  let gotSession = false;
+  try {
+    gotSession = who === 'client' ? k32.GetNamedPipeClientSessionId(handle, session) : k32.GetNamedPipeServerSessionId(handle, session);
+  } catch {
+    // Not exported by this kernel32: no session id.
+  }
+  const peer: PeerIdentity = { pid: gotPid ? pid[0] : undefined };
+  if (gotSession) peer.sessionId = session[0];
+  const account = processUser(peer.pid);
+  if (account) {
+    peer.sid = account.sid;
+    if (account.user !== undefined) peer.user = account.user;
+  } else if (who === 'server' && ownerSidChecked !== undefined) {
+    peer.sid = ownerSidChecked;
+    const name = ownerName(handle);
+    if (name !== undefined) peer.user = name;
+  }
+  return peer;
 }
 
 /** The SID our token gives as owner to what it creates (TokenOwner): the user, or Administrators when elevated. */

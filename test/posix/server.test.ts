@@ -368,7 +368,8 @@ describe('directions (access)', () => {
   });
 
   it.each(modes)("%s mode: client 'write' ends its read side at once; client 'read' shows the server end of stream", async (mode) => {
-    const { server, name } = await serve({ mode });
+    // The server replies after the 'read' client's end: half-open on purpose.
+    const { server, name } = await serve({ mode, allowHalfOpen: true });
     const accepted = nextConnection(server);
     const writer = await client(name, { mode, access: 'write' });
     const s1 = await accepted;
@@ -392,7 +393,7 @@ describe('directions (access)', () => {
 
 describe('half-close', () => {
   it.each(modes)('%s mode: the client ends, the server reads everything, then still replies', async (mode) => {
-    const { name } = await serve({ mode }, (conn) => {
+    const { name } = await serve({ mode, allowHalfOpen: true }, (conn) => {
       void (async () => {
         const parts: string[] = [];
         // messages() in both modes: a plain `for await (const chunk of conn)` would destroy the

@@ -163,6 +163,9 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     expect(atk.lines.filter((l) => l === 'conn')).toHaveLength(1);
     // The uid the check read is on the connection.
     expect(c.peerUid).toBe(atk.uid);
+    // And in `peer`, the documented one: the server's identity seen by the client.
+    expect(c.peer.uid).toBe(atk.uid);
+    expect(c.peer.pid).toBe(c.serverProcessId);
   });
 
   it("case 3: our server is down: connect(name) does not fall back to the shared directory where another user serves the name (ENOENT), nor through our public directory if they made it (EACCES)", async () => {
@@ -184,7 +187,11 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     // The attack of the issue: the other user owns the directory that used to be shared.
     expect(await attacker(['mkdir', join(tmp, 'winpipe-shared'), '1777']).line('ok', 'error:')).toBe('ok');
     const name = uniqueName('t');
-    const server = await serve({ security: 'everyone' }, name, (c) => c.end('ours'));
+    const peers: PipeConnection['peer'][] = [];
+    const server = await serve({ security: 'everyone' }, name, (c) => {
+      peers.push(c.peer);
+      c.end('ours');
+    });
     const path = server.address()!;
     const dir = lstatSync(dirname(path));
     expect(dir.isDirectory()).toBe(true);
@@ -193,6 +200,11 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     expect(lstatSync(path).mode & 0o777).toBe(0o666);
 
     expect(await attacker(['connect', path]).line('end:', 'error:')).toBe('end:ours');
+    // The server's `peer` is the other user's client: their uid, not ours.
+    expect(peers).toHaveLength(1);
+    expect(peers[0]!.uid).toBe(attackerIds().uid);
+    expect(peers[0]!.uid).not.toBe(me);
+    expect(typeof peers[0]!.pid).toBe('number');
     expect(await attacker(['rename', path, `${path}.moved`]).line('ok', 'error:')).toBe('error:EACCES');
     expect(lstatSync(path).isSocket()).toBe(true);
   });
