@@ -49,13 +49,6 @@ interface Held {
   identity: string | undefined;
   /** The other end of the same pipe, where the backend says both have one identity. */
   twin: Held | undefined;
-  /**
-   * False once the end no longer owns its fd (closed, detached, or adopted by a socket): the
-   * finalizer then does nothing. A flag instead of `unregister`: a registration without an
-   * unregister token measured ~1,000 fewer instructions per end (callgrind), a third of B5's cost
-   * of the safety net, and the entry dies with the end anyway.
-   */
-  owns: boolean;
 }
 
 /**
@@ -103,8 +96,7 @@ function streamOnFd(fd: number): boolean {
 // `handle`), something else may own the descriptor now (`new net.Socket({ fd })` without
 // detach()): closing it would pull it from under that owner, and the owner's next writes would
 // land in whatever file reuses the number. Where that can be seen, leak it instead (and say so).
-const finalizer = new FinalizationRegistry<Held>(({ backend, raw, identity, owns }) => {
-  if (!owns) return;
+const finalizer = new FinalizationRegistry<Held>(({ backend, raw, identity }) => {
   let owned = true;
   try {
     owned = identity === undefined || (backend.unadopted(raw, identity) && !streamOnFd(raw.fd));
@@ -160,8 +152,8 @@ export abstract class PipeEnd {
   constructor(backend: Backend, raw: RawEnd) {
     this.#backend = backend;
     this.#raw = raw;
-    this.#held = { backend, raw, identity: undefined, twin: undefined, owns: true };
-    finalizer.register(this, this.#held);
+    this.#held = { backend, raw, identity: undefined, twin: undefined };
+    finalizer.register(this, this.#held, this);
   }
 
   static {
@@ -243,7 +235,7 @@ export abstract class PipeEnd {
       this.#socket.destroy();
       return;
     }
-    this.#held.owns = false;
+    finalizer.unregister(this);
     if (prior === 'open') this.#backend.close(this.#raw);
   }
 
@@ -258,7 +250,7 @@ export abstract class PipeEnd {
     const raw = this.liveRaw('detach');
     if (this.#socket) throw new PipeError({ code: 'ERR_PIPE_BUSY', syscall: 'detach' });
     // Ownership: the fd (and on Windows the HANDLE it owns) now belongs to the caller.
-    this.#held.owns = false;
+    finalizer.unregister(this);
     this.#state = 'transferred';
     return raw.fd;
   }
@@ -308,7 +300,7 @@ export abstract class PipeEnd {
     const raw = this.liveRaw(readable ? 'read' : 'write');
     // Ownership: from here the socket (libuv's uv_pipe_t) owns the fd; it is closed by destroying
     // the socket, never by the backend.
-    this.#held.owns = false;
+    finalizer.unregister(this);
     const socket: net.Socket = new net.Socket({
       fd: raw.fd,
       readable,
