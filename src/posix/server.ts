@@ -466,6 +466,9 @@ export function posixPipeExists(path: string): boolean {
   return false;
 }
 
+/** The server's credentials, read by {@link attempt} in the socket's `'connect'` event. */
+const connectedCredentials = new WeakMap<net.Socket, PeerCredentials | undefined>();
+
 /** One connect attempt. Resolves the connected socket or rejects with Node's error. */
 function attempt(path: string, signal: AbortSignal | undefined): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
@@ -479,6 +482,9 @@ function attempt(path: string, signal: AbortSignal | undefined): Promise<net.Soc
     const onConnect = (): void => {
       signal?.removeEventListener('abort', onAbort);
       socket.off('error', onError);
+      // Read now, while the handle surely exists: a server that closes at once can have the socket
+      // ended and destroyed (its fd gone) before the caller's continuation runs.
+      connectedCredentials.set(socket, peerCredentials(socketFd(socket)));
       resolve(socket);
     };
     const onError = (err: Error): void => {
@@ -585,7 +591,7 @@ export function posixConnect(path: string, o: ResolvedConnectOptions): Promise<P
     if (!socket || !target) throw new PipeError({ code: 'ENOENT', syscall: 'connect', path });
     try {
       // Before a byte is sent: the server must be ours, root's, or a uid the caller named.
-      const server = checkServer(peerCredentials(socketFd(socket)), o.allowServerUids, target);
+      const server = checkServer(connectedCredentials.get(socket), o.allowServerUids, target);
       return wrapSocket(socket, o.mode, {
         path: target,
         clientProcessId: undefined,

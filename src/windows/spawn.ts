@@ -416,7 +416,17 @@ export function spawnWindowsChild(req: WindowsSpawnRequest): WindowsChild {
       if (slot.kind === 'pipe') return toBroker((i === 0 ? pipes[i]!.reader : pipes[i]!.writer).handle);
       if (slot.kind === 'inherit') {
         const h = k32.GetStdHandle(slot.std);
-        return h === 0n || h === k32.INVALID_HANDLE_VALUE ? 0n : toBroker(h);
+        if (h === 0n || h === k32.INVALID_HANDLE_VALUE) return 0n;
+        // A process started without a console and with 'ignore' slots (windowsHide, under Wine at
+        // least) can hold a std handle value that is not a handle: as libuv does for stdio it
+        // inherits, pass none rather than fail the spawn (ERROR_INVALID_HANDLE).
+        const out: k32.Out<k32.HANDLE> = [0n];
+        if (!k32.DuplicateHandle(self(), h, broker.process, out, 0, true, k32.DUPLICATE_SAME_ACCESS)) {
+          const e = k32.GetLastError();
+          if (e === 6) return 0n;
+          throw win32Error(e, 'DuplicateHandle');
+        }
+        return out[0];
       }
       // 'ignore': the NUL device, as libuv gives.
       const nul = k32.CreateFileW('NUL', k32.GENERIC_READ | k32.GENERIC_WRITE, k32.FILE_SHARE_READ | k32.FILE_SHARE_WRITE, null, k32.OPEN_EXISTING, 0, null);
@@ -453,7 +463,14 @@ export function spawnWindowsChild(req: WindowsSpawnRequest): WindowsChild {
     const flags = k32.CREATE_UNICODE_ENVIRONMENT | (hide ? k32.CREATE_NO_WINDOW : 0);
     const line = commandLine(argv0, args, options.windowsVerbatimArguments === true);
     const child = new WindowsChild(command, [argv0, ...args]);
-    const made = createProcess(program, line, flags, environmentBlock(env), cwd, { std, list, hide }, true);
+    const block = environmentBlock(env);
+    let made = createProcess(program, line, flags, block, cwd, { std, list, hide }, true);
+    if ('error' in made && made.error === 6 && !hide) {
+      // Seen under Wine: when this process has no console (started with windowsHide), a console
+      // child whose parent is the (windowless) broker cannot be given one, and CreateProcessW
+      // fails with ERROR_INVALID_HANDLE. It had no console of ours to share: run it without one.
+      made = createProcess(program, line, flags | k32.CREATE_NO_WINDOW, block, cwd, { std, list, hide }, true);
+    }
     if ('error' in made) {
       child.failed(win32Error(made.error, `spawn ${command}`, command));
       return child;
