@@ -289,3 +289,20 @@ export function abortError(signal?: AbortSignal): Error {
   Object.defineProperty(err, 'code', { value: 'ABORT_ERR', configurable: true });
   return err;
 }
+
+/** Waits `ms`, or rejects with {@link abortError} once `signal` fires (at once if it already has). */
+export
+function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(abortError(signal));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

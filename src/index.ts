@@ -23,7 +23,7 @@
  * @module
  */
 import type { Backend } from './backend.js';
-import { PipeError, abortError, invalidArgType, invalidArgValue } from './errors.js';
+import { PipeError, abortError, abortableSleep, invalidArgType, invalidArgValue } from './errors.js';
 import {
   isRemotePipePath,
   pipePath,
@@ -157,25 +157,11 @@ async function connectWaiting(path: string, o: ResolvedConnectOptions): Promise<
     }
     const left = deadline - Date.now();
     if (left <= 0) throw new PipeError({ code: 'ETIMEDOUT', syscall: 'connect', path, message: `ETIMEDOUT: nobody served ${path} within ${o.connectTimeout} ms` });
-    await sleep(Math.min(delay, left), o.signal);
+    await abortableSleep(Math.min(delay, left), o.signal);
     delay = Math.min(delay * 2, WAIT_MAX_MS);
   }
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(signal));
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortError(signal));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 /**
  * Tells whether someone serves `name` right now, without connecting: no connection is made, so

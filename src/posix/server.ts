@@ -16,7 +16,7 @@ import { lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { byteConnection } from '../connection.js';
-import { PipeError, abortError, fromNodeError } from '../errors.js';
+import { PipeError, abortError, abortableSleep, fromNodeError } from '../errors.js';
 import { MessageConnection } from '../message.js';
 import { PipeServerBase } from '../server.js';
 import { SUN_PATH_MAX, pipePath, socketDir, socketDirMode, socketDirs, type HalfClose, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
@@ -499,20 +499,6 @@ function attempt(path: string, signal: AbortSignal | undefined): Promise<net.Soc
   });
 }
 
-/** Waits `ms`, or rejects with an AbortError when `signal` fires. */
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortError(signal));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 function connectError(err: unknown, path: string): PipeError | Error {
   if ((err as Error)?.name === 'AbortError') return err as Error;
@@ -577,7 +563,7 @@ export function posixConnect(path: string, o: ResolvedConnectOptions): Promise<P
       for (;;) {
         const left = deadline - Date.now();
         if (left <= 0) throw new PipeError({ code: 'ETIMEDOUT', syscall: 'connect', path: busy });
-        await sleep(Math.min(delay, left), signal);
+        await abortableSleep(Math.min(delay, left), signal);
         delay = Math.min(delay * 2, 50);
         try {
           socket = await attempt(busy, signal);
