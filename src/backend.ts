@@ -23,6 +23,12 @@ export interface Backend {
   readSync(end: RawEnd, into: Uint8Array): number;
   /** Blocking write of the whole range; returns its length. */
   writeSync(end: RawEnd, from: Uint8Array): number;
+  /**
+   * The error a failed asynchronous write on `end`'s socket should report, given libuv's `err`.
+   * Runs inside the write's callback, while the socket (and so the handle) is still open.
+   * Absent where libuv's own error is always right (POSIX).
+   */
+  asyncWriteError?(end: RawEnd, err: Error): Error;
   getInheritable(end: RawEnd): boolean;
   setInheritable(end: RawEnd, inheritable: boolean): void;
   /**

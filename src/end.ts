@@ -82,6 +82,32 @@ function largeReads(stream: () => net.Socket): { buffer: () => Buffer; callback:
   };
 }
 
+type WriteCallback = (error?: Error | null) => void;
+
+/**
+ * Lets the backend correct a failed write's error before the stream sees it: the write callback
+ * libuv completes is the one moment the handle is certainly still open (Node destroys the socket,
+ * closing the handle, only after it). One hook serves write(), the end's 'error' and a stream
+ * handed out by createWriteStream(), since all of them get the error from here.
+ */
+function confirmWriteErrors(socket: net.Socket, raw: RawEnd, correct: (raw: RawEnd, err: Error) => Error): void {
+  const wrap =
+    (cb: WriteCallback): WriteCallback =>
+    (err) =>
+      // A socket destroyed while the write was pending has closed the handle: never look at it.
+      cb(err && !socket.destroyed ? correct(raw, err) : err);
+  const write = socket._write;
+  const writev = socket._writev;
+  socket._write = function (this: net.Socket, chunk: unknown, encoding: BufferEncoding, cb: WriteCallback): void {
+    write.call(this, chunk, encoding, wrap(cb));
+  };
+  if (writev) {
+    socket._writev = function (this: net.Socket, chunks: Array<{ chunk: unknown; encoding: BufferEncoding }>, cb: WriteCallback): void {
+      writev.call(this, chunks, wrap(cb));
+    };
+  }
+}
+
 /** @internal Lets createPipe tell both ends' safety nets that they name one file. */
 export let pairIdentities: (a: PipeEnd, b: PipeEnd) => void;
 
@@ -311,6 +337,7 @@ export abstract class PipeEnd {
     // The socket reads ahead on its own; it must not keep the process alive unless a caller is
     // actually waiting for something (see track()).
     socket.unref();
+    if (!readable && this.#backend.asyncWriteError) confirmWriteErrors(socket, raw, this.#backend.asyncWriteError);
     this.#socket = socket;
     // net.Socket marks itself `closed` when destroy() returns, before libuv has closed the handle;
     // only its 'close' event means the OS handle is gone.

@@ -8,11 +8,29 @@
  */
 import { closeSync } from 'node:fs';
 import type { Backend, RawEnd } from '../backend.js';
-import { WIN32_ERRORS, win32Error } from '../errors.js';
+import { PipeError, WIN32_ERRORS, win32Error } from '../errors.js';
 import { getOsfHandle, openOsfHandle } from './crt.js';
 import * as k32 from './kernel32.js';
+import * as nt from './ntdll.js';
 
-const { ERROR_BROKEN_PIPE } = WIN32_ERRORS;
+const { ERROR_BROKEN_PIPE, ERROR_NO_DATA } = WIN32_ERRORS;
+
+/**
+ * True when the other end of the pipe behind `handle` has closed its last handle. A query
+ * only: nothing is written, so a live reader sees nothing. False when the query itself fails.
+ */
+function peerGone(handle: k32.HANDLE): boolean {
+  const info = new Uint8Array(nt.FILE_PIPE_LOCAL_INFORMATION_SIZE);
+  let status: number;
+  try {
+    status = nt.NtQueryInformationFile(handle, new Uint8Array(nt.IO_STATUS_BLOCK_SIZE), info, info.byteLength, nt.FilePipeLocalInformation);
+  } catch {
+    // This runs inside a libuv write callback, where a throw would end the process.
+    return false;
+  }
+  if (status !== 0) return false;
+  return new DataView(info.buffer).getUint32(nt.NAMED_PIPE_STATE_OFFSET, true) === nt.FILE_PIPE_CLOSING_STATE;
+}
 
 /** Wraps `handle` in a Node fd. Ownership: on success the fd owns the handle; on failure the handle is closed. */
 function adopt(handle: k32.HANDLE): RawEnd {
@@ -82,6 +100,18 @@ export const windowsBackend: Backend = {
       done += put[0];
     }
     return done;
+  },
+
+  asyncWriteError(raw, err) {
+    // libuv 1.49 (Node 22) moved ERROR_NO_DATA from UV_EPIPE to UV_EAGAIN, for reads on a
+    // PIPE_NOWAIT handle. Its write paths were meant to keep EPIPE (uv_translate_write_sys_error,
+    // libuv 1.49.1), but a write completed later, as every write on a synchronous pipe is (the
+    // thread pool writes it), still goes through the plain translation: "reader gone" arrives as
+    // EAGAIN, with the Win32 code lost. For WriteFile, ERROR_NO_DATA is "the pipe is being
+    // closed"; the pipe's own state confirms it before we say EPIPE, and any other state (or a
+    // failed query) keeps libuv's error.
+    if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || !peerGone(raw.handle)) return err;
+    return new PipeError({ code: 'EPIPE', syscall: (err as NodeJS.ErrnoException).syscall ?? 'write', win32Errno: ERROR_NO_DATA, cause: err });
   },
 
   getInheritable(raw) {

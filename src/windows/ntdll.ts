@@ -1,0 +1,45 @@
+/**
+ * The ntdll calls winpipe makes, declared in one place next to their C signatures. kernel32 has
+ * no call that tells whether a pipe's other end has gone away; `NtQueryInformationFile` does
+ * (libuv uses the same call on pipes). They bind lazily; off Windows they throw
+ * `ERR_UNSUPPORTED_PLATFORM`.
+ *
+ * @module
+ */
+import koffi from 'koffi';
+import { PipeError } from '../errors.js';
+import { defineTypes, type HANDLE } from './kernel32.js';
+
+let lib: ReturnType<typeof koffi.load> | undefined;
+function ntdll(): ReturnType<typeof koffi.load> {
+  if (process.platform !== 'win32') throw new PipeError({ code: 'ERR_UNSUPPORTED_PLATFORM', message: 'ntdll is only available on Windows' });
+  if (!lib) {
+    defineTypes();
+    lib = koffi.load('ntdll.dll');
+  }
+  return lib;
+}
+
+function bind<F extends (...args: any[]) => any>(proto: string): F {
+  let fn: F | undefined;
+  return ((...args: unknown[]) => (fn ??= ntdll().func(proto) as unknown as F)(...args)) as F;
+}
+
+/** FILE_INFORMATION_CLASS FilePipeLocalInformation: a FILE_PIPE_LOCAL_INFORMATION. Needs FILE_READ_ATTRIBUTES only. */
+export const FilePipeLocalInformation = 24;
+/** sizeof(FILE_PIPE_LOCAL_INFORMATION): ten ULONGs. */
+export const FILE_PIPE_LOCAL_INFORMATION_SIZE = 40;
+/** Byte offset of `ULONG NamedPipeState` in FILE_PIPE_LOCAL_INFORMATION. */
+export const NAMED_PIPE_STATE_OFFSET = 32;
+/** NamedPipeState: the other end has closed its last handle (writes fail with ERROR_NO_DATA). */
+export const FILE_PIPE_CLOSING_STATE = 4;
+/** sizeof(IO_STATUS_BLOCK) on 64-bit Windows: a status/pointer union and a ULONG_PTR. */
+export const IO_STATUS_BLOCK_SIZE = 16;
+
+/**
+ * `NTSTATUS NtQueryInformationFile(HANDLE FileHandle, PIO_STATUS_BLOCK IoStatusBlock, PVOID FileInformation, ULONG Length, FILE_INFORMATION_CLASS FileInformationClass)`.
+ * Returns the NTSTATUS (0 = STATUS_SUCCESS); it does not set the thread's last error.
+ */
+export const NtQueryInformationFile: (handle: HANDLE, ioStatusBlock: Uint8Array, info: Uint8Array, length: number, infoClass: number) => number = bind(
+  'int32_t __stdcall NtQueryInformationFile(HANDLE FileHandle, _Out_ uint8_t *IoStatusBlock, _Out_ uint8_t *FileInformation, uint32_t Length, int FileInformationClass)',
+);
