@@ -61,10 +61,21 @@ function addRef(): void {
 function dropRef(): void {
   if (--refs === 0) {
     keepAlive?.unref();
-    // A drain armed with the long timeout would hold the process: wake it to re-arm unref'd.
-    if (draining) wake();
+    // A drain armed with the long timeout would hold the process: wake it to re-arm unref'd. Not
+    // at once: a caller that refs only while a call is pending (winpipe/connection's recv) drops
+    // to 0 and back between two messages, and a wake per message costs a packet and a pool-thread
+    // round of its own. One loop turn later, still 0, it is for real.
+    if (draining && !wakeCheck) {
+      wakeCheck = setImmediate(() => {
+        wakeCheck = undefined;
+        if (refs === 0 && draining) wake();
+      });
+      // Kept ref'd: an unref'd immediate would not keep the loop from blocking in its poll until
+      // the drain's long timeout, which is what the wake is there to cut short.
+    }
   }
 }
+let wakeCheck: NodeJS.Immediate | undefined;
 
 // --- the registered-wait fallback ------------------------------------------------------------------
 
