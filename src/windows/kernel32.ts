@@ -297,6 +297,10 @@ export function GetQueuedCompletionStatusExAsync(port: HANDLE, entries: bigint, 
   );
   gqcsEx.async(port, entries, count, removed, ms, false, done);
 }
+/** The same call, synchronous: with `ms` 0 it only takes what is already queued (a poll). */
+export const GetQueuedCompletionStatusEx: (port: HANDLE, entries: bigint, count: number, removed: bigint, ms: number, alertable: boolean) => boolean = bind(
+  'bool __stdcall GetQueuedCompletionStatusEx(HANDLE CompletionPort, void *lpCompletionPortEntries, uint32_t ulCount, void *ulNumEntriesRemoved, uint32_t dwMilliseconds, bool fAlertable)',
+);
 let gqcsEx: ReturnType<ReturnType<typeof koffi.load>['func']> | undefined;
 
 export const FILE_SKIP_COMPLETION_PORT_ON_SUCCESS = 0x1;

@@ -25,9 +25,13 @@ import koffi from 'koffi';
 import { WIN32_ERRORS, win32Error } from '../errors.js';
 import * as k32 from './kernel32.js';
 
-/** sizeof(OVERLAPPED) on 64-bit Windows; hEvent is the last pointer. */
+/** sizeof(OVERLAPPED) on 64-bit Windows: Internal (the NTSTATUS), InternalHigh (bytes), Offset/OffsetHigh, hEvent. */
 const OVERLAPPED_SIZE = 32;
+const INTERNAL_HIGH_OFFSET = 8;
 const HEVENT_OFFSET = 24;
+/** NTSTATUS values of a finished operation that map to a Win32 result without a call. */
+const STATUS_SUCCESS = 0;
+const STATUS_BUFFER_OVERFLOW = 0x8000_0005;
 /** Completions taken per GetQueuedCompletionStatusEx return. */
 const BATCH = 64;
 /** Completion key of the packets we post ourselves to wake the drain. */
@@ -57,10 +61,21 @@ function addRef(): void {
 function dropRef(): void {
   if (--refs === 0) {
     keepAlive?.unref();
-    // A drain armed with the long timeout would hold the process: wake it to re-arm unref'd.
-    if (draining) wake();
+    // A drain armed with the long timeout would hold the process: wake it to re-arm unref'd. Not
+    // at once: a caller that refs only while a call is pending (winpipe/connection's recv) drops
+    // to 0 and back between two messages, and a wake per message costs a packet and a pool-thread
+    // round of its own. One loop turn later, still 0, it is for real.
+    if (draining && !wakeCheck) {
+      wakeCheck = setImmediate(() => {
+        wakeCheck = undefined;
+        if (refs === 0 && draining) wake();
+      });
+      // Kept ref'd: an unref'd immediate would not keep the loop from blocking in its poll until
+      // the drain's long timeout, which is what the wake is there to cut short.
+    }
   }
 }
+let wakeCheck: NodeJS.Immediate | undefined;
 
 // --- the registered-wait fallback ------------------------------------------------------------------
 
@@ -129,8 +144,20 @@ function wake(): void {
   if (port) k32.PostQueuedCompletionStatus(port, 0, WAKE_KEY, null);
 }
 
+/** A poll of the port on the JS thread is scheduled (setImmediate): the drain is not armed meanwhile. */
+let polling = false;
+
+/**
+ * Waits for completions: on the JS thread first while they keep coming, else on the pool thread.
+ *
+ * Why both: a completion that reaches JS through the pool thread costs two thread hops (the
+ * pool thread wakes, then wakes the loop through libuv), and under load each hop waits for a
+ * time slice. While completions keep arriving (a busy fan-in), one non-blocking
+ * GetQueuedCompletionStatusEx per loop turn takes whatever is there with no hop at all. The first
+ * poll that finds nothing hands over to the blocking drain, so an idle process never spins.
+ */
 function arm(): void {
-  if (draining || inFlight.size === 0 || !port) return;
+  if (draining || polling || inFlight.size === 0 || !port) return;
   draining = true;
   const removed = entries! + BigInt(BATCH * k32.OVERLAPPED_ENTRY_SIZE);
   k32.GetQueuedCompletionStatusExAsync(port, entries!, BATCH, removed, refs > 0 ? DRAIN_MS_REFED : DRAIN_MS_UNREFED, onDrained);
@@ -138,8 +165,43 @@ function arm(): void {
 
 function onDrained(err: unknown, ok: boolean): void {
   draining = false;
+  const n = !err && ok ? entriesView!.getUint32(BATCH * k32.OVERLAPPED_ENTRY_SIZE, true) : 0;
+  next(dispatch(n));
+}
+
+/** One non-blocking look at the port, on the JS thread. */
+function poll(): void {
+  polling = false;
+  if (inFlight.size === 0 || draining) return;
+  const removed = entries! + BigInt(BATCH * k32.OVERLAPPED_ENTRY_SIZE);
+  const ok = k32.GetQueuedCompletionStatusEx(port!, entries!, BATCH, removed, 0, false);
+  next(ok ? dispatch(entriesView!.getUint32(BATCH * k32.OVERLAPPED_ENTRY_SIZE, true)) : 0);
+}
+
+/** After a batch of `got` completions of ours: poll again next turn while they come, else block. */
+function next(got: number): void {
+  // Not "nothing in flight, stop" before polling: the slots just settled re-issue their operations
+  // in microtasks that run after this returns; their arm() finds `polling` set and leaves it to poll().
+  if (got > 1 || (got === 1 && pollStreak > 0)) {
+    // Two or more at once means several operations are in flight and busy: keep polling. One at
+    // a time (a ping-pong) goes back to the blocking drain at once, where it costs no extra call.
+    pollStreak++;
+    polling = true;
+    const t = setImmediate(poll);
+    if (refs === 0) t.unref();
+    return;
+  }
+  pollStreak = 0;
+  if (inFlight.size === 0) return;
+  if (refs > 0) arm();
+  else setTimeout(arm, 0).unref();
+}
+let pollStreak = 0;
+
+/** Settles the slots of the first `n` entries; returns how many were ours. */
+function dispatch(n: number): number {
   const view = entriesView!;
-  const n = !err && ok ? view.getUint32(BATCH * k32.OVERLAPPED_ENTRY_SIZE, true) : 0;
+  let got = 0;
   for (let i = 0; i < n; i++) {
     const at = i * k32.OVERLAPPED_ENTRY_SIZE;
     if (view.getBigUint64(at, true) === WAKE_KEY) continue;
@@ -147,15 +209,14 @@ function onDrained(err: unknown, ok: boolean): void {
     const slot = inFlight.get(ov);
     if (slot) {
       inFlight.delete(ov);
-      slot.completed();
+      got++;
+      slot.completed(view.getUint32(at + 24, true));
     } else if (strays.delete(ov)) {
       koffi.free(BigInt(ov));
     }
     // Anything else is not ours (a packet for I/O another process issued on a shared file object).
   }
-  if (inFlight.size === 0) return;
-  if (refs > 0) arm();
-  else setTimeout(arm, 0).unref();
+  return got;
 }
 
 /** Live counts, for leak checks in tests: pending operations (waits and port) and keep-alive refs. */
@@ -192,6 +253,8 @@ export class OverlappedSlot {
   #counted = false;
   #freed = false;
   #freeWhenDone = false;
+  /** A view of the OVERLAPPED: its status and byte count are read there, with no call. */
+  #view: DataView;
 
   constructor(handle: k32.HANDLE, options: OverlappedSlotOptions = {}) {
     this.#handle = handle;
@@ -203,7 +266,15 @@ export class OverlappedSlot {
       // Low bit: no completion packet, should the file belong to some port (ours or another's).
       this.#hEvent = options.port === false ? event : event | 1n;
     }
-    this.ov = koffi.alloc('uint8_t', OVERLAPPED_SIZE) as bigint;
+    this.ov = 0n;
+    this.#view = undefined as unknown as DataView;
+    this.#setOverlapped(koffi.alloc('uint8_t', OVERLAPPED_SIZE) as bigint);
+  }
+
+  /** Ownership: the slot takes `ov` (native memory of OVERLAPPED_SIZE bytes); one view of it, made once. */
+  #setOverlapped(ov: bigint): void {
+    this.ov = ov;
+    this.#view = new DataView(koffi.view(ov, OVERLAPPED_SIZE));
   }
 
   /** True while an operation is outstanding. */
@@ -217,24 +288,36 @@ export class OverlappedSlot {
    * `error`), only throws synchronously if the slot is busy or the wait cannot be registered.
    */
   start(syscall: string, issue: (ov: bigint) => boolean): Promise<Completion> {
+    const c = this.issue(syscall, issue);
+    return c instanceof Promise ? c : Promise.resolve(c);
+  }
+
+  /**
+   * {@link OverlappedSlot.start}, but an operation that finished at once returns its completion
+   * synchronously: a read or write loop then goes on without a promise or a microtask per message.
+   */
+  issue(syscall: string, issue: (ov: bigint) => boolean): Completion | Promise<Completion> {
     if (this.#settle || this.#freed) throw new Error(`winpipe internal: ${syscall} on a busy or freed slot`);
-    const view = new DataView(koffi.view(this.ov, OVERLAPPED_SIZE));
-    for (let i = 0; i < HEVENT_OFFSET; i += 8) view.setBigUint64(i, 0n, true);
+    const view = this.#view;
+    view.setBigUint64(0, 0n, true);
+    view.setBigUint64(8, 0n, true);
+    view.setBigUint64(16, 0n, true);
     view.setBigUint64(HEVENT_OFFSET, this.#hEvent, true);
 
     const ok = issue(this.ov);
     const error = ok ? 0 : k32.GetLastError();
     if (error !== WIN32_ERRORS.ERROR_IO_PENDING) {
       // Finished at once (success, ERROR_MORE_DATA, ERROR_PIPE_CONNECTED or a failure): no packet
-      // on success (skip-on-success) or failure. A warning status (ERROR_MORE_DATA) may still
-      // queue one, so on the port that OVERLAPPED retires and the slot takes a fresh one.
-      const bytes: k32.Out<number> = [0];
-      if (ok || error === WIN32_ERRORS.ERROR_MORE_DATA) k32.GetOverlappedResult(this.#handle, this.ov, bytes, false);
+      // on success (skip-on-success) or failure. The byte count is in the OVERLAPPED itself
+      // (InternalHigh, where the I/O manager puts it for a synchronous completion as well), so it
+      // takes no GetOverlappedResult call. A warning status (ERROR_MORE_DATA) may still queue a
+      // packet, so on the port that OVERLAPPED retires and the slot takes a fresh one.
+      const bytes = ok || error === WIN32_ERRORS.ERROR_MORE_DATA ? Number(view.getBigUint64(INTERNAL_HIGH_OFFSET, true)) : 0;
       if (this.#port && error === WIN32_ERRORS.ERROR_MORE_DATA) {
         strays.add(Number(this.ov));
-        this.ov = koffi.alloc('uint8_t', OVERLAPPED_SIZE) as bigint;
+        this.#setOverlapped(koffi.alloc('uint8_t', OVERLAPPED_SIZE) as bigint);
       }
-      return Promise.resolve({ error, bytes: bytes[0] });
+      return { error, bytes };
     }
     return new Promise<Completion>((resolve) => {
       this.#settle = resolve;
@@ -299,11 +382,21 @@ export class OverlappedSlot {
     this.completed();
   }
 
-  /** @internal The operation is done (its packet was dequeued or its event fired): settle it. */
-  completed(): void {
-    const bytes: k32.Out<number> = [0];
-    const ok = k32.GetOverlappedResult(this.#handle, this.ov, bytes, false);
-    const completion = { error: ok ? 0 : k32.GetLastError(), bytes: bytes[0] };
+  /**
+   * @internal The operation is done (its packet was dequeued, with `bytes` from the packet, or its
+   * event fired): settle it. Success and ERROR_MORE_DATA are read from the OVERLAPPED's status;
+   * only a failure asks GetOverlappedResult for its Win32 error.
+   */
+  completed(bytes?: number): void {
+    const status = this.#view.getUint32(0, true);
+    let completion: Completion;
+    if (bytes !== undefined && status === STATUS_SUCCESS) completion = { error: 0, bytes };
+    else if (bytes !== undefined && status === STATUS_BUFFER_OVERFLOW) completion = { error: WIN32_ERRORS.ERROR_MORE_DATA, bytes };
+    else {
+      const out: k32.Out<number> = [0];
+      const ok = k32.GetOverlappedResult(this.#handle, this.ov, out, false);
+      completion = { error: ok ? 0 : k32.GetLastError(), bytes: out[0] };
+    }
     const settle = this.#settle!;
     this.#settle = undefined;
     this.#count(false);
@@ -384,18 +477,24 @@ export class ObjectWait {
 export class NativeBuffer {
   readonly ptr: bigint;
   readonly size: number;
+  /** One view of the whole buffer, made once (a koffi.view per message costs an external ArrayBuffer each). */
+  readonly #bytes: Uint8Array;
   #freed = false;
   constructor(size: number) {
     this.size = size;
     this.ptr = koffi.alloc('uint8_t', Math.max(1, size)) as bigint;
+    this.#bytes = new Uint8Array(koffi.view(this.ptr, Math.max(1, size)));
   }
   /** Copies `bytes` in at `offset`. */
   write(bytes: Uint8Array, offset = 0): void {
-    if (bytes.byteLength) new Uint8Array(koffi.view(this.ptr, this.size)).set(bytes, offset);
+    if (bytes.byteLength) this.#bytes.set(bytes, offset);
   }
-  /** A copy of the first `n` bytes, as a Buffer the GC owns. */
-  read(n: number): Buffer {
-    return n === 0 ? Buffer.alloc(0) : Buffer.from(new Uint8Array(koffi.view(this.ptr, n)));
+  /** A copy of `n` bytes from `offset`, as a Buffer the GC owns. */
+  read(n: number, offset = 0): Buffer {
+    if (n === 0) return Buffer.alloc(0);
+    const out = Buffer.allocUnsafe(n);
+    out.set(this.#bytes.subarray(offset, offset + n));
+    return out;
   }
   /** Only once no I/O can touch it any more. */
   free(): void {

@@ -466,6 +466,17 @@ function clientConnection(handle: k32.HANDLE, path: string, o: ResolvedConnectOp
 // --- message mode ----------------------------------------------------------------------------------
 
 const READ_CHUNK = 64 * 1024;
+/** Reads that finished at once, in a row, before the read loop lets the event loop turn. */
+const INLINE_READS = 64;
+/** Bytes of queued messages copied to native memory together and written back to back. */
+const WRITE_BATCH_BYTES = 64 * 1024;
+
+/** One queued message and how to tell its writer. */
+interface PendingWrite {
+  data: Uint8Array;
+  resolve(): void;
+  reject(e: unknown): void;
+}
 /** The largest value of a DWORD parameter (ReadFile/WriteFile lengths). */
 const MAX_DWORD = 0xffff_ffff;
 
@@ -485,7 +496,7 @@ class WinMessageTransport implements MessageTransport {
   #sink: MessageSink | undefined;
   #wantRead = false;
   #reading = false;
-  #writes: { data: Uint8Array; resolve(): void; reject(e: unknown): void }[] = [];
+  #writes: PendingWrite[] = [];
   #writing = false;
   #flushed: (() => void)[] = [];
   #destroyed = false;
@@ -537,6 +548,36 @@ class WinMessageTransport implements MessageTransport {
     // Byte mode: a zero-byte write is a no-op (DESIGN §2); on the wire it would be an end.
     if (this.#bytes && message.byteLength === 0) return Promise.resolve();
     return this.#enqueue(message);
+  }
+
+  /**
+   * A batch of messages (the connection's writev), each still one WriteFile, queued at once so
+   * that the write loop copies them together and issues them back to back; one callback at the end.
+   */
+  sendBatch(messages: readonly Uint8Array[], callback: (error?: Error | null) => void): void {
+    if (this.#destroyed) return callback(new PipeError({ code: 'ERR_PIPE_CLOSED', syscall: 'WriteFile', path: this.#path }));
+    let left = messages.length;
+    let failed = false;
+    const done = (err?: unknown): void => {
+      if (failed) return;
+      if (err) {
+        failed = true;
+        callback(err as Error);
+      } else if (--left === 0) callback();
+    };
+    for (const m of messages) {
+      if (m.byteLength > MAX_DWORD) {
+        done(new PipeError({ code: 'ERR_MESSAGE_TOO_LARGE', syscall: 'WriteFile', path: this.#path, message: `ERR_MESSAGE_TOO_LARGE: a ${m.byteLength}-byte message exceeds the ${MAX_DWORD}-byte limit of one WriteFile` }));
+        return;
+      }
+    }
+    for (const m of messages) {
+      // Byte mode: a zero-byte write is a no-op (see send).
+      if (this.#bytes && m.byteLength === 0) done();
+      else this.#writes.push({ data: m, resolve: done, reject: done });
+    }
+    if (messages.length === 0) return callback();
+    if (!this.#writing && this.#writes.length > 0) void this.#writeLoop();
   }
 
   #enqueue(message: Uint8Array): Promise<void> {
@@ -603,13 +644,25 @@ class WinMessageTransport implements MessageTransport {
     this.#reading = true;
     let parts: Buffer[] = [];
     let size = 0;
+    let inline = 0;
     try {
       while (this.#wantRead && !this.#destroyed) {
         const buf = this.#readBuf;
         // Never more than one byte past the limit: a message over it is refused (ERROR_MORE_DATA
         // with too many bytes) before the rest of it is read.
         const want = Math.min(buf.size, this.#max - size + 1);
-        const c = await this.#readSlot.start('ReadFile', (ov) => k32.ReadFile(this.#handle, buf.ptr, want, null as never, ov));
+        let c = this.#readSlot.issue('ReadFile', (ov) => k32.ReadFile(this.#handle, buf.ptr, want, null as never, ov));
+        // A read that finished at once goes straight on: no promise, no microtask per message.
+        // But a peer that keeps the pipe full must not hold the event loop (nor the other
+        // connections): after INLINE_READS in a row, the loop yields one turn.
+        if (c instanceof Promise) {
+          inline = 0;
+          c = await c;
+        } else if (++inline >= INLINE_READS) {
+          inline = 0;
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          if (this.#destroyed) break;
+        }
         if (this.#destroyed) break;
         if (c.error === 0 || c.error === E.ERROR_MORE_DATA) {
           size += c.bytes;
@@ -651,28 +704,50 @@ class WinMessageTransport implements MessageTransport {
 
   async #writeLoop(): Promise<void> {
     this.#writing = true;
+    let batch: PendingWrite[] = [];
     try {
       while (this.#writes.length > 0 && !this.#destroyed) {
-        const w = this.#writes.shift()!;
-        if (!this.#writeBuf || this.#writeBuf.size < w.data.byteLength) {
+        // Everything queued (up to WRITE_BATCH_BYTES, at least one message) is copied into the
+        // native buffer at once, one message after another, and each is one WriteFile from its
+        // offset. The loop waits only for a write that went pending: a message that the pipe
+        // takes at once costs its WriteFile and no promise.
+        let total = 0;
+        let n = 0;
+        while (n < this.#writes.length && (n === 0 || total + this.#writes[n]!.data.byteLength <= WRITE_BATCH_BYTES)) total += this.#writes[n++]!.data.byteLength;
+        batch = this.#writes.splice(0, n);
+        if (!this.#writeBuf || this.#writeBuf.size < total) {
           this.#writeBuf?.free();
-          this.#writeBuf = new NativeBuffer(Math.max(w.data.byteLength, READ_CHUNK));
+          this.#writeBuf = new NativeBuffer(Math.max(total, READ_CHUNK));
         }
         const buf = this.#writeBuf;
-        buf.write(w.data);
-        let c: Completion;
-        try {
-          c = await this.#writeSlot.start('WriteFile', (ov) => k32.WriteFile(this.#handle, buf.ptr, w.data.byteLength, null as never, ov));
-        } catch (err) {
-          w.reject(err);
-          continue;
+        let offset = 0;
+        for (const w of batch) {
+          buf.write(w.data, offset);
+          offset += w.data.byteLength;
         }
-        if (c.error === 0) w.resolve();
-        else if (isDisconnect(c.error)) w.reject(new PipeError({ code: 'EPIPE', syscall: 'WriteFile', path: this.#path, win32Errno: c.error }));
-        else if (c.error === E.ERROR_OPERATION_ABORTED) w.reject(new PipeError({ code: 'ERR_PIPE_CLOSED', syscall: 'WriteFile', path: this.#path }));
-        else w.reject(win32Error(c.error, 'WriteFile', this.#path));
+        offset = 0;
+        while (batch.length > 0) {
+          if (this.#destroyed) break;
+          const w = batch.shift()!;
+          const at = buf.ptr + BigInt(offset);
+          offset += w.data.byteLength;
+          let c: Completion | Promise<Completion>;
+          try {
+            c = this.#writeSlot.issue('WriteFile', (ov) => k32.WriteFile(this.#handle, at, w.data.byteLength, null as never, ov));
+            if (c instanceof Promise) c = await c;
+          } catch (err) {
+            w.reject(err);
+            continue;
+          }
+          if (c.error === 0) w.resolve();
+          else if (isDisconnect(c.error)) w.reject(new PipeError({ code: 'EPIPE', syscall: 'WriteFile', path: this.#path, win32Errno: c.error }));
+          else if (c.error === E.ERROR_OPERATION_ABORTED) w.reject(new PipeError({ code: 'ERR_PIPE_CLOSED', syscall: 'WriteFile', path: this.#path }));
+          else w.reject(win32Error(c.error, 'WriteFile', this.#path));
+        }
       }
     } finally {
+      // Destroyed in the middle of a batch: what was not written fails as the queue's rest did.
+      for (const w of batch.splice(0)) w.reject(new PipeError({ code: 'ERR_PIPE_CLOSED', syscall: 'WriteFile', path: this.#path }));
       this.#writing = false;
       for (const f of this.#flushed.splice(0)) f();
       this.#releaseIfIdle();
