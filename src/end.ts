@@ -49,6 +49,8 @@ interface Held {
   identity: string | undefined;
   /** The other end of the same pipe, where the backend says both have one identity. */
   twin: Held | undefined;
+  /** True once registered with the finalizer (see {@link unarmed}). */
+  armed: boolean;
 }
 
 /**
@@ -118,6 +120,30 @@ const finalizer = new FinalizationRegistry<Held>(({ backend, raw, identity }) =>
 });
 
 /**
+ * Ends created since the last microtask checkpoint whose safety net is not registered yet. An
+ * end is registered with the finalizer only if it is still open (and still ours) when this list
+ * is flushed: at the next microtask checkpoint, or when it reaches {@link UNARMED_MAX} entries.
+ * An end created and closed in between (B5's loop, `using` blocks) never touches the registry:
+ * `register` + `unregister` with a token were most of what a pair cost beyond the system calls.
+ *
+ * The net is the same: until the flush the list holds the end strongly, so it cannot be collected
+ * unregistered, and finalization callbacks only ever run in a later task, after the flush.
+ */
+const unarmed: PipeEnd[] = [];
+/** Bounds what a long synchronous loop of createPipe() keeps alive before its ends are registered. */
+const UNARMED_MAX = 256;
+let armScheduled = false;
+
+function armAll(): void {
+  armScheduled = false;
+  const ends = unarmed.splice(0);
+  for (let i = 0; i < ends.length; i++) arm(ends[i]!);
+}
+
+/** Set in PipeEnd's static block: registers one end if it still owns its raw end. */
+let arm: (end: PipeEnd) => void;
+
+/**
  * One end of an OS pipe: the shared base of {@link PipeReader} and {@link PipeWriter}.
  *
  * - `fd` is a file descriptor of this process, so an end can go straight into
@@ -152,11 +178,29 @@ export abstract class PipeEnd {
   constructor(backend: Backend, raw: RawEnd) {
     this.#backend = backend;
     this.#raw = raw;
-    this.#held = { backend, raw, identity: undefined, twin: undefined };
-    finalizer.register(this, this.#held, this);
+    this.#held = { backend, raw, identity: undefined, twin: undefined, armed: false };
+    if (unarmed.push(this) >= UNARMED_MAX) armAll();
+    else if (!armScheduled) {
+      armScheduled = true;
+      queueMicrotask(armAll);
+    }
+  }
+
+  /** Unregisters the safety net, if it was registered: the fd is closed or someone else's now. */
+  #disarm(): void {
+    if (this.#held.armed) {
+      this.#held.armed = false;
+      finalizer.unregister(this);
+    }
   }
 
   static {
+    arm = (end) => {
+      // Closed, detached or owned by its socket: nothing for the net to close.
+      if (end.#state !== 'open' || end.#socket || end.#held.armed) return;
+      end.#held.armed = true;
+      finalizer.register(end, end.#held, end);
+    };
     pairIdentities = (a, b) => {
       a.#held.twin = b.#held;
       b.#held.twin = a.#held;
@@ -235,7 +279,7 @@ export abstract class PipeEnd {
       this.#socket.destroy();
       return;
     }
-    finalizer.unregister(this);
+    this.#disarm();
     if (prior === 'open') this.#backend.close(this.#raw);
   }
 
@@ -250,7 +294,7 @@ export abstract class PipeEnd {
     const raw = this.liveRaw('detach');
     if (this.#socket) throw new PipeError({ code: 'ERR_PIPE_BUSY', syscall: 'detach' });
     // Ownership: the fd (and on Windows the HANDLE it owns) now belongs to the caller.
-    finalizer.unregister(this);
+    this.#disarm();
     this.#state = 'transferred';
     return raw.fd;
   }
@@ -300,7 +344,7 @@ export abstract class PipeEnd {
     const raw = this.liveRaw(readable ? 'read' : 'write');
     // Ownership: from here the socket (libuv's uv_pipe_t) owns the fd; it is closed by destroying
     // the socket, never by the backend.
-    finalizer.unregister(this);
+    this.#disarm();
     const socket: net.Socket = new net.Socket({
       fd: raw.fd,
       readable,
