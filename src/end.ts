@@ -169,7 +169,8 @@ export abstract class PipeEnd {
   #state: State = 'open';
   #socket: net.Socket | undefined;
   #handleClosed = false;
-  #listeners: [string, (...args: any[]) => void][] = [];
+  /** Our listeners on the socket, made with it (most ends never get one). */
+  #listeners: [string, (...args: any[]) => void][] | undefined;
   #busy = 0;
   #refed = true;
   readonly #held: Held;
@@ -369,7 +370,7 @@ export abstract class PipeEnd {
   /** @internal Adds a socket listener that {@link PipeEnd.transfer} removes again. */
   protected listen(event: string, fn: (...args: any[]) => void): void {
     this.#socket!.on(event, fn);
-    this.#listeners.push([event, fn]);
+    (this.#listeners ??= []).push([event, fn]);
   }
 
   /** @internal The socket, if async I/O has started. */
@@ -422,7 +423,7 @@ export abstract class PipeEnd {
     this.#state = 'transferred';
     this.onClose(true);
     // The stream's new owner handles its events; ours must not swallow its errors.
-    for (const [event, fn] of this.#listeners.splice(0)) socket.off(event, fn);
+    for (const [event, fn] of this.#listeners?.splice(0) ?? []) socket.off(event, fn);
     socket.ref();
     return emitPipeErrors(socket, socket.readable ? 'read' : 'write');
   }
@@ -662,7 +663,8 @@ export class PipeReader extends PipeEnd {
  */
 export class PipeWriter extends PipeEnd {
   #error: PipeError | undefined;
-  #pending = new Set<(err: unknown) => void>();
+  /** Settles of the writes in flight; made on the first asynchronous write (B5 makes ends that never write). */
+  #pending: Set<(err: unknown) => void> | undefined;
 
   /**
    * Writes all of `buffer[offset, offset + length)`, blocking until it is in the pipe.
@@ -685,7 +687,7 @@ export class PipeWriter extends PipeEnd {
     const from = typeof buffer === 'string' ? encodeString(buffer, offset, 'encoding') : byteRange(buffer, offset, length);
     if (this.#error && !this.userClosed) throw this.#error;
     const raw = this.liveRaw('write');
-    if (this.#pending.size > 0 || (this.currentSocket?.writableLength ?? 0) > 0) {
+    if ((this.#pending?.size ?? 0) > 0 || (this.currentSocket?.writableLength ?? 0) > 0) {
       throw new PipeError({ code: 'ERR_PIPE_BUSY', syscall: 'write' });
     }
     if (from.byteLength === 0) return 0;
@@ -725,19 +727,20 @@ export class PipeWriter extends PipeEnd {
     } catch (err) {
       return Promise.reject(err);
     }
+    const pending = (this.#pending ??= new Set());
     const promise = new Promise<number>((resolve, reject) => {
       let settled = false;
       const settle = (err: unknown): void => {
         if (settled) return;
         settled = true;
-        this.#pending.delete(settle);
+        pending.delete(settle);
         signal?.removeEventListener('abort', onAbort);
         if (err === undefined || err === null) resolve(bytes.byteLength);
         else reject(err);
       };
       const onAbort = (): void => settle(abortError(signal));
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.#pending.add(settle);
+      pending.add(settle);
       socket.write(bytes, (err) => {
         if (!err) settle(undefined);
         else settle(this.userClosed ? closedError('write') : (this.#error ??= fromNodeError(err, 'write')));
@@ -761,13 +764,13 @@ export class PipeWriter extends PipeEnd {
   protected override onSocket(): void {
     this.listen('error', (err: unknown) => {
       this.#error ??= fromNodeError(err, 'write');
-      for (const settle of [...this.#pending]) settle(this.#error);
+      if (this.#pending) for (const settle of [...this.#pending]) settle(this.#error);
     });
   }
 
   /** @internal */
   protected override onClose(transferred: boolean): void {
     // Transferred writes are still in the socket's queue and will complete; closed ones will not.
-    if (!transferred && this.#pending.size > 0) for (const settle of [...this.#pending]) settle(closedError('write'));
+    if (!transferred && this.#pending && this.#pending.size > 0) for (const settle of [...this.#pending]) settle(closedError('write'));
   }
 }
