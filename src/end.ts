@@ -49,6 +49,8 @@ interface Held {
   identity: string | undefined;
   /** The other end of the same pipe, where the backend says both have one identity. */
   twin: Held | undefined;
+  /** True once registered with the finalizer (see {@link unarmed}). */
+  armed: boolean;
 }
 
 /**
@@ -144,6 +146,30 @@ const finalizer = new FinalizationRegistry<Held>(({ backend, raw, identity }) =>
 });
 
 /**
+ * Ends created since the last microtask checkpoint whose safety net is not registered yet. An
+ * end is registered with the finalizer only if it is still open (and still ours) when this list
+ * is flushed: at the next microtask checkpoint, or when it reaches {@link UNARMED_MAX} entries.
+ * An end created and closed in between (B5's loop, `using` blocks) never touches the registry:
+ * `register` + `unregister` with a token were most of what a pair cost beyond the system calls.
+ *
+ * The net is the same: until the flush the list holds the end strongly, so it cannot be collected
+ * unregistered, and finalization callbacks only ever run in a later task, after the flush.
+ */
+const unarmed: PipeEnd[] = [];
+/** Bounds what a long synchronous loop of createPipe() keeps alive before its ends are registered. */
+const UNARMED_MAX = 256;
+let armScheduled = false;
+
+function armAll(): void {
+  armScheduled = false;
+  const ends = unarmed.splice(0);
+  for (let i = 0; i < ends.length; i++) arm(ends[i]!);
+}
+
+/** Set in PipeEnd's static block: registers one end if it still owns its raw end. */
+let arm: (end: PipeEnd) => void;
+
+/**
  * One end of an OS pipe: the shared base of {@link PipeReader} and {@link PipeWriter}.
  *
  * - `fd` is a file descriptor of this process, so an end can go straight into
@@ -169,7 +195,8 @@ export abstract class PipeEnd {
   #state: State = 'open';
   #socket: net.Socket | undefined;
   #handleClosed = false;
-  #listeners: [string, (...args: any[]) => void][] = [];
+  /** Our listeners on the socket, made with it (most ends never get one). */
+  #listeners: [string, (...args: any[]) => void][] | undefined;
   #busy = 0;
   #refed = true;
   readonly #held: Held;
@@ -178,11 +205,29 @@ export abstract class PipeEnd {
   constructor(backend: Backend, raw: RawEnd) {
     this.#backend = backend;
     this.#raw = raw;
-    this.#held = { backend, raw, identity: undefined, twin: undefined };
-    finalizer.register(this, this.#held, this);
+    this.#held = { backend, raw, identity: undefined, twin: undefined, armed: false };
+    if (unarmed.push(this) >= UNARMED_MAX) armAll();
+    else if (!armScheduled) {
+      armScheduled = true;
+      queueMicrotask(armAll);
+    }
+  }
+
+  /** Unregisters the safety net, if it was registered: the fd is closed or someone else's now. */
+  #disarm(): void {
+    if (this.#held.armed) {
+      this.#held.armed = false;
+      finalizer.unregister(this);
+    }
   }
 
   static {
+    arm = (end) => {
+      // Closed, detached or owned by its socket: nothing for the net to close.
+      if (end.#state !== 'open' || end.#socket || end.#held.armed) return;
+      end.#held.armed = true;
+      finalizer.register(end, end.#held, end);
+    };
     pairIdentities = (a, b) => {
       a.#held.twin = b.#held;
       b.#held.twin = a.#held;
@@ -261,7 +306,7 @@ export abstract class PipeEnd {
       this.#socket.destroy();
       return;
     }
-    finalizer.unregister(this);
+    this.#disarm();
     if (prior === 'open') this.#backend.close(this.#raw);
   }
 
@@ -276,7 +321,7 @@ export abstract class PipeEnd {
     const raw = this.liveRaw('detach');
     if (this.#socket) throw new PipeError({ code: 'ERR_PIPE_BUSY', syscall: 'detach' });
     // Ownership: the fd (and on Windows the HANDLE it owns) now belongs to the caller.
-    finalizer.unregister(this);
+    this.#disarm();
     this.#state = 'transferred';
     return raw.fd;
   }
@@ -326,7 +371,7 @@ export abstract class PipeEnd {
     const raw = this.liveRaw(readable ? 'read' : 'write');
     // Ownership: from here the socket (libuv's uv_pipe_t) owns the fd; it is closed by destroying
     // the socket, never by the backend.
-    finalizer.unregister(this);
+    this.#disarm();
     const socket: net.Socket = new net.Socket({
       fd: raw.fd,
       readable,
@@ -352,7 +397,7 @@ export abstract class PipeEnd {
   /** @internal Adds a socket listener that {@link PipeEnd.transfer} removes again. */
   protected listen(event: string, fn: (...args: any[]) => void): void {
     this.#socket!.on(event, fn);
-    this.#listeners.push([event, fn]);
+    (this.#listeners ??= []).push([event, fn]);
   }
 
   /** @internal The socket, if async I/O has started. */
@@ -405,7 +450,7 @@ export abstract class PipeEnd {
     this.#state = 'transferred';
     this.onClose(true);
     // The stream's new owner handles its events; ours must not swallow its errors.
-    for (const [event, fn] of this.#listeners.splice(0)) socket.off(event, fn);
+    for (const [event, fn] of this.#listeners?.splice(0) ?? []) socket.off(event, fn);
     socket.ref();
     return emitPipeErrors(socket, socket.readable ? 'read' : 'write');
   }
@@ -645,7 +690,8 @@ export class PipeReader extends PipeEnd {
  */
 export class PipeWriter extends PipeEnd {
   #error: PipeError | undefined;
-  #pending = new Set<(err: unknown) => void>();
+  /** Settles of the writes in flight; made on the first asynchronous write (B5 makes ends that never write). */
+  #pending: Set<(err: unknown) => void> | undefined;
 
   /**
    * Writes all of `buffer[offset, offset + length)`, blocking until it is in the pipe.
@@ -668,7 +714,7 @@ export class PipeWriter extends PipeEnd {
     const from = typeof buffer === 'string' ? encodeString(buffer, offset, 'encoding') : byteRange(buffer, offset, length);
     if (this.#error && !this.userClosed) throw this.#error;
     const raw = this.liveRaw('write');
-    if (this.#pending.size > 0 || (this.currentSocket?.writableLength ?? 0) > 0) {
+    if ((this.#pending?.size ?? 0) > 0 || (this.currentSocket?.writableLength ?? 0) > 0) {
       throw new PipeError({ code: 'ERR_PIPE_BUSY', syscall: 'write' });
     }
     if (from.byteLength === 0) return 0;
@@ -708,19 +754,20 @@ export class PipeWriter extends PipeEnd {
     } catch (err) {
       return Promise.reject(err);
     }
+    const pending = (this.#pending ??= new Set());
     const promise = new Promise<number>((resolve, reject) => {
       let settled = false;
       const settle = (err: unknown): void => {
         if (settled) return;
         settled = true;
-        this.#pending.delete(settle);
+        pending.delete(settle);
         signal?.removeEventListener('abort', onAbort);
         if (err === undefined || err === null) resolve(bytes.byteLength);
         else reject(err);
       };
       const onAbort = (): void => settle(abortError(signal));
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.#pending.add(settle);
+      pending.add(settle);
       socket.write(bytes, (err) => {
         if (!err) settle(undefined);
         else settle(this.userClosed ? closedError('write') : (this.#error ??= fromNodeError(err, 'write')));
@@ -744,13 +791,13 @@ export class PipeWriter extends PipeEnd {
   protected override onSocket(): void {
     this.listen('error', (err: unknown) => {
       this.#error ??= fromNodeError(err, 'write');
-      for (const settle of [...this.#pending]) settle(this.#error);
+      if (this.#pending) for (const settle of [...this.#pending]) settle(this.#error);
     });
   }
 
   /** @internal */
   protected override onClose(transferred: boolean): void {
     // Transferred writes are still in the socket's queue and will complete; closed ones will not.
-    if (!transferred && this.#pending.size > 0) for (const settle of [...this.#pending]) settle(closedError('write'));
+    if (!transferred && this.#pending && this.#pending.size > 0) for (const settle of [...this.#pending]) settle(closedError('write'));
   }
 }

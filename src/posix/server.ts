@@ -99,7 +99,15 @@ function wrapSocket(
     socket.allowHalfOpen = info.allowHalfOpen;
     startReading(socket);
   }
-  return byteConnection(socket, { ...info, peerUid: info.peer?.uid, peerGid: info.peer?.gid, peer: peerIdentity(info.peer) });
+  const peer = info.peer;
+  return byteConnection(socket, {
+    path: info.path,
+    clientProcessId: info.clientProcessId,
+    serverProcessId: info.serverProcessId,
+    peerUid: peer?.uid,
+    peerGid: peer?.gid,
+    peer: peerIdentity(peer),
+  });
 }
 
 /**

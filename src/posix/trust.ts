@@ -63,6 +63,11 @@ export function socketFd(socket: net.Socket): number | undefined {
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
+/** SO_PEERCRED's out-buffers (Linux): `struct ucred` as int32 words (host order), and its length. */
+const ucred = new Int32Array(3);
+const ucredBytes = new Uint8Array(ucred.buffer);
+const ucredLen = new Uint32Array(1);
+
 /**
  * The peer's pid, uid and gid, or undefined when the kernel cannot say (no libc binding, not a
  * Unix socket, the call failed). Callers treat undefined as "not trusted".
@@ -76,13 +81,13 @@ export function peerCredentials(fd: number | undefined): PeerCredentials | undef
   if (fd === undefined) return undefined;
   try {
     if (isLinux) {
-      // struct ucred { pid_t pid; uid_t uid; gid_t gid; }: all three in one call.
-      const cred = new Uint8Array(12);
-      const len = new Uint32Array([cred.byteLength]);
-      if (libc.getsockopt(fd, libc.SOL_SOCKET, libc.SO_PEERCRED, cred, len) !== 0 || len[0]! < 12) return undefined;
-      const view = new DataView(cred.buffer);
-      const pid = view.getInt32(0, true);
-      return { pid: pid > 0 ? pid : undefined, uid: view.getUint32(4, true), gid: view.getUint32(8, true) };
+      // struct ucred { pid_t pid; uid_t uid; gid_t gid; }: all three in one call, into buffers
+      // shared by every call (read right after it; nothing else runs in between).
+      const len = ucredLen;
+      len[0] = 12;
+      if (libc.getsockopt(fd, libc.SOL_SOCKET, libc.SO_PEERCRED, ucredBytes, len) !== 0 || len[0]! < 12) return undefined;
+      const pid = ucred[0]!;
+      return { pid: pid > 0 ? pid : undefined, uid: ucred[1]! >>> 0, gid: ucred[2]! >>> 0 };
     }
     const uid = new Uint32Array(1);
     const gid = new Uint32Array(1);
