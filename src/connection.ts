@@ -93,6 +93,25 @@ async function* messages(this: ByteSocket): AsyncIterableIterator<Buffer> {
   }
 }
 
+const socketWrite = net.Socket.prototype._write;
+const socketWritev = net.Socket.prototype._writev!;
+type WriteCallback = (error?: Error | null) => void;
+
+/**
+ * The write callback of every byte connection sees a {@link PipeError}, as `'error'` does
+ * (docs/guarantees.md): libuv reports a write whose reader went away as its own code (`EOF` on
+ * node.exe 22, where libuv maps ERROR_BROKEN_PIPE so), and Node hands that to the callback as is.
+ */
+function pipeErrorCallback(callback: WriteCallback): WriteCallback {
+  return (err) => callback(err && !isPipeError(err) ? fromNodeError(err, 'write') : err);
+}
+function byteWrite(this: net.Socket, chunk: unknown, encoding: BufferEncoding, callback: WriteCallback): void {
+  socketWrite.call(this, chunk, encoding, pipeErrorCallback(callback));
+}
+function byteWritev(this: net.Socket, chunks: { chunk: unknown; encoding: BufferEncoding }[], callback: WriteCallback): void {
+  socketWritev.call(this, chunks, pipeErrorCallback(callback));
+}
+
 /**
  * Gives `socket` the PipeConnection members and returns it, typed as a PipeConnection.
  *
@@ -116,6 +135,8 @@ export function byteConnection(socket: net.Socket, info: ConnectionInfo): PipeCo
   s.peerGid = info.peerGid;
   s.peer = info.peer ?? { pid: undefined };
   s.emit = byteEmit;
+  s._write = byteWrite;
+  s._writev = byteWritev;
   s.writeMessage = writeMessage;
   s.messages = messages;
   return socket as unknown as PipeConnection;

@@ -343,4 +343,28 @@ describe('scenario 7: writing after the reader is gone', () => {
     expect(isPipeError(err)).toBe(true);
     expect(['EPIPE', 'ECONNRESET']).toContain((err as { code: string }).code);
   });
+
+  it.each(modes)("%s mode: a plain write()'s callback to a peer that left gets a PipeError EPIPE or ECONNRESET", async (mode) => {
+    const { server, name } = await serve({ mode });
+    const accepted = nextConnection(server);
+    const c = await client(name, { mode });
+    const s = await accepted;
+    // The 'error' that follows the failed write is expected here; the callback is what is checked.
+    s.on('error', () => {});
+    c.destroy();
+    await within(once(c, 'close'), BOUND, 'the client closing');
+    const err = await within(
+      (async () => {
+        for (let i = 0; i < 10_000; i++) {
+          const e = await new Promise<Error | null | undefined>((resolve) => s.write(Buffer.alloc(16 * 1024, 1), resolve));
+          if (e) return e;
+        }
+        throw new Error('10,000 writes to a peer that left all succeeded');
+      })(),
+      BOUND,
+      'a write to a peer that left',
+    );
+    expect(isPipeError(err)).toBe(true);
+    expect(['EPIPE', 'ECONNRESET']).toContain((err as { code: string }).code);
+  });
 });
