@@ -10,8 +10,8 @@ import { createPipe, spawnWithHandles } from 'winpipe';
 const { reader, writer } = createPipe();
 const child =
   process.platform === 'win32'
-    ? spawnWithHandles(process.argv[2] ?? 'writefile.exe', ([handle]) => [handle, 'hello from a Win32 child'], { handles: [writer], stdio: 'inherit', windowsHide: true })
-    : spawnWithHandles('sh', ([fd]) => ['-c', `echo "hello from sh, writing to its fd ${fd}" >&${fd}`], { handles: [writer], stdio: 'inherit', windowsHide: true });
+    ? spawnWithHandles(process.argv[2] ?? 'writefile.exe', ([handle]) => [handle, 'hello from a Win32 child'], { handles: [writer], stdio: 'inherit' })
+    : spawnWithHandles('sh', ([fd]) => ['-c', `echo "hello from sh, writing to its fd ${fd}" >&${fd}`], { handles: [writer], stdio: 'inherit' });
 writer.close(); // the child has its own copy; ours must go for end of file
 let chunk;
 while ((chunk = await reader.read()).length > 0) process.stdout.write(chunk);

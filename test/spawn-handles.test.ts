@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPipe, spawnWithHandles, type Pipe } from '../src/index.js';
-import { exited, fixturesDir, isWindows, readAll, syncCode, underWine, within } from './helpers/index.js';
+import { bundle } from './helpers/bundle.js';
+import { collect, exited, fixturesDir, isWindows, readAll, syncCode, underWine, within } from './helpers/index.js';
 
 /** The Windows C child: prebuilt by scripts/wine.mjs on the host, or built here with a gcc on PATH. */
 function windowsChild(): string | undefined {
@@ -92,6 +93,28 @@ describe.skipIf(skipReason !== undefined)('spawnWithHandles', () => {
       expect(seen[0]).toMatch(/^\d+$/);
     }
   });
+
+  // A Node process started windowless (a test runner's worker, a README block run by the readme test)
+  // is, on Windows, attached to a console without a window. Under Wine a console child created
+  // through the broker could not share it: CreateProcessW failed, and the failed attempt left a copy
+  // of the end where nothing could close it, so the reader never saw end of file.
+  for (const stdio of ['inherit', 'ignore'] as const) {
+    it(`from a parent started with windowsHide, a child spawned without it (stdio '${stdio}'): all the data, then end of file`, async () => {
+      const text = `hello from the child of a windowless parent, stdio ${stdio}`;
+      const [cmd, args] = writer('{handle}', text);
+      const parent = spawn(process.execPath, [join(fixturesDir, 'handles-parent.mjs'), await bundle('index.ts'), stdio, cmd, ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        windowsHide: true,
+      });
+      try {
+        const [out, err] = await within(Promise.all([collect(parent.stdout), collect(parent.stderr)]), 30_000, "the parent's read to end of file");
+        expect(out.trim(), err).toBe(JSON.stringify({ data: text, code: 0 }));
+        expect(await exited(parent)).toBe(0);
+      } finally {
+        parent.kill();
+      }
+    });
+  }
 
   it('several ends, after extra stdio slots: each child-side value reaches the right pipe', async () => {
     const a = pipe();

@@ -397,3 +397,13 @@ export const GetExitCodeProcess: (hProcess: HANDLE, lpExitCode: Out<number>) => 
 /** `HANDLE GetStdHandle(DWORD nStdHandle)`: NULL or INVALID_HANDLE_VALUE when there is none. */
 export const GetStdHandle: (nStdHandle: number) => HANDLE = bind('HANDLE __stdcall GetStdHandle(int32_t nStdHandle)');
 
+/** `DWORD GetConsoleProcessList(LPDWORD lpdwProcessList, DWORD dwProcessCount)`: 0 when this process is attached to no console. */
+export const GetConsoleProcessList: (lpdwProcessList: Out<number>, dwProcessCount: number) => number = bind(
+  'uint32_t __stdcall GetConsoleProcessList(_Out_ uint32_t *lpdwProcessList, uint32_t dwProcessCount)',
+);
+
+/** `HMODULE GetModuleHandleW(LPCWSTR lpModuleName)`: a module already loaded, not referenced again; 0 if none. */
+export const GetModuleHandleW: (lpModuleName: string) => HANDLE = bind('HANDLE __stdcall GetModuleHandleW(const char16_t *lpModuleName)');
+
+/** `FARPROC GetProcAddress(HMODULE hModule, LPCSTR lpProcName)`: 0 if the module has no such export. */
+export const GetProcAddress: (hModule: HANDLE, lpProcName: string) => bigint = bind('HANDLE __stdcall GetProcAddress(HANDLE hModule, const char *lpProcName)');

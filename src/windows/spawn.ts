@@ -460,17 +460,14 @@ export function spawnWindowsChild(req: WindowsSpawnRequest): WindowsChild {
     listed.forEach((h, i) => view.setBigUint64(8 * i, h, true));
     if (!k32.UpdateProcThreadAttribute(list, 0, k32.PROC_THREAD_ATTRIBUTE_HANDLE_LIST, array, BigInt(8 * listed.length), null, null)) throw win32Error(k32.GetLastError(), 'UpdateProcThreadAttribute');
 
-    const flags = k32.CREATE_UNICODE_ENVIRONMENT | (hide ? k32.CREATE_NO_WINDOW : 0);
+    // Decided before the one CreateProcessW, never by retrying one that failed: see brokerCannotShareConsole.
+    const noWindow = hide || brokerCannotShareConsole();
+    const flags = k32.CREATE_UNICODE_ENVIRONMENT | (noWindow ? k32.CREATE_NO_WINDOW : 0);
     const line = commandLine(argv0, args, options.windowsVerbatimArguments === true);
     const child = new WindowsChild(command, [argv0, ...args]);
-    const block = environmentBlock(env);
-    let made = createProcess(program, line, flags, block, cwd, { std, list, hide }, true);
-    if ('error' in made && made.error === 6 && !hide) {
-      // Seen under Wine: when this process has no console (started with windowsHide), a console
-      // child whose parent is the (windowless) broker cannot be given one, and CreateProcessW
-      // fails with ERROR_INVALID_HANDLE. It had no console of ours to share: run it without one.
-      made = createProcess(program, line, flags | k32.CREATE_NO_WINDOW, block, cwd, { std, list, hide }, true);
-    }
+    // Ownership: on failure nothing of the attempt is ours to close (the broker's copies go with it, in
+    // finally); on success the process handle goes to the child, the thread handle is closed at once.
+    const made = createProcess(program, line, flags, environmentBlock(env), cwd, { std, list, hide }, true);
     if ('error' in made) {
       child.failed(win32Error(made.error, `spawn ${command}`, command));
       return child;
@@ -491,6 +488,29 @@ export function spawnWindowsChild(req: WindowsSpawnRequest): WindowsChild {
     k32.TerminateProcess(broker.process, 0);
     k32.CloseHandle(broker.process);
   }
+}
+
+let wine: boolean | undefined;
+
+/**
+ * True when a console child created with the broker as PROC_THREAD_ATTRIBUTE_PARENT_PROCESS
+ * cannot share this process's console, so that it must be given one of its own
+ * (`CREATE_NO_WINDOW`, as `windowsHide` gives) before CreateProcessW, not after a failure.
+ *
+ * Windows connects the child to its creator's console whatever the attribute parent (as seen in
+ * FarGroup/FarManager#495): never there. Wine's server instead duplicates the creator's console
+ * handle value (the PEB's `ConsoleHandle`) out of the attribute parent, where it is no handle, and
+ * CreateProcessW fails with ERROR_INVALID_HANDLE whenever this process is attached to a console:
+ * one started windowless (libuv's windowsHide gives `CREATE_NO_WINDOW`, hence a console without a
+ * window) or from a terminal. That failure comes after the server has made the process and copied
+ * the listed handles into it, and the half-made process, with no thread to end, outlives
+ * TerminateProcess and every handle of ours: a pipe end given to the child then never reaches
+ * end of file. So the attempt must not be made. A process with Wine's pseudo-console (started
+ * from Unix without a terminal) or none passes no handle value, and its children start as asked.
+ */
+function brokerCannotShareConsole(): boolean {
+  wine ??= k32.GetProcAddress(k32.GetModuleHandleW('ntdll.dll'), 'wine_get_version') !== 0n;
+  return wine && k32.GetConsoleProcessList([0], 1) > 0;
 }
 
 type Created = { process: k32.HANDLE; pid: number } | { error: number };
