@@ -385,6 +385,10 @@ export function spawnWindowsChild(req: WindowsSpawnRequest): WindowsChild {
   const argv0 = (options.argv0 as string | undefined) ?? command;
   // A missing cwd is ENOENT too, as libuv reports ERROR_DIRECTORY; checked before any handle exists.
   if (program === undefined || !isDirectory(cwd)) {
+    // No child will exist, so no child's handle values either; an argument function still runs,
+    // on this process's values, so that a bad result throws here as it does on POSIX (where the
+    // values are known up front), before the ENOENT that follows.
+    req.args(handles.map((h) => h.toString()));
     const child = new WindowsChild(command, [argv0]);
     child.failed(new PipeError({ code: 'ENOENT', syscall: `spawn ${command}`, path: command }));
     return child;
