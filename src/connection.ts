@@ -61,7 +61,32 @@ export function writeError(err: unknown, path: string): PipeError {
 }
 
 /** The error-wrapping emit of {@link emitPipeErrors}, one function for every byte connection. */
-const byteEmit = pipeErrorEmit(net.Socket.prototype.emit as AnyEmit, 'read');
+const socketErrorEmit = pipeErrorEmit(net.Socket.prototype.emit as AnyEmit, 'read');
+
+/**
+ * {@link socketErrorEmit}, and on `'end'`: net (allowHalfOpen false) then replaces the socket's
+ * `write` with its own writeAfterFIN, which hands a plain `Error` (code EPIPE) to the callback
+ * without going through `_write`; that one gets the PipeError treatment too.
+ */
+function byteEmit(this: net.Socket, event: string | symbol, arg?: unknown): boolean {
+  if (arguments.length === 2) return socketErrorEmit.call(this, event, arg);
+  const result = Reflect.apply(socketErrorEmit, this, arguments) as boolean;
+  if (event === 'end') adoptWriteAfterEnd(this);
+  return result;
+}
+
+const wrappedWrites = new WeakSet<object>();
+function adoptWriteAfterEnd(socket: net.Socket): void {
+  const own = Object.prototype.hasOwnProperty.call(socket, 'write') ? socket.write : undefined;
+  if (!own || wrappedWrites.has(own)) return;
+  const wrapped = function (this: net.Socket, ...args: unknown[]): boolean {
+    const last = args.length - 1;
+    if (last >= 0 && typeof args[last] === 'function') args[last] = pipeErrorCallback(args[last] as WriteCallback);
+    return Reflect.apply(own, this, args) as boolean;
+  };
+  wrappedWrites.add(wrapped);
+  socket.write = wrapped as net.Socket['write'];
+}
 
 type ByteSocket = net.Socket & { path: string };
 
