@@ -540,19 +540,13 @@ class WinMessageTransport implements MessageTransport {
   }
 
   send(message: Uint8Array): Promise<void> {
-    if (this.#destroyed) return Promise.reject(new PipeError({ code: 'ERR_PIPE_CLOSED', syscall: 'WriteFile', path: this.#path }));
-    // Checked here too, the one place the length crosses into WriteFile: above 2^32 - 1 it would wrap.
-    if (message.byteLength > MAX_DWORD) {
-      return Promise.reject(new PipeError({ code: 'ERR_MESSAGE_TOO_LARGE', syscall: 'WriteFile', path: this.#path, message: `ERR_MESSAGE_TOO_LARGE: a ${message.byteLength}-byte message exceeds the ${MAX_DWORD}-byte limit of one WriteFile` }));
-    }
-    // Byte mode: a zero-byte write is a no-op (DESIGN §2); on the wire it would be an end.
-    if (this.#bytes && message.byteLength === 0) return Promise.resolve();
-    return this.#enqueue(message);
+    return new Promise((resolve, reject) => this.sendBatch([message], (err) => (err ? reject(err) : resolve())));
   }
 
   /**
    * A batch of messages (the connection's writev), each still one WriteFile, queued at once so
-   * that the write loop copies them together and issues them back to back; one callback at the end.
+   * that the write loop copies them together and issues them back to back; one callback at the
+   * end. `send` is the batch of one.
    */
   sendBatch(messages: readonly Uint8Array[], callback: (error?: Error | null) => void): void {
     if (this.#destroyed) return callback(new PipeError({ code: 'ERR_PIPE_CLOSED', syscall: 'WriteFile', path: this.#path }));
@@ -565,6 +559,7 @@ class WinMessageTransport implements MessageTransport {
         callback(err as Error);
       } else if (--left === 0) callback();
     };
+    // Checked here too, the one place the length crosses into WriteFile: above 2^32 - 1 it would wrap.
     for (const m of messages) {
       if (m.byteLength > MAX_DWORD) {
         done(new PipeError({ code: 'ERR_MESSAGE_TOO_LARGE', syscall: 'WriteFile', path: this.#path, message: `ERR_MESSAGE_TOO_LARGE: a ${m.byteLength}-byte message exceeds the ${MAX_DWORD}-byte limit of one WriteFile` }));
@@ -572,7 +567,7 @@ class WinMessageTransport implements MessageTransport {
       }
     }
     for (const m of messages) {
-      // Byte mode: a zero-byte write is a no-op (see send).
+      // Byte mode: a zero-byte write is a no-op (DESIGN §2); on the wire it would be an end.
       if (this.#bytes && m.byteLength === 0) done();
       else this.#writes.push({ data: m, resolve: done, reject: done });
     }
