@@ -4,6 +4,7 @@
  *
  *   peers b1 <chunk> <total> <pipe-size>   pipe2 + fork: the child writes <total> stamped bytes in
  *                                            <chunk>-byte writes, the parent reads them (1 MiB reads)
+ *   peers b1s <chunk> <total>              the same over a socketpair (Node's stdio: 'pipe' on Linux)
  *   peers b2 <count> <size>                 one pipe, <count> x (write <size> B, read <size> B)
  *   peers b5 <count>                        <count> x (pipe2 + close + close)
  *
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,12 +74,18 @@ static uint32_t get32(const unsigned char *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static int b1(long long chunk, long long total, long pipe_size) {
+/* b1 over a pipe2 pair (socket 0), or over a socketpair (socket 1: what libuv gives a Node child
+ * for stdio: 'pipe' on Linux, with the kernel's default buffer sizes, as libuv leaves them). */
+static int b1(long long chunk, long long total, long pipe_size, int socket) {
   int fds[2];
-  if (make_pipe(fds) != 0) return fail("pipe2");
+  if (socket) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return fail("socketpair");
+  } else {
+    if (make_pipe(fds) != 0) return fail("pipe2");
 #ifdef F_SETPIPE_SZ
-  if (pipe_size > 0) fcntl(fds[1], F_SETPIPE_SZ, (int)pipe_size);
+    if (pipe_size > 0) fcntl(fds[1], F_SETPIPE_SZ, (int)pipe_size);
 #endif
+  }
   pid_t pid = fork();
   if (pid < 0) return fail("fork");
   if (pid == 0) {
@@ -176,9 +184,10 @@ static int b5(long count) {
 }
 
 int main(int argc, char **argv) {
-  if (argc >= 5 && strcmp(argv[1], "b1") == 0) return b1(atoll(argv[2]), atoll(argv[3]), atol(argv[4]));
+  if (argc >= 5 && strcmp(argv[1], "b1") == 0) return b1(atoll(argv[2]), atoll(argv[3]), atol(argv[4]), 0);
+  if (argc >= 4 && strcmp(argv[1], "b1s") == 0) return b1(atoll(argv[2]), atoll(argv[3]), 0, 1);
   if (argc >= 4 && strcmp(argv[1], "b2") == 0) return b2(atol(argv[2]), atol(argv[3]));
   if (argc >= 3 && strcmp(argv[1], "b5") == 0) return b5(atol(argv[2]));
-  fprintf(stderr, "usage: peers b1 <chunk> <total> <pipe-size> | b2 <count> <size> | b5 <count>\n");
+  fprintf(stderr, "usage: peers b1 <chunk> <total> <pipe-size> | b1s <chunk> <total> | b2 <count> <size> | b5 <count>\n");
   return 2;
 }

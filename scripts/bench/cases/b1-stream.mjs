@@ -138,6 +138,15 @@ export function define(s, { node, pyRow, cRow }) {
           ...(process.platform === 'linux' ? { target: { op: '>=', ratio: 0.8 } } : {}),
           ...cRow(['b1', String(chunk), String(p.total), String(p.pipeSize)]),
         },
+        {
+          // The kernel's side of the stdio row: libuv makes Node's stdio: 'pipe' a socketpair on
+          // POSIX, and createPipe is a pipe2 pair by contract. This row against the C pipe2 row
+          // shows what the kind of pipe alone costs, with no Node in the way.
+          peer: 'c-socketpair',
+          label: "C socketpair + fork, read/write loop (1 MiB reads): the kernel object of Node's stdio: 'pipe'",
+          role: 'info',
+          ...cRow(['b1s', String(chunk), String(p.total)]),
+        },
         { peer: 'ours-sync', label: 'winpipe createPipe + readSync loop (1 MiB reads)', role: 'ours-info', ...node('ours-sync', p) },
       ],
     };
