@@ -137,12 +137,39 @@ export function markdown(r) {
     }
   }
   lines.push(`Targets missed in this run: ${missed.length ? missed.join('; ') : 'none'}.`, '');
+  const rss = rssRatios(r);
+  if (rss.length) {
+    const over = rss.filter((x) => x.ratio > RSS_TARGET);
+    lines.push(
+      `Peak RSS, ours / the Node peer of the same case (target ≤ ${RSS_TARGET.toFixed(1)}×): ` +
+        `${rss.map((x) => `${x.id} ${x.param} ${x.ours} vs ${x.peer} ${x.ratio.toFixed(2)}×`).join('; ')}. Over the target: ${over.length ? over.map((x) => `${x.id} ${x.param} ${x.ours} vs ${x.peer}`).join('; ') : 'none'}.`,
+      '',
+    );
+  }
   if (failed.length) lines.push(`Runs that failed their data check or stalled (not counted): ${failed.join('; ')}.`, '');
   // Results written before the split keep their sizes under cfg.b1 ... cfg.b6.
   const sizeOf = (m) => cfg.sizes?.[m.id] ?? cfg[m.id.toLowerCase()];
   const sizes = caseModules.filter((m) => sizeOf(m) && r.cases.some((c) => c.id === m.id)).map((m) => m.sizesText(sizeOf(m)));
   lines.push(`Sizes: ${sizes.join('; ')}.`, '');
   return lines.join('\n');
+}
+
+/** Issue 11: a winpipe row's peak RSS at most this times its Node peer's (the measured process's). */
+const RSS_TARGET = 1.2;
+/** Rows whose peer is Node's own: fs (B2), stdio (B1), net and IPC (B3, B4, B6). */
+const isNodePeer = (peer) => peer === 'fs' || peer.startsWith('node-');
+
+/** Peak RSS of every winpipe row ('ours' and 'ours-info') against each Node peer of its case. */
+function rssRatios(r) {
+  const out = [];
+  for (const c of r.cases) {
+    for (const ours of c.rows.filter((x) => (x.role === 'ours' || x.role === 'ours-info') && typeof x.peakRssMiB === 'number')) {
+      for (const peer of c.rows.filter((x) => isNodePeer(x.peer) && typeof x.peakRssMiB === 'number')) {
+        out.push({ id: c.id, param: c.param, ours: ours.peer, peer: peer.peer, ratio: ours.peakRssMiB / peer.peakRssMiB });
+      }
+    }
+  }
+  return out;
 }
 
 const HEADER = `# Benchmarks
