@@ -10,7 +10,7 @@
 // vitest.config.ts runs this folder on Linux and macOS only.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -105,12 +105,31 @@ interface Attacker {
   line(...prefixes: string[]): Promise<string>;
 }
 
+let stagedFixture: string | undefined;
+/**
+ * test/fixtures/attacker.mjs, copied once into a 0755 directory of its own: the second user must
+ * be able to read the script, and the checkout may sit where it cannot (a clone into `mktemp -d`
+ * is 0700, and so is a home directory). The fixture imports Node built-ins only.
+ */
+function attackerScript(): string {
+  if (stagedFixture === undefined) {
+    const dir = mkdtempSync('/tmp/wpt-fixture-');
+    chmodSync(dir, 0o755);
+    const file = join(dir, 'attacker.mjs');
+    copyFileSync(join(fixturesDir, 'attacker.mjs'), file);
+    chmodSync(file, 0o644);
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    stagedFixture = file;
+  }
+  return stagedFixture;
+}
+
 /** Runs test/fixtures/attacker.mjs as the second user. */
 function attacker(args: string[]): Attacker {
   const { uid, gid } = attackerIds();
   // argv cannot carry NUL: the fixture reads a leading '@' as the NUL of an abstract name.
   args = args.map((x) => (x.startsWith('\0') ? `@${x.slice(1)}` : x));
-  const child = spawn(process.execPath, [join(fixturesDir, 'attacker.mjs'), ...args], { uid, gid, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [attackerScript(), ...args], { uid, gid, cwd: '/', stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   const lines: string[] = [];
   const waiters: (() => void)[] = [];
