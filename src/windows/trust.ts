@@ -131,6 +131,48 @@ export function peerIdentity(handle: k32.HANDLE, who: 'client' | 'server', owner
   return peer;
 }
 
+/**
+ * The `peer` of a connection (and the peer's pid, `clientProcessId` / `serverProcessId`), read
+ * with {@link peerIdentity} the first time anyone asks, then kept. Why lazy: the identity is nine
+ * kernel calls per connection (the pid, OpenProcess, OpenProcessToken, GetTokenInformation,
+ * LookupAccountSidW's registry read, three closes; each a wineserver request under Wine), and most
+ * connections never look at it (B6 under Wine: 9 of the server's 42 requests per connection, 9 of
+ * the client's 33). No check depends on it: the owner check ({@link verifyServerOwner}) runs
+ * before `connect` resolves, whatever is asked later.
+ *
+ * It is read from the pipe handle, so only while the connection still holds that handle
+ * (`isOpen`, given by the connection's owner with {@link LazyPeer.bind}); an identity first asked
+ * for after the close is `{ pid: undefined }`. Ownership: never owns `handle`.
+ */
+export class LazyPeer {
+  readonly #handle: k32.HANDLE;
+  readonly #who: 'client' | 'server';
+  readonly #ownerSid: string | undefined;
+  #isOpen: () => boolean = () => false;
+  #peer: PeerIdentity | undefined;
+  /** `'client'`: the peer is the client (this is a server connection), so its pid is `clientProcessId`. */
+  readonly peerIs: 'client' | 'server';
+
+  constructor(handle: k32.HANDLE, who: 'client' | 'server', ownerSidChecked?: string) {
+    this.#handle = handle;
+    this.#who = who;
+    this.peerIs = who;
+    this.#ownerSid = ownerSidChecked;
+  }
+
+  /** `isOpen`: true while `handle` is still the connection's (not yet closed): only then is it read. */
+  bind(isOpen: () => boolean): void {
+    this.#isOpen = isOpen;
+  }
+
+  get(): PeerIdentity {
+    if (this.#peer) return this.#peer;
+    // A closed handle's value may already name another object: never read it.
+    this.#peer = this.#isOpen() ? peerIdentity(this.#handle, this.#who, this.#ownerSid) : { pid: undefined };
+    return this.#peer;
+  }
+}
+
 /** The SID our token gives as owner to what it creates (TokenOwner): the user, or Administrators when elevated. */
 export function tokenOwnerSid(): string {
   tokenOwner ??= tokenSid(k32.GetCurrentProcess(), adv.TokenOwner);
