@@ -12,6 +12,7 @@ import koffi from 'koffi';
 import { PipeError, win32Error } from '../errors.js';
 import * as adv from './advapi32.js';
 import * as k32 from './kernel32.js';
+import * as nt from './ntdll.js';
 import { currentUserSid } from './security.js';
 import type { PeerIdentity } from '../named.js';
 
@@ -87,15 +88,47 @@ function processUser(pid: number | undefined): { sid: string; user: string | und
   }
 }
 
-/** The name of a SID string (ConvertStringSidToSidW is not needed: only owners we read as PSIDs are named). */
+/** The account name of the owner of `handle`'s object, or undefined when it has none or no name. */
 function ownerName(handle: k32.HANDLE): string | undefined {
-  const owner: k32.Out<bigint> = [0n];
-  const sd: k32.Out<bigint> = [0n];
-  if (adv.GetSecurityInfoOwner(handle, adv.SE_KERNEL_OBJECT, adv.OWNER_SECURITY_INFORMATION, owner, null, null, null, sd) !== 0) return undefined;
   try {
-    return owner[0] !== 0n && adv.IsValidSid(owner[0]) ? accountName(owner[0]) : undefined;
+    return withOwner(handle, (psid) => (psid !== 0n && adv.IsValidSid(psid) ? accountName(psid) : undefined));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Bytes kept for an owner-only security descriptor: a 20-byte header and one SID (at most 68). */
+const OWNER_SD_SIZE = 256;
+/** Ownership: process-wide, reused by every {@link withOwner} (calls are synchronous, never nested). */
+let ownerSd: bigint | undefined;
+
+/**
+ * Calls `use` with the owner PSID (0n when there is none) of the kernel object behind `handle`,
+ * valid only during the call. One NtQuerySecurityObject into a buffer kept for it: what
+ * GetSecurityInfo(SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION) reads, but GetSecurityInfo asks
+ * twice (the size, then the descriptor), and under Wine each is a wineserver request. Throws the
+ * Win32 error when the descriptor cannot be read.
+ */
+function withOwner<T>(handle: k32.HANDLE, use: (psid: bigint) => T): T {
+  ownerSd ??= koffi.alloc('uint8_t', OWNER_SD_SIZE) as bigint;
+  let sd = ownerSd;
+  let own: bigint | undefined;
+  try {
+    const needed: [number] = [0];
+    let status = nt.NtQuerySecurityObject(handle, adv.OWNER_SECURITY_INFORMATION, sd, OWNER_SD_SIZE, needed);
+    if (status === nt.STATUS_BUFFER_TOO_SMALL && needed[0] > OWNER_SD_SIZE) {
+      // Ownership: a descriptor larger than ours lives in its own buffer, freed below.
+      own = koffi.alloc('uint8_t', needed[0]) as bigint;
+      sd = own;
+      status = nt.NtQuerySecurityObject(handle, adv.OWNER_SECURITY_INFORMATION, sd, needed[0], needed);
+    }
+    if (status !== 0) throw win32Error(nt.RtlNtStatusToDosError(status), 'NtQuerySecurityObject');
+    const owner: k32.Out<bigint> = [0n];
+    const defaulted: k32.Out<number> = [0];
+    if (!adv.GetSecurityDescriptorOwner(sd, owner, defaulted)) throw win32Error(k32.GetLastError(), 'GetSecurityDescriptorOwner');
+    return use(owner[0]);
   } finally {
-    k32.LocalFree(sd[0]);
+    if (own !== undefined) koffi.free(own);
   }
 }
 
@@ -204,16 +237,8 @@ export function defaultTrustedOwners(): string[] {
  * sets an owner.
  */
 export function ownerSid(handle: k32.HANDLE): string {
-  const owner: k32.Out<bigint> = [0n];
-  const sd: k32.Out<bigint> = [0n];
-  const err = adv.GetSecurityInfoOwner(handle, adv.SE_KERNEL_OBJECT, adv.OWNER_SECURITY_INFORMATION, owner, null, null, null, sd);
-  if (err !== 0) throw win32Error(err, 'GetSecurityInfo');
-  try {
-    if (owner[0] === 0n || !adv.IsValidSid(owner[0])) return serverProcessUserSid(handle);
-    return sidString(owner[0]);
-  } finally {
-    k32.LocalFree(sd[0]);
-  }
+  const sid = withOwner(handle, (psid) => (psid === 0n || !adv.IsValidSid(psid) ? undefined : sidString(psid)));
+  return sid ?? serverProcessUserSid(handle);
 }
 
 /**
