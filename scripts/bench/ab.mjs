@@ -8,8 +8,9 @@
 //   node scripts/wine.mjs exec scripts/bench/ab.mjs ...   (the Windows path; put B under
 //        benchmarks/, which the Wine stage copies, so that koffi resolves the same way)
 //
-// --peer-b=<peer> runs B with another runner of the same case (B is then dist/ too unless --b is
-// given): ours against a peer in one interleaved run, e.g. --case=B6 --peer=ours --peer-b=node-net.
+// --a=<dir> puts another build in A's place (default dist/). --peer-b=<peer> runs B with another
+// runner of the same case (B is then dist/ too unless --b is given): ours against a peer in one
+// interleaved run, e.g. --case=B6 --peer=ours --peer-b=node-net.
 //
 // Prints each run and the medians, and the ratio A/B of the runner's rate (count / seconds).
 import { spawnSync } from 'node:child_process';
@@ -18,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const arg = (n, d) => process.argv.find((a) => a.startsWith(`--${n}=`))?.slice(n.length + 3) ?? d;
+const a = arg('a');
 const b = arg('b');
 const peerB = arg('peer-b');
 if (!b && !peerB) throw new Error('--b=<dir with esm/> or --peer-b=<peer> is required');
@@ -43,7 +45,7 @@ const B = [];
 for (let i = 0; i < runs; i++) {
   // Alternate which goes first, so that a drift in load hits both alike.
   for (const which of i % 2 ? ['B', 'A'] : ['A', 'B']) {
-    const r = which === 'A' ? once(undefined, spec) : once(b, specB);
+    const r = which === 'A' ? once(a, spec) : once(b, specB);
     (which === 'A' ? A : B).push(r);
     console.log(`run ${i + 1}/${runs} ${which} ${r.rate.toFixed(0)}/s cpu ${r.cpu?.toFixed(2)} s`);
   }
@@ -52,4 +54,4 @@ const ma = median(A.map((r) => r.rate));
 const mb = median(B.map((r) => r.rate));
 const ca = median(A.map((r) => r.cpu ?? NaN));
 const cb = median(B.map((r) => r.cpu ?? NaN));
-console.log(`A (dist ${spec.peer}) median ${ma.toFixed(0)}/s, cpu ${ca.toFixed(2)} s; B (${b ?? 'dist'} ${specB.peer}) median ${mb.toFixed(0)}/s, cpu ${cb.toFixed(2)} s; A/B ${(ma / mb).toFixed(2)}×`);
+console.log(`A (${a ?? 'dist'} ${spec.peer}) median ${ma.toFixed(0)}/s, cpu ${ca.toFixed(2)} s; B (${b ?? 'dist'} ${specB.peer}) median ${mb.toFixed(0)}/s, cpu ${cb.toFixed(2)} s; A/B ${(ma / mb).toFixed(2)}×`);
