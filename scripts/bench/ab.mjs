@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // A/B of two builds on one bench runner, interleaved in one run: what an engine change is
-// measured with before it goes into `npm run bench`. Build A is dist/ (or WINPIPE_BENCH_DIST),
+// measured with before it goes into `npm run bench`. Build A is dist/ (or --a=<dir>),
 // build B the directory given; both must hold esm/ (a copy of another checkout's dist/).
 //
 //   node scripts/bench/ab.mjs --b=benchmarks/dist-old --case=B4 --peer=ours \
