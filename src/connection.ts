@@ -18,6 +18,18 @@ export interface ConnectionInfo {
   peerGid?: number | undefined;
   /** Who is at the other end: filled by trust.ts of the platform. */
   peer?: PeerIdentity | undefined;
+  /**
+   * Windows: the identity, read when first asked (src/windows/trust.ts, LazyPeer); then `peer`
+   * and the peer's pid (`clientProcessId` or `serverProcessId`, by `peerIs`) come from it.
+   */
+  peerSource?: PeerSource | undefined;
+}
+
+/** Who is at the other end, read when first asked. */
+export interface PeerSource {
+  /** `'client'`: the peer is the client (a server connection), so its pid is `clientProcessId`. */
+  readonly peerIs: 'client' | 'server';
+  get(): PeerIdentity;
 }
 
 /**
@@ -137,6 +149,32 @@ function byteWritev(this: net.Socket, chunks: { chunk: unknown; encoding: Buffer
   socketWritev.call(this, chunks, pipeErrorCallback(callback));
 }
 
+type LazySocket = { _winpipePeer: PeerSource };
+/** The accessors of {@link byteConnection} with a peer source: one descriptor (and getter) each, shared. */
+const lazyClientPid: PropertyDescriptor = {
+  get(this: LazySocket): number | undefined {
+    const p = this._winpipePeer;
+    return p.peerIs === 'client' ? p.get().pid : undefined;
+  },
+  enumerable: true,
+  configurable: true,
+};
+const lazyServerPid: PropertyDescriptor = {
+  get(this: LazySocket): number | undefined {
+    const p = this._winpipePeer;
+    return p.peerIs === 'server' ? p.get().pid : undefined;
+  },
+  enumerable: true,
+  configurable: true,
+};
+const lazyPeer: PropertyDescriptor = {
+  get(this: LazySocket): PeerIdentity {
+    return this._winpipePeer.get();
+  },
+  enumerable: true,
+  configurable: true,
+};
+
 /**
  * Gives `socket` the PipeConnection members and returns it, typed as a PipeConnection.
  *
@@ -153,12 +191,24 @@ export function byteConnection(socket: net.Socket, info: ConnectionInfo): PipeCo
   const s = socket as unknown as Record<string, unknown>;
   s.mode = 'byte';
   s.path = info.path;
-  s.clientProcessId = info.clientProcessId;
-  s.serverProcessId = info.serverProcessId;
+  const source = info.peerSource;
+  // Windows: the identity fields are accessors, read when first asked. Still one chain of maps:
+  // every Windows connection defines the same three accessors, in this order, with the same
+  // getter functions (V8 follows an accessor transition whose getter/setter pair is identical),
+  // and the state is one data property. POSIX connections keep plain data properties.
+  if (source) {
+    s._winpipePeer = source;
+    Object.defineProperty(s, 'clientProcessId', lazyClientPid);
+    Object.defineProperty(s, 'serverProcessId', lazyServerPid);
+  } else {
+    s.clientProcessId = info.clientProcessId;
+    s.serverProcessId = info.serverProcessId;
+  }
   s.serverOwnerSid = info.serverOwnerSid;
   s.peerUid = info.peerUid;
   s.peerGid = info.peerGid;
-  s.peer = info.peer ?? { pid: undefined };
+  if (source) Object.defineProperty(s, 'peer', lazyPeer);
+  else s.peer = info.peer ?? { pid: undefined };
   s.emit = byteEmit;
   s._write = byteWrite;
   s._writev = byteWritev;

@@ -6,7 +6,7 @@
 import { Duplex, type DuplexOptions } from 'node:stream';
 import { PipeError, closedError } from './errors.js';
 import type { PeerIdentity, PipeConnection, PipeMode } from './named.js';
-import { writeError } from './connection.js';
+import { writeError, type PeerSource } from './connection.js';
 import { validateBuffer } from './validate.js';
 
 /** What a platform provides to move whole messages. */
@@ -67,12 +67,14 @@ const WRITE_QUEUE_BYTES = 16 * 1024;
 export class MessageConnection extends Duplex implements PipeConnection {
   readonly mode: PipeMode;
   readonly path: string;
-  readonly clientProcessId: number | undefined;
-  readonly serverProcessId: number | undefined;
   readonly serverOwnerSid: string | undefined;
   readonly peerUid: number | undefined;
   readonly peerGid: number | undefined;
-  readonly peer: PeerIdentity;
+  readonly #clientProcessId: number | undefined;
+  readonly #serverProcessId: number | undefined;
+  readonly #peer: PeerIdentity;
+  /** Windows: the identity, read when first asked (src/windows/trust.ts, LazyPeer). */
+  readonly #peerSource: PeerSource | undefined;
   readonly #transport: MessageTransport;
   #queue: (Buffer | null)[] = [];
   /** Bytes of the messages in #queue: reading stops at #readAheadBytes. */
@@ -86,7 +88,7 @@ export class MessageConnection extends Duplex implements PipeConnection {
   /** @internal Ownership: the connection owns `transport` and destroys it once. */
   constructor(
     transport: MessageTransport,
-    info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; peerUid?: number; peerGid?: number; peer?: PeerIdentity; readable: boolean; writable: boolean; readAheadBytes: number; allowHalfOpen?: boolean; mode?: PipeMode },
+    info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; peerUid?: number; peerGid?: number; peer?: PeerIdentity; peerSource?: PeerSource; readable: boolean; writable: boolean; readAheadBytes: number; allowHalfOpen?: boolean; mode?: PipeMode },
   ) {
     // `mode: 'byte'`: a byte stream over a transport of ours (Windows with `halfClose`, where
     // libuv cannot send or see a zero-byte message): chunks, not messages, on the read side.
@@ -109,12 +111,13 @@ export class MessageConnection extends Duplex implements PipeConnection {
     this.mode = bytes ? 'byte' : 'message';
     this.#readAheadBytes = info.readAheadBytes;
     this.path = info.path;
-    this.clientProcessId = info.clientProcessId;
-    this.serverProcessId = info.serverProcessId;
+    this.#clientProcessId = info.clientProcessId;
+    this.#serverProcessId = info.serverProcessId;
     this.serverOwnerSid = info.serverOwnerSid;
     this.peerUid = info.peerUid;
     this.peerGid = info.peerGid;
-    this.peer = info.peer ?? { pid: undefined };
+    this.#peer = info.peer ?? { pid: undefined };
+    this.#peerSource = info.peerSource;
     this.#transport = transport;
     if (!info.readable) return;
     transport.start({
@@ -123,6 +126,20 @@ export class MessageConnection extends Duplex implements PipeConnection {
       error: (err) => this.#fail(err),
     });
     this.#flowing = true;
+  }
+
+  get clientProcessId(): number | undefined {
+    const p = this.#peerSource;
+    return p ? (p.peerIs === 'client' ? p.get().pid : undefined) : this.#clientProcessId;
+  }
+
+  get serverProcessId(): number | undefined {
+    const p = this.#peerSource;
+    return p ? (p.peerIs === 'server' ? p.get().pid : undefined) : this.#serverProcessId;
+  }
+
+  get peer(): PeerIdentity {
+    return this.#peerSource ? this.#peerSource.get() : this.#peer;
   }
 
   /** Sends one message; resolves once the OS has it. */

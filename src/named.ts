@@ -50,6 +50,11 @@ export type PipeSecurity = 'current-user' | 'everyone' | { sddl: string };
  * - Windows, client side: `pid`, `sessionId` (GetNamedPipeServer…), `sid` = the user of the server
  *   process when its token can be opened (it cannot for SYSTEM services), else the pipe's owner
  *   SID (always readable; also on `serverOwnerSid`), and `user` for that SID.
+ * - Windows, when: read from the pipe the first time `peer`, `clientProcessId` or
+ *   `serverProcessId` is asked for, then kept (most connections never ask, and the reads cost
+ *   nine kernel calls). Ask while the connection is open: in the `'connection'` handler, after
+ *   `connect` resolves, or any time before `'close'` (also after the peer has gone). First asked
+ *   after the close, the handle is gone and the identity is `{ pid: undefined }`.
  *
  * @example
  * ```ts
@@ -300,7 +305,7 @@ export interface PipeConnectionFields {
   readonly mode: PipeMode;
   /** The full OS path of the pipe. */
   readonly path: string;
-  /** Server side: the connected client's process id (GetNamedPipeClientProcessId / SO_PEERCRED). */
+  /** Server side: the connected client's process id (GetNamedPipeClientProcessId / SO_PEERCRED). Windows: read when first asked, see {@link PeerIdentity}. */
   readonly clientProcessId: number | undefined;
   /** Client side: the server's process id. */
   readonly serverProcessId: number | undefined;

@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 // A/B of two builds on one bench runner, interleaved in one run: what an engine change is
-// measured with before it goes into `npm run bench`. Build A is dist/ (or WINPIPE_BENCH_DIST),
+// measured with before it goes into `npm run bench`. Build A is dist/ (or --a=<dir>),
 // build B the directory given; both must hold esm/ (a copy of another checkout's dist/).
 //
 //   node scripts/bench/ab.mjs --b=benchmarks/dist-old --case=B4 --peer=ours \
 //        --params='{"clients":64,"msgs":100,"size":100}' [--runs=5]
 //   node scripts/wine.mjs exec scripts/bench/ab.mjs ...   (the Windows path; put B under
 //        benchmarks/, which the Wine stage copies, so that koffi resolves the same way)
+//
+// --a=<dir> puts another build in A's place (default dist/). --peer-b=<peer> runs B with another
+// runner of the same case (B is then dist/ too unless --b is given): ours against a peer in one
+// interleaved run, e.g. --case=B6 --peer=ours --peer-b=node-net.
 //
 // Prints each run and the medians, and the ratio A/B of the runner's rate (count / seconds).
 import { spawnSync } from 'node:child_process';
@@ -15,13 +19,16 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const arg = (n, d) => process.argv.find((a) => a.startsWith(`--${n}=`))?.slice(n.length + 3) ?? d;
+const a = arg('a');
 const b = arg('b');
-if (!b) throw new Error('--b=<dir with esm/> is required');
+const peerB = arg('peer-b');
+if (!b && !peerB) throw new Error('--b=<dir with esm/> or --peer-b=<peer> is required');
 const spec = { case: arg('case', 'B4'), peer: arg('peer', 'ours'), params: JSON.parse(arg('params', '{"clients":64,"msgs":100,"size":100}')) };
+const specB = { ...spec, peer: peerB ?? spec.peer };
 const runs = Number(arg('runs', 5));
 const bench = path.join(here, '..', 'bench.mjs');
 
-function once(dist) {
+function once(dist, spec) {
   const env = { ...process.env };
   if (dist) env.WINPIPE_BENCH_DIST = path.resolve(dist);
   else delete env.WINPIPE_BENCH_DIST;
@@ -38,7 +45,7 @@ const B = [];
 for (let i = 0; i < runs; i++) {
   // Alternate which goes first, so that a drift in load hits both alike.
   for (const which of i % 2 ? ['B', 'A'] : ['A', 'B']) {
-    const r = once(which === 'A' ? undefined : b);
+    const r = which === 'A' ? once(a, spec) : once(b, specB);
     (which === 'A' ? A : B).push(r);
     console.log(`run ${i + 1}/${runs} ${which} ${r.rate.toFixed(0)}/s cpu ${r.cpu?.toFixed(2)} s`);
   }
@@ -47,4 +54,4 @@ const ma = median(A.map((r) => r.rate));
 const mb = median(B.map((r) => r.rate));
 const ca = median(A.map((r) => r.cpu ?? NaN));
 const cb = median(B.map((r) => r.cpu ?? NaN));
-console.log(`A (dist) median ${ma.toFixed(0)}/s, cpu ${ca.toFixed(2)} s; B (${b}) median ${mb.toFixed(0)}/s, cpu ${cb.toFixed(2)} s; A/B ${(ma / mb).toFixed(2)}×`);
+console.log(`A (${a ?? 'dist'} ${spec.peer}) median ${ma.toFixed(0)}/s, cpu ${ca.toFixed(2)} s; B (${b ?? 'dist'} ${specB.peer}) median ${mb.toFixed(0)}/s, cpu ${cb.toFixed(2)} s; A/B ${(ma / mb).toFixed(2)}×`);

@@ -69,6 +69,11 @@ export const GetSecurityInfoOwner: (handle: HANDLE, type: number, info: number, 
   'uint32_t __stdcall GetSecurityInfo(HANDLE handle, int ObjectType, uint32_t SecurityInfo, _Out_ void **ppsidOwner, void *ppsidGroup, void *ppDacl, void *ppSacl, _Out_ void **ppSecurityDescriptor)',
 );
 
+/** `BOOL GetSecurityDescriptorOwner(PSECURITY_DESCRIPTOR pSecurityDescriptor, PSID *pOwner, LPBOOL lpbOwnerDefaulted)`: parses a descriptor in memory (no system call); `*pOwner` is NULL when it has no owner. */
+export const GetSecurityDescriptorOwner: (sd: bigint, owner: Out<bigint>, defaulted: Out<number>) => boolean = bind(
+  'bool __stdcall GetSecurityDescriptorOwner(void *pSecurityDescriptor, _Out_ void **pOwner, _Out_ int *lpbOwnerDefaulted)',
+);
+
 /** `BOOL IsValidSid(PSID pSid)`. */
 export const IsValidSid: (sid: bigint) => boolean = bind('bool __stdcall IsValidSid(void *pSid)');
 

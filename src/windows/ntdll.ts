@@ -43,3 +43,18 @@ export const IO_STATUS_BLOCK_SIZE = 16;
 export const NtQueryInformationFile: (handle: HANDLE, ioStatusBlock: Uint8Array, info: Uint8Array, length: number, infoClass: number) => number = bind(
   'int32_t __stdcall NtQueryInformationFile(HANDLE FileHandle, _Out_ uint8_t *IoStatusBlock, _Out_ uint8_t *FileInformation, uint32_t Length, int FileInformationClass)',
 );
+
+/** NTSTATUS STATUS_BUFFER_TOO_SMALL, as the int32 the binding returns: the buffer cannot hold the descriptor; `LengthNeeded` says what can. */
+export const STATUS_BUFFER_TOO_SMALL = 0xc000_0023 | 0;
+
+/**
+ * `NTSTATUS NtQuerySecurityObject(HANDLE Handle, SECURITY_INFORMATION SecurityInformation, PSECURITY_DESCRIPTOR SecurityDescriptor, ULONG Length, PULONG LengthNeeded)`.
+ * Writes the object's security descriptor (self-relative) into native memory at `sd`.
+ * Returns the NTSTATUS; it does not set the thread's last error.
+ */
+export const NtQuerySecurityObject: (handle: HANDLE, info: number, sd: bigint, length: number, needed: [number]) => number = bind(
+  'int32_t __stdcall NtQuerySecurityObject(HANDLE Handle, uint32_t SecurityInformation, void *SecurityDescriptor, uint32_t Length, _Out_ uint32_t *LengthNeeded)',
+);
+
+/** `ULONG RtlNtStatusToDosError(NTSTATUS Status)`: the Win32 error of an NTSTATUS (no system call). */
+export const RtlNtStatusToDosError: (status: number) => number = bind('uint32_t __stdcall RtlNtStatusToDosError(int32_t Status)');

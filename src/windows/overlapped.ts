@@ -88,14 +88,68 @@ function callback(): bigint {
     k32.defineTypes();
     const proto = koffi.proto(k32.WAITORTIMERCALLBACK);
     callbackPtr = koffi.register((context: bigint | number) => {
-      const slot = waits.get(Number(context));
-      if (slot) {
-        waits.delete(Number(context));
-        slot.signalled();
+      const id = Number(context);
+      const once = waits.get(id);
+      if (once) {
+        waits.delete(id);
+        once.signalled();
+        return;
       }
+      events.get(id)?.slot?.signalled();
     }, koffi.pointer(proto)) as bigint;
   }
   return callbackPtr;
+}
+
+/**
+ * An auto-reset event of the wait fallback with its own persistent registered wait (not
+ * WT_EXECUTEONLYONCE), kept for the life of the process and lent to one slot at a time. Why: every
+ * byte-mode accept runs on the fallback, and a fresh event and one-shot wait per operation cost
+ * CreateEventW, RegisterWaitForSingleObject, UnregisterWaitEx and CloseHandle, each a wineserver
+ * request under Wine (with the wait thread woken twice to take the wait up and drop it). A lent
+ * event costs nothing until its operation completes.
+ *
+ * The wait fires for every signal of the event, also one that no pending operation of the
+ * current slot caused: a synchronous completion sets the event too (here or under its previous
+ * slot). A one-shot wait registered per pending operation never saw those, since each I/O call
+ * resets its event when it starts; a persistent wait may take the stray signal after that reset
+ * instead. So the slot settles only once its OVERLAPPED is no longer STATUS_PENDING. That status is
+ * written by the thread that issued the I/O (ours: the I/O manager's completion APC, Wine's
+ * APC_ASYNC_IO), so it is never read half-written. Ownership: the pool owns the events; a slot
+ * only borrows one, from its constructor until free().
+ */
+interface LentEvent {
+  readonly event: k32.HANDLE;
+  readonly id: number;
+  /** The slot whose pending operation the next signal may complete. */
+  slot: OverlappedSlot | undefined;
+}
+const events = new Map<number, LentEvent>();
+const idleEvents: LentEvent[] = [];
+/** Slots waiting on a lent event right now (for overlappedStats). */
+let boundEvents = 0;
+/** STATUS_PENDING: the OVERLAPPED's status while its operation is outstanding. */
+const STATUS_PENDING = 0x103;
+
+function lendEvent(): LentEvent {
+  const idle = idleEvents.pop();
+  if (idle) return idle;
+  const event = k32.CreateEventW(null, false, false, null);
+  if (!event) throw win32Error(k32.GetLastError(), 'CreateEventW');
+  const id = nextId++;
+  const wait: k32.Out<k32.HANDLE> = [0n];
+  // WT_EXECUTEINWAITTHREAD: the callback runs on the wait thread itself (one per 63 waits), so
+  // at most ceil(waits / 63) threads call into koffi at once. By default each callback gets
+  // its own worker thread, and a burst of hundreds of completions overflows koffi's queue of
+  // cross-thread calls (max_async_calls, 256): node.exe then dies with a page fault.
+  if (!k32.RegisterWaitForSingleObject(wait, event, callback(), BigInt(id), k32.INFINITE, k32.WT_EXECUTEINWAITTHREAD)) {
+    const e = k32.GetLastError();
+    k32.CloseHandle(event);
+    throw win32Error(e, 'RegisterWaitForSingleObject');
+  }
+  const lent: LentEvent = { event, id, slot: undefined };
+  events.set(id, lent);
+  return lent;
 }
 
 // --- the completion port ---------------------------------------------------------------------------
@@ -221,7 +275,7 @@ function dispatch(n: number): number {
 
 /** Live counts, for leak checks in tests: pending operations (waits and port) and keep-alive refs. */
 export function overlappedStats(): { pendingWaits: number; keepAliveRefs: number } {
-  return { pendingWaits: waits.size + inFlight.size, keepAliveRefs: refs };
+  return { pendingWaits: waits.size + boundEvents + inFlight.size, keepAliveRefs: refs };
 }
 
 // --- one operation slot ----------------------------------------------------------------------------
@@ -244,10 +298,9 @@ export class OverlappedSlot {
   ov: bigint;
   readonly #handle: k32.HANDLE;
   readonly #port: boolean;
-  readonly #event: k32.HANDLE = 0n;
+  readonly #lent: LentEvent | undefined;
   /** The hEvent value the OVERLAPPED carries: 0 on the port, the event with the low bit set otherwise. */
   readonly #hEvent: bigint = 0n;
-  #wait: k32.HANDLE = 0n;
   #settle: ((c: Completion) => void) | undefined;
   #refed = true;
   #counted = false;
@@ -260,9 +313,8 @@ export class OverlappedSlot {
     this.#handle = handle;
     this.#port = options.port !== false && associate(handle);
     if (!this.#port) {
-      const event = k32.CreateEventW(null, false, false, null);
-      if (!event) throw win32Error(k32.GetLastError(), 'CreateEventW');
-      this.#event = event;
+      this.#lent = lendEvent();
+      const event = this.#lent.event;
       // Low bit: no completion packet, should the file belong to some port (ours or another's).
       this.#hEvent = options.port === false ? event : event | 1n;
     }
@@ -299,7 +351,9 @@ export class OverlappedSlot {
   issue(syscall: string, issue: (ov: bigint) => boolean): Completion | Promise<Completion> {
     if (this.#settle || this.#freed) throw new Error(`winpipe internal: ${syscall} on a busy or freed slot`);
     const view = this.#view;
-    view.setBigUint64(0, 0n, true);
+    // The wait fallback tells its completion from a stray signal by this status (see LentEvent);
+    // the port reads it only after the packet.
+    view.setBigUint64(0, this.#lent ? BigInt(STATUS_PENDING) : 0n, true);
     view.setBigUint64(8, 0n, true);
     view.setBigUint64(16, 0n, true);
     view.setBigUint64(HEVENT_OFFSET, this.#hEvent, true);
@@ -327,26 +381,9 @@ export class OverlappedSlot {
         arm();
         return;
       }
-      const id = nextId++;
-      const wait: k32.Out<k32.HANDLE> = [0n];
-      waits.set(id, this);
-      // WT_EXECUTEINWAITTHREAD: the callback runs on the wait thread itself (one per 63 waits), so
-      // at most ceil(waits / 63) threads call into koffi at once. By default each callback gets
-      // its own worker thread, and a burst of hundreds of completions overflows koffi's queue of
-      // cross-thread calls (max_async_calls, 256): node.exe then dies with a page fault.
-      const flags = k32.WT_EXECUTEONLYONCE | k32.WT_EXECUTEINWAITTHREAD;
-      if (!k32.RegisterWaitForSingleObject(wait, this.#event, callback(), BigInt(id), k32.INFINITE, flags)) {
-        const e = k32.GetLastError();
-        waits.delete(id);
-        // The I/O is in flight and nobody will hear of it: cancel it and wait for it blockingly,
-        // the only way to know the kernel is done with the OVERLAPPED. This path is for
-        // resource exhaustion only.
-        k32.CancelIoEx(this.#handle, this.ov);
-        k32.GetOverlappedResult(this.#handle, this.ov, [0], true);
-        this.#settle = undefined;
-        throw win32Error(e, 'RegisterWaitForSingleObject');
-      }
-      this.#wait = wait[0];
+      // The lent event's wait completes it (see LentEvent).
+      this.#lent!.slot = this;
+      boundEvents++;
       this.#count(true);
     });
   }
@@ -370,15 +407,18 @@ export class OverlappedSlot {
       return;
     }
     this.#freed = true;
-    if (this.#event) k32.CloseHandle(this.#event);
+    // Ownership: the event goes back to the pool (signalled or not: see LentEvent).
+    if (this.#lent) idleEvents.push(this.#lent);
     koffi.free(this.ov);
   }
 
-  /** @internal Called by the shared wait callback, on the JS thread, after the event fired. */
+  /** @internal Called by the shared wait callback, on the JS thread, after the lent event fired. */
   signalled(): void {
-    // Non-blocking unregister: this very wait is the one calling us, so a blocking one would deadlock.
-    k32.UnregisterWaitEx(this.#wait, null);
-    this.#wait = 0n;
+    // A signal of an earlier, synchronous completion: ours is still outstanding, and its own
+    // completion sets the event again.
+    if (this.#view.getUint32(0, true) === STATUS_PENDING) return;
+    this.#lent!.slot = undefined;
+    boundEvents--;
     this.completed();
   }
 

@@ -12,12 +12,12 @@ import { byteConnection } from '../connection.js';
 import { PipeError, WIN32_ERRORS, abortError, invalidArgValue, win32Error } from '../errors.js';
 import { MessageConnection, type MessageSink, type MessageTransport } from '../message.js';
 import { PipeServerBase } from '../server.js';
-import { isRemotePipePath, pipePath, win32OpenPath, type HalfClose, type PeerIdentity, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
+import { isRemotePipePath, pipePath, win32OpenPath, type HalfClose, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import { openOsfHandle } from './crt.js';
 import * as k32 from './kernel32.js';
 import { NativeBuffer, OverlappedSlot, type Completion } from './overlapped.js';
 import { SecurityAttributes, readSecurity } from './security.js';
-import { peerIdentity, verifyServerOwner } from './trust.js';
+import { LazyPeer, verifyServerOwner } from './trust.js';
 
 const E = WIN32_ERRORS;
 
@@ -30,7 +30,7 @@ function isDisconnect(error: number): boolean {
 function wrap(
   handle: k32.HANDLE,
   mode: 'byte' | 'message',
-  info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; readable: boolean; writable: boolean; maxMessageSize: number; readAheadBytes: number; allowHalfOpen: boolean; peer: PeerIdentity; halfClose: HalfClose | undefined },
+  info: { path: string; serverOwnerSid?: string; readable: boolean; writable: boolean; maxMessageSize: number; readAheadBytes: number; allowHalfOpen: boolean; peerSource: LazyPeer; halfClose: HalfClose | undefined },
   onRelease?: () => void,
 ): PipeConnection {
   // halfClose in byte mode cannot be a net.Socket: libuv's shutdown of a readable pipe sends
@@ -45,6 +45,8 @@ function wrap(
       k32.CloseHandle(handle);
       throw err;
     }
+    // The identity is read from `handle` only until the transport has closed it.
+    info.peerSource.bind(() => transport.open);
     return new MessageConnection(transport, { ...info, mode });
   }
   const fd = openOsfHandle(handle);
@@ -54,6 +56,9 @@ function wrap(
   }
   // Ownership: from here the fd, and then the socket's libuv handle, owns the pipe handle.
   const socket = new net.Socket({ fd, readable: info.readable, writable: info.writable, allowHalfOpen: info.allowHalfOpen });
+  // The identity is read from `handle` only while libuv has not closed it: net closes the handle
+  // in _destroy, and `destroyed` is set before that.
+  info.peerSource.bind(() => !socket.destroyed);
   return byteConnection(socket, info);
 }
 
@@ -304,9 +309,8 @@ class WindowsPipeServer extends PipeServerBase {
       }
       return;
     }
-    // The client's pid, session and user: one place, trust.ts.
-    const peer = peerIdentity(inst.handle, 'client');
-    const clientProcessId = peer.pid;
+    // The client's pid, session and user: one place, trust.ts, read when first asked.
+    const peerSource = new LazyPeer(inst.handle, 'client');
     this.#live++;
     // A fresh instance waits before this client is even handed out.
     this.#replenish();
@@ -327,8 +331,7 @@ class WindowsPipeServer extends PipeServerBase {
         this.#o.mode,
         {
           path: this.#path!,
-          clientProcessId,
-          peer,
+          peerSource,
           readable: this.#o.access !== 'outbound',
           writable: this.#o.access !== 'inbound',
           allowHalfOpen: this.#o.allowHalfOpen,
@@ -430,15 +433,10 @@ export function windowsConnect(path: string, o: ResolvedConnectOptions): Promise
  */
 function clientConnection(handle: k32.HANDLE, path: string, o: ResolvedConnectOptions): PipeConnection {
   let serverOwnerSid: string | undefined;
-  let serverProcessId: number | undefined;
-  let peer: PeerIdentity;
   try {
     // `\\?\pipe\` reaches only pipes; a handle of any other kind is still refused here.
     if (k32.GetFileType(handle) !== k32.FILE_TYPE_PIPE) throw new PipeError({ code: 'EINVAL', syscall: 'connect', path, message: `EINVAL: ${path} is not a pipe` });
     serverOwnerSid = verifyServerOwner(handle, path, o.trustedServerOwners);
-    // The server's pid, session and user, next to the owner just checked: one place, trust.ts.
-    peer = peerIdentity(handle, 'server', serverOwnerSid);
-    serverProcessId = peer.pid;
     if (o.mode === 'message' && !k32.SetNamedPipeHandleState(handle, [k32.PIPE_READMODE_MESSAGE], null, null)) {
       const e = k32.GetLastError();
       // ERROR_INVALID_PARAMETER: the server's pipe is a byte pipe.
@@ -451,9 +449,10 @@ function clientConnection(handle: k32.HANDLE, path: string, o: ResolvedConnectOp
   // Ownership: wrap() takes the handle (and closes it if it fails).
   return wrap(handle, o.mode, {
     path,
-    serverProcessId,
     serverOwnerSid,
-    peer,
+    // The server's pid, session and user, with the owner just checked: one place, trust.ts, read
+    // when first asked.
+    peerSource: new LazyPeer(handle, 'server', serverOwnerSid),
     readable: o.access !== 'write',
     writable: o.access !== 'read',
     allowHalfOpen: o.allowHalfOpen,
@@ -501,6 +500,10 @@ class WinMessageTransport implements MessageTransport {
   #flushed: (() => void)[] = [];
   #destroyed = false;
   #released = false;
+  /** True until the handle is closed. */
+  get open(): boolean {
+    return !this.#released;
+  }
   readonly #onRelease: (() => void) | undefined;
   readonly #releasedPromise: Promise<void>;
   #resolveReleased!: () => void;

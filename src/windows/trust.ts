@@ -12,6 +12,7 @@ import koffi from 'koffi';
 import { PipeError, win32Error } from '../errors.js';
 import * as adv from './advapi32.js';
 import * as k32 from './kernel32.js';
+import * as nt from './ntdll.js';
 import { currentUserSid } from './security.js';
 import type { PeerIdentity } from '../named.js';
 
@@ -87,15 +88,47 @@ function processUser(pid: number | undefined): { sid: string; user: string | und
   }
 }
 
-/** The name of a SID string (ConvertStringSidToSidW is not needed: only owners we read as PSIDs are named). */
+/** The account name of the owner of `handle`'s object, or undefined when it has none or no name. */
 function ownerName(handle: k32.HANDLE): string | undefined {
-  const owner: k32.Out<bigint> = [0n];
-  const sd: k32.Out<bigint> = [0n];
-  if (adv.GetSecurityInfoOwner(handle, adv.SE_KERNEL_OBJECT, adv.OWNER_SECURITY_INFORMATION, owner, null, null, null, sd) !== 0) return undefined;
   try {
-    return owner[0] !== 0n && adv.IsValidSid(owner[0]) ? accountName(owner[0]) : undefined;
+    return withOwner(handle, (psid) => (psid !== 0n && adv.IsValidSid(psid) ? accountName(psid) : undefined));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Bytes kept for an owner-only security descriptor: a 20-byte header and one SID (at most 68). */
+const OWNER_SD_SIZE = 256;
+/** Ownership: process-wide, reused by every {@link withOwner} (calls are synchronous, never nested). */
+let ownerSd: bigint | undefined;
+
+/**
+ * Calls `use` with the owner PSID (0n when there is none) of the kernel object behind `handle`,
+ * valid only during the call. One NtQuerySecurityObject into a buffer kept for it: what
+ * GetSecurityInfo(SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION) reads, but GetSecurityInfo asks
+ * twice (the size, then the descriptor), and under Wine each is a wineserver request. Throws the
+ * Win32 error when the descriptor cannot be read.
+ */
+function withOwner<T>(handle: k32.HANDLE, use: (psid: bigint) => T): T {
+  ownerSd ??= koffi.alloc('uint8_t', OWNER_SD_SIZE) as bigint;
+  let sd = ownerSd;
+  let own: bigint | undefined;
+  try {
+    const needed: [number] = [0];
+    let status = nt.NtQuerySecurityObject(handle, adv.OWNER_SECURITY_INFORMATION, sd, OWNER_SD_SIZE, needed);
+    if (status === nt.STATUS_BUFFER_TOO_SMALL && needed[0] > OWNER_SD_SIZE) {
+      // Ownership: a descriptor larger than ours lives in its own buffer, freed below.
+      own = koffi.alloc('uint8_t', needed[0]) as bigint;
+      sd = own;
+      status = nt.NtQuerySecurityObject(handle, adv.OWNER_SECURITY_INFORMATION, sd, needed[0], needed);
+    }
+    if (status !== 0) throw win32Error(nt.RtlNtStatusToDosError(status), 'NtQuerySecurityObject');
+    const owner: k32.Out<bigint> = [0n];
+    const defaulted: k32.Out<number> = [0];
+    if (!adv.GetSecurityDescriptorOwner(sd, owner, defaulted)) throw win32Error(k32.GetLastError(), 'GetSecurityDescriptorOwner');
+    return use(owner[0]);
   } finally {
-    k32.LocalFree(sd[0]);
+    if (own !== undefined) koffi.free(own);
   }
 }
 
@@ -131,6 +164,48 @@ export function peerIdentity(handle: k32.HANDLE, who: 'client' | 'server', owner
   return peer;
 }
 
+/**
+ * The `peer` of a connection (and the peer's pid, `clientProcessId` / `serverProcessId`), read
+ * with {@link peerIdentity} the first time anyone asks, then kept. Why lazy: the identity is nine
+ * kernel calls per connection (the pid, OpenProcess, OpenProcessToken, GetTokenInformation,
+ * LookupAccountSidW's registry read, three closes; each a wineserver request under Wine), and most
+ * connections never look at it (B6 under Wine: 9 of the server's 42 requests per connection, 9 of
+ * the client's 33). No check depends on it: the owner check ({@link verifyServerOwner}) runs
+ * before `connect` resolves, whatever is asked later.
+ *
+ * It is read from the pipe handle, so only while the connection still holds that handle
+ * (`isOpen`, given by the connection's owner with {@link LazyPeer.bind}); an identity first asked
+ * for after the close is `{ pid: undefined }`. Ownership: never owns `handle`.
+ */
+export class LazyPeer {
+  readonly #handle: k32.HANDLE;
+  readonly #who: 'client' | 'server';
+  readonly #ownerSid: string | undefined;
+  #isOpen: () => boolean = () => false;
+  #peer: PeerIdentity | undefined;
+  /** `'client'`: the peer is the client (this is a server connection), so its pid is `clientProcessId`. */
+  readonly peerIs: 'client' | 'server';
+
+  constructor(handle: k32.HANDLE, who: 'client' | 'server', ownerSidChecked?: string) {
+    this.#handle = handle;
+    this.#who = who;
+    this.peerIs = who;
+    this.#ownerSid = ownerSidChecked;
+  }
+
+  /** `isOpen`: true while `handle` is still the connection's (not yet closed): only then is it read. */
+  bind(isOpen: () => boolean): void {
+    this.#isOpen = isOpen;
+  }
+
+  get(): PeerIdentity {
+    if (this.#peer) return this.#peer;
+    // A closed handle's value may already name another object: never read it.
+    this.#peer = this.#isOpen() ? peerIdentity(this.#handle, this.#who, this.#ownerSid) : { pid: undefined };
+    return this.#peer;
+  }
+}
+
 /** The SID our token gives as owner to what it creates (TokenOwner): the user, or Administrators when elevated. */
 export function tokenOwnerSid(): string {
   tokenOwner ??= tokenSid(k32.GetCurrentProcess(), adv.TokenOwner);
@@ -162,16 +237,8 @@ export function defaultTrustedOwners(): string[] {
  * sets an owner.
  */
 export function ownerSid(handle: k32.HANDLE): string {
-  const owner: k32.Out<bigint> = [0n];
-  const sd: k32.Out<bigint> = [0n];
-  const err = adv.GetSecurityInfoOwner(handle, adv.SE_KERNEL_OBJECT, adv.OWNER_SECURITY_INFORMATION, owner, null, null, null, sd);
-  if (err !== 0) throw win32Error(err, 'GetSecurityInfo');
-  try {
-    if (owner[0] === 0n || !adv.IsValidSid(owner[0])) return serverProcessUserSid(handle);
-    return sidString(owner[0]);
-  } finally {
-    k32.LocalFree(sd[0]);
-  }
+  const sid = withOwner(handle, (psid) => (psid === 0n || !adv.IsValidSid(psid) ? undefined : sidString(psid)));
+  return sid ?? serverProcessUserSid(handle);
 }
 
 /**

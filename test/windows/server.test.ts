@@ -163,3 +163,44 @@ describe('names and modes', () => {
     expect((await within(received, 10_000, 'big message')).equals(big)).toBe(true);
   });
 });
+
+describe('peer identity, read from the pipe when first asked', () => {
+  it.each(['byte', 'message'] as const)('%s mode: first asked after the client has gone (our end still open), it is still the client; then kept', async (mode) => {
+    const name = uniqueName();
+    const server = await listen({ mode, allowHalfOpen: true }, name);
+    const accepted = new Promise<PipeConnection>((resolve) => server.once('connection', resolve));
+    const c = await client(name, { mode });
+    const s = await within(accepted, 10_000, 'the connection');
+    conns.push(s);
+    const ended = new Promise((resolve) => s.once('end', resolve));
+    s.resume();
+    c.destroy();
+    await within(ended, 10_000, "the server's 'end'");
+    expect(s.clientProcessId).toBe(process.pid);
+    expect(s.serverProcessId).toBeUndefined();
+    const peer = s.peer;
+    expect(peer.pid).toBe(process.pid);
+    expect(peer.sid).toMatch(/^S-1-/);
+    const closed = new Promise((resolve) => s.once('close', resolve));
+    s.destroy();
+    await within(closed, 10_000, "the server's 'close'");
+    // Read once, kept: the same object after the handle is gone.
+    expect(s.peer).toBe(peer);
+    expect(s.clientProcessId).toBe(process.pid);
+  });
+
+  it.each(['byte', 'message'] as const)('%s mode: first asked after the close, the handle is not read: { pid: undefined }', async (mode) => {
+    const name = uniqueName();
+    const server = await listen({ mode }, name);
+    const accepted = new Promise<PipeConnection>((resolve) => server.once('connection', resolve));
+    const c = await client(name, { mode });
+    const s = await within(accepted, 10_000, 'the connection');
+    const closed = new Promise((resolve) => c.once('close', resolve));
+    c.destroy();
+    s.destroy();
+    await within(closed, 10_000, "the client's 'close'");
+    expect(c.peer).toEqual({ pid: undefined });
+    expect(c.serverProcessId).toBeUndefined();
+    expect(c.serverOwnerSid).toMatch(/^S-1-/);
+  });
+});

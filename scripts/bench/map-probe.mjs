@@ -1,0 +1,22 @@
+// Do winpipe's byte connections share one V8 map (both sides, after net adds its own properties)?
+import v8 from 'node:v8';
+v8.setFlagsFromString('--allow-natives-syntax');
+const same = new Function('a', 'b', 'return %HaveSameMap(a, b)');
+const fast = new Function('a', 'return %HasFastProperties(a)');
+const { createServer, connect } = await import(new URL('../../dist/esm/index.js', import.meta.url).href);
+const accepted = [];
+const server = createServer({ mode: 'byte' }, (c) => accepted.push(c));
+const name = `map-probe-${process.pid}`;
+await server.listen(name);
+const clients = [];
+for (let i = 0; i < 3; i++) clients.push(await connect(name));
+await new Promise((r) => setTimeout(r, 200));
+console.log('server conns same map', same(accepted[0], accepted[1]), same(accepted[1], accepted[2]), 'fast', fast(accepted[0]));
+console.log('client conns same map', same(clients[0], clients[1]), same(clients[1], clients[2]), 'fast', fast(clients[0]));
+console.log('peer', accepted[0].clientProcessId === process.pid, clients[1].serverProcessId === process.pid);
+console.log('after reading peer, same map', same(accepted[0], accepted[2]), same(clients[1], clients[2]));
+for (const c of clients) c.end();
+await new Promise((r) => setTimeout(r, 300));
+console.log('after end, same map', same(accepted[0], accepted[1]), same(accepted[1], accepted[2]), same(clients[0], clients[2]));
+await server.close();
+process.exit(0);
