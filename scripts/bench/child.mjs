@@ -46,7 +46,7 @@ function writer(fd, chunk, total) {
 
 async function echoOurs(name, mode) {
   const { connect } = await winpipe();
-  const conn = await connect(name, { mode, timeout: 10_000 });
+  const conn = await connect(name, { mode, connectTimeout: 10_000 });
   conn.on('data', (m) => conn.write(m));
   conn.on('end', () => conn.end());
   await once(conn, 'close');
@@ -117,7 +117,7 @@ async function cycles(impl, name, total, parallel) {
   const one = async () => {
     let conn;
     if (impl === 'ours') {
-      conn = await connectRetry(() => lib.connect(name, { timeout: 10_000 }));
+      conn = await connectRetry(() => lib.connect(name, { connectTimeout: 10_000 }));
     } else {
       conn = await connectRetry(() => netConnect(name));
     }

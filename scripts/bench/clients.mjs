@@ -32,7 +32,7 @@ export async function openClients(lib, impl, name, n, msgs, size, firstId, onErr
   const conns = [];
   for (let i = 0; i < n; i++) {
     if (impl === 'net') conns.push(await connectRetry(() => netConnect(name)));
-    else conns.push(await connectRetry(() => lib.connect(name, { mode: impl === 'ours' ? 'message' : 'byte', timeout: 10_000 })));
+    else conns.push(await connectRetry(() => lib.connect(name, { mode: impl === 'ours' ? 'message' : 'byte', connectTimeout: 10_000 })));
   }
   for (const c of conns) c.on('error', onError);
   const framed = impl !== 'ours';
