@@ -27,10 +27,12 @@ import { PipeError, abortError, abortableSleep, invalidArgType, invalidArgValue 
 import {
   isRemotePipePath,
   pipePath,
+  posixConnectPath,
   resolveConnectOptions,
   resolveServerOptions,
   type ConnectOptions,
   type ResolvedConnectOptions,
+  type SocketDirs,
   type CreateServerOptions,
   type BytePipeConnection,
   type MessagePipeConnection,
@@ -128,17 +130,22 @@ export function connect(name: string, options?: ConnectOptions & { mode?: 'byte'
 export function connect(name: string, options?: ConnectOptions): Promise<PipeConnection>;
 export function connect(name: string, options?: ConnectOptions): Promise<PipeConnection> {
   const resolved = resolveConnectOptions(options);
-  const path = pipePath(name);
+  // POSIX: the socket directories the name was resolved against go with the path, for connect's
+  // candidates (src/posix/server.ts), so the environment is read once per connect.
+  let dirs: SocketDirs | undefined;
+  let path: string;
+  if (isWindows) path = pipePath(name);
+  else ({ path, dirs } = posixConnectPath(name));
   if (isWindows && isRemotePipePath(path) && !resolved.allowRemote) {
     throw invalidArgValue('name', name, 'is a remote pipe; pass { allowRemote: true } to connect to another machine');
   }
-  if (!resolved.wait) return connectOnce(path, resolved);
+  if (!resolved.wait) return connectOnce(path, resolved, dirs);
   if (resolved.signal?.aborted) return Promise.reject(abortError(resolved.signal));
-  return connectWaiting(path, resolved);
+  return connectWaiting(path, resolved, dirs);
 }
 
-function connectOnce(path: string, o: ResolvedConnectOptions): Promise<PipeConnection> {
-  return isWindows ? windowsConnect(path, o) : posixConnect(path, o);
+function connectOnce(path: string, o: ResolvedConnectOptions, dirs: SocketDirs | undefined): Promise<PipeConnection> {
+  return isWindows ? windowsConnect(path, o) : posixConnect(path, o, dirs);
 }
 
 /** First wait between polls for a server that does not exist yet, and the most it grows to. */
@@ -146,12 +153,12 @@ const WAIT_FIRST_MS = 10;
 const WAIT_MAX_MS = 250;
 
 /** `connect` with `wait`: each attempt gets what is left of `connectTimeout`, so the whole call keeps to it. */
-async function connectWaiting(path: string, o: ResolvedConnectOptions): Promise<PipeConnection> {
+async function connectWaiting(path: string, o: ResolvedConnectOptions, dirs: SocketDirs | undefined): Promise<PipeConnection> {
   const deadline = Date.now() + o.connectTimeout;
   let delay = WAIT_FIRST_MS;
   for (;;) {
     try {
-      return await connectOnce(path, { ...o, connectTimeout: Math.max(0, deadline - Date.now()) });
+      return await connectOnce(path, { ...o, connectTimeout: Math.max(0, deadline - Date.now()) }, dirs);
     } catch (err) {
       if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
     }

@@ -393,11 +393,29 @@ export class FrameDecoder {
    */
   push(data: Buffer): Buffer[] {
     if (this.#failure) throw this.#failure;
-    if (data.length > 0) {
-      this.#chunks.push(data);
-      this.#buffered += data.length;
-    }
     const out: Buffer[] = [];
+    let rest = data;
+    if (this.#buffered === 0 && this.#need === undefined) {
+      // Nothing held back (the usual case: a chunk of whole frames): each message is one view of
+      // the chunk, read in place. #decode's peek and take made three more views per message
+      // (each a typed array; B3 round trip).
+      const n = data.length;
+      const max = this.maxMessageSize;
+      let off = 0;
+      while (n - off >= 4) {
+        const size = data.readInt32BE(off);
+        // The long form (-1), a bad length or one too large: #decode below decides, as ever.
+        if (size < 0 || size > max || n - off - 4 < size) break;
+        out.push(data.subarray(off + 4, off + 4 + size));
+        off += 4 + size;
+      }
+      if (off === n) return out;
+      if (off > 0) rest = data.subarray(off);
+    }
+    if (rest.length > 0) {
+      this.#chunks.push(rest);
+      this.#buffered += rest.length;
+    }
     try {
       this.#decode(out);
     } catch (err) {

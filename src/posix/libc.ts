@@ -124,6 +124,36 @@ export const fstat: ((fd: number, statbuf: BigUint64Array) => number) | undefine
       })()
     : undefined;
 
+/**
+ * `int lstat(const char *path, struct stat *statbuf)`, bound where winpipe knows the layout (as
+ * {@link fstat}): Linux x64 and arm64, where glibc >= 2.33 and musl export the symbol. `statbuf`
+ * must hold {@link STAT_WORDS} words; `st_mode` and `st_uid` are the 32-bit words
+ * {@link STAT_MODE_WORD} and {@link STAT_UID_WORD}. Returns -2 where the symbol is missing (an
+ * older glibc exports only __lxstat); elsewhere undefined: use `fs.lstatSync`.
+ */
+export const lstat: ((path: string, statbuf: Uint32Array) => number) | undefined =
+  isLinux && (process.arch === 'x64' || process.arch === 'arm64')
+    ? (() => {
+        let fn: ((path: string, statbuf: Uint32Array) => number) | null | undefined;
+        return (path: string, statbuf: Uint32Array): number => {
+          if (fn === undefined) {
+            try {
+              fn = libc().func('int lstat(const char *path, _Out_ uint32_t *statbuf)') as unknown as (path: string, statbuf: Uint32Array) => number;
+            } catch {
+              fn = null;
+            }
+          }
+          return fn === null ? -2 : fn(path, statbuf);
+        };
+      })()
+    : undefined;
+/** `struct stat` in 32-bit words, at least (x64: 144 bytes; arm64: 128). */
+export const STAT_WORDS = 36;
+/** Word index of `st_mode` in `struct stat` (x64: after st_dev, st_ino, st_nlink; arm64: after st_dev, st_ino). */
+export const STAT_MODE_WORD = process.arch === 'x64' ? 6 : 4;
+/** Word index of `st_uid` in `struct stat` (x64: right after st_mode; arm64: after st_mode and a 32-bit st_nlink). */
+export const STAT_UID_WORD = process.arch === 'x64' ? 7 : 6;
+
 /** `int close(int fd)`. */
 export const close: (fd: number) => number = bind('int close(int fd)');
 

@@ -19,7 +19,7 @@ import { byteConnection } from '../connection.js';
 import { PipeError, abortError, abortableSleep, fromNodeError } from '../errors.js';
 import { MessageConnection } from '../message.js';
 import { PipeServerBase } from '../server.js';
-import { SUN_PATH_MAX, pipePath, socketDir, socketDirMode, socketDirs, type HalfClose, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
+import { SUN_PATH_MAX, pipePath, socketDir, socketDirMode, socketDirs, type HalfClose, type SocketDirs, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import * as libc from './libc.js';
 import { SocketMessageTransport } from './transport.js';
 import { bindListening, checkServer, mayAccept, peerCredentials, peerIdentity, removeSocketFile, socketFd, verifyDir, type PeerCredentials } from './trust.js';
@@ -437,18 +437,40 @@ function isNobodyThere(code: string | undefined): boolean {
  * reaches our own `security: 'everyone'` server, as `\\.\pipe\name` would on Windows. Never
  * anyone else's directory: reaching another user's server takes its full path and
  * `allowServerUids`. An absolute path is used as is; the server's uid is checked after connect.
+ * `dirs`: the directories `path` was resolved against (named.ts posixConnectPath), else today's.
  */
-function candidates(path: string): { path: string; dir?: { path: string; mode: number } }[] {
-  const { private: priv, public: pub } = socketDirs();
+function candidates(path: string, dirs: SocketDirs = socketDirs()): { path: string; dir?: { path: string; mode: number } }[] {
+  const { private: priv, public: pub } = dirs;
+  // `<priv>/<file>` (what pipePath makes of a name): dirname, basename and join spelled out, for
+  // they measured 5k instructions a connect (B6). Anything else goes through them.
+  const file = path.startsWith(priv) && path.charCodeAt(priv.length) === 0x2f ? path.slice(priv.length + 1) : undefined;
+  if (file !== undefined && file !== '' && file !== '.' && file !== '..' && !file.includes('/')) {
+    const d = dirChecks(dirs);
+    return [
+      { path, dir: d.private },
+      { path: `${pub}/${file}`, dir: d.public },
+    ];
+  }
   const dir = dirname(path);
   if (dir === priv) {
     return [
-      { path, dir: { path: priv, mode: socketDirMode('current-user') } },
-      { path: join(pub, basename(path)), dir: { path: pub, mode: socketDirMode('everyone') } },
+      { path, dir: { path: priv, mode: PRIVATE_DIR_MODE } },
+      { path: join(pub, basename(path)), dir: { path: pub, mode: PUBLIC_DIR_MODE } },
     ];
   }
-  if (dir === pub) return [{ path, dir: { path: pub, mode: socketDirMode('everyone') } }];
+  if (dir === pub) return [{ path, dir: { path: pub, mode: PUBLIC_DIR_MODE } }];
   return [{ path }];
+}
+const PRIVATE_DIR_MODE = socketDirMode('current-user');
+const PUBLIC_DIR_MODE = socketDirMode('everyone');
+
+/** The two directory checks of `dirs` (named.ts memoises its answer, so this is built once per answer). */
+let lastChecks: { dirs: SocketDirs; private: { path: string; mode: number }; public: { path: string; mode: number } } | undefined;
+function dirChecks(dirs: SocketDirs): NonNullable<typeof lastChecks> {
+  if (lastChecks?.dirs !== dirs) {
+    lastChecks = { dirs, private: Object.freeze({ path: dirs.private, mode: PRIVATE_DIR_MODE }), public: Object.freeze({ path: dirs.public, mode: PUBLIC_DIR_MODE }) };
+  }
+  return lastChecks;
 }
 
 /**
@@ -474,34 +496,40 @@ export function posixPipeExists(path: string): boolean {
   return false;
 }
 
-/** The server's credentials, read by {@link attempt} in the socket's `'connect'` event. */
-const connectedCredentials = new WeakMap<net.Socket, PeerCredentials | undefined>();
+/** A connected socket and the server's credentials, read in its `'connect'` event. */
+interface Connected {
+  socket: net.Socket;
+  server: PeerCredentials | undefined;
+}
 
 /** One connect attempt. Resolves the connected socket or rejects with Node's error. */
-function attempt(path: string, signal: AbortSignal | undefined): Promise<net.Socket> {
+function attempt(path: string, signal: AbortSignal | undefined): Promise<Connected> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ path, allowHalfOpen: true });
-    const onAbort = (): void => {
-      socket.off('connect', onConnect);
-      socket.off('error', onError);
-      socket.destroy();
-      reject(abortError(signal));
-    };
+    // Only with a signal (a closure less per connect without one).
+    const onAbort = signal
+      ? (): void => {
+          socket.off('connect', onConnect);
+          socket.off('error', onError);
+          socket.destroy();
+          reject(abortError(signal));
+        }
+      : undefined;
     const onConnect = (): void => {
-      signal?.removeEventListener('abort', onAbort);
+      if (onAbort) signal!.removeEventListener('abort', onAbort);
       socket.off('error', onError);
       // Read now, while the handle surely exists: a server that closes at once can have the socket
-      // ended and destroyed (its fd gone) before the caller's continuation runs.
-      connectedCredentials.set(socket, peerCredentials(socketFd(socket)));
-      resolve(socket);
+      // ended and destroyed (its fd gone) before the caller's continuation runs. Handed on with the
+      // socket (one object, not a WeakMap entry per connection).
+      resolve({ socket, server: peerCredentials(socketFd(socket)) });
     };
     const onError = (err: Error): void => {
-      signal?.removeEventListener('abort', onAbort);
+      if (onAbort) signal!.removeEventListener('abort', onAbort);
       socket.off('connect', onConnect);
       socket.destroy();
       reject(err);
     };
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (onAbort) signal!.addEventListener('abort', onAbort, { once: true });
     socket.once('connect', onConnect);
     socket.once('error', onError);
   });
@@ -531,15 +559,15 @@ function connectError(err: unknown, path: string): PipeError | Error {
  * conn.end('hello');
  * ```
  */
-export function posixConnect(path: string, o: ResolvedConnectOptions): Promise<PipeConnection> {
+export function posixConnect(path: string, o: ResolvedConnectOptions, dirs?: SocketDirs): Promise<PipeConnection> {
   const signal = o.signal;
   if (signal?.aborted) return Promise.reject(abortError(signal));
   return (async () => {
     const deadline = Date.now() + o.connectTimeout;
-    let socket: net.Socket | undefined;
+    let connected: Connected | undefined;
     let target: string | undefined;
     let busy: string | undefined;
-    for (const { path: candidate, dir } of candidates(path)) {
+    for (const { path: candidate, dir } of candidates(path, dirs)) {
       if (dir) {
         try {
           verifyDir(dir.path, { mode: dir.mode, create: false, syscall: 'connect', trustedOwners: o.allowServerUids });
@@ -551,7 +579,7 @@ export function posixConnect(path: string, o: ResolvedConnectOptions): Promise<P
         }
       }
       try {
-        socket = await attempt(candidate, signal);
+        connected = await attempt(candidate, signal);
         target = candidate;
         break;
       } catch (err) {
@@ -564,7 +592,7 @@ export function posixConnect(path: string, o: ResolvedConnectOptions): Promise<P
         throw connectError(err, candidate);
       }
     }
-    if (!socket && busy) {
+    if (!connected && busy) {
       // Every slot of the backlog is taken: the server is there but slow to accept. Retry with a
       // short, growing delay, as Windows retries CreateFileW on ERROR_PIPE_BUSY.
       let delay = 2;
@@ -574,7 +602,7 @@ export function posixConnect(path: string, o: ResolvedConnectOptions): Promise<P
         await abortableSleep(Math.min(delay, left), signal);
         delay = Math.min(delay * 2, 50);
         try {
-          socket = await attempt(busy, signal);
+          connected = await attempt(busy, signal);
           target = busy;
           break;
         } catch (err) {
@@ -582,10 +610,11 @@ export function posixConnect(path: string, o: ResolvedConnectOptions): Promise<P
         }
       }
     }
-    if (!socket || !target) throw new PipeError({ code: 'ENOENT', syscall: 'connect', path });
+    if (!connected || !target) throw new PipeError({ code: 'ENOENT', syscall: 'connect', path });
+    const socket = connected.socket;
     try {
       // Before a byte is sent: the server must be ours, root's, or a uid the caller named.
-      const server = checkServer(connectedCredentials.get(socket), o.allowServerUids, target);
+      const server = checkServer(connected.server, o.allowServerUids, target);
       return wrapSocket(socket, o.mode, {
         path: target,
         clientProcessId: undefined,

@@ -88,12 +88,15 @@ export class SocketMessageTransport implements MessageTransport {
     if (socket.destroyed) return Promise.reject(closedError('write'));
     return new Promise((resolve, reject) => {
       const done = (err?: Error | null): void => (err ? reject(socketError(err, 'write', this.#path)) : resolve());
-      const header = frameHeader(message.byteLength);
-      if (message.byteLength === 0) {
-        socket.write(header, done);
-      } else if (message.byteLength <= COALESCE_LIMIT) {
-        socket.write(Buffer.concat([header, message]), done);
+      const size = message.byteLength;
+      if (size <= COALESCE_LIMIT) {
+        // Header and payload framed straight into one buffer (no header buffer, no concat).
+        const out = Buffer.allocUnsafe(4 + size);
+        out.writeInt32BE(size, 0);
+        out.set(message, 4);
+        socket.write(out, done);
       } else {
+        const header = frameHeader(size);
         // Two buffers, one writev: no copy of a large payload. Writes on a socket keep their order,
         // and MessageConnection sends one message at a time, so frames never interleave.
         socket.cork();

@@ -3,7 +3,7 @@
 // vitest.config.ts runs this folder on Linux and macOS only.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -229,6 +229,30 @@ describe('socket files and directories', () => {
     const server = createServer();
     servers.push(server);
     await expect(server.listen(uniqueName())).rejects.toMatchObject({ code: 'EACCES', path: squatted });
+  });
+
+  it('connect checks the socket directory of a name: a symlink is ENOTDIR, a loosened one EACCES, a missing one ENOENT', async () => {
+    const runtime = tempDir();
+    const saved = process.env.XDG_RUNTIME_DIR;
+    process.env.XDG_RUNTIME_DIR = runtime;
+    cleanups.push(() => {
+      if (saved === undefined) delete process.env.XDG_RUNTIME_DIR;
+      else process.env.XDG_RUNTIME_DIR = saved;
+    });
+    const dir = join(runtime, 'winpipe');
+    const name = uniqueName();
+    await expect(connect(name)).rejects.toMatchObject({ code: 'ENOENT' });
+    const { server } = await serve(undefined, (c) => c.end('ok'), name);
+    expect((await readToEnd(await client(name))).toString()).toBe('ok');
+    spawnSync('chmod', ['0755', dir]);
+    await expect(connect(name)).rejects.toMatchObject({ code: 'EACCES', path: dir });
+    spawnSync('chmod', ['0700', dir]);
+    expect((await readToEnd(await client(name))).toString()).toBe('ok');
+    await server.close();
+    const real = join(runtime, 'real');
+    spawnSync('mv', [dir, real]);
+    symlinkSync(real, dir);
+    await expect(connect(name)).rejects.toMatchObject({ code: 'ENOTDIR', path: dir });
   });
 });
 
