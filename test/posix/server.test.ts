@@ -100,6 +100,16 @@ function makeStaleSocket(path: string): void {
   expect(lstatSync(path).isSocket()).toBe(true);
 }
 
+/** Points XDG_RUNTIME_DIR (where names live) at `dir` for this test; restored by its cleanup. */
+function useRuntimeDir(dir: string): void {
+  const saved = process.env.XDG_RUNTIME_DIR;
+  process.env.XDG_RUNTIME_DIR = dir;
+  cleanups.push(() => {
+    if (saved === undefined) delete process.env.XDG_RUNTIME_DIR;
+    else process.env.XDG_RUNTIME_DIR = saved;
+  });
+}
+
 describe('socket files and directories', () => {
   it("security 'current-user' (default): a 0600 socket in a 0700 directory of ours, named <name>.sock", async () => {
     const { name, path } = await serve();
@@ -208,6 +218,9 @@ describe('socket files and directories', () => {
   });
 
   it('a loosened private directory is tightened back to 0700', async () => {
+    // Its own runtime directory: loosening the real one would fail connects of anything else
+    // running as this user meanwhile (a bench, another suite).
+    useRuntimeDir(tempDir());
     const { path } = await serve();
     const dir = join(path, '..');
     spawnSync('chmod', ['0755', dir]);
@@ -220,12 +233,7 @@ describe('socket files and directories', () => {
     const squatted = join(runtime, 'winpipe');
     spawnSync('mkdir', ['-m', '0700', squatted]);
     expect(spawnSync('chown', ['12345', squatted]).status).toBe(0);
-    const saved = process.env.XDG_RUNTIME_DIR;
-    process.env.XDG_RUNTIME_DIR = runtime;
-    cleanups.push(() => {
-      if (saved === undefined) delete process.env.XDG_RUNTIME_DIR;
-      else process.env.XDG_RUNTIME_DIR = saved;
-    });
+    useRuntimeDir(runtime);
     const server = createServer();
     servers.push(server);
     await expect(server.listen(uniqueName())).rejects.toMatchObject({ code: 'EACCES', path: squatted });
@@ -233,12 +241,7 @@ describe('socket files and directories', () => {
 
   it('connect checks the socket directory of a name: a symlink is ENOTDIR, a loosened one EACCES, a missing one ENOENT', async () => {
     const runtime = tempDir();
-    const saved = process.env.XDG_RUNTIME_DIR;
-    process.env.XDG_RUNTIME_DIR = runtime;
-    cleanups.push(() => {
-      if (saved === undefined) delete process.env.XDG_RUNTIME_DIR;
-      else process.env.XDG_RUNTIME_DIR = saved;
-    });
+    useRuntimeDir(runtime);
     const dir = join(runtime, 'winpipe');
     const name = uniqueName();
     await expect(connect(name)).rejects.toMatchObject({ code: 'ENOENT' });
