@@ -60,15 +60,6 @@ export const GetSecurityInfo: (handle: HANDLE, type: number, info: number, owner
   'uint32_t __stdcall GetSecurityInfo(HANDLE handle, int ObjectType, uint32_t SecurityInfo, void *ppsidOwner, void *ppsidGroup, void *ppDacl, void *ppSacl, _Out_ void **ppSecurityDescriptor)',
 );
 
-/**
- * `DWORD GetSecurityInfo(...)` asking for the owner only: `ppsidOwner` receives a pointer into the
- * descriptor returned in `ppSecurityDescriptor` (free that with LocalFree). The handle needs
- * READ_CONTROL, which GENERIC_READ and GENERIC_WRITE both include. Returns a Win32 error code.
- */
-export const GetSecurityInfoOwner: (handle: HANDLE, type: number, info: number, owner: Out<bigint>, group: null, dacl: null, sacl: null, sd: Out<bigint>) => number = bind(
-  'uint32_t __stdcall GetSecurityInfo(HANDLE handle, int ObjectType, uint32_t SecurityInfo, _Out_ void **ppsidOwner, void *ppsidGroup, void *ppDacl, void *ppSacl, _Out_ void **ppSecurityDescriptor)',
-);
-
 /** `BOOL GetSecurityDescriptorOwner(PSECURITY_DESCRIPTOR pSecurityDescriptor, PSID *pOwner, LPBOOL lpbOwnerDefaulted)`: parses a descriptor in memory (no system call); `*pOwner` is NULL when it has no owner. */
 export const GetSecurityDescriptorOwner: (sd: bigint, owner: Out<bigint>, defaulted: Out<number>) => boolean = bind(
   'bool __stdcall GetSecurityDescriptorOwner(void *pSecurityDescriptor, _Out_ void **pOwner, _Out_ int *lpbOwnerDefaulted)',
