@@ -149,31 +149,29 @@ function byteWritev(this: net.Socket, chunks: { chunk: unknown; encoding: Buffer
   socketWritev.call(this, chunks, pipeErrorCallback(callback));
 }
 
+/**
+ * The pid of the connection's `side` (`'client'`: `clientProcessId`) from its peer source: the
+ * peer's pid when the peer is on that side, else undefined (a connection never knows its own
+ * side's pid). One rule for byte and message connections.
+ */
+export function peerPid(source: PeerSource, side: 'client' | 'server'): number | undefined {
+  return source.peerIs === side ? source.get().pid : undefined;
+}
+
 type LazySocket = { _winpipePeer: PeerSource };
-/** The accessors of {@link byteConnection} with a peer source: one descriptor (and getter) each, shared. */
-const lazyClientPid: PropertyDescriptor = {
-  get(this: LazySocket): number | undefined {
-    const p = this._winpipePeer;
-    return p.peerIs === 'client' ? p.get().pid : undefined;
-  },
-  enumerable: true,
-  configurable: true,
-};
-const lazyServerPid: PropertyDescriptor = {
-  get(this: LazySocket): number | undefined {
-    const p = this._winpipePeer;
-    return p.peerIs === 'server' ? p.get().pid : undefined;
-  },
-  enumerable: true,
-  configurable: true,
-};
-const lazyPeer: PropertyDescriptor = {
-  get(this: LazySocket): PeerIdentity {
-    return this._winpipePeer.get();
-  },
-  enumerable: true,
-  configurable: true,
-};
+/** An accessor of {@link byteConnection} with a peer source, made once per field: one getter shared by every socket. */
+function lazyField(read: (source: PeerSource) => unknown): PropertyDescriptor {
+  return {
+    get(this: LazySocket): unknown {
+      return read(this._winpipePeer);
+    },
+    enumerable: true,
+    configurable: true,
+  };
+}
+const lazyClientPid = lazyField((p) => peerPid(p, 'client'));
+const lazyServerPid = lazyField((p) => peerPid(p, 'server'));
+const lazyPeer = lazyField((p) => p.get());
 
 /**
  * Gives `socket` the PipeConnection members and returns it, typed as a PipeConnection.

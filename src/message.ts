@@ -6,7 +6,7 @@
 import { Duplex, type DuplexOptions } from 'node:stream';
 import { PipeError, closedError } from './errors.js';
 import type { PeerIdentity, PipeConnection, PipeMode } from './named.js';
-import { writeError, type PeerSource } from './connection.js';
+import { peerPid, writeError, type PeerSource } from './connection.js';
 import { validateBuffer } from './validate.js';
 
 /** What a platform provides to move whole messages. */
@@ -129,13 +129,11 @@ export class MessageConnection extends Duplex implements PipeConnection {
   }
 
   get clientProcessId(): number | undefined {
-    const p = this.#peerSource;
-    return p ? (p.peerIs === 'client' ? p.get().pid : undefined) : this.#clientProcessId;
+    return this.#peerSource ? peerPid(this.#peerSource, 'client') : this.#clientProcessId;
   }
 
   get serverProcessId(): number | undefined {
-    const p = this.#peerSource;
-    return p ? (p.peerIs === 'server' ? p.get().pid : undefined) : this.#serverProcessId;
+    return this.#peerSource ? peerPid(this.#peerSource, 'server') : this.#serverProcessId;
   }
 
   get peer(): PeerIdentity {

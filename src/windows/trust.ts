@@ -179,7 +179,6 @@ export function peerIdentity(handle: k32.HANDLE, who: 'client' | 'server', owner
  */
 export class LazyPeer {
   readonly #handle: k32.HANDLE;
-  readonly #who: 'client' | 'server';
   readonly #ownerSid: string | undefined;
   #isOpen: () => boolean = () => false;
   #peer: PeerIdentity | undefined;
@@ -188,7 +187,6 @@ export class LazyPeer {
 
   constructor(handle: k32.HANDLE, who: 'client' | 'server', ownerSidChecked?: string) {
     this.#handle = handle;
-    this.#who = who;
     this.peerIs = who;
     this.#ownerSid = ownerSidChecked;
   }
@@ -201,7 +199,7 @@ export class LazyPeer {
   get(): PeerIdentity {
     if (this.#peer) return this.#peer;
     // A closed handle's value may already name another object: never read it.
-    this.#peer = this.#isOpen() ? peerIdentity(this.#handle, this.#who, this.#ownerSid) : { pid: undefined };
+    this.#peer = this.#isOpen() ? peerIdentity(this.#handle, this.peerIs, this.#ownerSid) : { pid: undefined };
     return this.#peer;
   }
 }
