@@ -33,6 +33,14 @@ export function socketError(err: unknown, syscall: string, path: string): PipeEr
   return new PipeError({ code: typeof e?.code === 'string' ? e.code : 'UNKNOWN', syscall: e?.syscall ?? syscall, path, cause: err });
 }
 
+/** A small message framed into one buffer, header and payload (no header buffer, no concat). */
+function framed(message: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(4 + message.byteLength);
+  out.writeInt32BE(message.byteLength, 0);
+  out.set(message, 4);
+  return out;
+}
+
 /**
  * Whole messages over a connected `net.Socket` (a Unix domain socket on POSIX).
  *
@@ -90,11 +98,7 @@ export class SocketMessageTransport implements MessageTransport {
       const done = (err?: Error | null): void => (err ? reject(socketError(err, 'write', this.#path)) : resolve());
       const size = message.byteLength;
       if (size <= COALESCE_LIMIT) {
-        // Header and payload framed straight into one buffer (no header buffer, no concat).
-        const out = Buffer.allocUnsafe(4 + size);
-        out.writeInt32BE(size, 0);
-        out.set(message, 4);
-        socket.write(out, done);
+        socket.write(framed(message), done);
       } else {
         const header = frameHeader(size);
         // Two buffers, one writev: no copy of a large payload. Writes on a socket keep their order,
@@ -117,11 +121,7 @@ export class SocketMessageTransport implements MessageTransport {
     // stream calls us with one batch at a time, so frames never interleave.
     let n = messages.length;
     if (n === 1 && messages[0]!.byteLength <= COALESCE_LIMIT) {
-      const m = messages[0]!;
-      const out = Buffer.allocUnsafe(4 + m.byteLength);
-      out.writeInt32BE(m.byteLength, 0);
-      out.set(m, 4);
-      socket.write(out, done);
+      socket.write(framed(messages[0]!), done);
       return;
     }
     const parts: Uint8Array[] = [];
