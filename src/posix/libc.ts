@@ -102,27 +102,36 @@ export const read: (fd: number, buf: Uint8Array, count: number) => number = bind
 /** `ssize_t write(int fd, const void *buf, size_t count)`. */
 export const write: (fd: number, buf: Uint8Array, count: number) => number = bind('intptr_t write(int fd, const void *buf, size_t count)');
 
+/** Linux x64 and arm64: where winpipe knows the layout of `struct stat` (see {@link fstat}). */
+const statLayoutKnown = isLinux && (process.arch === 'x64' || process.arch === 'arm64');
+
+/**
+ * {@link bind} for a symbol an older libc may lack: bound on first call; where the symbol is
+ * missing, every call returns -2 (never a valid result of these calls, which return 0 or -1).
+ */
+function bindOptional<A extends unknown[]>(proto: string): (...args: A) => number {
+  let fn: ((...args: A) => number) | null | undefined;
+  return (...args: A): number => {
+    if (fn === undefined) {
+      try {
+        fn = libc().func(proto) as unknown as (...args: A) => number;
+      } catch {
+        fn = null;
+      }
+    }
+    return fn === null ? -2 : fn(...args);
+  };
+}
+
 /**
  * `int fstat(int fd, struct stat *statbuf)`, bound only where winpipe knows the layout: Linux
  * x64 and arm64 (glibc >= 2.33 and musl export the symbol), where `st_dev` and `st_ino` are the
- * first two 64-bit words. Elsewhere undefined: use `fs.fstatSync`.
+ * first two 64-bit words. Returns -2 where the symbol is missing (an older glibc exports only
+ * __fxstat); elsewhere undefined: use `fs.fstatSync`.
  */
-export const fstat: ((fd: number, statbuf: BigUint64Array) => number) | undefined =
-  isLinux && (process.arch === 'x64' || process.arch === 'arm64')
-    ? (() => {
-        let fn: ((fd: number, statbuf: BigUint64Array) => number) | null | undefined;
-        return (fd: number, statbuf: BigUint64Array): number => {
-          if (fn === undefined) {
-            try {
-              fn = libc().func('int fstat(int fd, _Out_ uint64_t *statbuf)') as unknown as (fd: number, statbuf: BigUint64Array) => number;
-            } catch {
-              fn = null; // an older glibc exports only __fxstat
-            }
-          }
-          return fn === null ? -2 : fn(fd, statbuf);
-        };
-      })()
-    : undefined;
+export const fstat: ((fd: number, statbuf: BigUint64Array) => number) | undefined = statLayoutKnown
+  ? bindOptional<[fd: number, statbuf: BigUint64Array]>('int fstat(int fd, _Out_ uint64_t *statbuf)')
+  : undefined;
 
 /**
  * `int lstat(const char *path, struct stat *statbuf)`, bound where winpipe knows the layout (as
@@ -131,22 +140,9 @@ export const fstat: ((fd: number, statbuf: BigUint64Array) => number) | undefine
  * {@link STAT_MODE_WORD} and {@link STAT_UID_WORD}. Returns -2 where the symbol is missing (an
  * older glibc exports only __lxstat); elsewhere undefined: use `fs.lstatSync`.
  */
-export const lstat: ((path: string, statbuf: Uint32Array) => number) | undefined =
-  isLinux && (process.arch === 'x64' || process.arch === 'arm64')
-    ? (() => {
-        let fn: ((path: string, statbuf: Uint32Array) => number) | null | undefined;
-        return (path: string, statbuf: Uint32Array): number => {
-          if (fn === undefined) {
-            try {
-              fn = libc().func('int lstat(const char *path, _Out_ uint32_t *statbuf)') as unknown as (path: string, statbuf: Uint32Array) => number;
-            } catch {
-              fn = null;
-            }
-          }
-          return fn === null ? -2 : fn(path, statbuf);
-        };
-      })()
-    : undefined;
+export const lstat: ((path: string, statbuf: Uint32Array) => number) | undefined = statLayoutKnown
+  ? bindOptional<[path: string, statbuf: Uint32Array]>('int lstat(const char *path, _Out_ uint32_t *statbuf)')
+  : undefined;
 /** `struct stat` in 32-bit words, at least (x64: 144 bytes; arm64: 128). */
 export const STAT_WORDS = 36;
 /** Word index of `st_mode` in `struct stat` (x64: after st_dev, st_ino, st_nlink; arm64: after st_dev, st_ino). */
