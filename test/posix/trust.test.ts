@@ -179,9 +179,10 @@ function warningsWith(code: string): Error[] {
 }
 
 /** A node child: its stdout lines, and a wait for the first line matching `test`. */
-function lined(child: ChildProcess, what: string): { lines: string[]; stderr: () => string; first: (test: (l: string) => boolean) => Promise<string> } {
+function lined(child: ChildProcess, what: string): { lines: string[]; stdout: () => string; stderr: () => string; first: (test: (l: string) => boolean) => Promise<string> } {
   children.push(child);
   const lines: string[] = [];
+  let all = '';
   let err = '';
   let rest = '';
   const waiters: (() => void)[] = [];
@@ -189,6 +190,7 @@ function lined(child: ChildProcess, what: string): { lines: string[]; stderr: ()
     for (const w of waiters.splice(0)) w();
   };
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    all += chunk;
     rest += chunk;
     const parts = rest.split('\n');
     rest = parts.pop()!;
@@ -214,7 +216,7 @@ function lined(child: ChildProcess, what: string): { lines: string[]; stderr: ()
       BOUND,
       `${what} to print the line awaited (stdout: ${lines.join(' | ')})`,
     );
-  return { lines, stderr: () => err, first };
+  return { lines, stdout: () => all, stderr: () => err, first };
 }
 
 /** test/fixtures/serve-umask.mjs: a winpipe server in a child started under `umask`; its address. */
@@ -393,6 +395,110 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     const server = await serve({ security: 'everyone' }, name, (c) => c.end('ours'));
     expect(await attacker(['connect', server.address()!]).line('end:', 'error:')).toBe('end:ours');
     expect(lstatSync(pub).mode & 0o7777).toBe(0o711);
+  });
+
+  it.each(['unset', 'set'] as const)('case 6: XDG_RUNTIME_DIR %s, our public directory made first by another user: connect(name, { wait: true }) passes over it (one WINPIPE_UNTRUSTED_CANDIDATE warning) and reaches our own server that comes up 500 ms later; without wait it is EACCES at once; listen there is still refused', async (xdg) => {
+    if (xdg === 'set') {
+      const runtime = mkdtempSync(join(tmp, 'rt-'));
+      process.env.XDG_RUNTIME_DIR = runtime; // privateTmp's cleanup restores it
+    }
+    const warnings = warningsWith('WINPIPE_UNTRUSTED_CANDIDATE');
+    const name = uniqueName('t');
+    const pub = join(tmp, `winpipe-${me}.public`);
+    const atk = attacker(['serve', join(pub, `${name}.sock`), pub, '755']);
+    await atk.line('listening');
+
+    // Without wait: today's refusal, at once.
+    expect(await refused(connect(name, { connectTimeout: 1000 }))).toBe('EACCES');
+    expect(warnings).toHaveLength(0);
+
+    let settled = false;
+    const connecting = connect(name, { wait: true, connectTimeout: 15_000 });
+    void connecting.then(
+      (c) => void track(c),
+      () => {},
+    );
+    void connecting.finally(() => (settled = true)).catch(() => {});
+    await sleep(500);
+    expect(settled).toBe(false);
+    const server = await serve(undefined, name, (c) => c.end('ours'));
+    const c = track(await within(connecting, BOUND, 'the waiting connect'));
+    expect(c.path).toBe(server.address());
+    expect(c.peer.uid).toBe(me);
+    expect(await readAll(c)).toBe('ours');
+    expect(atk.lines).not.toContain('conn');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.name).toBe('Warning');
+
+    // The squatted directory is still never served from.
+    const everyone = createServer({ security: 'everyone' });
+    servers.push(everyone);
+    expect(await refused(everyone.listen(uniqueName('t')) as never)).toBe('EACCES');
+  });
+
+  it("case 6: with wait and no server of ours, a squatted public directory ends the wait with ETIMEDOUT after connectTimeout (cause: the directory's EACCES), never EACCES at once; warned once per process", async () => {
+    const warnings = warningsWith('WINPIPE_UNTRUSTED_CANDIDATE');
+    const name = uniqueName('t');
+    const pub = join(tmp, `winpipe-${me}.public`);
+    const atk = attacker(['serve', join(pub, `${name}.sock`), pub, '755']);
+    await atk.line('listening');
+    for (let i = 0; i < 2; i++) {
+      const started = Date.now();
+      const err = (await connect(name, { wait: true, connectTimeout: 700 }).then(
+        (c) => {
+          c.destroy();
+          return 'connected';
+        },
+        (e: unknown) => e,
+      )) as { code?: string; cause?: { code?: string; path?: string } };
+      expect(err.code).toBe('ETIMEDOUT');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(600);
+      expect(err.cause?.code).toBe('EACCES');
+      expect(err.cause?.path).toBe(pub);
+    }
+    expect(warnings).toHaveLength(1);
+    expect(atk.lines).not.toContain('conn');
+  });
+
+  it('case 6: winpipe relay -p with our public directory squatted keeps polling and relays once our own server is up (without -p: exit 1, EACCES)', async () => {
+    const cli = fileURLToPath(await bundle('cli/main.ts'));
+    const name = uniqueName('t');
+    const pub = join(tmp, `winpipe-${me}.public`);
+    const atk = attacker(['serve', join(pub, `${name}.sock`), pub, '755']);
+    await atk.line('listening');
+
+    const once = spawn(process.execPath, [cli, 'relay', name], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const onceOut = lined(once, 'relay');
+    expect(await within(exited(once), BOUND, 'relay without -p')).toBe(1);
+    await new Promise((r) => (once.stderr!.closed ? r(null) : once.stderr!.once('close', r)));
+    expect(onceOut.stderr()).toMatch(/^EACCES: /);
+
+    const relay = spawn(process.execPath, [cli, 'relay', '-p', '-v', name], { stdio: ['pipe', 'pipe', 'pipe'] });
+    relay.stdin!.end();
+    const out = lined(relay, 'relay -p');
+    const code = exited(relay);
+    await within(
+      new Promise<void>((resolve, reject) => {
+        const look = (): void => {
+          if (out.stderr().includes('polling')) return resolve();
+          if (relay.exitCode !== null) return reject(new Error(`relay -p exited (${relay.exitCode}); stderr: ${out.stderr()}`));
+          setTimeout(look, 20);
+        };
+        look();
+      }),
+      BOUND,
+      'relay -p to say it polls',
+    );
+    await sleep(500);
+    expect(relay.exitCode).toBe(null);
+    await serve(undefined, name, (c) => c.end('late'));
+    expect(await within(code, BOUND, 'relay -p exit')).toBe(0);
+    // 'exit' can come before the last stdio data.
+    await new Promise((r) => (relay.stdout!.closed ? r(null) : relay.stdout!.once('close', r)));
+    await new Promise((r) => (relay.stderr!.closed ? r(null) : relay.stderr!.once('close', r)));
+    expect(out.stdout()).toBe('late');
+    expect(out.stderr()).toContain('WINPIPE_UNTRUSTED_CANDIDATE');
+    expect(atk.lines).not.toContain('conn');
   });
 });
 
