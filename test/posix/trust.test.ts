@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connect, createServer, type ConnectOptions, type CreateServerOptions, type PipeConnection, type PipeServer } from '../../src/index.js';
 import { Client, Listener, type Connection } from '../../src/channel/index.js';
 import { bundle } from '../helpers/bundle.js';
@@ -109,6 +109,10 @@ interface Attacker {
 }
 
 let stagedFixture: string | undefined;
+// afterAll, not process 'exit': a vitest worker is ended without that event, and the directory stayed.
+afterAll(() => {
+  if (stagedFixture !== undefined) rmSync(dirname(stagedFixture), { recursive: true, force: true });
+});
 /**
  * test/fixtures/attacker.mjs, copied once into a 0755 directory of its own: the second user must
  * be able to read the script, and the checkout may sit where it cannot (a clone into `mktemp -d`
@@ -121,7 +125,6 @@ function attackerScript(): string {
     const file = join(dir, 'attacker.mjs');
     copyFileSync(join(fixturesDir, 'attacker.mjs'), file);
     chmodSync(file, 0o644);
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     stagedFixture = file;
   }
   return stagedFixture;
