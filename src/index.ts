@@ -41,7 +41,7 @@ import {
 } from './named.js';
 import { createPipeWith, type CreatePipeOptions, type Pipe } from './pipe.js';
 import { posixBackend } from './posix/pipe.js';
-import { createPosixServer, posixConnect, posixPipeExists } from './posix/server.js';
+import { createPosixServer, posixConnect, posixPipeExists, type UntrustedSeen } from './posix/server.js';
 import { windowsBackend } from './windows/pipe.js';
 import { createWindowsServer, windowsConnect, windowsPipeExists } from './windows/server.js';
 
@@ -122,6 +122,9 @@ export function createServer(
  * our token's default owner, SYSTEM or Administrators), else it rejects with `EACCES`; the owner
  * is on `conn.serverOwnerSid`. A `..` segment in the name is refused (`ERR_INVALID_ARG_VALUE`).
  * POSIX: a stale socket file (its server died) counts as nobody there (`ENOENT`, or polled with `wait`).
+ * A socket directory of the name that fails its check (another user's, a symlink, open to others)
+ * rejects with `EACCES` / `ENOTDIR`; with `wait` it is passed over and the wait goes on in the
+ * other directory (see {@link ConnectOptions.wait}).
  *
  * @throws TypeError for a bad name or options (synchronously, before any system call).
  */
@@ -144,8 +147,8 @@ export function connect(name: string, options?: ConnectOptions): Promise<PipeCon
   return connectWaiting(path, resolved, dirs);
 }
 
-function connectOnce(path: string, o: ResolvedConnectOptions, dirs: SocketDirs | undefined): Promise<PipeConnection> {
-  return isWindows ? windowsConnect(path, o) : posixConnect(path, o, dirs);
+function connectOnce(path: string, o: ResolvedConnectOptions, dirs: SocketDirs | undefined, waiting?: UntrustedSeen): Promise<PipeConnection> {
+  return isWindows ? windowsConnect(path, o) : posixConnect(path, o, dirs, waiting);
 }
 
 /** First wait between polls for a server that does not exist yet, and the most it grows to. */
@@ -156,14 +159,25 @@ const WAIT_MAX_MS = 250;
 async function connectWaiting(path: string, o: ResolvedConnectOptions, dirs: SocketDirs | undefined): Promise<PipeConnection> {
   const deadline = Date.now() + o.connectTimeout;
   let delay = WAIT_FIRST_MS;
+  // POSIX: a candidate directory we do not trust is passed over while waiting, not the end of it.
+  const waiting: UntrustedSeen = {};
   for (;;) {
     try {
-      return await connectOnce(path, { ...o, connectTimeout: Math.max(0, deadline - Date.now()) }, dirs);
+      return await connectOnce(path, { ...o, connectTimeout: Math.max(0, deadline - Date.now()) }, dirs, waiting);
     } catch (err) {
       if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
     }
     const left = deadline - Date.now();
-    if (left <= 0) throw new PipeError({ code: 'ETIMEDOUT', syscall: 'connect', path, message: `ETIMEDOUT: nobody served ${path} within ${o.connectTimeout} ms` });
+    if (left <= 0) {
+      const skipped = waiting.untrusted;
+      throw new PipeError({
+        code: 'ETIMEDOUT',
+        syscall: 'connect',
+        path,
+        message: `ETIMEDOUT: nobody served ${path} within ${o.connectTimeout} ms${skipped ? `; passed over ${skipped.path} (${skipped.code}), which it does not trust` : ''}`,
+        ...(skipped ? { cause: skipped } : {}),
+      });
+    }
     await abortableSleep(Math.min(delay, left), o.signal);
     delay = Math.min(delay * 2, WAIT_MAX_MS);
   }

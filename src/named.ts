@@ -192,6 +192,14 @@ export interface ConnectOptions {
    * honouring `signal`, as npiperelay's `-p` does. Polling opens nothing until the name exists:
    * Windows asks `WaitNamedPipeW`, POSIX looks for the socket file (see {@link pipeExists}).
    *
+   * POSIX: a name is looked for in our private directory, then in our public one. While waiting,
+   * one of them that fails its check (made first by another user, a symlink, open to others) is
+   * passed over rather than ending the wait with `EACCES`: our server may still come up in the
+   * other one. Nothing is ever connected through it. Each such directory is reported once per
+   * process as a warning (`process.on('warning')`) with code `WINPIPE_UNTRUSTED_CANDIDATE`, and a
+   * wait that ends gives `ETIMEDOUT` with that directory's `EACCES` / `ENOTDIR` as its `cause`.
+   * A server found in a trusted directory that runs as an untrusted uid still rejects `EACCES`.
+   *
    * @example
    * ```ts
    * // Start the client first; it connects once the server is listening.

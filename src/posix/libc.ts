@@ -143,6 +143,17 @@ export const fstat: ((fd: number, statbuf: BigUint64Array) => number) | undefine
 export const lstat: ((path: string, statbuf: Uint32Array) => number) | undefined = statLayoutKnown
   ? bindOptional<[path: string, statbuf: Uint32Array]>('int lstat(const char *path, _Out_ uint32_t *statbuf)')
   : undefined;
+/**
+ * `int fstatat(int dirfd, const char *pathname, struct stat *statbuf, int flags)`: {@link lstat}
+ * relative to an open directory (with {@link AT_SYMLINK_NOFOLLOW}). Bound where {@link lstat} is,
+ * with the same layout; -2 where the symbol is missing (an older glibc exports only __fxstatat);
+ * elsewhere undefined.
+ */
+export const fstatat: ((dirfd: number, path: string, statbuf: Uint32Array, flags: number) => number) | undefined = statLayoutKnown
+  ? bindOptional<[dirfd: number, path: string, statbuf: Uint32Array, flags: number]>('int fstatat(int dirfd, const char *pathname, _Out_ uint32_t *statbuf, int flags)')
+  : undefined;
+/** `AT_SYMLINK_NOFOLLOW` for {@link fstatat}: a symlink is described, not followed. */
+export const AT_SYMLINK_NOFOLLOW = isDarwin ? 0x20 : 0x100;
 /** `struct stat` in 32-bit words, at least (x64: 144 bytes; arm64: 128). */
 export const STAT_WORDS = 36;
 /** Word index of `st_mode` in `struct stat` (x64: after st_dev, st_ino, st_nlink; arm64: after st_dev, st_ino). */

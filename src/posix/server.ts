@@ -544,6 +544,28 @@ function connectError(err: unknown, path: string): PipeError | Error {
 }
 
 /**
+ * What a waiting connect (`wait: true`) learns across its attempts: the first candidate directory
+ * it passed over because it does not trust it. `connect` makes one per call and gives it to every
+ * attempt; its timeout names that directory's error as its `cause`.
+ */
+export interface UntrustedSeen {
+  untrusted?: PipeError | undefined;
+}
+
+/** Directories already warned about: one `WINPIPE_UNTRUSTED_CANDIDATE` warning per directory per process, as Node warns. */
+const warnedDirs = new Set<string>();
+
+function passOver(err: PipeError, seen: UntrustedSeen): void {
+  seen.untrusted ??= err;
+  const dir = err.path ?? '';
+  if (warnedDirs.has(dir)) return;
+  warnedDirs.add(dir);
+  process.emitWarning(`winpipe: a waiting connect passes over ${dir}, which it does not trust (${err.message}); another user may have made it first. It waits on in the directories it trusts.`, {
+    code: 'WINPIPE_UNTRUSTED_CANDIDATE',
+  });
+}
+
+/**
  * Connects to the Unix socket at `path` (already resolved by `pipePath`). A directory derived from
  * a name is checked first and the server's uid right after connect, before a byte is sent
  * (src/posix/trust.ts): someone else's directory, or a server not running as us, root or one of
@@ -552,6 +574,10 @@ function connectError(err: unknown, path: string): PipeError | Error {
  * full listen backlog (`EAGAIN`, Linux) is retried on a timer until `timeout`, then
  * `ETIMEDOUT`. An aborted `signal` rejects with an `AbortError`, before any system call if it
  * was aborted already. macOS reports a full backlog as ECONNREFUSED, so there it is `ENOENT`.
+ * With `waiting` (the attempts of a `wait: true` connect), a candidate directory that fails its
+ * check is passed over instead (recorded in `waiting`, and one `WINPIPE_UNTRUSTED_CANDIDATE`
+ * warning per directory per process), so the attempt can end `ENOENT` and the wait go on; the
+ * server's uid is still checked, and a server that fails it still rejects with `EACCES`.
  *
  * @example
  * ```ts
@@ -559,7 +585,7 @@ function connectError(err: unknown, path: string): PipeError | Error {
  * conn.end('hello');
  * ```
  */
-export function posixConnect(path: string, o: ResolvedConnectOptions, dirs?: SocketDirs): Promise<PipeConnection> {
+export function posixConnect(path: string, o: ResolvedConnectOptions, dirs?: SocketDirs, waiting?: UntrustedSeen): Promise<PipeConnection> {
   const signal = o.signal;
   if (signal?.aborted) return Promise.reject(abortError(signal));
   return (async () => {
@@ -573,8 +599,15 @@ export function posixConnect(path: string, o: ResolvedConnectOptions, dirs?: Soc
           verifyDir(dir.path, { mode: dir.mode, create: false, syscall: 'connect', trustedOwners: o.allowServerUids });
         } catch (err) {
           // No directory: nobody of ours serves there. Anything else (someone else's, a symlink,
-          // open to others) is refused, never connected through.
+          // open to others) is never connected through: without `wait` the connect ends there.
           if ((err as PipeError).code === 'ENOENT') continue;
+          // Waiting: our server cannot appear in that directory, but may in the other one (a
+          // squatted public directory says nothing about our private one). Pass it over, say so,
+          // and let the wait go on.
+          if (waiting && err instanceof PipeError) {
+            passOver(err, waiting);
+            continue;
+          }
           throw err;
         }
       }

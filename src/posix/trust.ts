@@ -12,9 +12,11 @@
  *   `EACCES`, before a byte is sent.
  * - Directories: a directory winpipe derives from a name (private or public) must be a real
  *   directory (not a symlink), owned by our uid, and not writable by anyone else; the private one
- *   is 0700. Checked with `lstat` on listen and on connect; otherwise `EACCES` (or `ENOTDIR`).
- * - A socket is bound inside a fresh 0700 staging directory next to its path, given its mode
- *   there, then hard-linked into place (an atomic rename that never replaces an existing file:
+ *   is 0700, the public one 0711. Listen makes it, opens it (`O_DIRECTORY | O_NOFOLLOW`), checks
+ *   the owner and sets exactly that mode through the descriptor (`fchmod`, whatever the umask),
+ *   then reads it back; connect checks it with `lstat`. Otherwise `EACCES` (or `ENOTDIR`).
+ * - A socket is bound inside a fresh 0700 staging directory next to its path (its mode, too, set
+ *   through its descriptor), given its mode there and read back, then hard-linked into place (an atomic rename that never replaces an existing file:
  *   `EADDRINUSE`), and the staging name and directory are removed. Nobody can reach it, swap it or
  *   race a by-path `chmod` before it has its final mode.
  *
@@ -23,7 +25,7 @@
  * An attacker with OUR uid is not stopped by any of this: same-uid processes can ptrace each
  * other, and can connect, serve or replace our sockets as we can.
  */
-import { chmodSync, closeSync, constants as fsc, fstatSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, rmdirSync, unlinkSync } from 'node:fs';
+import { closeSync, constants as fsc, fchmodSync, fstatSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, rmdirSync, unlinkSync } from 'node:fs';
 import type net from 'node:net';
 import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -144,34 +146,87 @@ export function checkServer(peer: PeerCredentials | undefined, allowServerUids: 
 
 /**
  * Checks a directory winpipe derives from a name: a real directory (no symlink), owned by us,
- * with no permission bits beyond `mode`. With `create`, makes it first with `mode` and tightens a
- * directory of ours that was loosened. On connect, `trustedOwners` (the caller's
- * `allowServerUids`) may own it too: trusting a uid's server is trusting its directory.
+ * with no permission bits beyond `mode`. With `create` (listen), makes it first and then gives it
+ * exactly `mode` through the opened directory ({@link ownDir}); without (connect), only looks
+ * with `lstat`. On connect, `trustedOwners` (the caller's `allowServerUids`) may own it too:
+ * trusting a uid's server is trusting its directory.
  *
  * @throws PipeError `ENOENT` (missing, without `create`), `ENOTDIR`, `EACCES` (someone else's, or
  *   open to others).
  */
 export function verifyDir(dir: string, opts: { mode: number; create: boolean; syscall: string; trustedOwners?: readonly number[] }): void {
   if (opts.create) {
-    try {
-      mkdirSync(dir, { mode: opts.mode });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw posixFromNode(err, 'mkdir', dir);
-    }
+    ownDir(dir, opts.mode, opts.syscall);
+    return;
   }
   lstatDir(dir, opts.syscall);
   const mode = dirStat[libc.STAT_MODE_WORD]!;
   const owner = dirStat[libc.STAT_UID_WORD]!;
-  if ((mode & S_IFMT) !== S_IFDIR) throw new PipeError({ code: 'ENOTDIR', syscall: opts.syscall, path: dir, message: `ENOTDIR: ${dir} is not a directory (a symlink is never followed)` });
+  if ((mode & S_IFMT) !== S_IFDIR) throw notDir(dir, opts.syscall);
   const uid = currentUid();
-  // Someone else's directory, or one a squatter pre-created: never serve from it or connect through it.
-  if (owner !== uid && !(opts.trustedOwners ?? []).includes(owner)) throw new PipeError({ code: 'EACCES', syscall: opts.syscall, path: dir, message: `EACCES: ${dir} belongs to uid ${owner}, not ${uid}` });
-  // Ours but looser than wanted (bits beyond `mode`): only we could have loosened it; tighten it
-  // when serving, refuse when connecting (someone may have used the gap).
-  if ((mode & 0o777 & ~opts.mode) !== 0) {
-    if (!opts.create) throw new PipeError({ code: 'EACCES', syscall: opts.syscall, path: dir, message: `EACCES: ${dir} is mode ${(mode & 0o777).toString(8)}, open to other users` });
-    chmodSync(dir, opts.mode);
+  // Someone else's directory, or one a squatter pre-created: never connect through it.
+  if (owner !== uid && !(opts.trustedOwners ?? []).includes(owner)) throw notOurs(dir, opts.syscall, owner);
+  // Ours but looser than wanted (bits beyond `mode`): only we could have loosened it, but someone
+  // may have used the gap: refuse. (Listen sets the mode back.)
+  if ((mode & 0o777 & ~opts.mode) !== 0) throw new PipeError({ code: 'EACCES', syscall: opts.syscall, path: dir, message: `EACCES: ${dir} is mode ${(mode & 0o777).toString(8)}, open to other users` });
+}
+
+/** `O_RDONLY | O_DIRECTORY | O_NOFOLLOW`, and two that make opening anything else harmless. libuv adds `O_CLOEXEC` to every open. */
+const OPEN_DIR = fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | fsc.O_NOCTTY;
+
+/**
+ * The listen side of {@link verifyDir}: makes `dir` (an existing one is fine), opens it with
+ * `O_DIRECTORY | O_NOFOLLOW` (close-on-exec), checks through that descriptor that it is ours, and
+ * gives it exactly `mode` with `fchmod` on the same descriptor, then reads the mode back.
+ *
+ * Why: `mkdir`'s mode goes through the umask, so under umask 077 the public directory would be
+ * 0700 and shut every other user out of an `'everyone'` server; an existing directory of ours may
+ * be looser or tighter than `mode`. Setting it through the descriptor that was checked means a
+ * name swapped meanwhile (for a symlink, or another directory) is never the one changed.
+ * @throws PipeError `ENOTDIR` (a symlink or a non-directory in its place), `EACCES` (someone
+ *   else's; or the mode did not take), or the errno of `mkdir` / `open`.
+ */
+function ownDir(dir: string, mode: number, syscall: string): void {
+  try {
+    mkdirSync(dir, { mode });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw posixFromNode(err, 'mkdir', dir);
   }
+  let fd: number;
+  try {
+    fd = openSync(dir, OPEN_DIR);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // O_NOFOLLOW on a symlink is ELOOP; O_DIRECTORY on anything but a directory ENOTDIR.
+    if (code === 'ELOOP' || code === 'ENOTDIR') throw notDir(dir, syscall);
+    throw posixFromNode(err, syscall, dir);
+  }
+  // Ownership: fd is this function's, closed in the finally below.
+  try {
+    let st = fstatSync(fd);
+    if (!st.isDirectory()) throw notDir(dir, syscall);
+    // Someone else's directory, or one a squatter pre-created: never serve from it.
+    if (st.uid !== currentUid()) throw notOurs(dir, syscall, st.uid);
+    if ((st.mode & 0o7777) !== mode) {
+      fchmodSync(fd, mode);
+      st = fstatSync(fd);
+      if ((st.mode & 0o7777) !== mode) {
+        throw new PipeError({ code: 'EACCES', syscall: 'fchmod', path: dir, message: `EACCES: ${dir} stays mode ${(st.mode & 0o7777).toString(8)} after fchmod to ${mode.toString(8)}` });
+      }
+    }
+  } catch (err) {
+    throw err instanceof PipeError ? err : posixFromNode(err, 'fchmod', dir);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function notDir(dir: string, syscall: string): PipeError {
+  return new PipeError({ code: 'ENOTDIR', syscall, path: dir, message: `ENOTDIR: ${dir} is not a directory (a symlink is never followed)` });
+}
+
+function notOurs(dir: string, syscall: string, owner: number): PipeError {
+  return new PipeError({ code: 'EACCES', syscall, path: dir, message: `EACCES: ${dir} belongs to uid ${owner}, not ${currentUid()}` });
 }
 
 const S_IFMT = 0o170000;
@@ -260,10 +315,18 @@ export function bindListening(path: string, mode: number, backlog: number, sunPa
       }
       // Held open so that the chmod below goes to the socket in OUR staging directory even if the
       // parent is someone else's and they swap the name for a symlink (chmod by path would follow it).
-      dirFd = openSync(stage, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
-      const st = fstatSync(dirFd);
+      dirFd = openSync(stage, OPEN_DIR);
+      let st = fstatSync(dirFd);
+      // mkdtemp never grants group or other bits, whatever the umask: with them it is not ours.
       if (!st.isDirectory() || st.uid !== currentUid() || (st.mode & 0o077) !== 0) {
         throw new PipeError({ code: 'EACCES', syscall: 'mkdtemp', path: stage, message: `EACCES: the staging directory ${stage} was replaced` });
+      }
+      // mkdtemp's 0700 went through the umask (077 leaves it, 0777 makes it 0000, which we could
+      // not bind in): set it through the descriptor.
+      if ((st.mode & 0o7777) !== 0o700) {
+        fchmodSync(dirFd, 0o700);
+        st = fstatSync(dirFd);
+        if ((st.mode & 0o7777) !== 0o700) throw new PipeError({ code: 'EACCES', syscall: 'fchmod', path: stage, message: `EACCES: the staging directory ${stage} stays mode ${(st.mode & 0o7777).toString(8)}` });
       }
     } catch (err) {
       if (dirFd !== undefined) closeSync(dirFd);
@@ -281,7 +344,10 @@ export function bindListening(path: string, mode: number, backlog: number, sunPa
     if (!isLinux) setCloexec(fd);
     const { addr, len } = sockaddrUn(staged ?? path, sunPathMax);
     if (libc.bind(fd, addr, len) !== 0) throw posixError(libc.errno(), 'bind', path);
-    if (dirFd !== undefined && libc.fchmodat(dirFd, 's', mode, 0) !== 0) throw posixError(libc.errno(), 'fchmodat', path);
+    if (dirFd !== undefined) {
+      if (libc.fchmodat(dirFd, 's', mode, 0) !== 0) throw posixError(libc.errno(), 'fchmodat', path);
+      verifySocketMode(dirFd, staged!, mode, path);
+    }
     if (libc.listen(fd, backlog) !== 0) throw posixError(libc.errno(), 'listen', path);
     let file: { dev: number; ino: number } | undefined;
     if (staged) {
@@ -308,6 +374,35 @@ export function bindListening(path: string, mode: number, backlog: number, sunPa
     }
     if (dirFd !== undefined) closeSync(dirFd);
     if (stage) rmdirSync(stage);
+  }
+}
+
+/** {@link verifySocketMode}'s answer: `struct stat` as 32-bit words (read right after the call). */
+const sockStat = new Uint32Array(libc.STAT_WORDS);
+const S_IFSOCK = 0o140000;
+
+/**
+ * Reads back the socket `s` in the staging directory `dirFd` after its `fchmodat`: a socket, ours,
+ * mode exactly `mode`. Through the directory descriptor (`fstatat`) where libc's is bound; else
+ * by its path, inside that 0700 directory of ours that no other uid can enter.
+ * @throws PipeError `EACCES` when it is not what was made.
+ */
+function verifySocketMode(dirFd: number, staged: string, mode: number, path: string): void {
+  let fileMode: number;
+  let owner: number;
+  const rc = libc.fstatat?.(dirFd, 's', sockStat, libc.AT_SYMLINK_NOFOLLOW) ?? -2;
+  if (rc === 0) {
+    fileMode = sockStat[libc.STAT_MODE_WORD]!;
+    owner = sockStat[libc.STAT_UID_WORD]!;
+  } else if (rc === -2) {
+    const st = lstatSync(staged);
+    fileMode = st.mode;
+    owner = st.uid;
+  } else {
+    throw posixError(libc.errno(), 'fstatat', path);
+  }
+  if ((fileMode & S_IFMT) !== S_IFSOCK || owner !== currentUid() || (fileMode & 0o7777) !== mode) {
+    throw new PipeError({ code: 'EACCES', syscall: 'fchmodat', path, message: `EACCES: the socket bound for ${path} is mode ${(fileMode & 0o7777).toString(8)}, not ${mode.toString(8)}` });
   }
 }
 

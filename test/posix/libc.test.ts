@@ -1,6 +1,6 @@
 // winpipe/posix: the typed libc layer, used raw (POSIX only; vitest.config.ts runs this folder
 // on Linux and macOS).
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { closeSync, constants as fsc, mkdtempSync, openSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -49,6 +49,28 @@ describe('winpipe/posix', () => {
       expect(libc.mkfifo(path, 0o600)).toBe(-1);
       expect(libc.errno()).toBe(osConstants.errno.EEXIST);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.runIf(libc.fstatat !== undefined)('fstatat reads st_mode and st_uid relative to an open directory, and describes a symlink instead of following it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'winpipe-fstatat-'));
+    const fd = openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+    try {
+      writeFileSync(join(dir, 'f'), 'x', { mode: 0o640 });
+      symlinkSync('f', join(dir, 'l'));
+      const st = new Uint32Array(libc.STAT_WORDS);
+      const rc = libc.fstatat!(fd, 'f', st, libc.AT_SYMLINK_NOFOLLOW);
+      if (rc === -2) return; // an older glibc without the symbol: callers fall back to lstat
+      expect(rc).toBe(0);
+      expect(st[libc.STAT_MODE_WORD]! & 0o170777).toBe(0o100640);
+      expect(st[libc.STAT_UID_WORD]).toBe(process.getuid!());
+      expect(libc.fstatat!(fd, 'l', st, libc.AT_SYMLINK_NOFOLLOW)).toBe(0);
+      expect(st[libc.STAT_MODE_WORD]! & 0o170000).toBe(0o120000);
+      expect(libc.fstatat!(fd, 'missing', st, libc.AT_SYMLINK_NOFOLLOW)).toBe(-1);
+      expect(libc.errno()).toBe(osConstants.errno.ENOENT);
+    } finally {
+      closeSync(fd);
       rmSync(dir, { recursive: true, force: true });
     }
   });
