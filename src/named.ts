@@ -586,7 +586,7 @@ function warnTimeoutDeprecated(): void {
   });
 }
 
-/** Validates an `allowServerUids` option (connect, and the channel Client); a copy of it, `[]` by default. */
+/** Validates a list of uids (`allowServerUids` of connect and the channel Client, `allowOwnerUids` of openFifo); a copy of it, `[]` by default. */
 export function resolveAllowServerUids(value: unknown, name: string): readonly number[] {
   // The usual case, shared (frozen): no copy per connect.
   if (value === undefined) return NO_UIDS;

@@ -38,10 +38,23 @@ function bind<F extends (...args: any[]) => any>(proto: string): F {
 
 // --- constants ---------------------------------------------------------------------------------
 
-/** `O_CLOEXEC` for {@link pipe2} (Linux value; macOS has no pipe2). */
+/** `O_CLOEXEC` for {@link pipe2} (Linux; macOS has no pipe2) and {@link open}. */
 export const O_CLOEXEC = isDarwin ? 0x1000000 : 0o2000000;
 /** `O_NONBLOCK`. */
 export const O_NONBLOCK = isDarwin ? 0x0004 : 0o4000;
+/**
+ * `O_NOFOLLOW` for {@link open}: a symlink as the last path component fails with `ELOOP` (Linux:
+ * `O_PATH | O_NOFOLLOW` opens the symlink itself instead). Linux x64 and most arches 0o400000;
+ * arm, arm64 and powerpc 0o100000; macOS 0x100.
+ */
+export const O_NOFOLLOW = isDarwin ? 0x100 : process.arch === 'arm64' || process.arch === 'arm' || process.arch.startsWith('ppc') ? 0o100000 : 0o400000;
+/** `O_NOCTTY` for {@link open}: opening a terminal never makes it the controlling terminal. */
+export const O_NOCTTY = isDarwin ? 0x20000 : 0o400;
+/**
+ * Linux only: `O_PATH` for {@link open}: a descriptor that names a file without opening it (no
+ * driver `open`, no read or write; `fstat` works). 0 elsewhere: do not use it there.
+ */
+export const O_PATH = isLinux ? 0o10000000 : 0;
 /** `O_RDONLY`, `O_WRONLY`, `O_RDWR` for `open`. */
 export const O_RDONLY = 0;
 export const O_WRONLY = 1;
@@ -160,6 +173,12 @@ export const STAT_WORDS = 36;
 export const STAT_MODE_WORD = process.arch === 'x64' ? 6 : 4;
 /** Word index of `st_uid` in `struct stat` (x64: right after st_mode; arm64: after st_mode and a 32-bit st_nlink). */
 export const STAT_UID_WORD = process.arch === 'x64' ? 7 : 6;
+
+/**
+ * `int open(const char *pathname, int flags, ...)`, without the `mode` argument (which only
+ * `O_CREAT` / `O_TMPFILE` read): winpipe never creates a file through it. Pass `O_CLOEXEC` yourself.
+ */
+export const open: (path: string, flags: number) => number = bind('int open(const char *pathname, int flags, ...)');
 
 /** `int close(int fd)`. */
 export const close: (fd: number) => number = bind('int close(int fd)');

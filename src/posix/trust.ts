@@ -10,6 +10,9 @@
  *   `'everyone'` accepts every uid.
  * - Connect: the server must be our uid, root, or a uid named in `allowServerUids`; otherwise
  *   `EACCES`, before a byte is sent.
+ * - FIFOs: `openFifo` uses only a FIFO owned by our uid, root, or a uid named in
+ *   `allowOwnerUids` (the owner read from the descriptor, not the path); otherwise `EACCES`,
+ *   before a byte is read or written.
  * - Directories: a directory winpipe derives from a name (private or public) must be a real
  *   directory (not a symlink), owned by our uid, and not writable by anyone else; the private one
  *   is 0700, the public one 0711. Listen makes it, opens it (`O_DIRECTORY | O_NOFOLLOW`), checks
@@ -142,6 +145,20 @@ export function checkServer(peer: PeerCredentials | undefined, allowServerUids: 
     });
   }
   return peer;
+}
+
+/**
+ * FIFO side: throws `EACCES` unless `owner` (the `st_uid` of the opened FIFO at `path`) is our
+ * uid, root, or one of `allowOwnerUids`: the rule {@link checkServer} applies to a server's uid.
+ */
+export function checkFifoOwner(owner: number, allowOwnerUids: readonly number[], path: string): void {
+  if (trustedUid(owner, allowOwnerUids)) return;
+  throw new PipeError({
+    code: 'EACCES',
+    syscall: 'open',
+    path,
+    message: `EACCES: the FIFO at ${path} belongs to uid ${owner}, not a trusted uid (ours, root, or options.allowOwnerUids)`,
+  });
 }
 
 /**

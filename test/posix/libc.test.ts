@@ -1,6 +1,6 @@
 // winpipe/posix: the typed libc layer, used raw (POSIX only; vitest.config.ts runs this folder
 // on Linux and macOS).
-import { closeSync, constants as fsc, mkdtempSync, openSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsc, fstatSync, mkdtempSync, openSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -36,6 +36,41 @@ describe('winpipe/posix', () => {
     expect(libc.write(fds[1]!, Buffer.from('x'), 1)).toBe(-1);
     expect(libc.errno()).toBe(osConstants.errno.EPIPE);
     libc.close(fds[1]!);
+  });
+
+  it("open flags are the platform's (as Node's fs.constants, compiled from the same headers)", () => {
+    expect(libc.O_NOFOLLOW).toBe(fsc.O_NOFOLLOW);
+    expect(libc.O_NOCTTY).toBe(fsc.O_NOCTTY);
+    expect(libc.O_NONBLOCK).toBe(fsc.O_NONBLOCK);
+    expect([libc.O_RDONLY, libc.O_WRONLY, libc.O_RDWR]).toEqual([fsc.O_RDONLY, fsc.O_WRONLY, fsc.O_RDWR]);
+  });
+
+  it('open: O_CLOEXEC sets close-on-exec, O_NOFOLLOW refuses a symlink (ELOOP), Linux O_PATH names it instead', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'winpipe-open-'));
+    try {
+      const file = join(dir, 'file');
+      writeFileSync(file, 'x');
+      const link = join(dir, 'link');
+      symlinkSync(file, link);
+      const fd = libc.open(file, libc.O_RDONLY | libc.O_CLOEXEC);
+      expect(fd).toBeGreaterThanOrEqual(0);
+      expect(libc.fcntl(fd, libc.F_GETFD, 0) & libc.FD_CLOEXEC).toBe(libc.FD_CLOEXEC);
+      libc.close(fd);
+      expect(libc.open(link, libc.O_RDONLY | libc.O_NOFOLLOW | libc.O_CLOEXEC)).toBe(-1);
+      expect(libc.errno()).toBe(osConstants.errno.ELOOP);
+      expect(libc.open(join(dir, 'missing'), libc.O_RDONLY | libc.O_CLOEXEC)).toBe(-1);
+      expect(libc.errno()).toBe(osConstants.errno.ENOENT);
+      if (process.platform === 'linux') {
+        const pathFd = libc.open(link, libc.O_PATH | libc.O_NOFOLLOW | libc.O_CLOEXEC);
+        expect(pathFd).toBeGreaterThanOrEqual(0);
+        expect(fstatSync(pathFd).isSymbolicLink()).toBe(true);
+        libc.close(pathFd);
+      } else {
+        expect(libc.O_PATH).toBe(0);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('mkfifo creates a FIFO with the requested mode', () => {

@@ -1,0 +1,29 @@
+// The second local user of the cross-user tests: the same account test/posix/trust.test.ts makes
+// (`wptattacker`, made with useradd once and reused after). Root only.
+import { spawnSync } from 'node:child_process';
+
+export const isRoot = process.getuid?.() === 0;
+
+export const SECOND_USER = 'wptattacker';
+
+function idOf(flag: '-u' | '-g'): number | undefined {
+  const r = spawnSync('id', [flag, SECOND_USER], { encoding: 'utf8' });
+  return r.status === 0 ? Number(r.stdout.trim()) : undefined;
+}
+
+/** The second user's uid and gid; makes the account first if needed (idempotent, parallel-safe). */
+export function secondUser(): { uid: number; gid: number } {
+  if (idOf('-u') === undefined) {
+    const r = spawnSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', SECOND_USER], { encoding: 'utf8' });
+    // 9: the name exists (made in parallel meanwhile).
+    if (r.status !== 0 && r.status !== 9) throw new Error(`useradd ${SECOND_USER} failed: ${r.stderr}`);
+  }
+  return { uid: idOf('-u')!, gid: idOf('-g')! };
+}
+
+/** Runs `command args` as the second user, synchronously; throws if it fails. */
+export function runAsSecondUser(command: string, args: string[]): void {
+  const { uid, gid } = secondUser();
+  const r = spawnSync(command, args, { uid, gid, cwd: '/', encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} as ${SECOND_USER} failed (${r.status}): ${r.stderr}`);
+}
