@@ -210,6 +210,7 @@ export {
   type ListenOptions,
   type PipeServer,
   type PipeServerEvents,
+  type ConnectionStats,
   type PipeConnection,
   type PipeConnectionFields,
   type BytePipeConnection,
