@@ -145,3 +145,105 @@ describe('createServer maxConnections', () => {
     },
   );
 });
+
+/** A fresh channel address: a socket path on POSIX, `\\.\pipe\...` on Windows. */
+function channelAddress(): string {
+  return isWindows ? `\\\\.\\pipe\\${uniqueName('wp-mc')}` : join(dir, uniqueName('l').slice(-20));
+}
+
+function listen(options: ListenerOptions): { listener: Listener; address: string } {
+  const address = channelAddress();
+  const listener = new Listener(address, options);
+  closables.push(listener);
+  return { listener, address };
+}
+
+describe('Listener maxPendingConnections', () => {
+  it('has a default of 512', () => {
+    const { listener } = listen({});
+    expect(listener.connectionStats()).toEqual({ current: 0, max: 512, dropped: 0, reachedMax: 0 });
+  });
+
+  const bad: [string, unknown, string][] = [
+    ['0', 0, 'ERR_OUT_OF_RANGE'],
+    ['1.5', 1.5, 'ERR_OUT_OF_RANGE'],
+    ['2^31', 2 ** 31, 'ERR_OUT_OF_RANGE'],
+    ["'8'", '8', 'ERR_INVALID_ARG_TYPE'],
+  ];
+  it.each(bad)('new Listener rejects maxPendingConnections %s before binding anything', (_, value, code) => {
+    const address = channelAddress();
+    expect(syncCode(() => new Listener(address, { maxPendingConnections: value as number }))).toBe(code);
+    // Nothing was bound: the address is free for a Listener of its own.
+    closables.push(new Listener(address));
+  });
+
+  it('with an authkey, clients that never finish the handshake hold at most maxPendingConnections: beyond it a client is turned away (POSIX: closed at once, counted; Windows: the pipe is busy); once they time out, an honest client gets through', async () => {
+    const { listener, address } = listen({ authkey: 'key', maxPendingConnections: 2, handshakeTimeout: 1500 });
+    // A pending accept() takes clients into their handshake.
+    const first = listener.accept();
+    first.catch(() => {});
+    // Two clients that connect and say nothing.
+    for (let i = 0; i < 2; i++) track(await connect(address, { mode: 'message' }));
+    await until(() => listener.connectionStats().current === 2, 'two clients in their handshake');
+    if (isWindows) {
+      expect(await codeOf(connect(address, { mode: 'message', connectTimeout: 300 }).then((c) => track(c)))).toBe('ETIMEDOUT');
+    } else {
+      const third = track(await connect(address, { mode: 'message' }));
+      await within(closedByServer(third), BOUND, 'the third client to be closed');
+    }
+    expect(listener.connectionStats()).toEqual({ current: 2, max: 2, dropped: isWindows ? 0 : 1, reachedMax: 1 });
+
+    // The silent clients time out (the oldest accept() learns it), and their slots are free again.
+    expect(await within(codeOf(first), BOUND, 'the first accept')).toBe('ETIMEDOUT');
+    await until(() => listener.connectionStats().current === 0, 'the silent clients to be dropped');
+    const client = Client(address, { authkey: 'key' });
+    const served = await within(listener.accept(), BOUND, 'accept of an honest client');
+    closables.push(served);
+    const mine = await within(client, BOUND, 'the honest client');
+    closables.push(mine);
+    await mine.sendBytes(Buffer.from('hello'));
+    expect((await served.recvBytes()).toString()).toBe('hello');
+    expect(listener.connectionStats()).toMatchObject({ current: 0, max: 2 });
+  });
+
+  it('without an authkey, clients nobody accepts yet are bounded too: beyond maxPendingConnections a client is turned away (POSIX: closed; Windows: it waits and is taken once accept() makes room)', async () => {
+    const { listener, address } = listen({ maxPendingConnections: 2 });
+    const clients = [await within(Client(address), BOUND, 'client 1'), await within(Client(address), BOUND, 'client 2')];
+    for (const c of clients) closables.push(c);
+    await until(() => listener.connectionStats().current === 2, 'two clients queued');
+    let third: Promise<unknown>;
+    if (isWindows) {
+      // Client retries a busy pipe (for up to 20 s, as Python's): it is still waiting.
+      const waiting = Client(address);
+      third = waiting;
+      let settled = false;
+      void waiting.then(
+        (c) => {
+          settled = true;
+          closables.push(c);
+        },
+        () => (settled = true),
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      expect(settled).toBe(false);
+    } else {
+      const c = await within(Client(address), BOUND, 'client 3');
+      closables.push(c);
+      // The Listener closed it as soon as it was accepted.
+      expect(await within(codeOf(c.recvBytes()), BOUND, 'a read of the third client')).toBe('ERR_CHANNEL_CLOSED');
+      third = Promise.resolve();
+    }
+    expect(listener.connectionStats()).toEqual({ current: 2, max: 2, dropped: isWindows ? 0 : 1, reachedMax: 1 });
+    // accept() takes the two queued clients, in order, and they talk.
+    for (const c of clients) {
+      const served = await within(listener.accept(), BOUND, 'accept');
+      closables.push(served);
+      await c.sendBytes(Buffer.from('x'));
+      expect((await served.recvBytes()).toString()).toBe('x');
+    }
+    if (isWindows) {
+      await within(third, BOUND, 'the waiting client to get through');
+      closables.push(await within(listener.accept(), BOUND, 'accept of the third client'));
+    }
+  });
+});
