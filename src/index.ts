@@ -69,8 +69,9 @@ export function createPipe(options?: CreatePipeOptions): Pipe {
 
 /**
  * Creates a named-pipe server, like .NET's `NamedPipeServerStream` or Node's `net.createServer`,
- * with secure defaults: only the current user may connect, remote clients are rejected, and
- * `listen` refuses a name someone else already serves.
+ * with secure defaults: only the current user may connect, remote clients are rejected,
+ * `listen` refuses a name someone else already serves, and at most 512 clients are held at once
+ * (`maxConnections`; see `server.connectionStats()`).
  *
  * Windows: `CreateNamedPipeW` + overlapped `ConnectNamedPipe`; pending accepts hold no thread.
  * POSIX: a Unix domain socket in a private per-user directory (see {@link pipePath}).
@@ -224,6 +225,7 @@ export {
   type ListenOptions,
   type PipeServer,
   type PipeServerEvents,
+  type ConnectionStats,
   type PipeConnection,
   type PipeConnectionFields,
   type BytePipeConnection,

@@ -50,6 +50,30 @@ export interface PendingConnection {
   destroy(): void;
 }
 
+/**
+ * `pending`, calling `release` once when it leaves the Listener's count of clients not yet
+ * accepted: when it becomes a connection or is destroyed, whichever comes first.
+ */
+export function releasedOnce(pending: PendingConnection, release: () => void): PendingConnection {
+  let held = true;
+  const done = (): void => {
+    if (!held) return;
+    held = false;
+    release();
+  };
+  return {
+    io: pending.io,
+    connection: () => {
+      done();
+      return pending.connection();
+    },
+    destroy: () => {
+      done();
+      pending.destroy();
+    },
+  };
+}
+
 /** Messages read ahead of `recv` calls stop the OS reads at this many bytes... */
 const READ_AHEAD_BYTES = 4 * 1024 * 1024;
 /** ...or this many messages. */

@@ -29,7 +29,7 @@
  * @module
  */
 import { PipeError, abortError, closedError, invalidArgType, invalidArgValue } from '../errors.js';
-import { DEFAULT_MAX_MESSAGE_SIZE, resolveAllowServerUids, resolveTrustedServerOwners } from '../named.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_SIZE, MAX_CONNECTIONS_LIMIT, resolveAllowServerUids, resolveTrustedServerOwners, type ConnectionStats } from '../named.js';
 import { validateAbortSignal, validateBoolean, validateInteger, validateObject } from '../validate.js';
 import { clientHandshake, serverHandshake } from './auth.js';
 import { Connection, installFromFd, type FromFdOptions, type PendingConnection } from './connection.js';
@@ -72,6 +72,16 @@ export interface ListenerOptions {
    * size alone, before it is read (POSIX: the length prefix; Windows: a read of at most 257 bytes).
    */
   handshakeTimeout?: number;
+  /**
+   * How many clients the Listener holds before `accept()` has them: queued, or in their
+   * handshake (a client counts until it has authenticated, or until `accept()` takes it when
+   * there is no `authkey`). 1 – 2^31-1, default 512, as `createServer`'s `maxConnections`. A
+   * client beyond it is turned away, so that clients that connect and never finish the handshake
+   * cannot take every descriptor of the process: POSIX closes it as soon as it is accepted (its
+   * `Client` fails); Windows creates no pipe instance beyond it, so the client finds the pipe busy
+   * and retries (`Client` waits up to 20 s, as Python's does). See {@link Listener.connectionStats}.
+   */
+  maxPendingConnections?: number;
 }
 
 /** Options for {@link Client}. */
@@ -181,6 +191,13 @@ interface ListenerBackend {
   /** Forgets every pending `next()` (they never settle); a client that comes later is queued. */
   withdraw(): void;
   close(): void;
+  stats(): ConnectionStats;
+}
+
+function resolveMaxPending(value: unknown): number {
+  if (value === undefined) return DEFAULT_MAX_CONNECTIONS;
+  validateInteger(value, 'options.maxPendingConnections', 1, MAX_CONNECTIONS_LIMIT);
+  return value;
 }
 
 /**
@@ -231,18 +248,19 @@ export class Listener {
     validateInteger(backlog, 'options.backlog', 0, 0x7fff_ffff);
     const max = resolveMax(options?.maxMessageSize, 'options.maxMessageSize');
     this.#timeout = resolveHandshakeTimeout(options?.handshakeTimeout);
+    const maxPending = resolveMaxPending(options?.maxPendingConnections);
     // Before authentication nothing longer than a handshake message is read (Windows; POSIX
     // checks the length prefix of each handshake frame).
     const preAuth = this.#authkey === undefined ? undefined : HANDSHAKE_MESSAGE_MAX;
     if (address === undefined || address === null) {
-      if (isWindows) this.#backend = new WinListenerBackend(arbitraryWinAddress(), backlog, max, preAuth);
+      if (isWindows) this.#backend = new WinListenerBackend(arbitraryWinAddress(), backlog, max, maxPending, preAuth);
       else {
         const { address: a, dir } = arbitraryPosixAddress();
-        this.#backend = new PosixListenerBackend(a, backlog, max, dir);
+        this.#backend = new PosixListenerBackend(a, backlog, max, maxPending, dir);
       }
     } else {
       const a = resolveAddress(address, true);
-      this.#backend = isWindows ? new WinListenerBackend(a, backlog, max, preAuth) : new PosixListenerBackend(a, backlog, max);
+      this.#backend = isWindows ? new WinListenerBackend(a, backlog, max, maxPending, preAuth) : new PosixListenerBackend(a, backlog, max, maxPending);
     }
   }
 
@@ -301,6 +319,23 @@ export class Listener {
     });
     this.#pull();
     return p;
+  }
+
+  /**
+   * The bound on clients not yet accepted at work ({@link ListenerOptions.maxPendingConnections}):
+   * `current` clients queued or in their handshake now, `max`, `dropped` (POSIX: closed at once
+   * because the bound was reached), `reachedMax` (times `current` reached `max`). A snapshot.
+   *
+   * @example
+   * ```ts
+   * const { dropped } = listener.connectionStats();
+   * if (dropped > 0) console.warn(`${dropped} clients turned away before their handshake`);
+   * ```
+   * Platform notes: `dropped` stays 0 on Windows, where a client beyond the bound finds the pipe
+   * busy and waits (the Listener cannot see it); `reachedMax` counts there.
+   */
+  connectionStats(): ConnectionStats {
+    return this.#backend.stats();
   }
 
   /** Stops listening and removes the address; pending `accept()` calls reject. Idempotent. */

@@ -20,7 +20,8 @@ import { posixBackend } from '../posix/pipe.js';
 import { SocketMessageTransport } from '../posix/transport.js';
 import { bindListening, checkServer, mayAccept, peerCredentials, removeSocketFile, socketFd as fdOf } from '../posix/trust.js';
 import type { HandshakeIO } from './auth.js';
-import { Connection, channelClosed, type ChannelEndpoint, type PendingConnection } from './connection.js';
+import type { ConnectionStats } from '../named.js';
+import { Connection, channelClosed, releasedOnce, type ChannelEndpoint, type PendingConnection } from './connection.js';
 
 const isLinux = process.platform === 'linux';
 
@@ -245,7 +246,9 @@ export function arbitraryPosixAddress(): { address: string; dir: string } {
  * The POSIX listening socket behind a Listener. Like a `'current-user'` server (the rule is in
  * src/posix/trust.ts): the socket file is 0600 from the moment it appears, and a client whose uid
  * is neither ours nor root is closed before `accept()` sees it (a Linux abstract name has no file
- * permissions at all, so this is its only protection).
+ * permissions at all, so this is its only protection). At most `maxPending` clients are held
+ * between the kernel's accept and the Listener's claim (queued, or in the handshake); one beyond
+ * that is closed as soon as it is accepted.
  */
 export class PosixListenerBackend {
   readonly address: string;
@@ -254,15 +257,21 @@ export class PosixListenerBackend {
   readonly #tempDir: string | undefined;
   readonly #server: net.Server;
   readonly #max: number;
+  readonly #maxPending: number;
+  /** Accepted clients not yet claimed: queued, or handed out as a PendingConnection. */
+  #unclaimed = 0;
+  #dropped = 0;
+  #reachedMax = 0;
   #queue: net.Socket[] = [];
   #waiters: { resolve(p: PendingConnection): void; reject(e: unknown): void }[] = [];
   #error: PipeError | undefined;
   #closed = false;
 
   /** Binds and listens synchronously, so that errors (EADDRINUSE, ENOENT, EACCES) are thrown here. */
-  constructor(address: string, backlog: number, maxMessageSize: number, tempDir?: string) {
+  constructor(address: string, backlog: number, maxMessageSize: number, maxPending: number, tempDir?: string) {
     this.address = address;
     this.#max = maxMessageSize;
+    this.#maxPending = maxPending;
     this.#tempDir = tempDir;
     // Ownership: the fd is ours until the net.Server below takes it.
     const { fd, file } = bindListening(address, 0o600, backlog, SUN_PATH_MAX);
@@ -282,7 +291,7 @@ export class PosixListenerBackend {
   next(): Promise<PendingConnection> {
     if (this.#closed) return Promise.reject(closedError('accept'));
     const socket = this.#queue.shift();
-    if (socket) return Promise.resolve(pendingFromSocket(socket, this.address, this.#max));
+    if (socket) return Promise.resolve(this.#pending(socket));
     if (this.#error) return Promise.reject(this.#error);
     const p = new Promise<PendingConnection>((resolve, reject) => this.#waiters.push({ resolve, reject }));
     // A pending accept keeps the process alive, as Python's blocking accept() would.
@@ -299,10 +308,15 @@ export class PosixListenerBackend {
     this.#server.unref();
   }
 
+  stats(): ConnectionStats {
+    return { current: this.#unclaimed, max: this.#maxPending, dropped: this.#dropped, reachedMax: this.#reachedMax };
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     for (const w of this.#waiters.splice(0)) w.reject(closedError('accept'));
+    this.#unclaimed -= this.#queue.length;
     for (const s of this.#queue.splice(0)) s.destroy();
     this.#server.close();
     // Python's Listener unlinks its socket file on close; we do too, if it is still ours.
@@ -311,15 +325,32 @@ export class PosixListenerBackend {
   }
 
   #onConnection(socket: net.Socket): void {
-    if (this.#closed || !mayAccept(peerCredentials(fdOf(socket)), 'current-user')) {
+    if (this.#closed) {
       socket.destroy();
       return;
     }
+    if (this.#unclaimed >= this.#maxPending) {
+      // Closed before any system call of ours: clients that never finish their handshake cannot
+      // make the Listener hold descriptors until EMFILE.
+      socket.destroy();
+      this.#dropped++;
+      return;
+    }
+    if (!mayAccept(peerCredentials(fdOf(socket)), 'current-user')) {
+      socket.destroy();
+      return;
+    }
+    if (++this.#unclaimed === this.#maxPending) this.#reachedMax++;
     // Until the pending connection is claimed, a socket error must not become an uncaught exception.
     socket.on('error', () => {});
     const w = this.#waiters.shift();
-    if (w) w.resolve(pendingFromSocket(socket, this.address, this.#max));
+    if (w) w.resolve(this.#pending(socket));
     else this.#queue.push(socket);
+  }
+
+  /** Ownership: the PendingConnection owns `socket`; it stays counted until claimed or destroyed. */
+  #pending(socket: net.Socket): PendingConnection {
+    return releasedOnce(pendingFromSocket(socket, this.address, this.#max), () => this.#unclaimed--);
   }
 
   #fail(err: PipeError): void {

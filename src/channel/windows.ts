@@ -18,9 +18,9 @@ import * as k32 from '../windows/kernel32.js';
 import { OverlappedSlot, type Completion } from '../windows/overlapped.js';
 import { SecurityAttributes } from '../windows/security.js';
 import { verifyServerOwner } from '../windows/trust.js';
-import { canonicalWindowsPipePath, win32OpenPath } from '../named.js';
+import { canonicalWindowsPipePath, win32OpenPath, type ConnectionStats } from '../named.js';
 import { messageTransportFromHandle } from '../windows/server.js';
-import { Connection, type ChannelEndpoint, type PendingConnection } from './connection.js';
+import { Connection, releasedOnce, type ChannelEndpoint, type PendingConnection } from './connection.js';
 
 const E = WIN32_ERRORS;
 /** Pipe buffer sizes. CPython uses 8 KiB; larger buffers let a writer run further ahead. */
@@ -232,10 +232,18 @@ function nameInUse(path: string): boolean {
   return e === E.ERROR_SEM_TIMEOUT || e === E.ERROR_PIPE_BUSY;
 }
 
-/** The named-pipe instances behind a Listener. */
+/**
+ * The named-pipe instances behind a Listener. Connected clients not yet claimed (ready, or in the
+ * handshake) plus waiting instances stay within `maxPending`: at the bound no instance waits, so a
+ * new client finds the pipe busy and retries until a slot frees.
+ */
 export class WinListenerBackend {
   readonly address: string;
   readonly #max: number;
+  readonly #maxPending: number;
+  /** Connected clients not yet claimed: ready, or handed out as a PendingConnection. */
+  #unclaimed = 0;
+  #reachedMax = 0;
   readonly #handshakeMax: number | undefined;
   readonly #backlog: number;
   #security: SecurityAttributes | undefined;
@@ -246,9 +254,10 @@ export class WinListenerBackend {
   #closed = false;
 
   /** Creates the first instance synchronously, so that a name in use throws `EADDRINUSE` here. */
-  constructor(address: string, backlog: number, maxMessageSize: number, handshakeMax?: number) {
+  constructor(address: string, backlog: number, maxMessageSize: number, maxPending: number, handshakeMax?: number) {
     this.address = address;
     this.#max = maxMessageSize;
+    this.#maxPending = maxPending;
     this.#handshakeMax = handshakeMax;
     // CPython keeps one instance waiting. A few more let a burst of clients in without retries
     // (a busy client retries anyway); each waiting instance holds a registered wait, so at most 4,
@@ -269,7 +278,7 @@ export class WinListenerBackend {
   next(): Promise<PendingConnection> {
     if (this.#closed) return Promise.reject(closedError('accept'));
     const handle = this.#ready.shift();
-    if (handle !== undefined) return Promise.resolve(pendingFromHandle(handle, this.address, this.#max, this.#handshakeMax));
+    if (handle !== undefined) return Promise.resolve(this.#pendingOf(handle));
     if (this.#error) return Promise.reject(this.#error);
     const p = new Promise<PendingConnection>((resolve, reject) => this.#waiters.push({ resolve, reject }));
     // A pending accept keeps the process alive, as Python's blocking accept() would.
@@ -284,10 +293,15 @@ export class WinListenerBackend {
     this.#refAll();
   }
 
+  stats(): ConnectionStats {
+    return { current: this.#unclaimed, max: this.#maxPending, dropped: 0, reachedMax: this.#reachedMax };
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     for (const w of this.#waiters.splice(0)) w.reject(closedError('accept'));
+    this.#unclaimed -= this.#ready.length;
     for (const h of this.#ready.splice(0)) k32.CloseHandle(h);
     for (const inst of this.#pending) {
       // Close the instances now, so that the name is gone when close() returns (as in Python):
@@ -338,7 +352,8 @@ export class WinListenerBackend {
   }
 
   #replenish(): void {
-    while (!this.#closed && this.#pending.size < this.#backlog) {
+    // An instance waiting now is an unclaimed client later: both count against maxPending.
+    while (!this.#closed && this.#pending.size < this.#backlog && this.#pending.size + this.#unclaimed < this.#maxPending) {
       try {
         this.#addInstance(false);
       } catch (err) {
@@ -360,11 +375,20 @@ export class WinListenerBackend {
       this.#replenish();
       return;
     }
+    if (++this.#unclaimed === this.#maxPending) this.#reachedMax++;
     // A fresh instance waits before this client is even handed out.
     this.#replenish();
     const w = this.#waiters.shift();
-    if (w) w.resolve(pendingFromHandle(inst.handle, this.address, this.#max, this.#handshakeMax));
+    if (w) w.resolve(this.#pendingOf(inst.handle));
     else this.#ready.push(inst.handle);
+  }
+
+  /** Ownership: the PendingConnection owns `handle`; it stays counted until claimed or destroyed. */
+  #pendingOf(handle: k32.HANDLE): PendingConnection {
+    return releasedOnce(pendingFromHandle(handle, this.address, this.#max, this.#handshakeMax), () => {
+      this.#unclaimed--;
+      this.#replenish();
+    });
   }
 
   #fail(err: PipeError): void {

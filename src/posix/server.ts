@@ -19,7 +19,7 @@ import { byteConnection } from '../connection.js';
 import { PipeError, abortError, abortableSleep, fromNodeError } from '../errors.js';
 import { MessageConnection } from '../message.js';
 import { PipeServerBase } from '../server.js';
-import { SUN_PATH_MAX, pipePath, socketDir, socketDirMode, socketDirs, type HalfClose, type SocketDirs, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
+import { SUN_PATH_MAX, pipePath, socketDir, socketDirMode, socketDirs, type ConnectionStats, type HalfClose, type SocketDirs, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import * as libc from './libc.js';
 import { SocketMessageTransport } from './transport.js';
 import { bindListening, checkServer, mayAccept, peerCredentials, peerIdentity, removeSocketFile, socketFd, verifyDir, type PeerCredentials } from './trust.js';
@@ -136,6 +136,10 @@ type ServerState = 'idle' | 'starting' | 'listening' | 'closed';
  * succeeded, so `connect`'s `connectTimeout` does not apply to it. At most `maxPendingClients` are
  * held; a client beyond that is closed at once. Every client's uid is checked (trust.ts
  * `mayAccept`) before it is held or handed out.
+ *
+ * `maxConnections` bounds the two together (handed out plus held): a client beyond it is closed
+ * as soon as it is accepted, before any system call of ours, so a peer that opens connections
+ * and never closes them cannot take the descriptors the process needs for its own files.
  */
 class PosixPipeServer extends PipeServerBase {
   readonly #o: ResolvedServerOptions;
@@ -146,6 +150,9 @@ class PosixPipeServer extends PipeServerBase {
   #file: { dev: number; ino: number } | undefined;
   #live = 0;
   #held: { socket: net.Socket; peer: PeerCredentials | undefined }[] = [];
+  /** Clients closed at accept because a bound was reached. */
+  #dropped = 0;
+  #reachedMax = 0;
   #refed = true;
   #closed: Promise<void> | undefined;
 
@@ -202,6 +209,10 @@ class PosixPipeServer extends PipeServerBase {
       });
     });
     return this.#closed;
+  }
+
+  connectionStats(): ConnectionStats {
+    return { current: this.#live + this.#held.length, max: this.#o.maxConnections, dropped: this.#dropped, reachedMax: this.#reachedMax };
   }
 
   ref(): this {
@@ -301,6 +312,12 @@ class PosixPipeServer extends PipeServerBase {
       socket.destroy();
       return;
     }
+    const bound = this.#o.maxConnections;
+    if (this.#live + this.#held.length >= bound) {
+      // Closed before any system call of ours: its descriptor is gone again at once.
+      this.#drop(socket);
+      return;
+    }
     // One getsockopt: the uid decides, the pid is information for the connection.
     const peer = peerCredentials(socketFd(socket));
     if (!mayAccept(peer, this.#o.security as 'current-user' | 'everyone')) {
@@ -313,7 +330,7 @@ class PosixPipeServer extends PipeServerBase {
     if (max !== 'unlimited' && this.#live >= max) {
       if (this.#held.length >= this.#o.maxPendingClients) {
         // Bounded: a peer cannot make us hold descriptors until EMFILE.
-        socket.destroy();
+        this.#drop(socket);
         return;
       }
       // Held: not read (pauseOnConnect), so the client's data waits in the kernel, as a Windows
@@ -325,9 +342,18 @@ class PosixPipeServer extends PipeServerBase {
         if (i >= 0) this.#held.splice(i, 1);
       });
       socket.on('error', () => {});
-      return;
+    } else {
+      this.#handOut(socket, peer);
     }
-    this.#handOut(socket, peer);
+    // Counted here, where a client joins, not in #handOut, which also moves held ones up.
+    if (this.#live + this.#held.length === bound) this.#reachedMax++;
+  }
+
+  /** Closes a client that a bound turns away, and says so. */
+  #drop(socket: net.Socket): void {
+    socket.destroy();
+    this.#dropped++;
+    this.emit('drop');
   }
 
   #handOut(socket: net.Socket, peer: PeerCredentials | undefined): void {

@@ -12,7 +12,7 @@ import { byteConnection } from '../connection.js';
 import { PipeError, WIN32_ERRORS, abortError, invalidArgValue, win32Error } from '../errors.js';
 import { MessageConnection, type MessageSink, type MessageTransport } from '../message.js';
 import { PipeServerBase } from '../server.js';
-import { isRemotePipePath, pipePath, win32OpenPath, type HalfClose, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
+import { isRemotePipePath, pipePath, win32OpenPath, type ConnectionStats, type HalfClose, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import { openOsfHandle } from './crt.js';
 import * as k32 from './kernel32.js';
 import { NativeBuffer, OverlappedSlot, type Completion } from './overlapped.js';
@@ -74,6 +74,9 @@ type ServerState = 'idle' | 'starting' | 'listening' | 'closing' | 'closed';
 /**
  * A named-pipe server. Keeps `pendingInstances` instances waiting in `ConnectNamedPipe`, and
  * replaces each one the moment a client takes it, so clients never find the name missing.
+ * Connected plus waiting instances never exceed `maxInstances` nor `maxConnections`: at the bound
+ * no instance waits, so a new client finds the pipe busy and waits in the kernel until a
+ * connection closes (the server cannot see it, so it is not counted as dropped).
  */
 class WindowsPipeServer extends PipeServerBase {
   readonly #o: ResolvedServerOptions;
@@ -83,6 +86,8 @@ class WindowsPipeServer extends PipeServerBase {
   #pending = new Set<Instance>();
   #settling = new Set<Promise<void>>();
   #live = 0;
+  /** How many times #live reached maxConnections. */
+  #reachedMax = 0;
   #refed = true;
   #closed: Promise<void> | undefined;
   /** A retry of #replenish while the OS still counts an instance we already let go (ERROR_PIPE_BUSY). */
@@ -148,6 +153,10 @@ class WindowsPipeServer extends PipeServerBase {
       this.#finishClose();
     });
     return this.#closed;
+  }
+
+  connectionStats(): ConnectionStats {
+    return { current: this.#live, max: this.#o.maxConnections, dropped: 0, reachedMax: this.#reachedMax };
   }
 
   ref(): this {
@@ -240,14 +249,15 @@ class WindowsPipeServer extends PipeServerBase {
   }
 
   /**
-   * Keeps `pendingInstances` accepts outstanding, within `maxInstances`. Never stops silently:
+   * Keeps `pendingInstances` accepts outstanding, within `maxInstances` and `maxConnections`
+   * (an instance waiting now is a connection later). Never stops silently:
    * while the OS refuses for now it retries on a timer; when the server cannot go on (another
    * party serves the name in the gap, or CreateNamedPipeW fails with nothing left to accept on)
    * it emits 'error' and closes, so `listening` turns false.
    */
   #replenish(): void {
     const o = this.#o;
-    const cap = o.maxInstances === 'unlimited' ? Infinity : o.maxInstances;
+    const cap = o.maxInstances === 'unlimited' ? o.maxConnections : Math.min(o.maxInstances, o.maxConnections);
     while (this.#state === 'listening' || this.#state === 'starting') {
       if (this.#pending.size >= o.pendingInstances || this.#pending.size + this.#live >= cap) break;
       // No instance of ours exists: the name is free for anyone. Recreate it exclusively, so that
@@ -311,7 +321,7 @@ class WindowsPipeServer extends PipeServerBase {
     }
     // The client's pid, session and user: one place, trust.ts, read when first asked.
     const peerSource = new LazyPeer(inst.handle, 'client');
-    this.#live++;
+    if (++this.#live === this.#o.maxConnections) this.#reachedMax++;
     // A fresh instance waits before this client is even handed out.
     this.#replenish();
     // The slot is free again once the OS handle is closed: in message mode that is the transport's

@@ -6,6 +6,7 @@ import {
   connect,
   createServer,
   type BytePipeConnection,
+  type ConnectionStats,
   type MessagePipeConnection,
   type PipeConnection,
   type PipeServer,
@@ -23,6 +24,16 @@ export async function serverEvents(): Promise<void> {
     is<'byte'>(conn.mode);
   });
   server.once('listening', () => {});
+  server.on('drop', () => {});
+  // @ts-expect-error: 'drop' has no arguments to emit
+  server.emit('drop', 1);
+  is<ConnectionStats>(server.connectionStats());
+  is<number>(server.connectionStats().dropped);
+  // @ts-expect-error: a snapshot, read-only
+  server.connectionStats().current = 0;
+  createServer({ maxConnections: 2000 });
+  // @ts-expect-error: maxConnections is a number
+  createServer({ maxConnections: 'unlimited' });
   server.on('close', () => {});
   server.on('error', (err) => is<Error>(err));
   server.off('connection', () => {});
