@@ -15,6 +15,7 @@ import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, createServer, type PipeConnection, type PipeServer } from '../../src/index.js';
 import { fixturesDir, uniqueName, within } from '../helpers/index.js';
+import { secondUser } from '../helpers/users.js';
 
 const BOUND = 20_000;
 const isRoot = process.getuid?.() === 0;
@@ -63,22 +64,6 @@ function lines(child: ChildProcess): (prefix: string, what: string) => Promise<s
     );
 }
 
-const ATTACKER = 'wptattacker';
-
-function idOf(flag: '-u' | '-g'): number | undefined {
-  const r = spawnSync('id', [flag, ATTACKER], { encoding: 'utf8' });
-  return r.status === 0 ? Number(r.stdout.trim()) : undefined;
-}
-
-/** The second user's ids, making the account once (idempotent, as test/posix/trust.test.ts does). */
-function attackerIds(): { uid: number; gid: number } {
-  if (idOf('-u') === undefined) {
-    const r = spawnSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', ATTACKER], { encoding: 'utf8' });
-    // 9: the name exists (made in parallel meanwhile).
-    if (r.status !== 0 && r.status !== 9) throw new Error(`useradd ${ATTACKER} failed: ${r.stderr}`);
-  }
-  return { uid: idOf('-u')!, gid: idOf('-g')! };
-}
 
 /** test/fixtures/flood.mjs in a 0755 directory of its own, readable by the second user; removed after the test. */
 function stagedFlood(): string {
@@ -130,7 +115,7 @@ describe('the default connection bound keeps a server from running out of descri
     };
     expect(await echo('before')).toBe('before');
 
-    const ids = isRoot ? attackerIds() : undefined;
+    const ids = isRoot ? secondUser() : undefined;
     const flood = spawn(process.execPath, [stagedFlood(), path, '1100'], { ...ids, cwd: '/', stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(flood);
     const opened = await lines(flood)('opened ', 'the flood to open its connections');
