@@ -35,6 +35,45 @@ describe('FrameDecoder', () => {
     }
   });
 
+  it('mixes of single bytes, small pieces and large ones (in larger backing stores) give every message intact, also the ones held while later bytes arrive', () => {
+    for (let seed = 1; seed <= 40; seed++) {
+      const r = rng(seed);
+      const size = (): number => {
+        const k = r();
+        return k < 0.4 ? Math.floor(r() * 64) : k < 0.8 ? Math.floor(r() * 4096) : Math.floor(r() * 200_000);
+      };
+      const msgs = Array.from({ length: 1 + Math.floor(r() * 12) }, (_, i) => {
+        const m = Buffer.alloc(size());
+        for (let j = 0; j < m.length; j++) m[j] = (i * 31 + j * 7) & 0xff;
+        return m;
+      });
+      const wire = Buffer.concat(msgs.map(frame));
+      const d = new FrameDecoder(1 << 20);
+      const got: Buffer[] = [];
+      let off = 0;
+      while (off < wire.length) {
+        const k = r();
+        const n = k < 0.5 ? 1 : k < 0.8 ? 1 + Math.floor(r() * 300) : k < 0.9 ? 16 * 1024 + Math.floor(r() * 30_000) : k < 0.95 ? 64 * 1024 + Math.floor(r() * 100_000) : wire.length - off;
+        const piece = wire.subarray(off, off + n);
+        // A socket read has its own backing store; a piece may also be a slice of a larger one.
+        const own = Buffer.from(piece);
+        got.push(...d.push(r() < 0.5 ? own : Buffer.concat([Buffer.alloc(300_000), own]).subarray(300_000)));
+        off += n;
+      }
+      expect(got.length).toBe(msgs.length);
+      got.forEach((m, i) => expect(m.equals(msgs[i]!), `seed ${seed}, message ${i}`).toBe(true));
+      expect(d.idle).toBe(true);
+    }
+  });
+
+  it('whole frames in one chunk come out as views of that chunk, not copies', () => {
+    const chunk = Buffer.concat([frame(Buffer.from('one')), frame(Buffer.alloc(100_000, 2)), frame(Buffer.alloc(0))]);
+    const d = new FrameDecoder(1 << 20);
+    const got = d.push(chunk);
+    expect(got.map((m) => m.length)).toEqual([3, 100_000, 0]);
+    for (const m of got.slice(0, 2)) expect(m.buffer).toBe(chunk.buffer);
+  });
+
   it('good messages before a bad length come first; the error (EPROTO) comes with the next push', () => {
     const d = new FrameDecoder(1 << 20);
     const bad = Buffer.alloc(4);
@@ -53,3 +92,4 @@ describe('FrameDecoder', () => {
     expect(ok.push(frame(Buffer.alloc(10))).map((b) => b.length)).toEqual([10]);
   });
 });
+
