@@ -1,7 +1,12 @@
 // FrameDecoder (src/message.ts): CPython's framing decoded from arbitrary chunkings, including the
-// in-place fast path for chunks of whole frames and its hand-over to the general decoder.
+// in-place fast path for chunks of whole frames and its hand-over to the general decoder; and what
+// a receiver holds while a peer sends a frame in tiny pieces (measured in a child process).
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FrameDecoder } from '../src/message.js';
+import { collect, exited, fixturesDir, isWindows } from './helpers/index.js';
 
 function frame(m: Buffer): Buffer {
   const h = Buffer.alloc(4);
@@ -93,3 +98,49 @@ describe('FrameDecoder', () => {
   });
 });
 
+// The fixture imports the built package by its own name (self-reference), so dist/ must exist.
+const built = existsSync(join(fixturesDir, '..', '..', 'dist', 'esm', 'index.js'));
+
+interface SlowFrame {
+  buffered: number;
+  /** arrayBuffers + heapUsed, after minus before, both after forced GCs. */
+  retained: number;
+  ok: boolean;
+}
+
+/** Runs test/fixtures/slow-frame.mjs with --expose-gc: what the receiver holds (bytes) while a frame is incomplete. */
+async function slowFrame(kind: 'message' | 'channel', frameSize: number, sendBytes: number, pattern: 'bytes' | 'mixed'): Promise<SlowFrame> {
+  const child = spawn(process.execPath, ['--expose-gc', join(fixturesDir, 'slow-frame.mjs'), kind, String(frameSize), String(sendBytes), String(frameSize), pattern], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const out = await collect(child.stdout);
+  expect(await exited(child)).toBe(0);
+  return JSON.parse(out) as SlowFrame;
+}
+
+/** Heap and allocator noise between two forced GCs in a quiet child: well under this. */
+const SLACK = 512 * 1024;
+/** The fixture's createServer readAheadBytes, and the channel's fixed read-ahead. */
+const READ_AHEAD = { message: 64 * 1024, channel: 4 * 1024 * 1024 } as const;
+
+// Windows message pipes carry each peer write as one message and read it in 64 KiB pieces
+// (ERROR_MORE_DATA), so no peer can make the receiver hold a message as many tiny reads there:
+// only the POSIX framing over a byte stream has this attack.
+describe.skipIf(!built || isWindows)('a peer that sends one frame in tiny pieces (POSIX; needs dist/: npm test builds it)', () => {
+  // Bytes the peer sends of a 1 MiB frame (maxMessageSize 1 MiB): one read per byte on the receiver.
+  const SENT = 128 * 1024;
+  for (const kind of ['message', 'channel'] as const) {
+    const who = kind === 'message' ? "createServer({ mode: 'message' })" : 'winpipe/connection Listener';
+    it(`${who}: a frame sent a byte at a time costs at most 3x the bytes buffered, within readAheadBytes + maxMessageSize`, async () => {
+      const r = await slowFrame(kind, 1 << 20, SENT, 'bytes');
+      expect(r.ok).toBe(true);
+      expect(r.retained, JSON.stringify(r)).toBeLessThan(3 * r.buffered + SLACK);
+      expect(r.retained, JSON.stringify(r)).toBeLessThan(READ_AHEAD[kind] + (1 << 20));
+    });
+  }
+
+  it("createServer({ mode: 'message' }): single bytes between 17 KiB pieces cost at most 3x the bytes buffered", async () => {
+    const r = await slowFrame('message', 4 << 20, 2 << 20, 'mixed');
+    expect(r.ok).toBe(true);
+    expect(r.retained, JSON.stringify(r)).toBeLessThan(3 * r.buffered + SLACK);
+    expect(r.retained, JSON.stringify(r)).toBeLessThan(READ_AHEAD.message + (4 << 20));
+  });
+});
