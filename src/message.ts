@@ -394,7 +394,7 @@ const OPEN_MAX = 64 * 1024;
  * came, small ones are copied together into buffers that are at least half full.
  */
 export class FrameDecoder {
-  /** The buffered bytes, in order (then the #open tail, if any): pieces kept as they came and regions of #open buffers. */
+  /** Buffered bytes in order (then the #open tail): pieces kept as they came, regions of #open. */
   #chunks: Buffer[] = [];
   #buffered = 0;
   #need: number | undefined;
@@ -458,13 +458,13 @@ export class FrameDecoder {
     this.#buffered += len;
     if (len >= KEEP_MIN) {
       this.#seal();
-      // A slice of a much larger backing store (not a socket read) is copied, so as not to pin the rest.
+      // A slice of a much larger backing store (not a socket read) is copied: it pins the rest.
       this.#chunks.push(piece.buffer.byteLength <= 2 * len ? piece : Buffer.from(piece));
       return;
     }
     let open = this.#open;
     if (open !== undefined && this.#tailStart === -1) {
-      // The last chunk may be what is left of the tail (the decoder read part of it): it grows again.
+      // The last chunk may be what is left of the tail (the decoder took part): it grows again.
       const chunks = this.#chunks;
       const last = chunks.length > 0 ? chunks[chunks.length - 1]! : undefined;
       if (last !== undefined && last.buffer === open.buffer && last.byteOffset + last.length === open.byteOffset + this.#openEnd) {
@@ -496,7 +496,7 @@ export class FrameDecoder {
     this.#openEnd = end + len;
   }
 
-  /** Makes the #open tail the last chunk (before the decoder reads, or a kept piece goes after it). */
+  /** Makes the #open tail the last chunk: before the decoder reads, or a piece kept after it. */
   #seal(): void {
     if (this.#tailStart === -1) return;
     this.#chunks.push(this.#open!.subarray(this.#tailStart, this.#openEnd));
