@@ -473,15 +473,16 @@ export class FrameDecoder {
       }
     }
     if (open === undefined || this.#openEnd + len > open.length) {
-      // A new buffer, twice what it takes at once (the tail moves into it, so it starts half
-      // full), or as large as what is held back already. A tail too long for that stays where it
-      // is, and the piece starts a region of its own.
+      // A new buffer, at least twice what it takes at once (the tail moves into it, so it starts
+      // at most half full) and twice the last one: small pieces that keep coming cost one
+      // allocation per 64 KiB, not one per few reads. A tail too long to move stays where it is
+      // (its buffer is then mostly full), and the piece starts a region of its own.
       let live = this.#tailStart === -1 ? 0 : this.#openEnd - this.#tailStart;
       if (2 * (live + len) > OPEN_MAX) {
         this.#seal();
         live = 0;
       }
-      const size = Math.min(OPEN_MAX, Math.max(OPEN_MIN, 2 * (live + len), Math.min(this.#buffered, OPEN_MAX)));
+      const size = Math.min(OPEN_MAX, Math.max(OPEN_MIN, 2 * (live + len), open === undefined ? 0 : 2 * open.length));
       // Its own backing store, not a slice of Node's shared pool.
       const next = Buffer.allocUnsafeSlow(size);
       if (live > 0) open!.copy(next, 0, this.#tailStart, this.#openEnd);
