@@ -382,7 +382,7 @@ export function frameHeader(size: number): Buffer {
 const KEEP_MIN = 16 * 1024;
 /** The decoder's own buffer for small pieces: it starts this small... */
 const OPEN_MIN = 256;
-/** ...grows by doubling up to this, and is then left full in place while a new one starts. */
+/** ...and each new one is twice the last, up to this; a full one stays where it is. */
 const OPEN_MAX = 64 * 1024;
 
 /**
@@ -390,8 +390,8 @@ const OPEN_MAX = 64 * 1024;
  * A length above `maxMessageSize` is an error (`ERR_MESSAGE_TOO_LARGE`) before any allocation.
  *
  * Memory: bytes held back for a partial frame cost at most about three times their number, plus
- * one partly consumed piece and 64 KiB, however they were split: large pieces are kept as they
- * came, small ones are copied together into buffers that are at least half full.
+ * one partly consumed piece and 64 KiB, however they were split: pieces of 16 KiB or more are kept
+ * as they came, smaller ones are copied together into buffers of at most 64 KiB.
  */
 export class FrameDecoder {
   /** Buffered bytes in order (then the #open tail): pieces kept as they came, regions of #open. */
