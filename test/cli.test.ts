@@ -33,7 +33,14 @@ interface Cli {
 const children: ChildProcess[] = [];
 const servers: PipeServer[] = [];
 afterEach(async () => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const c of children.splice(0)) {
+    if (c.exitCode !== null || c.signalCode !== null) continue;
+    // SIGTERM first: `serve` then removes its socket file (POSIX), which SIGKILL would leave behind.
+    c.kill('SIGTERM');
+    const code = exited(c);
+    const gone = await Promise.race([code.then(() => true), sleep(5000).then(() => false)]);
+    if (!gone) c.kill('SIGKILL');
+  }
   for (const s of servers.splice(0)) await s.close();
 });
 
