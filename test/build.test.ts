@@ -30,8 +30,9 @@ describe.skipIf(underWine)('scripts/build.mjs: once per change', () => {
     writeFileSync(join(dir, 'src', 'cli', 'main.ts'), "export const cli = 'main';\n");
     // A node_modules of its own (the stamp goes in it), with the repository's TypeScript.
     mkdirSync(join(dir, 'node_modules', '@types'), { recursive: true });
-    symlinkSync(join(repo, 'node_modules', 'typescript'), join(dir, 'node_modules', 'typescript'), 'dir');
-    symlinkSync(join(repo, 'node_modules', '@types', 'node'), join(dir, 'node_modules', '@types', 'node'), 'dir');
+    // 'junction': a directory link Windows lets anyone make (POSIX ignores the type).
+    symlinkSync(join(repo, 'node_modules', 'typescript'), join(dir, 'node_modules', 'typescript'), 'junction');
+    symlinkSync(join(repo, 'node_modules', '@types', 'node'), join(dir, 'node_modules', '@types', 'node'), 'junction');
   });
   afterAll(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });

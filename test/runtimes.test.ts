@@ -52,9 +52,13 @@ interface Line {
 let work = '';
 let bundleUrl = '';
 
-beforeAll(async () => {
-  // A scratch project outside node_modules (Deno runs nothing from there as a script) whose
-  // node_modules is the repository's, so the bundle's `import 'koffi'` resolves as in a user's project.
+/**
+ * A scratch project outside node_modules (Deno runs nothing from there as a script) whose
+ * node_modules is the repository's, so the bundle's `import 'koffi'` resolves as in a user's
+ * project. Made once, by the first runtime's suite.
+ */
+async function prepare(): Promise<void> {
+  if (work) return;
   work = mkdtempSync(join(tmpdir(), 'winpipe-runtimes-'));
   writeFileSync(join(work, 'package.json'), '{ "private": true, "type": "module", "dependencies": { "koffi": "*" } }\n');
   symlinkSync(join(repo, 'node_modules'), join(work, 'node_modules'), 'dir');
@@ -70,7 +74,7 @@ beforeAll(async () => {
     logLevel: 'silent',
   });
   bundleUrl = pathToFileURL(join(work, 'winpipe.mjs')).href;
-}, 120_000);
+}
 
 afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
@@ -110,7 +114,8 @@ for (const [name, runner] of Object.entries(RUNNERS) as [keyof typeof RUNNERS, (
   const skip = underWindows ? 'the Deno/Bun subset runs on the POSIX host half' : runner.skip;
   describe.skipIf(skip !== null)(`winpipe under ${name}${skip ? ` (skipped: ${skip})` : ''}`, () => {
     let results: Map<string, Line>;
-    beforeAll(() => {
+    beforeAll(async () => {
+      await prepare();
       results = runContract(runner.argv());
     }, 300_000);
 
