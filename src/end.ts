@@ -641,15 +641,25 @@ export class PipeReader extends PipeEnd {
 
   /**
    * Hands the end to a `stream.Readable` (as {@link PipeReader.createReadStream} does: the reader is
-   * closed from here on) and pipes it into `destination`, as `Readable.pipe` does.
+   * closed from here on) and pipes it into `destination`, as `Readable.pipe` does. The reader then
+   * emits that stream's `'end'`, `'error'` and `'close'`, so `stream.pipeline(reader, dest)` and
+   * `stream.finished(reader)` see the piping end.
    *
    * @example
    * ```ts
-   * reader.pipe(process.stdout);
+   * await pipeline(reader, createWriteStream('out.bin'));   // node:stream/promises
    * ```
    */
   override pipe<T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean | undefined }): T {
-    return this.createReadStream().pipe(destination, options);
+    const stream = this.createReadStream();
+    stream.once('end', () => this.emit('end'));
+    stream.once('close', () => this.emit('close'));
+    stream.on('error', (err) => {
+      // Nobody listens on the reader: the error stays as unhandled as it would be on the stream.
+      if (this.listenerCount('error') === 0) throw err;
+      this.emit('error', err);
+    });
+    return stream.pipe(destination, options);
   }
 
   /**

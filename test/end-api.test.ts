@@ -3,6 +3,7 @@
 // spawn's stdio recognises, ref()/unref(). Runs natively and under Wine.
 import { existsSync } from 'node:fs';
 import { Stream, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPipe, type Pipe } from '../src/index.js';
@@ -155,6 +156,23 @@ describe('the shape spawn and its wrappers see', () => {
     await within(finished, 10_000, 'the sink to finish');
     expect(Buffer.concat(got).toString()).toBe('piped');
     expect(() => writer.pipe(new Writable())).toThrow(expect.objectContaining({ code: 'ERR_STREAM_CANNOT_PIPE' }));
+  });
+
+  it('stream.pipeline(reader, dest) carries everything and resolves at end of file', async () => {
+    const { reader, writer } = pipe();
+    const got: Buffer[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        got.push(chunk);
+        cb();
+      },
+    });
+    const data = Buffer.alloc(300 * 1024).map((_, i) => (i * 7) & 0xff);
+    const piping = pipeline(reader, sink);
+    await writer.write(data);
+    writer.close();
+    await within(piping, 10_000, 'the pipeline to end');
+    expect(Buffer.concat(got).equals(data)).toBe(true);
   });
 
   it('a pair gives its ends by position too: [reader, writer], pipe[0], pipe[1]', () => {
