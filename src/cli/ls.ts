@@ -13,21 +13,26 @@
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pipePath } from '../index.js';
-import { win32Error } from '../errors.js';
+import { PipeError, isPipeError, win32Error } from '../errors.js';
 import * as k32 from '../windows/kernel32.js';
-import { UsageError, parseArgs } from './args.js';
+import { MODE_FLAG, UsageError, modeOf, parseArgs } from './args.js';
 
 /** `winpipe ls --help`. */
-export const LS_HELP = `usage: winpipe ls [-l]
+export const LS_HELP = `usage: winpipe ls [-l] [--mode byte|message]
 
 Lists the pipes that can be found, one path a line.
   Windows: every pipe in \\\\.\\pipe\\ (-l: with its number of instances)
   POSIX: the sockets in winpipe's directories (private, and the one for security 'everyone')
 
   -l            long: also the instance count (Windows)
+  --mode MODE   accepted, as by every command; pipes of both modes are listed (a
+                pipe's mode cannot be seen without connecting to it)
   -h, --help    this help
 
 Exit status: 0 listed, 1 the system cannot list pipes (code: message on stderr), 2 usage.`;
+
+const PIPE_DIR = '\\\\.\\pipe\\';
+const PIPE_DIR_PATTERN = `${PIPE_DIR}*`;
 
 /** One pipe found: its full path and, on Windows, how many instances it has. */
 export interface ListedPipe {
@@ -69,9 +74,28 @@ export function findFiles(pattern: string): { name: string; sizeLow: number }[] 
   return out;
 }
 
-/** Windows: every pipe in `\\.\pipe\`. @throws PipeError where the system cannot list them (Wine 8). */
+/**
+ * Windows: every pipe in `\\.\pipe\`.
+ * @throws PipeError `ENOTSUP` where the system cannot list them: Wine 8 fails FindFirstFileW there
+ * with ERROR_BAD_DEV_TYPE (66), whose libuv text ("operation not supported on socket") says nothing
+ * useful, so the message says what happened.
+ */
 export function listWindowsPipes(): ListedPipe[] {
-  return findFiles('\\\\.\\pipe\\*').map((f) => ({ path: `\\\\.\\pipe\\${f.name}`, instances: f.sizeLow }));
+  let found: { name: string; sizeLow: number }[];
+  try {
+    found = findFiles(PIPE_DIR_PATTERN);
+  } catch (err) {
+    if (!isPipeError(err) || err.win32Errno !== k32.WIN32_ERRORS.ERROR_BAD_DEV_TYPE) throw err;
+    throw new PipeError({
+      code: 'ENOTSUP',
+      syscall: 'FindFirstFileW',
+      path: PIPE_DIR,
+      win32Errno: err.win32Errno,
+      cause: err,
+      message: `ENOTSUP: this system cannot list named pipes (FindFirstFileW on ${PIPE_DIR} fails with ERROR_BAD_DEV_TYPE 66, as under Wine 8); a pipe can still be reached by its name`,
+    });
+  }
+  return found.map((f) => ({ path: `${PIPE_DIR}${f.name}`, instances: f.sizeLow }));
 }
 
 /** POSIX: the sockets in winpipe's directories (a directory not made yet holds none). */
@@ -94,11 +118,12 @@ export function listPosixPipes(): ListedPipe[] {
 
 /** Runs `winpipe ls`; resolves with the exit status. */
 export async function ls(argv: readonly string[]): Promise<number> {
-  const parsed = parseArgs(argv, [{ names: ['l'], key: 'long' }]);
+  const parsed = parseArgs(argv, [{ names: ['l'], key: 'long' }, MODE_FLAG]);
   if (parsed.flags.help) {
     process.stdout.write(`${LS_HELP}\n`);
     return 0;
   }
+  modeOf(parsed); // a bad --mode is a usage error here too; both modes are listed
   if (parsed.operands.length > 0) {
     throw new UsageError('ls takes no operands');
   }

@@ -228,9 +228,9 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     const atk = attacker(['serve', path, squatted, '700']);
     await atk.line('listening');
 
-    expect(await refused(connect(name, { timeout: 1000 }))).toBe('EACCES');
+    expect(await refused(connect(name, { connectTimeout: 1000 }))).toBe('EACCES');
     // Its full path is in the same squatted directory: refused the same way.
-    expect(await refused(connect(path, { timeout: 1000 }))).toBe('EACCES');
+    expect(await refused(connect(path, { connectTimeout: 1000 }))).toBe('EACCES');
     // Naming the uid is the one way in (its directory is then trusted too), and proves that the
     // two refusals above never connected: this is the squatter's first connection.
     const c = track(await connect(path, { allowServerUids: [atk.uid] }));
@@ -250,12 +250,12 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     const shared = join(tmp, 'winpipe-shared');
     const atk = attacker(['serve', join(shared, `${name}.sock`), shared, '1777']);
     await atk.line('listening');
-    expect(await refused(connect(name, { timeout: 1000 }))).toBe('ENOENT');
+    expect(await refused(connect(name, { connectTimeout: 1000 }))).toBe('ENOENT');
 
     const pub = join(tmp, `winpipe-${me}.public`);
     const atk2 = attacker(['serve', join(pub, `${name}.sock`), pub, '755']);
     await atk2.line('listening');
-    expect(await refused(connect(name, { timeout: 1000 }))).toBe('EACCES');
+    expect(await refused(connect(name, { connectTimeout: 1000 }))).toBe('EACCES');
     expect(atk.lines).not.toContain('conn');
     expect(atk2.lines).not.toContain('conn');
   });
@@ -356,7 +356,7 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     const path = join(dir, 's.sock');
     const atk = attacker(['serve', path, dir, '755']);
     await atk.line('listening');
-    for (const mode of modes) expect(await refused(connect(path, { mode, timeout: 1000 }))).toBe('EACCES');
+    for (const mode of modes) expect(await refused(connect(path, { mode, connectTimeout: 1000 }))).toBe('EACCES');
     const c = track(await connect(path, { allowServerUids: [atk.uid] }));
     c.write('proof');
     await atk.line('got:');

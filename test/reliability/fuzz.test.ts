@@ -128,7 +128,7 @@ const serverOptions = optionsOf({
 });
 
 const connectOptions = optionsOf({
-  timeout: fc.integer({ min: -2, max: 50 }),
+  connectTimeout: fc.integer({ min: -2, max: 50 }),
   signal: fc.constantFrom(undefined, AbortSignal.abort()),
   mode: fc.constantFrom('byte', 'message'),
   access: fc.constantFrom('duplex', 'read', 'write'),

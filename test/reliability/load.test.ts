@@ -82,7 +82,7 @@ describe.each(['message', 'byte'] as const)('scenario 2: fan-in, %s mode', (mode
     const answers: string[] = [];
     await within(
       pool(CLIENTS, AT_ONCE, async (who) => {
-        const c = track(await connect(name, { mode, timeout: 60_000 }));
+        const c = track(await connect(name, { mode, connectTimeout: 60_000 }));
         const answer = answerOf(c);
         for (let seq = 0; seq < MESSAGES; seq++) {
           const text = `${who}:${seq}`;
@@ -131,7 +131,7 @@ describe('scenario 3: connect churn', () => {
       pool(CYCLES, width, async () => {
         try {
           // A timeout only covers "every instance busy"; a missing name would fail at once with ENOENT.
-          const c = await connect(name, { mode: options.mode, timeout: 30_000 });
+          const c = await connect(name, { mode: options.mode, connectTimeout: 30_000 });
           c.on('error', () => {});
           c.destroy();
           ok++;

@@ -1,10 +1,14 @@
 // Type tests for the public API (compiled with `tsc --noEmit -p test/types` by test/types.test.ts,
 // never run). Each `@ts-expect-error` line must be an error: tsc fails on an unused one.
+import { spawn } from 'node:child_process';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   connect,
+  createPipe,
   createServer,
+  type PipeReader,
+  type PipeWriter,
   type BytePipeConnection,
   type ConnectionStats,
   type MessagePipeConnection,
@@ -81,4 +85,25 @@ export async function modesFollowThroughOverloads(): Promise<void> {
   either.setTimeout(1);
   // @ts-expect-error: wait is a boolean
   await connect('name', { wait: 1 });
+}
+
+export async function endsInStdioAndPositions(): Promise<void> {
+  const { reader, writer } = createPipe();
+  // The ends themselves, in @types/node's StdioOptions (a Stream), at any index.
+  const child = spawn('cmd', ['arg'], { stdio: ['ignore', 'inherit', 'inherit', writer] });
+  is<number | undefined>(child.pid);
+  spawn('cmd', [], { stdio: [reader, 'inherit', 'inherit'] });
+  spawn('cmd', { stdio: ['ignore', writer, writer.fd] });
+  // A pair destructured by position types each end.
+  const [r, w] = createPipe();
+  is<PipeReader>(r);
+  is<PipeWriter>(w);
+  // @ts-expect-error: position 0 is the reader
+  is<PipeWriter>(r);
+  is<PipeReader>(createPipe()[0]);
+  // `for await` over a reader is spelled chunks().
+  for await (const chunk of reader.chunks({ size: 1024, signal: AbortSignal.timeout(1) })) is<Buffer>(chunk);
+  // @ts-expect-error: an end is not async-iterable (execa would read it instead of passing its fd)
+  for await (const chunk of reader) void chunk;
+  is<{ readonly fd: number } | null>(writer._handle);
 }
