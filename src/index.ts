@@ -25,7 +25,7 @@
 import type { Backend } from './backend.js';
 import { PipeError, abortError, abortableSleep, invalidArgType, invalidArgValue } from './errors.js';
 import {
-  isRemotePipePath,
+  refuseRemote,
   pipePath,
   posixConnectPath,
   resolveConnectOptions,
@@ -140,9 +140,7 @@ export function connect(name: string, options?: ConnectOptions): Promise<PipeCon
   let path: string;
   if (isWindows) path = pipePath(name);
   else ({ path, dirs } = posixConnectPath(name));
-  if (isWindows && isRemotePipePath(path) && !resolved.allowRemote) {
-    throw invalidArgValue('name', name, 'is a remote pipe; pass { allowRemote: true } to connect to another machine');
-  }
+  if (isWindows) refuseRemote(path, resolved.allowRemote, 'name', name);
   if (!resolved.wait) return connectOnce(path, resolved, dirs);
   if (resolved.signal?.aborted) return Promise.reject(abortError(resolved.signal));
   return connectWaiting(path, resolved, dirs);

@@ -744,6 +744,17 @@ export function isRemotePipePath(path: string): boolean {
 }
 
 /**
+ * The one rule for remote names, shared by `connect` and the channel's `Client`: opening
+ * `\\server\pipe\name` is an SMB login to `server` with the user's credentials, so it needs
+ * `allowRemote: true`. Thrown before any system call.
+ */
+export function refuseRemote(path: string, allowRemote: boolean, argName: string, given: string): void {
+  if (isRemotePipePath(path) && !allowRemote) {
+    throw invalidArgValue(argName, given, 'is a remote pipe; pass { allowRemote: true } to connect to another machine');
+  }
+}
+
+/**
  * The full OS path winpipe uses for `name`.
  *
  * - Windows: `\\.\pipe\<name>`. A name that already is a pipe path (`\\.\pipe\x`,

@@ -29,7 +29,7 @@
  * @module
  */
 import { PipeError, abortError, closedError, invalidArgType, invalidArgValue } from '../errors.js';
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_SIZE, MAX_CONNECTIONS_LIMIT, resolveAllowServerUids, resolveTrustedServerOwners, type ConnectionStats } from '../named.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_SIZE, MAX_CONNECTIONS_LIMIT, refuseRemote, resolveAllowServerUids, resolveTrustedServerOwners, type ConnectionStats } from '../named.js';
 import { validateAbortSignal, validateBoolean, validateInteger, validateObject } from '../validate.js';
 import { clientHandshake, serverHandshake } from './auth.js';
 import { Connection, installFromFd, type FromFdOptions, type PendingConnection } from './connection.js';
@@ -107,6 +107,13 @@ export interface ClientOptions {
    * `EACCES`. Default `[]`. Windows: validated only.
    */
   allowServerUids?: readonly number[];
+  /**
+   * Windows: allow a `\\server\pipe\name` address, as `connect`'s option of the same name.
+   * Opening a remote pipe logs in to that machine with the user's credentials, so without it such
+   * an address throws `ERR_INVALID_ARG_VALUE` before any system call. Default `false`. POSIX:
+   * validated only.
+   */
+  allowRemote?: boolean;
   /** With an `authkey`: how long the server may take over the handshake, in ms; then `ETIMEDOUT`. Default 10 000; `0` waits for ever. */
   handshakeTimeout?: number;
 }
@@ -447,7 +454,8 @@ async function authenticate(
  * console.log((await conn.recvBytes()).toString());
  * conn.close();
  * ```
- * @throws TypeError / RangeError synchronously for a bad address or options.
+ * @throws TypeError / RangeError synchronously for a bad address or options, and (Windows) for a
+ * remote `\\server\pipe\name` without `allowRemote: true`.
  * Rejects with PipeError `ENOENT` / `ECONNREFUSED` (nobody listens), `ETIMEDOUT` (busy),
  * `ERR_AUTHENTICATION` (wrong key on either side), `EACCES` (POSIX: the Listener runs as a uid
  * that is not ours, root, or in `allowServerUids`).
@@ -462,6 +470,9 @@ export function Client(address: string, options?: ClientOptions): Promise<Connec
   const trusted = resolveTrustedServerOwners(options?.trustedServerOwners, 'options.trustedServerOwners');
   const allowServerUids = resolveAllowServerUids(options?.allowServerUids, 'options.allowServerUids');
   const timeout = resolveHandshakeTimeout(options?.handshakeTimeout);
+  const allowRemote = options?.allowRemote ?? false;
+  validateBoolean(allowRemote, 'options.allowRemote');
+  if (isWindows) refuseRemote(a, allowRemote, 'address', address);
   if (signal?.aborted) return Promise.reject(abortError(signal));
   const connecting = isWindows ? winConnect(a, max, trusted, key === undefined ? undefined : HANDSHAKE_MESSAGE_MAX) : posixConnect(a, max, allowServerUids);
   if (!signal) return connecting.then((pending) => authenticate(pending, key, clientHandshake, timeout));
