@@ -18,22 +18,14 @@ import { SUN_PATH_MAX } from '../named.js';
 import * as libc from '../posix/libc.js';
 import { posixBackend } from '../posix/pipe.js';
 import { SocketMessageTransport } from '../posix/transport.js';
-import { bindListening, checkServer, mayAccept, peerCredentials, removeSocketFile, socketFd as fdOf } from '../posix/trust.js';
+import { checkServer, mayAccept, peerCredentials } from '../posix/trust.js';
+import { setCloexec } from '../posix/fd.js';
+import { bindListening, connectUnix, removeSocketFile, socketFd } from '../posix/socket.js';
 import type { HandshakeIO } from './auth.js';
 import type { ConnectionStats } from '../named.js';
 import { Connection, channelClosed, releasedOnce, type ChannelEndpoint, type PendingConnection } from './connection.js';
 
 const isLinux = process.platform === 'linux';
-
-function setCloexec(fd: number): void {
-  const flags = libc.fcntl(fd, libc.F_GETFD, 0);
-  if (flags < 0 || libc.fcntl(fd, libc.F_SETFD, flags | libc.FD_CLOEXEC) < 0) throw posixError(libc.errno(), 'fcntl');
-}
-
-/** The fd behind a connected net.Socket (libuv's handle keeps it for the socket's life). */
-function socketFd(socket: net.Socket): number {
-  return (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
-}
 
 /**
  * One end on POSIX: a raw fd (socketpair, pipe, inherited) turned into a `net.Socket` on first use,
@@ -214,7 +206,7 @@ function pendingFromSocket(socket: net.Socket, path: string, maxMessageSize: num
   return {
     io: new RawSocketFrames(socket, path),
     connection: () =>
-      new Connection(new PosixEndpoint({ fd: socketFd(socket), socket, readable: true, writable: true, path, maxMessageSize })),
+      new Connection(new PosixEndpoint({ fd: socketFd(socket) ?? -1, socket, readable: true, writable: true, path, maxMessageSize })),
     destroy: () => socket.destroy(),
   };
 }
@@ -336,7 +328,7 @@ export class PosixListenerBackend {
       this.#dropped++;
       return;
     }
-    if (!mayAccept(peerCredentials(fdOf(socket)), 'current-user')) {
+    if (!mayAccept(peerCredentials(socketFd(socket)), 'current-user')) {
       socket.destroy();
       return;
     }
@@ -374,34 +366,31 @@ export function posixConnect(address: string, maxMessageSize: number, allowServe
   let delay = 2;
   return new Promise((resolveConn, reject) => {
     const attempt = (): void => {
-      const socket = net.createConnection({ path: address, allowHalfOpen: true });
-      const onError = (err: Error): void => {
-        socket.destroy();
-        const e = err as NodeJS.ErrnoException;
-        if (e.code === 'EAGAIN' && Date.now() < deadline) {
-          setTimeout(attempt, delay);
-          delay = Math.min(delay * 2, 50);
-          return;
-        }
-        reject(new PipeError({ code: typeof e.code === 'string' ? e.code : 'UNKNOWN', syscall: 'connect', path: address, cause: err }));
-      };
-      socket.once('error', onError);
-      socket.once('connect', () => {
-        socket.off('error', onError);
-        try {
-          // Before the handshake sends a byte: the Listener must be ours, root's, or named (trust.ts).
-          checkServer(peerCredentials(fdOf(socket)), allowServerUids, address);
-        } catch (err) {
-          socket.destroy();
+      connectUnix(address).then(
+        (socket) => {
+          try {
+            // Before the handshake sends a byte: the Listener must be ours, root's, or named (trust.ts).
+            checkServer(peerCredentials(socketFd(socket)), allowServerUids, address);
+          } catch (err) {
+            socket.destroy();
+            reject(err);
+            return;
+          }
+          // Until the connection is claimed, a socket error must not become an uncaught exception.
+          socket.on('error', () => {});
+          // Nothing flows until the handshake reads exact frames or the transport starts.
+          socket.pause();
+          resolveConn(pendingFromSocket(socket, address, maxMessageSize));
+        },
+        (err: PipeError) => {
+          if (err.code === 'EAGAIN' && Date.now() < deadline) {
+            setTimeout(attempt, delay);
+            delay = Math.min(delay * 2, 50);
+            return;
+          }
           reject(err);
-          return;
-        }
-        // Until the connection is claimed, a socket error must not become an uncaught exception.
-        socket.on('error', () => {});
-        // Nothing flows until the handshake reads exact frames or the transport starts.
-        socket.pause();
-        resolveConn(pendingFromSocket(socket, address, maxMessageSize));
-      });
+        },
+      );
     };
     attempt();
   });

@@ -22,7 +22,8 @@ import { PipeServerBase } from '../server.js';
 import { SUN_PATH_MAX, pipePath, socketDir, socketDirMode, socketDirs, type ConnectionStats, type HalfClose, type SocketDirs, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import * as libc from './libc.js';
 import { SocketMessageTransport } from './transport.js';
-import { bindListening, checkServer, mayAccept, peerCredentials, peerIdentity, removeSocketFile, socketFd, verifyDir, type PeerCredentials } from './trust.js';
+import { checkServer, mayAccept, peerCredentials, peerIdentity, verifyDir, type PeerCredentials } from './trust.js';
+import { bindListening, connectUnix, removeSocketFile, socketFd } from './socket.js';
 
 /** Mode of the socket file: only us, or every local user (connecting needs write permission). */
 const PRIVATE_MODE = 0o600;
@@ -528,37 +529,13 @@ interface Connected {
   server: PeerCredentials | undefined;
 }
 
-/** One connect attempt. Resolves the connected socket or rejects with Node's error. */
-function attempt(path: string, signal: AbortSignal | undefined): Promise<Connected> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ path, allowHalfOpen: true });
-    // Only with a signal (a closure less per connect without one).
-    const onAbort = signal
-      ? (): void => {
-          socket.off('connect', onConnect);
-          socket.off('error', onError);
-          socket.destroy();
-          reject(abortError(signal));
-        }
-      : undefined;
-    const onConnect = (): void => {
-      if (onAbort) signal!.removeEventListener('abort', onAbort);
-      socket.off('error', onError);
-      // Read now, while the handle surely exists: a server that closes at once can have the socket
-      // ended and destroyed (its fd gone) before the caller's continuation runs. Handed on with the
-      // socket (one object, not a WeakMap entry per connection).
-      resolve({ socket, server: peerCredentials(socketFd(socket)) });
-    };
-    const onError = (err: Error): void => {
-      if (onAbort) signal!.removeEventListener('abort', onAbort);
-      socket.off('connect', onConnect);
-      socket.destroy();
-      reject(err);
-    };
-    if (onAbort) signal!.addEventListener('abort', onAbort, { once: true });
-    socket.once('connect', onConnect);
-    socket.once('error', onError);
-  });
+/** One connect attempt. Resolves the connected socket or rejects with a PipeError (or an AbortError). */
+async function attempt(path: string, signal: AbortSignal | undefined): Promise<Connected> {
+  const socket = await connectUnix(path, signal);
+  // Read now, while the handle surely exists: a server that closes at once can have the socket
+  // ended and destroyed (its fd gone) before the caller's continuation runs. Handed on with the
+  // socket (one object, not a WeakMap entry per connection).
+  return { socket, server: peerCredentials(socketFd(socket)) };
 }
 
 
