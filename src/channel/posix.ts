@@ -9,7 +9,7 @@
  */
 import { closeSync, fstatSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { PipeError, closedError, fromNodeError, invalidArgValue, posixError } from '../errors.js';
@@ -20,12 +20,14 @@ import { posixBackend } from '../posix/pipe.js';
 import { SocketMessageTransport } from '../posix/transport.js';
 import { checkServer, mayAccept, peerCredentials } from '../posix/trust.js';
 import { setCloexec } from '../posix/fd.js';
+import { RETRY, retry } from '../retry.js';
 import { bindListening, connectUnix, removeSocketFile, socketFd } from '../posix/socket.js';
 import type { HandshakeIO } from './auth.js';
 import type { ConnectionStats } from '../named.js';
 import { Connection, channelClosed, releasedOnce, type ChannelEndpoint, type PendingConnection } from './connection.js';
 
 const isLinux = process.platform === 'linux';
+const { EAGAIN } = osConstants.errno;
 
 /**
  * One end on POSIX: a raw fd (socketpair, pipe, inherited) turned into a `net.Socket` on first use,
@@ -361,37 +363,25 @@ const CONNECT_TIMEOUT_MS = 20_000;
  * Node connects without blocking, so a full accept queue is `EAGAIN` where Python's blocking
  * connect would wait: retry on a timer for up to 20 s, as Python's own connect timeout allows.
  */
-export function posixConnect(address: string, maxMessageSize: number, allowServerUids: readonly number[] = []): Promise<PendingConnection> {
-  const deadline = Date.now() + CONNECT_TIMEOUT_MS;
-  let delay = 2;
-  return new Promise((resolveConn, reject) => {
-    const attempt = (): void => {
-      connectUnix(address).then(
-        (socket) => {
-          try {
-            // Before the handshake sends a byte: the Listener must be ours, root's, or named (trust.ts).
-            checkServer(peerCredentials(socketFd(socket)), allowServerUids, address);
-          } catch (err) {
-            socket.destroy();
-            reject(err);
-            return;
-          }
-          // Until the connection is claimed, a socket error must not become an uncaught exception.
-          socket.on('error', () => {});
-          // Nothing flows until the handshake reads exact frames or the transport starts.
-          socket.pause();
-          resolveConn(pendingFromSocket(socket, address, maxMessageSize));
-        },
-        (err: PipeError) => {
-          if (err.code === 'EAGAIN' && Date.now() < deadline) {
-            setTimeout(attempt, delay);
-            delay = Math.min(delay * 2, 50);
-            return;
-          }
-          reject(err);
-        },
-      );
-    };
-    attempt();
-  });
+export async function posixConnect(address: string, maxMessageSize: number, allowServerUids: readonly number[] = []): Promise<PendingConnection> {
+  const socket = await retry<net.Socket>(
+    () =>
+      connectUnix(address).catch((err: PipeError) => {
+        if (err.code === 'EAGAIN') return RETRY;
+        throw err;
+      }),
+    { first: 2, max: 50, deadline: Date.now() + CONNECT_TIMEOUT_MS, timedOut: () => posixError(EAGAIN, 'connect', address) },
+  );
+  try {
+    // Before the handshake sends a byte: the Listener must be ours, root's, or named (trust.ts).
+    checkServer(peerCredentials(socketFd(socket)), allowServerUids, address);
+  } catch (err) {
+    socket.destroy();
+    throw err;
+  }
+  // Until the connection is claimed, a socket error must not become an uncaught exception.
+  socket.on('error', () => {});
+  // Nothing flows until the handshake reads exact frames or the transport starts.
+  socket.pause();
+  return pendingFromSocket(socket, address, maxMessageSize);
 }

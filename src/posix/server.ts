@@ -16,12 +16,13 @@ import { lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { byteConnection } from '../connection.js';
-import { PipeError, abortError, abortableSleep, fromNodeError } from '../errors.js';
+import { PipeError, abortError, fromNodeError } from '../errors.js';
 import { MessageConnection } from '../message.js';
 import { PipeServerBase } from '../server.js';
 import { SUN_PATH_MAX, pipePath, socketDir, socketDirMode, socketDirs, type ConnectionStats, type HalfClose, type SocketDirs, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import * as libc from './libc.js';
 import { SocketMessageTransport } from './transport.js';
+import { RETRY, retry } from '../retry.js';
 import { checkServer, mayAccept, peerCredentials, peerIdentity, verifyDir, type PeerCredentials } from './trust.js';
 import { bindListening, connectUnix, removeSocketFile, socketFd } from './socket.js';
 
@@ -631,20 +632,16 @@ export function posixConnect(path: string, o: ResolvedConnectOptions, dirs?: Soc
     if (!connected && busy) {
       // Every slot of the backlog is taken: the server is there but slow to accept. Retry with a
       // short, growing delay, as Windows retries CreateFileW on ERROR_PIPE_BUSY.
-      let delay = 2;
-      for (;;) {
-        const left = deadline - Date.now();
-        if (left <= 0) throw new PipeError({ code: 'ETIMEDOUT', syscall: 'connect', path: busy });
-        await abortableSleep(Math.min(delay, left), signal);
-        delay = Math.min(delay * 2, 50);
-        try {
-          connected = await attempt(busy, signal);
-          target = busy;
-          break;
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw connectError(err, busy);
-        }
-      }
+      const again = busy;
+      connected = await retry(
+        () =>
+          attempt(again, signal).catch((err: unknown) => {
+            if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return RETRY;
+            throw connectError(err, again);
+          }),
+        { first: 2, max: 50, deadline, timedOut: () => new PipeError({ code: 'ETIMEDOUT', syscall: 'connect', path: again }), signal },
+      );
+      target = busy;
     }
     if (!connected || !target) throw new PipeError({ code: 'ENOENT', syscall: 'connect', path });
     const socket = connected.socket;

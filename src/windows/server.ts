@@ -10,6 +10,7 @@
 import net from 'node:net';
 import { byteConnection } from '../connection.js';
 import { PipeError, WIN32_ERRORS, abortError, invalidArgValue, win32Error } from '../errors.js';
+import { Backoff, RETRY, retry } from '../retry.js';
 import { MessageConnection, type MessageSink, type MessageTransport } from '../message.js';
 import { PipeServerBase } from '../server.js';
 import { isRemotePipePath, pipePath, win32OpenPath, type ConnectionStats, type HalfClose, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
@@ -92,7 +93,8 @@ class WindowsPipeServer extends PipeServerBase {
   #closed: Promise<void> | undefined;
   /** A retry of #replenish while the OS still counts an instance we already let go (ERROR_PIPE_BUSY). */
   #retry: NodeJS.Timeout | undefined;
-  #retryDelay = 1;
+  /** How long until the next try to make an instance after one could not be made. */
+  readonly #retryDelay = new Backoff(1, 50);
 
   constructor(options: ResolvedServerOptions, listener?: (conn: PipeConnection) => void) {
     super(listener);
@@ -282,7 +284,7 @@ class WindowsPipeServer extends PipeServerBase {
         return;
       }
     }
-    this.#retryDelay = 1;
+    this.#retryDelay.reset();
   }
 
   #scheduleRetry(): void {
@@ -290,8 +292,7 @@ class WindowsPipeServer extends PipeServerBase {
     this.#retry = setTimeout(() => {
       this.#retry = undefined;
       this.#replenish();
-    }, this.#retryDelay);
-    this.#retryDelay = Math.min(this.#retryDelay * 2, 50);
+    }, this.#retryDelay.next());
     if (!this.#refed) this.#retry.unref();
   }
 
@@ -393,48 +394,23 @@ export function windowsConnect(path: string, o: ResolvedConnectOptions): Promise
     o.access === 'read' ? k32.GENERIC_READ | k32.FILE_WRITE_ATTRIBUTES : o.access === 'write' ? k32.GENERIC_WRITE | k32.FILE_READ_ATTRIBUTES : k32.GENERIC_READ | k32.GENERIC_WRITE;
   // Identification only: a server cannot act as this user with our token.
   const flags = k32.FILE_FLAG_OVERLAPPED | k32.SECURITY_SQOS_PRESENT | k32.SECURITY_IDENTIFICATION;
-  const deadline = Date.now() + o.connectTimeout;
-  return new Promise<PipeConnection>((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
-    let delay = 2;
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortError(o.signal));
-    };
-    o.signal?.addEventListener('abort', onAbort, { once: true });
-    const finish = (fn: () => void): void => {
-      o.signal?.removeEventListener('abort', onAbort);
-      fn();
-    };
-    const attempt = (): void => {
-      if (o.signal?.aborted) return;
+  return retry(
+    () => {
       const handle = k32.CreateFileW(win32OpenPath(path), access, 0, null, k32.OPEN_EXISTING, flags, null);
-      if (handle !== k32.INVALID_HANDLE_VALUE) {
-        finish(() => {
-          try {
-            resolve(clientConnection(handle, path, o));
-          } catch (err) {
-            reject(err);
-          }
-        });
-        return;
-      }
+      if (handle !== k32.INVALID_HANDLE_VALUE) return clientConnection(handle, path, o);
       const e = k32.GetLastError();
-      if (e === E.ERROR_PIPE_BUSY) {
-        const left = deadline - Date.now();
-        if (left > 0) {
-          // WaitNamedPipeW would block this thread; a short timer retry keeps the loop free.
-          timer = setTimeout(attempt, Math.min(delay, left));
-          delay = Math.min(delay * 2, 50);
-          return;
-        }
-        finish(() => reject(new PipeError({ code: 'ETIMEDOUT', syscall: 'connect', path, win32Errno: e })));
-        return;
-      }
-      finish(() => reject(win32Error(e, 'CreateFileW', path)));
-    };
-    attempt();
-  });
+      // WaitNamedPipeW would block this thread; a short timer retry keeps the loop free.
+      if (e === E.ERROR_PIPE_BUSY) return RETRY;
+      throw win32Error(e, 'CreateFileW', path);
+    },
+    {
+      first: 2,
+      max: 50,
+      deadline: Date.now() + o.connectTimeout,
+      timedOut: () => new PipeError({ code: 'ETIMEDOUT', syscall: 'connect', path, win32Errno: E.ERROR_PIPE_BUSY }),
+      signal: o.signal,
+    },
+  );
 }
 
 /**
