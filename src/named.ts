@@ -161,8 +161,9 @@ export interface CreateServerOptions {
    * Message mode: how many bytes of whole messages are read ahead of the application, per
    * connection. Default 1 MiB (and at most 16 messages). Once that much is waiting unread, winpipe
    * stops reading and the peer's writes wait (backpressure); one message being received may come on
-   * top, so a connection buffers at most about `readAheadBytes + maxMessageSize`. Byte mode: no
-   * effect (a `net.Socket` reads ahead its own `readableHighWaterMark`).
+   * top, so a connection buffers at most about `readAheadBytes + maxMessageSize`, however the peer
+   * splits its bytes. Byte mode: no effect (a `net.Socket` reads ahead its own
+   * `readableHighWaterMark`).
    */
   readAheadBytes?: number;
   /**
@@ -252,8 +253,9 @@ export interface ConnectOptions {
    * Message mode: how many bytes of whole messages are read ahead of the application, on this
    * connection. Default 1 MiB (and at most 16 messages). Once that much is waiting unread, winpipe
    * stops reading and the peer's writes wait (backpressure); one message being received may come on
-   * top, so a connection buffers at most about `readAheadBytes + maxMessageSize`. Byte mode: no
-   * effect (a `net.Socket` reads ahead its own `readableHighWaterMark`).
+   * top, so a connection buffers at most about `readAheadBytes + maxMessageSize`, however the peer
+   * splits its bytes. Byte mode: no effect (a `net.Socket` reads ahead its own
+   * `readableHighWaterMark`).
    */
   readAheadBytes?: number;
   /** Allow `\\server\pipe\name` names (Windows). Default `false`. */

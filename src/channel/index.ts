@@ -43,7 +43,11 @@ const dispose: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('nodejs.disp
 export interface PipeOptions {
   /** `true` (default): both ends send and receive. `false`: the first end receives, the second sends. */
   duplex?: boolean;
-  /** The largest message either end accepts, in bytes. Default 64 MiB. */
+  /**
+   * The largest message either end accepts, in bytes. Default 64 MiB. A connection reads ahead at
+   * most 4 MiB (and 64 messages) that no `recv` has taken, so it buffers at most about 4 MiB +
+   * `maxMessageSize`, however the peer splits its bytes.
+   */
   maxMessageSize?: number;
 }
 
@@ -62,7 +66,11 @@ export interface ListenerOptions {
    * retries.)
    */
   backlog?: number;
-  /** The largest message accepted on accepted connections, in bytes. Default 64 MiB. */
+  /**
+   * The largest message accepted on accepted connections, in bytes. Default 64 MiB. A connection
+   * reads ahead at most 4 MiB (and 64 messages) that no `recv` has taken, so it buffers at most
+   * about 4 MiB + `maxMessageSize`, however the peer splits its bytes.
+   */
   maxMessageSize?: number;
   /**
    * With an `authkey`: how long a client may take over the handshake, in ms, before it is dropped
@@ -93,7 +101,11 @@ export interface ClientOptions {
   signal?: AbortSignal;
   /** The shared secret; see {@link ListenerOptions.authkey}. */
   authkey?: ArrayBufferView | string;
-  /** The largest message accepted, in bytes. Default 64 MiB. */
+  /**
+   * The largest message accepted, in bytes. Default 64 MiB. A connection reads ahead at most 4 MiB
+   * (and 64 messages) that no `recv` has taken, so it buffers at most about 4 MiB +
+   * `maxMessageSize`, however the peer splits its bytes.
+   */
   maxMessageSize?: number;
   /**
    * Windows: whose pipe the Client may open, as `connect`'s option of the same name: by default
