@@ -19,6 +19,7 @@ import { OverlappedSlot, type Completion } from '../windows/overlapped.js';
 import { RETRY, retry } from '../retry.js';
 import { SecurityAttributes } from '../windows/security.js';
 import { verifyServerOwner } from '../windows/trust.js';
+import { acceptedClient, createInstance, nameInUse } from '../windows/instance.js';
 import { canonicalWindowsPipePath, win32OpenPath, type ConnectionStats } from '../named.js';
 import { messageTransportFromHandle } from '../windows/server.js';
 import { Connection, releasedOnce, type ChannelEndpoint, type PendingConnection } from './connection.js';
@@ -124,6 +125,10 @@ function connection(handle: k32.HANDLE, readable: boolean, writable: boolean, pa
   return new Connection(new WinEndpoint(handle, { readable, writable, path, maxMessageSize, eager }));
 }
 
+function throwWin32(e: number, path: string): never {
+  throw win32Error(e, 'CreateNamedPipeW', path);
+}
+
 // --- Pipe ------------------------------------------------------------------------------------------
 
 /**
@@ -136,8 +141,9 @@ export function winPipe(duplex: boolean, maxMessageSize: number): [Connection, C
   const sa = new SecurityAttributes('current-user');
   let server: k32.HANDLE;
   try {
-    server = k32.CreateNamedPipeW(win32OpenPath(path), openMode, MESSAGE_PIPE, 1, duplex ? BUFSIZE : 0, BUFSIZE, 0, sa.bytes);
-    if (server === k32.INVALID_HANDLE_VALUE) throw win32Error(k32.GetLastError(), 'CreateNamedPipeW', path);
+    // A fresh random name: anything but a handle is an error.
+    const spec = { path, openMode, pipeMode: MESSAGE_PIPE, maxInstances: 1, outBufferSize: duplex ? BUFSIZE : 0, inBufferSize: BUFSIZE, security: sa.bytes };
+    server = createInstance(spec, false, false) ?? throwWin32(E.ERROR_PIPE_BUSY, path);
   } finally {
     sa.free();
   }
@@ -224,13 +230,6 @@ interface Instance {
   slot: OverlappedSlot;
   /** The handle was closed by close(); the accept's completion is still to come. */
   handleClosed?: boolean;
-}
-
-/** True when someone serves `path` (an instance is free, or all are busy). Waits at most 1 ms. */
-function nameInUse(path: string): boolean {
-  if (k32.WaitNamedPipeW(win32OpenPath(path), 1)) return true;
-  const e = k32.GetLastError();
-  return e === E.ERROR_SEM_TIMEOUT || e === E.ERROR_PIPE_BUSY;
 }
 
 /**
@@ -324,13 +323,9 @@ export class WinListenerBackend {
 
   #addInstance(first: boolean): void {
     const openMode = k32.PIPE_ACCESS_DUPLEX | k32.FILE_FLAG_OVERLAPPED | (first ? k32.FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
-    const handle = k32.CreateNamedPipeW(win32OpenPath(this.address), openMode, MESSAGE_PIPE, k32.PIPE_UNLIMITED_INSTANCES, BUFSIZE, BUFSIZE, 0, this.#security!.bytes);
-    if (handle === k32.INVALID_HANDLE_VALUE) {
-      const e = k32.GetLastError();
-      // FIRST_PIPE_INSTANCE on a name someone else serves gives ERROR_ACCESS_DENIED.
-      if (first && (e === E.ERROR_ACCESS_DENIED || e === E.ERROR_PIPE_BUSY)) throw new PipeError({ code: 'EADDRINUSE', syscall: 'CreateNamedPipeW', path: this.address, win32Errno: e });
-      throw win32Error(e, 'CreateNamedPipeW', this.address);
-    }
+    const spec = { path: this.address, openMode, pipeMode: MESSAGE_PIPE, maxInstances: k32.PIPE_UNLIMITED_INSTANCES, outBufferSize: BUFSIZE, inBufferSize: BUFSIZE, security: this.#security!.bytes };
+    // Unlimited instances: "not now" cannot come, so a failure is an error.
+    const handle = createInstance(spec, first, false) ?? throwWin32(E.ERROR_PIPE_BUSY, this.address);
     // Ownership: the instance owns `handle` until accept() hands it to a connection or it is closed.
     let slot: OverlappedSlot;
     try {
@@ -367,9 +362,7 @@ export class WinListenerBackend {
   #onConnect(inst: Instance, c: Completion): void {
     this.#pending.delete(inst);
     inst.slot.free();
-    // ERROR_PIPE_CONNECTED: the client came first. ERROR_NO_DATA: it came, wrote and left; what it
-    // wrote is still readable, then end of file (CPython's issue 14725).
-    const connected = c.error === 0 || c.error === E.ERROR_PIPE_CONNECTED || c.error === E.ERROR_NO_DATA;
+    const connected = acceptedClient(c.error);
     if (!connected || this.#closed) {
       if (!inst.handleClosed) k32.CloseHandle(inst.handle);
       if (!this.#closed && c.error !== E.ERROR_OPERATION_ABORTED) this.#fail(win32Error(c.error, 'ConnectNamedPipe', this.address));

@@ -11,6 +11,7 @@ import net from 'node:net';
 import { byteConnection } from '../connection.js';
 import { PipeError, WIN32_ERRORS, abortError, invalidArgValue, win32Error } from '../errors.js';
 import { Backoff, RETRY, retry } from '../retry.js';
+import { acceptedClient, createInstance, nameInUse, someoneListens } from './instance.js';
 import { MessageConnection, type MessageSink, type MessageTransport } from '../message.js';
 import { PipeServerBase } from '../server.js';
 import { isRemotePipePath, pipePath, win32OpenPath, type ConnectionStats, type HalfClose, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
@@ -213,16 +214,9 @@ class WindowsPipeServer extends PipeServerBase {
           : k32.PIPE_TYPE_BYTE | k32.PIPE_READMODE_BYTE;
     const pipeMode = type | k32.PIPE_WAIT | (o.rejectRemoteClients ? k32.PIPE_REJECT_REMOTE_CLIENTS : 0);
     const max = o.maxInstances === 'unlimited' ? k32.PIPE_UNLIMITED_INSTANCES : o.maxInstances;
-    const handle = k32.CreateNamedPipeW(win32OpenPath(this.#path!), openMode, pipeMode, max, o.outBufferSize, o.inBufferSize, 0, this.#security!.bytes);
-    if (handle === k32.INVALID_HANDLE_VALUE) {
-      const e = k32.GetLastError();
-      // FIRST_PIPE_INSTANCE on a name someone else serves gives ERROR_ACCESS_DENIED.
-      if (first && (e === E.ERROR_ACCESS_DENIED || e === E.ERROR_PIPE_BUSY)) {
-        throw new PipeError({ code: 'EADDRINUSE', syscall: 'CreateNamedPipeW', path: this.#path!, win32Errno: e });
-      }
-      if (e === E.ERROR_PIPE_BUSY || (exclusive && e === E.ERROR_ACCESS_DENIED)) return false;
-      throw win32Error(e, 'CreateNamedPipeW', this.#path!);
-    }
+    const spec = { path: this.#path!, openMode, pipeMode, maxInstances: max, outBufferSize: o.outBufferSize, inBufferSize: o.inBufferSize, security: this.#security!.bytes };
+    const handle = createInstance(spec, first, exclusive);
+    if (handle === undefined) return false;
     // Ownership: the instance owns `handle` until a connection takes it or it is closed below.
     let slot: OverlappedSlot;
     try {
@@ -309,9 +303,7 @@ class WindowsPipeServer extends PipeServerBase {
   #onConnect(inst: Instance, c: Completion): void {
     this.#pending.delete(inst);
     inst.slot.free();
-    // ERROR_PIPE_CONNECTED: the client came first. ERROR_NO_DATA: it came, wrote and left; what
-    // it wrote is still readable, then end of file.
-    const connected = c.error === 0 || c.error === E.ERROR_PIPE_CONNECTED || c.error === E.ERROR_NO_DATA;
+    const connected = acceptedClient(c.error);
     if (!connected || this.#state !== 'listening') {
       k32.CloseHandle(inst.handle);
       if (this.#state === 'listening') {
@@ -360,18 +352,6 @@ class WindowsPipeServer extends PipeServerBase {
     conn.once('close', release);
     this.deliver(conn);
   }
-}
-
-/** True when an instance of `path` is waiting for a client right now. Waits at most 1 ms. */
-function someoneListens(path: string): boolean {
-  return k32.WaitNamedPipeW(win32OpenPath(path), 1);
-}
-
-/** True when someone serves `path` (an instance is free, or all are busy). Waits at most 1 ms. */
-function nameInUse(path: string): boolean {
-  if (k32.WaitNamedPipeW(win32OpenPath(path), 1)) return true;
-  const e = k32.GetLastError();
-  return e === E.ERROR_SEM_TIMEOUT || e === E.ERROR_PIPE_BUSY;
 }
 
 /**
