@@ -13,7 +13,7 @@ import { constants as osConstants, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { PipeError, closedError, fromNodeError, invalidArgValue, posixError } from '../errors.js';
-import { frameHeader } from '../message.js';
+import { frameHeader } from '../framing.js';
 import { SUN_PATH_MAX } from '../named.js';
 import * as libc from '../posix/libc.js';
 import { posixBackend } from '../posix/pipe.js';
