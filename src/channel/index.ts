@@ -29,12 +29,12 @@
  * @module
  */
 import { PipeError, abortError, closedError, invalidArgType, invalidArgValue } from '../errors.js';
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_SIZE, MAX_CONNECTIONS_LIMIT, refuseRemote, resolveAllowServerUids, resolveTrustedServerOwners, type ConnectionStats } from '../named.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_SIZE, MAX_CONNECTIONS_LIMIT, refuseRemote, resolveAllowServerUids, resolveTrustedServerOwners, validatePosixAddress, validateWinAddress, type ConnectionStats } from '../named.js';
 import { validateAbortSignal, validateBoolean, validateInteger, validateObject } from '../validate.js';
 import { clientHandshake, serverHandshake } from './auth.js';
 import { Connection, installFromFd, type FromFdOptions, type PendingConnection } from './connection.js';
-import { PosixListenerBackend, arbitraryPosixAddress, posixConnect, posixFromFd, posixPipe, validatePosixAddress } from './posix.js';
-import { WinListenerBackend, arbitraryWinAddress, validateWinAddress, winConnect, winFromFd, winPipe } from './windows.js';
+import { PosixListenerBackend, arbitraryPosixAddress, posixConnect, posixFromFd, posixPipe } from './posix.js';
+import { WinListenerBackend, arbitraryWinAddress, winConnect, winFromFd, winPipe } from './windows.js';
 
 const isWindows = process.platform === 'win32';
 const dispose: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');

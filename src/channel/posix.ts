@@ -12,7 +12,7 @@ import net from 'node:net';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { PipeError, closedError, fromNodeError, invalidArgValue, posixError } from '../errors.js';
+import { PipeError, closedError, fromNodeError, posixError } from '../errors.js';
 import { frameHeader } from '../framing.js';
 import { SUN_PATH_MAX } from '../named.js';
 import * as libc from '../posix/libc.js';
@@ -214,19 +214,6 @@ function pendingFromSocket(socket: net.Socket, path: string, maxMessageSize: num
 }
 
 // --- addresses ----------------------------------------------------------------------------------
-
-/** Checks a POSIX channel address; returns it unchanged (relative paths stay relative, as in Python). */
-export function validatePosixAddress(address: string): string {
-  if (/^\\\\[^\\]+\\pipe\\/i.test(address)) throw invalidArgValue('address', address, 'is a Windows named-pipe address; on POSIX use a filesystem path');
-  const abstract = isLinux && address.startsWith('\0');
-  if (!abstract && address.includes('\0')) throw invalidArgValue('address', address, 'must not contain NUL');
-  const bytes = Buffer.byteLength(address);
-  // The path and its terminating NUL must fit sun_path; it is rejected, never truncated.
-  if (abstract ? bytes > SUN_PATH_MAX : bytes >= SUN_PATH_MAX) {
-    throw invalidArgValue('address', address, `is ${bytes} bytes; sun_path holds ${SUN_PATH_MAX - (abstract ? 0 : 1)}`);
-  }
-  return address;
-}
 
 /** Python's `arbitrary_address('AF_UNIX')`: a fresh name in a private temporary directory. */
 export function arbitraryPosixAddress(): { address: string; dir: string } {

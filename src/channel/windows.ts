@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync } from 'node:fs';
-import { PipeError, WIN32_ERRORS, closedError, invalidArgValue, win32Error } from '../errors.js';
+import { PipeError, WIN32_ERRORS, closedError, win32Error } from '../errors.js';
 import { getOsfHandle, openOsfHandle } from '../windows/crt.js';
 import * as k32 from '../windows/kernel32.js';
 import { OverlappedSlot, type Completion } from '../windows/overlapped.js';
@@ -20,7 +20,7 @@ import { RETRY, retry } from '../retry.js';
 import { SecurityAttributes } from '../windows/security.js';
 import { verifyServerOwner } from '../windows/trust.js';
 import { acceptedClient, createInstance, nameInUse } from '../windows/instance.js';
-import { canonicalWindowsPipePath, win32OpenPath, type ConnectionStats } from '../named.js';
+import { win32OpenPath, type ConnectionStats } from '../named.js';
 import { messageTransportFromHandle } from '../windows/server.js';
 import { Connection, releasedOnce, type ChannelEndpoint, type PendingConnection } from './connection.js';
 
@@ -179,24 +179,6 @@ export function winFromFd(fd: number, readable: boolean, writable: boolean, maxM
 }
 
 // --- addresses ----------------------------------------------------------------------------------
-
-const PIPE_ADDRESS = /^\\\\([^\\]+)\\pipe\\[^\\].*$/is;
-
-/**
- * Checks a Windows channel address (`\\.\pipe\name`, `//./pipe/name`, or `\\server\pipe\name`
- * for a Client) and returns it as used: `//./pipe/x` becomes `\\.\pipe\x`; a `..` segment is
- * refused (the same rule as `pipePath`, src/named.ts). It is opened through `\\?\pipe\`.
- */
-export function validateWinAddress(given: string, local: boolean): string {
-  // The API takes a NUL-terminated name: a NUL would silently cut the name short.
-  if (given.includes('\0')) throw invalidArgValue('address', given, 'must not contain NUL');
-  const address = /^\/\/[.?]\/pipe\//i.test(given) || /^\\\\/.test(given) ? canonicalWindowsPipePath(given, 'address') : given;
-  const m = PIPE_ADDRESS.exec(address);
-  if (!m) throw invalidArgValue('address', address, 'must be a named-pipe path such as \\\\.\\pipe\\name');
-  if (local && m[1] !== '.' && m[1] !== '?') throw invalidArgValue('address', address, 'is a remote pipe; a Listener can only create local pipes');
-  if (address.length > 256) throw invalidArgValue('address', address, 'is longer than 256 characters');
-  return address;
-}
 
 /** Python's `arbitrary_address('AF_PIPE')`. */
 export function arbitraryWinAddress(): string {
