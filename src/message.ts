@@ -7,6 +7,7 @@ import { Duplex, type DuplexOptions } from 'node:stream';
 import { PipeError, closedError } from './errors.js';
 import type { PeerIdentity, PipeConnection, PipeMode } from './named.js';
 import { peerPid, writeError, type PeerSource } from './connection.js';
+import { Inbox } from './inbox.js';
 import { validateBuffer } from './validate.js';
 
 /** What a platform provides to move whole messages. */
@@ -76,10 +77,8 @@ export class MessageConnection extends Duplex implements PipeConnection {
   /** Windows: the identity, read when first asked (src/windows/trust.ts, LazyPeer). */
   readonly #peerSource: PeerSource | undefined;
   readonly #transport: MessageTransport;
-  #queue: (Buffer | null)[] = [];
-  /** Bytes of the messages in #queue: reading stops at #readAheadBytes. */
-  #queuedBytes = 0;
-  readonly #readAheadBytes: number;
+  /** Read ahead of the consumer; `null` marks the end of stream. Reading stops at 16 messages or `readAheadBytes`. */
+  readonly #queue: Inbox<Buffer | null>;
   #waiters: { resolve(v: Buffer | null): void; reject(e: unknown): void }[] = [];
   #failure: Error | undefined;
   #flowing = false;
@@ -109,7 +108,7 @@ export class MessageConnection extends Duplex implements PipeConnection {
       writable: info.writable,
     } as DuplexOptions);
     this.mode = bytes ? 'byte' : 'message';
-    this.#readAheadBytes = info.readAheadBytes;
+    this.#queue = new Inbox<Buffer | null>(READ_AHEAD, info.readAheadBytes);
     this.path = info.path;
     this.#clientProcessId = info.clientProcessId;
     this.#serverProcessId = info.serverProcessId;
@@ -260,9 +259,8 @@ export class MessageConnection extends Duplex implements PipeConnection {
   }
 
   #deliver(data: Buffer | null): void {
-    if (this.#queue.at(-1) === null) return;
+    if (this.#queue.tail() === null) return;
     this.#queue.push(data);
-    if (data) this.#queuedBytes += data.length;
     if (this.#waiters.length > 0) {
       // Waiters exist only while the queue was empty. The end of stream stays queued (sticky), so
       // every later messages() call ends too, and so does the stream side.
@@ -270,7 +268,7 @@ export class MessageConnection extends Duplex implements PipeConnection {
       else this.#waiters.shift()!.resolve(this.#take()!);
     } else this.#drainToStream();
     if (data === null) this.#endIfNothingUnread();
-    if ((this.#queue.length >= READ_AHEAD || this.#queuedBytes >= this.#readAheadBytes) && this.#flowing) {
+    if (this.#queue.full() && this.#flowing) {
       this.#flowing = false;
       this.#transport.pause();
     }
@@ -293,7 +291,7 @@ export class MessageConnection extends Duplex implements PipeConnection {
   #drainToStream(): void {
     // Only while the stream side asked (_read); messages() consumers take from the queue directly.
     while (this.#pulling && this.#queue.length > 0) {
-      const next = this.#queue[0]!;
+      const next = this.#queue.head()!;
       if (next === null) {
         // Left in the queue: messages() ends as well. _read is never called again after this.
         this.#pulling = false;
@@ -307,7 +305,7 @@ export class MessageConnection extends Duplex implements PipeConnection {
 
   #resumeIfRoom(): void {
     // Never after the end of stream: there is nothing more to read.
-    if (!this.#flowing && this.#queue.length < READ_AHEAD && this.#queuedBytes < this.#readAheadBytes && !this.#failure && !this.destroyed && this.#queue.at(-1) !== null) {
+    if (!this.#flowing && this.#queue.below() && !this.#failure && !this.destroyed && this.#queue.tail() !== null) {
       this.#flowing = true;
       this.#transport.start({
         message: (data) => this.#deliver(data),
@@ -332,9 +330,7 @@ export class MessageConnection extends Duplex implements PipeConnection {
 
   /** The head of the queue, out of it and out of the byte count. */
   #take(): Buffer | null {
-    const v = this.#queue.shift()!;
-    if (v) this.#queuedBytes -= v.length;
-    return v;
+    return this.#queue.shift();
   }
 
   #fail(err: Error): void {

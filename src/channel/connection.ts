@@ -8,6 +8,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { inspect } from 'node:util';
 import v8 from 'node:v8';
 import { PipeError, abortError, closedError, invalidArgType, invalidArgValue, isPipeError, outOfRange } from '../errors.js';
+import { Inbox } from '../inbox.js';
 import type { MessageTransport } from '../message.js';
 import { validateAbortSignal, validateBuffer, validateInteger, validateObject } from '../validate.js';
 
@@ -133,8 +134,8 @@ export class Connection {
   #closed = false;
   #reading = false;
   #paused = false;
-  #queue: Buffer[] = [];
-  #queuedBytes = 0;
+  /** Messages read ahead of `recv` calls: the OS reads stop at 64 messages or 4 MiB, and restart below half of both. */
+  #queue = new Inbox<Buffer>(READ_AHEAD_MESSAGES, READ_AHEAD_BYTES);
   #ended = false;
   #endCause: Error | undefined;
   #failure: PipeError | undefined;
@@ -268,7 +269,7 @@ export class Connection {
     if (signal?.aborted) return Promise.reject(abortError(signal));
     this.#startReading();
     if (this.#recvs.length === 0 && this.#queue.length > 0) {
-      const head = this.#queue[0]!;
+      const head = this.#queue.head()!;
       if (maxLength !== undefined && head.length > maxLength) return Promise.reject(tooLarge(head.length, maxLength));
       return Promise.resolve(this.#shift());
     }
@@ -371,8 +372,7 @@ export class Connection {
     finalizer.unregister(this);
     for (const r of this.#recvs.splice(0)) r.reject(closedError('recv'));
     for (const wake of [...this.#pollers]) wake();
-    this.#queue = [];
-    this.#queuedBytes = 0;
+    this.#queue.clear();
     const t = this.#transport;
     if (!t) {
       this.#ep.release(false);
@@ -470,9 +470,8 @@ export class Connection {
   #deliver(data: Buffer): void {
     if (this.#closed || this.#ended || this.#failure) return;
     this.#queue.push(data);
-    this.#queuedBytes += data.length;
     this.#serve();
-    if (!this.#paused && (this.#queuedBytes >= READ_AHEAD_BYTES || this.#queue.length >= READ_AHEAD_MESSAGES)) {
+    if (!this.#paused && this.#queue.full()) {
       this.#paused = true;
       this.#transport!.pause();
     }
@@ -492,7 +491,7 @@ export class Connection {
   #serve(): void {
     while (this.#recvs.length > 0 && this.#queue.length > 0) {
       const r = this.#recvs.shift()!;
-      const head = this.#queue[0]!;
+      const head = this.#queue.head()!;
       if (r.maxLength !== undefined && head.length > r.maxLength) r.reject(tooLarge(head.length, r.maxLength));
       else r.resolve(this.#shift());
     }
@@ -503,9 +502,8 @@ export class Connection {
   }
 
   #shift(): Buffer {
-    const m = this.#queue.shift()!;
-    this.#queuedBytes -= m.length;
-    if (this.#paused && this.#queuedBytes < READ_AHEAD_BYTES / 2 && this.#queue.length < READ_AHEAD_MESSAGES / 2) this.#resume(this.#transport!);
+    const m = this.#queue.shift();
+    if (this.#paused && this.#queue.below(1 / 2)) this.#resume(this.#transport!);
     return m;
   }
 
