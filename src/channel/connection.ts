@@ -8,6 +8,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { inspect } from 'node:util';
 import v8 from 'node:v8';
 import { PipeError, abortError, closedError, invalidArgType, invalidArgValue, isPipeError, outOfRange } from '../errors.js';
+import { SafetyNet } from '../gc.js';
 import { Inbox } from '../inbox.js';
 import type { MessageTransport } from '../message.js';
 import { validateAbortSignal, validateBuffer, validateInteger, validateObject } from '../validate.js';
@@ -89,13 +90,9 @@ interface PendingRecv {
 // A never-used end that the user dropped: close its fd (with a warning, as Node does for a
 // FileHandle), so that a forgotten end cannot hold the peer open forever. Once a transport exists
 // the event loop holds the end alive, so only unopened ends are registered.
-const finalizer = new FinalizationRegistry<ChannelEndpoint>((ep) => {
+const finalizer = new SafetyNet<ChannelEndpoint>((ep) => {
   process.emitWarning(`winpipe: closing a channel end (${ep.path}) on garbage collection; close() it explicitly`, 'Warning');
-  try {
-    ep.release(false);
-  } catch {
-    // Nothing useful can be done with an error from a finalizer.
-  }
+  ep.release(false);
 });
 
 /**
@@ -147,7 +144,7 @@ export class Connection {
   constructor(endpoint: ChannelEndpoint) {
     this.#ep = endpoint;
     if (endpoint.eager) this.#startReading();
-    else finalizer.register(this, endpoint, this);
+    else finalizer.register(this, endpoint);
   }
 
   /**
