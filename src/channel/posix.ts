@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { PipeError, closedError, fromNodeError, posixError } from '../errors.js';
 import { frameHeader } from '../framing.js';
-import { SUN_PATH_MAX } from '../named.js';
+import { SUN_PATH_MAX, validatePosixAddress } from '../named.js';
 import * as libc from '../posix/libc.js';
 import { posixBackend } from '../posix/pipe.js';
 import { SocketMessageTransport } from '../posix/transport.js';
@@ -23,6 +23,7 @@ import { setCloexec } from '../posix/fd.js';
 import { RETRY, retry } from '../retry.js';
 import { bindListening, connectUnix, removeSocketFile, socketFd } from '../posix/socket.js';
 import type { HandshakeIO } from './auth.js';
+import type { ChannelPlatform } from './platform.js';
 import type { ConnectionStats } from '../named.js';
 import { Connection, channelClosed, releasedOnce, type ChannelEndpoint, type PendingConnection } from './connection.js';
 
@@ -372,3 +373,16 @@ export async function posixConnect(address: string, maxMessageSize: number, allo
   socket.pause();
   return pendingFromSocket(socket, address, maxMessageSize);
 }
+
+/** The POSIX channel platform (src/channel/platform.ts). */
+export const posixChannel: ChannelPlatform = {
+  address: (given) => validatePosixAddress(given),
+  pipe: posixPipe,
+  fromFd: (fd, _readable, _writable, max) => posixFromFd(fd, max),
+  listen(address, o) {
+    if (address !== undefined) return new PosixListenerBackend(address, o.backlog, o.maxMessageSize, o.maxPending);
+    const { address: a, dir } = arbitraryPosixAddress();
+    return new PosixListenerBackend(a, o.backlog, o.maxMessageSize, o.maxPending, dir);
+  },
+  connect: (address, o) => posixConnect(address, o.maxMessageSize, o.allowServerUids),
+};

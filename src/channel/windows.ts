@@ -20,8 +20,9 @@ import { RETRY, retry } from '../retry.js';
 import { SecurityAttributes } from '../windows/security.js';
 import { verifyServerOwner } from '../windows/trust.js';
 import { acceptedClient, createInstance, nameInUse } from '../windows/instance.js';
-import { win32OpenPath, type ConnectionStats } from '../named.js';
+import { validateWinAddress, win32OpenPath, type ConnectionStats } from '../named.js';
 import { messageTransportFromHandle } from '../windows/server.js';
+import type { ChannelPlatform } from './platform.js';
 import { Connection, releasedOnce, type ChannelEndpoint, type PendingConnection } from './connection.js';
 
 const E = WIN32_ERRORS;
@@ -409,3 +410,12 @@ export function winConnect(address: string, maxMessageSize: number, trusted: 'an
     },
   );
 }
+
+/** The Windows channel platform (src/channel/platform.ts). */
+export const windowsChannel: ChannelPlatform = {
+  address: validateWinAddress,
+  pipe: winPipe,
+  fromFd: winFromFd,
+  listen: (address, o) => new WinListenerBackend(address ?? arbitraryWinAddress(), o.backlog, o.maxMessageSize, o.maxPending, o.handshakeMax),
+  connect: (address, o) => winConnect(address, o.maxMessageSize, o.trustedServerOwners, o.handshakeMax),
+};
