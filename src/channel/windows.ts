@@ -16,10 +16,9 @@ import { PipeError, WIN32_ERRORS, closedError, win32Error } from '../errors.js';
 import { getOsfHandle, openOsfHandle } from '../windows/crt.js';
 import * as k32 from '../windows/kernel32.js';
 import { OverlappedSlot, type Completion } from '../windows/overlapped.js';
-import { RETRY, retry } from '../retry.js';
 import { SecurityAttributes } from '../windows/security.js';
-import { verifyServerOwner } from '../windows/trust.js';
 import { acceptedClient, createInstance, nameInUse } from '../windows/instance.js';
+import { openPipe } from '../windows/open.js';
 import { validateWinAddress, win32OpenPath, type ConnectionStats } from '../named.js';
 import { messageTransportFromHandle } from '../windows/server.js';
 import type { ChannelPlatform } from './platform.js';
@@ -382,33 +381,12 @@ export class WinListenerBackend {
  * check as `connect`). The handle is closed on every failure.
  */
 export function winConnect(address: string, maxMessageSize: number, trusted: 'any' | readonly string[] = ['default'], handshakeMax?: number): Promise<PendingConnection> {
-  return retry(
-    () => {
-      const handle = k32.CreateFileW(win32OpenPath(address), k32.GENERIC_READ | k32.GENERIC_WRITE, 0, null, k32.OPEN_EXISTING, CLIENT_FLAGS, null);
-      if (handle === k32.INVALID_HANDLE_VALUE) {
-        const e = k32.GetLastError();
-        // WaitNamedPipeW would block the event loop; a short timer retry keeps it free.
-        if (e === E.ERROR_PIPE_BUSY) return RETRY;
-        throw win32Error(e, 'CreateFileW', address);
-      }
-      try {
-        if (k32.GetFileType(handle) !== k32.FILE_TYPE_PIPE) throw new PipeError({ code: 'EINVAL', syscall: 'connect', path: address, message: `EINVAL: ${address} is not a pipe` });
-        verifyServerOwner(handle, address, trusted);
-      } catch (err) {
-        k32.CloseHandle(handle);
-        throw err;
-      }
-      // Ownership: setMessageReadMode closes the handle if it fails; then the connection owns it.
-      setMessageReadMode(handle, address);
-      return pendingFromHandle(handle, address, maxMessageSize, handshakeMax);
-    },
-    {
-      first: 2,
-      max: 50,
-      deadline: Date.now() + CONNECT_TIMEOUT_MS,
-      timedOut: () => new PipeError({ code: 'ETIMEDOUT', syscall: 'connect', path: address, win32Errno: E.ERROR_PIPE_BUSY }),
-    },
-  );
+  const spec = { access: k32.GENERIC_READ | k32.GENERIC_WRITE, flags: CLIENT_FLAGS, trusted, deadline: Date.now() + CONNECT_TIMEOUT_MS };
+  return openPipe(address, spec).then(({ handle }) => {
+    // Ownership: setMessageReadMode closes the handle if it fails; then the connection owns it.
+    setMessageReadMode(handle, address);
+    return pendingFromHandle(handle, address, maxMessageSize, handshakeMax);
+  });
 }
 
 /** The Windows channel platform (src/channel/platform.ts). */

@@ -10,8 +10,9 @@
 import net from 'node:net';
 import { byteConnection } from '../connection.js';
 import { PipeError, WIN32_ERRORS, abortError, invalidArgValue, win32Error } from '../errors.js';
-import { Backoff, RETRY, retry } from '../retry.js';
+import { Backoff } from '../retry.js';
 import { acceptedClient, createInstance, nameInUse, someoneListens } from './instance.js';
+import { openPipe } from './open.js';
 import { MessageConnection, type MessageSink, type MessageTransport } from '../message.js';
 import { PipeServerBase } from '../server.js';
 import { isRemotePipePath, pipePath, win32OpenPath, type ConnectionStats, type HalfClose, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
@@ -19,7 +20,7 @@ import { openOsfHandle } from './crt.js';
 import * as k32 from './kernel32.js';
 import { NativeBuffer, OverlappedSlot, type Completion } from './overlapped.js';
 import { SecurityAttributes, readSecurity } from './security.js';
-import { LazyPeer, verifyServerOwner } from './trust.js';
+import { LazyPeer } from './trust.js';
 
 const E = WIN32_ERRORS;
 
@@ -374,35 +375,17 @@ export function windowsConnect(path: string, o: ResolvedConnectOptions): Promise
     o.access === 'read' ? k32.GENERIC_READ | k32.FILE_WRITE_ATTRIBUTES : o.access === 'write' ? k32.GENERIC_WRITE | k32.FILE_READ_ATTRIBUTES : k32.GENERIC_READ | k32.GENERIC_WRITE;
   // Identification only: a server cannot act as this user with our token.
   const flags = k32.FILE_FLAG_OVERLAPPED | k32.SECURITY_SQOS_PRESENT | k32.SECURITY_IDENTIFICATION;
-  return retry(
-    () => {
-      const handle = k32.CreateFileW(win32OpenPath(path), access, 0, null, k32.OPEN_EXISTING, flags, null);
-      if (handle !== k32.INVALID_HANDLE_VALUE) return clientConnection(handle, path, o);
-      const e = k32.GetLastError();
-      // WaitNamedPipeW would block this thread; a short timer retry keeps the loop free.
-      if (e === E.ERROR_PIPE_BUSY) return RETRY;
-      throw win32Error(e, 'CreateFileW', path);
-    },
-    {
-      first: 2,
-      max: 50,
-      deadline: Date.now() + o.connectTimeout,
-      timedOut: () => new PipeError({ code: 'ETIMEDOUT', syscall: 'connect', path, win32Errno: E.ERROR_PIPE_BUSY }),
-      signal: o.signal,
-    },
+  return openPipe(path, { access, flags, trusted: o.trustedServerOwners, deadline: Date.now() + o.connectTimeout, signal: o.signal }).then(({ handle, serverOwnerSid }) =>
+    clientConnection(handle, path, o, serverOwnerSid),
   );
 }
 
 /**
- * Checks a freshly opened client handle and wraps it. Ownership: takes `handle`; on every failure
- * (not a pipe, an untrusted owner, a mode mismatch, anything else) it is closed before the throw.
+ * Wraps a client handle that openPipe opened and checked. Ownership: takes `handle`; on every
+ * failure (a mode mismatch, anything else) it is closed before the throw.
  */
-function clientConnection(handle: k32.HANDLE, path: string, o: ResolvedConnectOptions): PipeConnection {
-  let serverOwnerSid: string | undefined;
+function clientConnection(handle: k32.HANDLE, path: string, o: ResolvedConnectOptions, serverOwnerSid: string | undefined): PipeConnection {
   try {
-    // `\\?\pipe\` reaches only pipes; a handle of any other kind is still refused here.
-    if (k32.GetFileType(handle) !== k32.FILE_TYPE_PIPE) throw new PipeError({ code: 'EINVAL', syscall: 'connect', path, message: `EINVAL: ${path} is not a pipe` });
-    serverOwnerSid = verifyServerOwner(handle, path, o.trustedServerOwners);
     if (o.mode === 'message' && !k32.SetNamedPipeHandleState(handle, [k32.PIPE_READMODE_MESSAGE], null, null)) {
       const e = k32.GetLastError();
       // ERROR_INVALID_PARAMETER: the server's pipe is a byte pipe.
