@@ -13,6 +13,7 @@ import { inspect } from 'node:util';
 import type { Backend, RawEnd } from './backend.js';
 import { emitPipeErrors } from './connection.js';
 import { PipeError, abortError, cannotPipe, closedError, fromNodeError, invalidArgValue } from './errors.js';
+import { SafetyNet } from './gc.js';
 import { MAX_IO, byteRange, validateAbortSignal, validateBoolean, validateBuffer, validateInteger, validateObject } from './validate.js';
 
 const dispose: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
@@ -130,7 +131,7 @@ function streamOnFd(fd: number): boolean {
 // `handle`), something else may own the descriptor now (`new net.Socket({ fd })` without
 // detach()): closing it would pull it from under that owner, and the owner's next writes would
 // land in whatever file reuses the number. Where that can be seen, leak it instead (and say so).
-const finalizer = new FinalizationRegistry<Held>(({ backend, raw, identity }) => {
+const finalizer = new SafetyNet<Held>(({ backend, raw, identity }) => {
   let owned = true;
   try {
     owned = identity === undefined || (backend.unadopted(raw, identity) && !streamOnFd(raw.fd));
@@ -144,11 +145,7 @@ const finalizer = new FinalizationRegistry<Held>(({ backend, raw, identity }) =>
     { type: 'Warning', code: owned ? 'WINPIPE_END_GC' : 'WINPIPE_END_GC_ADOPTED' },
   );
   if (!owned) return;
-  try {
-    backend.close(raw);
-  } catch {
-    // Nothing useful can be done with an error from a finalizer.
-  }
+  backend.close(raw);
 });
 
 /**
@@ -237,7 +234,7 @@ export abstract class PipeEnd {
       // Closed, detached or owned by its socket: nothing for the net to close.
       if (end.#state !== 'open' || end.#socket || end.#held.armed) return;
       end.#held.armed = true;
-      finalizer.register(end, end.#held, end);
+      finalizer.register(end, end.#held);
     };
     pairIdentities = (a, b) => {
       a.#held.twin = b.#held;

@@ -746,6 +746,17 @@ export function isRemotePipePath(path: string): boolean {
 }
 
 /**
+ * The one rule for remote names, shared by `connect` and the channel's `Client`: opening
+ * `\\server\pipe\name` is an SMB login to `server` with the user's credentials, so it needs
+ * `allowRemote: true`. Thrown before any system call.
+ */
+export function refuseRemote(path: string, allowRemote: boolean, argName: string, given: string): void {
+  if (isRemotePipePath(path) && !allowRemote) {
+    throw invalidArgValue(argName, given, 'is a remote pipe; pass { allowRemote: true } to connect to another machine');
+  }
+}
+
+/**
  * The full OS path winpipe uses for `name`.
  *
  * - Windows: `\\.\pipe\<name>`. A name that already is a pipe path (`\\.\pipe\x`,
@@ -857,4 +868,37 @@ export function socketDirs(): SocketDirs {
 /** POSIX: the mode of a socket directory winpipe makes (and the most it tolerates). */
 export function socketDirMode(security: PipeSecurity): number {
   return security === 'everyone' ? 0o711 : 0o700;
+}
+
+// --- winpipe/connection addresses: CPython's, used as given ----------------------------------------
+
+const PIPE_ADDRESS = /^\\\\([^\\]+)\\pipe\\[^\\].*$/is;
+
+/**
+ * Checks a Windows channel address (`\\.\pipe\name`, `//./pipe/name`, or `\\server\pipe\name`
+ * for a Client) and returns it as used: `//./pipe/x` becomes `\\.\pipe\x`; a `..` segment is
+ * refused (the same rule as `pipePath`). It is opened through `\\?\pipe\`.
+ */
+export function validateWinAddress(given: string, local: boolean): string {
+  // The API takes a NUL-terminated name: a NUL would silently cut the name short.
+  if (given.includes('\0')) throw invalidArgValue('address', given, 'must not contain NUL');
+  const address = /^\/\/[.?]\/pipe\//i.test(given) || /^\\\\/.test(given) ? canonicalWindowsPipePath(given, 'address') : given;
+  const m = PIPE_ADDRESS.exec(address);
+  if (!m) throw invalidArgValue('address', address, 'must be a named-pipe path such as \\\\.\\pipe\\name');
+  if (local && m[1] !== '.' && m[1] !== '?') throw invalidArgValue('address', address, 'is a remote pipe; a Listener can only create local pipes');
+  if (address.length > 256) throw invalidArgValue('address', address, 'is longer than 256 characters');
+  return address;
+}
+
+/** Checks a POSIX channel address; returns it unchanged (relative paths stay relative, as in Python). */
+export function validatePosixAddress(address: string): string {
+  if (/^\\\\[^\\]+\\pipe\\/i.test(address)) throw invalidArgValue('address', address, 'is a Windows named-pipe address; on POSIX use a filesystem path');
+  const abstract = process.platform === 'linux' && address.startsWith('\0');
+  if (!abstract && address.includes('\0')) throw invalidArgValue('address', address, 'must not contain NUL');
+  const bytes = Buffer.byteLength(address);
+  // The path and its terminating NUL must fit sun_path; it is rejected, never truncated.
+  if (abstract ? bytes > SUN_PATH_MAX : bytes >= SUN_PATH_MAX) {
+    throw invalidArgValue('address', address, `is ${bytes} bytes; sun_path holds ${SUN_PATH_MAX - (abstract ? 0 : 1)}`);
+  }
+  return address;
 }

@@ -1,11 +1,11 @@
-// FrameDecoder (src/message.ts): CPython's framing decoded from arbitrary chunkings, including the
+// FrameDecoder (src/framing.ts): CPython's framing decoded from arbitrary chunkings, including the
 // in-place fast path for chunks of whole frames and its hand-over to the general decoder; and what
 // a receiver holds while a peer sends a frame in tiny pieces (measured in a child process).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FrameDecoder } from '../src/message.js';
+import { FrameDecoder } from '../src/framing.js';
 import { collect, exited, fixturesDir, isWindows } from './helpers/index.js';
 
 function frame(m: Buffer): Buffer {

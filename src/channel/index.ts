@@ -29,14 +29,12 @@
  * @module
  */
 import { PipeError, abortError, closedError, invalidArgType, invalidArgValue } from '../errors.js';
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_SIZE, MAX_CONNECTIONS_LIMIT, resolveAllowServerUids, resolveTrustedServerOwners, type ConnectionStats } from '../named.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_SIZE, MAX_CONNECTIONS_LIMIT, refuseRemote, resolveAllowServerUids, resolveTrustedServerOwners, type ConnectionStats } from '../named.js';
 import { validateAbortSignal, validateBoolean, validateInteger, validateObject } from '../validate.js';
 import { clientHandshake, serverHandshake } from './auth.js';
 import { Connection, installFromFd, type FromFdOptions, type PendingConnection } from './connection.js';
-import { PosixListenerBackend, arbitraryPosixAddress, posixConnect, posixFromFd, posixPipe, validatePosixAddress } from './posix.js';
-import { WinListenerBackend, arbitraryWinAddress, validateWinAddress, winConnect, winFromFd, winPipe } from './windows.js';
+import { platform, type ListenerBackend } from './platform.js';
 
-const isWindows = process.platform === 'win32';
 const dispose: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
 
 /** Options for {@link Pipe}. */
@@ -119,6 +117,13 @@ export interface ClientOptions {
    * `EACCES`. Default `[]`. Windows: validated only.
    */
   allowServerUids?: readonly number[];
+  /**
+   * Windows: allow a `\\server\pipe\name` address, as `connect`'s option of the same name.
+   * Opening a remote pipe logs in to that machine with the user's credentials, so without it such
+   * an address throws `ERR_INVALID_ARG_VALUE` before any system call. Default `false`. POSIX:
+   * validated only.
+   */
+  allowRemote?: boolean;
   /** With an `authkey`: how long the server may take over the handshake, in ms; then `ETIMEDOUT`. Default 10 000; `0` waits for ever. */
   handshakeTimeout?: number;
 }
@@ -154,7 +159,7 @@ function resolveAddress(address: unknown, listener: boolean): string {
   if (typeof address !== 'string') throw invalidArgType('address', 'of type string', address);
   // POSIX would bind a nameless abstract socket nobody can find; omit the address for a fresh one.
   if (address.length === 0) throw invalidArgValue('address', address, 'must not be empty (omit it for a fresh address)');
-  return isWindows ? validateWinAddress(address, listener) : validatePosixAddress(address);
+  return platform.address(address, listener);
 }
 
 /**
@@ -182,7 +187,7 @@ export function Pipe(options?: PipeOptions): [Connection, Connection] {
   const duplex = options?.duplex ?? true;
   validateBoolean(duplex, 'options.duplex');
   const max = resolveMax(options?.maxMessageSize, 'options.maxMessageSize');
-  return isWindows ? winPipe(duplex, max) : posixPipe(duplex, max);
+  return platform.pipe(duplex, max);
 }
 
 function fromFd(fd: number, options?: FromFdOptions): Connection {
@@ -193,18 +198,9 @@ function fromFd(fd: number, options?: FromFdOptions): Connection {
   validateBoolean(readable, 'options.readable');
   validateBoolean(writable, 'options.writable');
   const max = resolveMax(options?.maxMessageSize, 'options.maxMessageSize');
-  return isWindows ? winFromFd(fd, readable, writable, max) : posixFromFd(fd, max);
+  return platform.fromFd(fd, readable, writable, max);
 }
 installFromFd(fromFd);
-
-interface ListenerBackend {
-  readonly address: string;
-  next(): Promise<PendingConnection>;
-  /** Forgets every pending `next()` (they never settle); a client that comes later is queued. */
-  withdraw(): void;
-  close(): void;
-  stats(): ConnectionStats;
-}
 
 function resolveMaxPending(value: unknown): number {
   if (value === undefined) return DEFAULT_MAX_CONNECTIONS;
@@ -264,16 +260,8 @@ export class Listener {
     // Before authentication nothing longer than a handshake message is read (Windows; POSIX
     // checks the length prefix of each handshake frame).
     const preAuth = this.#authkey === undefined ? undefined : HANDSHAKE_MESSAGE_MAX;
-    if (address === undefined || address === null) {
-      if (isWindows) this.#backend = new WinListenerBackend(arbitraryWinAddress(), backlog, max, maxPending, preAuth);
-      else {
-        const { address: a, dir } = arbitraryPosixAddress();
-        this.#backend = new PosixListenerBackend(a, backlog, max, maxPending, dir);
-      }
-    } else {
-      const a = resolveAddress(address, true);
-      this.#backend = isWindows ? new WinListenerBackend(a, backlog, max, maxPending, preAuth) : new PosixListenerBackend(a, backlog, max, maxPending);
-    }
+    const given = address === undefined || address === null ? undefined : resolveAddress(address, true);
+    this.#backend = platform.listen(given, { backlog, maxMessageSize: max, maxPending, handshakeMax: preAuth });
   }
 
   /** The address clients connect to: the path as given, or `\\.\pipe\name`. */
@@ -459,7 +447,8 @@ async function authenticate(
  * console.log((await conn.recvBytes()).toString());
  * conn.close();
  * ```
- * @throws TypeError / RangeError synchronously for a bad address or options.
+ * @throws TypeError / RangeError synchronously for a bad address or options, and (Windows) for a
+ * remote `\\server\pipe\name` without `allowRemote: true`.
  * Rejects with PipeError `ENOENT` / `ECONNREFUSED` (nobody listens), `ETIMEDOUT` (busy),
  * `ERR_AUTHENTICATION` (wrong key on either side), `EACCES` (POSIX: the Listener runs as a uid
  * that is not ours, root, or in `allowServerUids`).
@@ -474,8 +463,12 @@ export function Client(address: string, options?: ClientOptions): Promise<Connec
   const trusted = resolveTrustedServerOwners(options?.trustedServerOwners, 'options.trustedServerOwners');
   const allowServerUids = resolveAllowServerUids(options?.allowServerUids, 'options.allowServerUids');
   const timeout = resolveHandshakeTimeout(options?.handshakeTimeout);
+  const allowRemote = options?.allowRemote ?? false;
+  validateBoolean(allowRemote, 'options.allowRemote');
+  // Only a Windows address can name another machine; a POSIX one never matches.
+  refuseRemote(a, allowRemote, 'address', address);
   if (signal?.aborted) return Promise.reject(abortError(signal));
-  const connecting = isWindows ? winConnect(a, max, trusted, key === undefined ? undefined : HANDSHAKE_MESSAGE_MAX) : posixConnect(a, max, allowServerUids);
+  const connecting = platform.connect(a, { maxMessageSize: max, trustedServerOwners: trusted, allowServerUids, handshakeMax: key === undefined ? undefined : HANDSHAKE_MESSAGE_MAX });
   if (!signal) return connecting.then((pending) => authenticate(pending, key, clientHandshake, timeout));
   return new Promise<Connection>((resolve, reject) => {
     let aborted = false;

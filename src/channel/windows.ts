@@ -12,14 +12,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync } from 'node:fs';
-import { PipeError, WIN32_ERRORS, closedError, invalidArgValue, win32Error } from '../errors.js';
+import { PipeError, WIN32_ERRORS, closedError, win32Error } from '../errors.js';
 import { getOsfHandle, openOsfHandle } from '../windows/crt.js';
 import * as k32 from '../windows/kernel32.js';
 import { OverlappedSlot, type Completion } from '../windows/overlapped.js';
 import { SecurityAttributes } from '../windows/security.js';
-import { verifyServerOwner } from '../windows/trust.js';
-import { canonicalWindowsPipePath, win32OpenPath, type ConnectionStats } from '../named.js';
+import { acceptedClient, createInstance, nameInUse } from '../windows/instance.js';
+import { openPipe } from '../windows/open.js';
+import { validateWinAddress, win32OpenPath, type ConnectionStats } from '../named.js';
 import { messageTransportFromHandle } from '../windows/server.js';
+import type { ChannelPlatform } from './platform.js';
 import { Connection, releasedOnce, type ChannelEndpoint, type PendingConnection } from './connection.js';
 
 const E = WIN32_ERRORS;
@@ -123,6 +125,10 @@ function connection(handle: k32.HANDLE, readable: boolean, writable: boolean, pa
   return new Connection(new WinEndpoint(handle, { readable, writable, path, maxMessageSize, eager }));
 }
 
+function throwWin32(e: number, path: string): never {
+  throw win32Error(e, 'CreateNamedPipeW', path);
+}
+
 // --- Pipe ------------------------------------------------------------------------------------------
 
 /**
@@ -135,8 +141,9 @@ export function winPipe(duplex: boolean, maxMessageSize: number): [Connection, C
   const sa = new SecurityAttributes('current-user');
   let server: k32.HANDLE;
   try {
-    server = k32.CreateNamedPipeW(win32OpenPath(path), openMode, MESSAGE_PIPE, 1, duplex ? BUFSIZE : 0, BUFSIZE, 0, sa.bytes);
-    if (server === k32.INVALID_HANDLE_VALUE) throw win32Error(k32.GetLastError(), 'CreateNamedPipeW', path);
+    // A fresh random name: anything but a handle is an error.
+    const spec = { path, openMode, pipeMode: MESSAGE_PIPE, maxInstances: 1, outBufferSize: duplex ? BUFSIZE : 0, inBufferSize: BUFSIZE, security: sa.bytes };
+    server = createInstance(spec, false, false) ?? throwWin32(E.ERROR_PIPE_BUSY, path);
   } finally {
     sa.free();
   }
@@ -173,24 +180,6 @@ export function winFromFd(fd: number, readable: boolean, writable: boolean, maxM
 
 // --- addresses ----------------------------------------------------------------------------------
 
-const PIPE_ADDRESS = /^\\\\([^\\]+)\\pipe\\[^\\].*$/is;
-
-/**
- * Checks a Windows channel address (`\\.\pipe\name`, `//./pipe/name`, or `\\server\pipe\name`
- * for a Client) and returns it as used: `//./pipe/x` becomes `\\.\pipe\x`; a `..` segment is
- * refused (the same rule as `pipePath`, src/named.ts). It is opened through `\\?\pipe\`.
- */
-export function validateWinAddress(given: string, local: boolean): string {
-  // The API takes a NUL-terminated name: a NUL would silently cut the name short.
-  if (given.includes('\0')) throw invalidArgValue('address', given, 'must not contain NUL');
-  const address = /^\/\/[.?]\/pipe\//i.test(given) || /^\\\\/.test(given) ? canonicalWindowsPipePath(given, 'address') : given;
-  const m = PIPE_ADDRESS.exec(address);
-  if (!m) throw invalidArgValue('address', address, 'must be a named-pipe path such as \\\\.\\pipe\\name');
-  if (local && m[1] !== '.' && m[1] !== '?') throw invalidArgValue('address', address, 'is a remote pipe; a Listener can only create local pipes');
-  if (address.length > 256) throw invalidArgValue('address', address, 'is longer than 256 characters');
-  return address;
-}
-
 /** Python's `arbitrary_address('AF_PIPE')`. */
 export function arbitraryWinAddress(): string {
   return `\\\\.\\pipe\\winpipe-listener-${process.pid}-${randomBytes(8).toString('hex')}`;
@@ -223,13 +212,6 @@ interface Instance {
   slot: OverlappedSlot;
   /** The handle was closed by close(); the accept's completion is still to come. */
   handleClosed?: boolean;
-}
-
-/** True when someone serves `path` (an instance is free, or all are busy). Waits at most 1 ms. */
-function nameInUse(path: string): boolean {
-  if (k32.WaitNamedPipeW(win32OpenPath(path), 1)) return true;
-  const e = k32.GetLastError();
-  return e === E.ERROR_SEM_TIMEOUT || e === E.ERROR_PIPE_BUSY;
 }
 
 /**
@@ -323,13 +305,9 @@ export class WinListenerBackend {
 
   #addInstance(first: boolean): void {
     const openMode = k32.PIPE_ACCESS_DUPLEX | k32.FILE_FLAG_OVERLAPPED | (first ? k32.FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
-    const handle = k32.CreateNamedPipeW(win32OpenPath(this.address), openMode, MESSAGE_PIPE, k32.PIPE_UNLIMITED_INSTANCES, BUFSIZE, BUFSIZE, 0, this.#security!.bytes);
-    if (handle === k32.INVALID_HANDLE_VALUE) {
-      const e = k32.GetLastError();
-      // FIRST_PIPE_INSTANCE on a name someone else serves gives ERROR_ACCESS_DENIED.
-      if (first && (e === E.ERROR_ACCESS_DENIED || e === E.ERROR_PIPE_BUSY)) throw new PipeError({ code: 'EADDRINUSE', syscall: 'CreateNamedPipeW', path: this.address, win32Errno: e });
-      throw win32Error(e, 'CreateNamedPipeW', this.address);
-    }
+    const spec = { path: this.address, openMode, pipeMode: MESSAGE_PIPE, maxInstances: k32.PIPE_UNLIMITED_INSTANCES, outBufferSize: BUFSIZE, inBufferSize: BUFSIZE, security: this.#security!.bytes };
+    // Unlimited instances: "not now" cannot come, so a failure is an error.
+    const handle = createInstance(spec, first, false) ?? throwWin32(E.ERROR_PIPE_BUSY, this.address);
     // Ownership: the instance owns `handle` until accept() hands it to a connection or it is closed.
     let slot: OverlappedSlot;
     try {
@@ -366,9 +344,7 @@ export class WinListenerBackend {
   #onConnect(inst: Instance, c: Completion): void {
     this.#pending.delete(inst);
     inst.slot.free();
-    // ERROR_PIPE_CONNECTED: the client came first. ERROR_NO_DATA: it came, wrote and left; what it
-    // wrote is still readable, then end of file (CPython's issue 14725).
-    const connected = c.error === 0 || c.error === E.ERROR_PIPE_CONNECTED || c.error === E.ERROR_NO_DATA;
+    const connected = acceptedClient(c.error);
     if (!connected || this.#closed) {
       if (!inst.handleClosed) k32.CloseHandle(inst.handle);
       if (!this.#closed && c.error !== E.ERROR_OPERATION_ABORTED) this.#fail(win32Error(c.error, 'ConnectNamedPipe', this.address));
@@ -405,37 +381,19 @@ export class WinListenerBackend {
  * check as `connect`). The handle is closed on every failure.
  */
 export function winConnect(address: string, maxMessageSize: number, trusted: 'any' | readonly string[] = ['default'], handshakeMax?: number): Promise<PendingConnection> {
-  const deadline = Date.now() + CONNECT_TIMEOUT_MS;
-  return new Promise((resolve, reject) => {
-    let delay = 2;
-    const attempt = (): void => {
-      const handle = k32.CreateFileW(win32OpenPath(address), k32.GENERIC_READ | k32.GENERIC_WRITE, 0, null, k32.OPEN_EXISTING, CLIENT_FLAGS, null);
-      if (handle !== k32.INVALID_HANDLE_VALUE) {
-        try {
-          try {
-            if (k32.GetFileType(handle) !== k32.FILE_TYPE_PIPE) throw new PipeError({ code: 'EINVAL', syscall: 'connect', path: address, message: `EINVAL: ${address} is not a pipe` });
-            verifyServerOwner(handle, address, trusted);
-          } catch (err) {
-            k32.CloseHandle(handle);
-            throw err;
-          }
-          // Ownership: setMessageReadMode closes the handle if it fails; then the connection owns it.
-          setMessageReadMode(handle, address);
-          resolve(pendingFromHandle(handle, address, maxMessageSize, handshakeMax));
-        } catch (err) {
-          reject(err);
-        }
-        return;
-      }
-      const e = k32.GetLastError();
-      if (e === E.ERROR_PIPE_BUSY && Date.now() < deadline) {
-        // WaitNamedPipeW would block the event loop; a short timer retry keeps it free.
-        setTimeout(attempt, delay);
-        delay = Math.min(delay * 2, 50);
-        return;
-      }
-      reject(e === E.ERROR_PIPE_BUSY ? new PipeError({ code: 'ETIMEDOUT', syscall: 'connect', path: address, win32Errno: e }) : win32Error(e, 'CreateFileW', address));
-    };
-    attempt();
+  const spec = { access: k32.GENERIC_READ | k32.GENERIC_WRITE, flags: CLIENT_FLAGS, trusted, deadline: Date.now() + CONNECT_TIMEOUT_MS };
+  return openPipe(address, spec).then(({ handle }) => {
+    // Ownership: setMessageReadMode closes the handle if it fails; then the connection owns it.
+    setMessageReadMode(handle, address);
+    return pendingFromHandle(handle, address, maxMessageSize, handshakeMax);
   });
 }
+
+/** The Windows channel platform (src/channel/platform.ts). */
+export const windowsChannel: ChannelPlatform = {
+  address: validateWinAddress,
+  pipe: winPipe,
+  fromFd: winFromFd,
+  listen: (address, o) => new WinListenerBackend(address ?? arbitraryWinAddress(), o.backlog, o.maxMessageSize, o.maxPending, o.handshakeMax),
+  connect: (address, o) => winConnect(address, o.maxMessageSize, o.trustedServerOwners, o.handshakeMax),
+};
