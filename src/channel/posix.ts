@@ -354,7 +354,7 @@ const CONNECT_TIMEOUT_MS = 20_000;
 export async function posixConnect(address: string, maxMessageSize: number, allowServerUids: readonly number[] = []): Promise<PendingConnection> {
   const socket = await retry<net.Socket>(
     () =>
-      connectUnix(address).catch((err: PipeError) => {
+      connectUnix(address, undefined, true).catch((err: PipeError) => {
         if (err.code === 'EAGAIN') return RETRY;
         throw err;
       }),
@@ -369,8 +369,8 @@ export async function posixConnect(address: string, maxMessageSize: number, allo
   }
   // Until the connection is claimed, a socket error must not become an uncaught exception.
   socket.on('error', () => {});
-  // Nothing flows until the handshake reads exact frames or the transport starts.
-  socket.pause();
+  // Nothing flows until the handshake reads exact frames or the transport starts: paused by
+  // connectUnix as it connected.
   return pendingFromSocket(socket, address, maxMessageSize);
 }
 

@@ -5,10 +5,12 @@
  * `winpipe/connection` Listener / Client (src/channel/posix.ts) both call only this module for
  * that.
  *
- * Connect goes through `socket` + `connect` with the exact sockaddr length, not `net.connect`:
- * Node pads a Linux abstract name (`\0name`) to the whole of sun_path, which is a different name
- * from the exact-length one a Listener (ours or CPython's) binds. The connected descriptor is then
- * handed to `net.Socket({ fd })`.
+ * A Linux abstract name (`\0name`) is connected through `socket` + `connect` with the exact
+ * sockaddr length, not `net.connect`: Node pads it to the whole of sun_path, which is a different
+ * name from the exact-length one a Listener (ours or CPython's) binds. The connected descriptor is
+ * then handed to `net.Socket({ fd })`. A path in the file system goes through `net.connect`: the
+ * same socket and the same errors, fewer instructions per connect than the koffi path, and it works
+ * where `net.Socket({ fd })` does no I/O on a socket (Bun 1.4, docs/runtimes.md).
  */
 import { closeSync, constants as fsc, fchmodSync, fstatSync, linkSync, lstatSync, mkdtempSync, openSync, rmdirSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
@@ -241,9 +243,50 @@ const IN_PROGRESS_POLL_MS = 1;
  * (`ENOENT`, `ECONNREFUSED`, `EAGAIN`, `EACCES`, ...), or an `AbortError`; the fd is closed on
  * every failure.
  *
+ * With `paused`, the socket is paused as it connects, before any data event can run: for a reader
+ * that takes exact frames (the channel's handshake), not for a connection that flows.
+ *
  * Ownership: the returned socket owns the fd.
  */
-export function connectUnix(path: string, signal?: AbortSignal): Promise<net.Socket> {
+export function connectUnix(path: string, signal?: AbortSignal, paused = false): Promise<net.Socket> {
+  return path.charCodeAt(0) === 0 ? connectExact(path, signal, paused) : connectByPath(path, signal, paused);
+}
+
+/** {@link connectUnix} for a path in the file system, through `net.connect`. */
+function connectByPath(path: string, signal: AbortSignal | undefined, paused: boolean): Promise<net.Socket> {
+  if (signal?.aborted) return Promise.reject(abortError(signal));
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ path, allowHalfOpen: true });
+    // Only with a signal (a closure less per connect without one).
+    const onAbort = signal
+      ? (): void => {
+          socket.off('connect', onConnect);
+          socket.off('error', onError);
+          socket.destroy();
+          reject(abortError(signal));
+        }
+      : undefined;
+    const onConnect = (): void => {
+      if (onAbort) signal!.removeEventListener('abort', onAbort);
+      socket.off('error', onError);
+      if (paused) socket.pause();
+      resolve(socket);
+    };
+    const onError = (err: Error): void => {
+      if (onAbort) signal!.removeEventListener('abort', onAbort);
+      socket.off('connect', onConnect);
+      socket.destroy();
+      reject(posixFromNode(err, 'connect', path));
+    };
+    if (onAbort) signal!.addEventListener('abort', onAbort, { once: true });
+    socket.once('connect', onConnect);
+    socket.once('error', onError);
+  });
+}
+
+/** {@link connectUnix} for a Linux abstract name, at its exact length, through koffi. */
+function connectExact(path: string, signal: AbortSignal | undefined, paused: boolean): Promise<net.Socket> {
+  if (signal?.aborted) return Promise.reject(abortError(signal));
   let addr: { addr: Uint8Array; len: number };
   try {
     addr = sockaddrUn(path, SUN_PATH_MAX);
@@ -259,7 +302,7 @@ export function connectUnix(path: string, signal?: AbortSignal): Promise<net.Soc
   let e = libc.connect(fd, addr.addr, addr.len) === 0 ? 0 : libc.errno();
   // An interrupted connect goes on in the background; its end is seen as for EINPROGRESS.
   if (e === EINTR) e = EINPROGRESS;
-  if (e === 0) return adopt(fd, path);
+  if (e === 0) return adopt(fd, path, paused);
   if (e !== EINPROGRESS) {
     libc.close(fd);
     return Promise.reject(posixError(e === EWOULDBLOCK ? EAGAIN : e, 'connect', path));
@@ -284,16 +327,18 @@ export function connectUnix(path: string, signal?: AbortSignal): Promise<net.Soc
         reject(posixError(r, 'connect', path));
         return;
       }
-      adopt(fd, path).then(resolve, reject);
+      adopt(fd, path, paused).then(resolve, reject);
     };
     look();
   });
 }
 
 /** Ownership: the net.Socket takes `fd`; if it cannot, the fd is closed here. */
-function adopt(fd: number, path: string): Promise<net.Socket> {
+function adopt(fd: number, path: string, paused: boolean): Promise<net.Socket> {
   try {
-    return Promise.resolve(new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true }));
+    const socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+    if (paused) socket.pause();
+    return Promise.resolve(socket);
   } catch (err) {
     libc.close(fd);
     return Promise.reject(posixFromNode(err, 'connect', path));
