@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { spawnWithHandles } from '../src/index.js';
 import { CHECK_PARENT, SCRIPT_NAME, killOnCloseMechanism } from '../src/posix/kill-on-close.js';
 import * as k32 from '../src/windows/kernel32.js';
+import { killOnCloseJobHandle } from '../src/windows/spawn.js';
 import { bundle } from './helpers/bundle.js';
 import { collect, exited, fixturesDir, isWindows, syncCode, trackedPipes, underWine, within } from './helpers/index.js';
 
@@ -120,7 +121,7 @@ describe.skipIf(noFixture !== undefined)(`spawnWithHandles({ killOnClose })${noF
     expect(ms!).toBeLessThanOrEqual(GONE_MS);
   });
 
-  it.runIf(isWindows)('Windows: a killOnClose child is in a job at once, and a plain one is not (IsProcessInJob)', async () => {
+  it.runIf(isWindows)("Windows: a killOnClose child is in this process's kill-on-close job when it starts, and a plain one is not (IsProcessInJob)", async () => {
     const { writer } = pipe();
     const check = (killOnClose: boolean): Promise<boolean> =>
       new Promise((resolve, reject) => {
@@ -129,9 +130,7 @@ describe.skipIf(noFixture !== undefined)(`spawnWithHandles({ killOnClose })${noF
         c.once('spawn', () => {
           const h = k32.OpenProcess(k32.PROCESS_QUERY_LIMITED_INFORMATION, false, c.pid!);
           const inJob: k32.Out<number> = [0];
-          // A NULL job: in any job at all. Our own process may be in libuv's job (a test runner's
-          // child), but its children break away silently from that one.
-          const ok = k32.IsProcessInJob(h, 0n, inJob);
+          const ok = k32.IsProcessInJob(h, killOnCloseJobHandle()!, inJob);
           k32.CloseHandle(h);
           c.kill();
           if (!ok) reject(new Error(`IsProcessInJob: ${k32.GetLastError()}`));

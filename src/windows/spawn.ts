@@ -570,6 +570,11 @@ function killOnCloseJob(): k32.HANDLE {
   return made;
 }
 
+/** @internal The job of `killOnClose` children, once one was spawned (tests ask IsProcessInJob about it). */
+export function killOnCloseJobHandle(): k32.HANDLE | undefined {
+  return sharedJob;
+}
+
 /**
  * Puts a suspended child in `job` if it did not inherit it, then resumes it. Returns the error
  * that stops it from running, if any (the caller ends it).
