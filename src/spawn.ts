@@ -96,11 +96,13 @@ export interface SpawnWithHandlesOptions extends SpawnOptions {
  * Platform notes: exact on both. POSIX: Node's `spawn`, every option, a real `ChildProcess`.
  * Windows: winpipe's own `CreateProcessW` (see the module notes). Supported options there:
  * `cwd`, `env`, `argv0`, `stdio` (`'pipe'`, `'ignore'`, `'inherit'`, `null`, or your own
- * ends/fds, for slots 0-2; later slots only `'ignore'`), `windowsHide`, `windowsVerbatimArguments`.
+ * ends/fds, for slots 0-2; later slots only `'ignore'`), `windowsHide`, `windowsVerbatimArguments`,
+ * `killOnClose`. The child's side, in Node: `adoptEnd`.
  * `detached`, `shell`, `uid`, `gid`, `serialization`, `timeout`, `killSignal`, `signal`, `'ipc'`
  * and `'overlapped'` throw `ERR_INVALID_ARG_VALUE`. `.bat`/`.cmd` throw `EINVAL` (no shell). A missing
  * program is an `'error'` (`ENOENT`) then `'close'`, as in Node. The child is not put in libuv's
- * kill-on-close job: it outlives this process unless you kill it. The child gets the end as it
+ * kill-on-close job: it outlives this process unless you kill it, or pass `killOnClose: true`
+ * (see {@link SpawnWithHandlesOptions.killOnClose}). The child gets the end as it
  * is: a `createPipe` end is a synchronous handle (plain `ReadFile`/`WriteFile`); a channel
  * `Connection` end is overlapped.
  * @throws TypeError for bad arguments; PipeError `ERR_PIPE_CLOSED` for a closed end, `EBADF` for
