@@ -12,7 +12,9 @@
 //   broker is in the job from creation (IsProcessInJob while still suspended);
 // - assignSuspendedChild: the fallback, assigning a suspended child, works;
 // - jobListAttribute: PROC_THREAD_ATTRIBUTE_JOB_LIST is accepted, and a child made with it is in the job;
-// - nested: a process already in a job (libuv's, as every spawn child is) can be put in a second one;
+// - nested: a spawn child (in libuv's job) put in a fresh job, then in `job`, which already held
+//   processes of its own: Wine 8 refuses the second (ERROR_ACCESS_DENIED), as Windows does when the
+//   jobs cannot form a tree. A fresh job nests (test/kill-on-close.test.ts, both levels);
 // - killOnClose: a child in the job of a process that is then terminated is gone, and how fast (ms);
 // - pipeInfo: FilePipeLocalInformation (configuration, end), FileModeInformation and
 //   FileAccessInformation of CreatePipe's

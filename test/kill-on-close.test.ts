@@ -11,7 +11,7 @@ import { CHECK_PARENT, SCRIPT_NAME, killOnCloseMechanism } from '../src/posix/ki
 import * as k32 from '../src/windows/kernel32.js';
 import { killOnCloseJobHandle } from '../src/windows/spawn.js';
 import { bundle } from './helpers/bundle.js';
-import { collect, exited, fixturesDir, isWindows, syncCode, trackedPipes, underWine, within } from './helpers/index.js';
+import { collect, exited, fixturesDir, isWindows, syncCode, trackedPipes, within } from './helpers/index.js';
 
 const pipe = trackedPipes();
 const handlesExe = join(fixturesDir, 'bin', 'handles.exe');
@@ -27,6 +27,8 @@ interface Started {
   childPid: number;
   /** Resolves when the parent's stdout reaches end of file: neither the parent nor the child holds it. */
   eof: Promise<void>;
+  /** Everything on the parent's stdout so far (the child's and its children's output included). */
+  text(): string;
 }
 
 /** Starts test/fixtures/kill-on-close-parent.mjs and waits for its child's pid. */
@@ -53,7 +55,7 @@ async function start(killOnClose: boolean, [command, args]: [string, string[]], 
   );
   const msg = JSON.parse(line) as { pid?: number; error?: string };
   if (!msg.pid) throw new Error(`spawn failed: ${line}`);
-  return { parent, childPid: msg.pid, eof };
+  return { parent, childPid: msg.pid, eof, text: () => out };
 }
 
 /** Kills the parent outright; resolves with the ms until its stdout's end of file, or undefined if it did not come within `ms`. */
@@ -121,6 +123,34 @@ describe.skipIf(noFixture !== undefined)(`spawnWithHandles({ killOnClose })${noF
     expect(ms!).toBeLessThanOrEqual(GONE_MS);
   });
 
+  // Windows: the inner broker is created inside the outer job (a job without silent breakaway holds
+  // every process its members create), and joins the inner job as well: a nested job.
+  it(`a killOnClose child that spawns with killOnClose itself: both levels end within ${GONE_MS} ms (Windows: nested jobs)`, async () => {
+    const entry = await bundle('../test/fixtures/kill-on-close-entry.ts');
+    const s = await start(true, [process.execPath, [join(fixturesDir, 'kill-on-close-parent.mjs'), entry, 'true', '', ...sleeper.flat()]]);
+    let inner = 0;
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && !s.text().includes('error')) {
+      // The second line: the inner parent's {"pid": <its sleeper>}.
+      const m = /^\{"pid":(\d+)\}$/m.exec(s.text().split('\n').slice(1).join('\n'));
+      if (m) {
+        inner = Number(m[1]);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    try {
+      expect(s.text()).not.toContain('error');
+      expect(inner).toBeGreaterThan(0);
+      const ms = await killParent(s, 10_000);
+      expect(ms, 'end of file: neither level holds the stdout any more').toBeDefined();
+      expect(ms!).toBeLessThanOrEqual(GONE_MS);
+    } finally {
+      killPid(s.childPid);
+      if (inner) killPid(inner);
+    }
+  });
+
   it.runIf(isWindows)("Windows: a killOnClose child is in this process's kill-on-close job when it starts, and a plain one is not (IsProcessInJob)", async () => {
     const { writer } = pipe();
     const check = (killOnClose: boolean): Promise<boolean> =>
@@ -128,12 +158,15 @@ describe.skipIf(noFixture !== undefined)(`spawnWithHandles({ killOnClose })${noF
         const c = spawnWithHandles(handlesExe, ['sleep', '10000'], { handles: [writer], stdio: 'ignore', windowsHide: true, killOnClose });
         c.once('error', reject);
         c.once('spawn', () => {
-          const h = k32.OpenProcess(k32.PROCESS_QUERY_LIMITED_INFORMATION, false, c.pid!);
+          // PROCESS_QUERY_INFORMATION: Wine's IsProcessInJob wants it (the limited right is enough on Windows).
+          const h = k32.OpenProcess(k32.PROCESS_QUERY_INFORMATION, false, c.pid!);
+          if (h === 0n) return reject(new Error(`OpenProcess: ${k32.GetLastError()}`));
           const inJob: k32.Out<number> = [0];
           const ok = k32.IsProcessInJob(h, killOnCloseJobHandle()!, inJob);
+          const e = k32.GetLastError();
           k32.CloseHandle(h);
           c.kill();
-          if (!ok) reject(new Error(`IsProcessInJob: ${k32.GetLastError()}`));
+          if (!ok) reject(new Error(`IsProcessInJob: ${e}`));
           else resolve(inJob[0] !== 0);
         });
       });
@@ -189,12 +222,12 @@ describe.skipIf(noFixture !== undefined)(`spawnWithHandles({ killOnClose })${noF
       const script = "const c = require('child_process').spawn('sleep', ['60'], { stdio: ['ignore', 'inherit', 'ignore'] }); console.log(JSON.stringify({ grandchild: c.pid })); setInterval(() => {}, 1 << 30);";
       const s = await start(true, [process.execPath, ['-e', script]]);
       let grandchild = 0;
-      s.parent.stdout!.on('data', (d: Buffer) => {
-        const m = /"grandchild":(\d+)/.exec(d.toString());
-        if (m) grandchild = Number(m[1]);
-      });
       const deadline = Date.now() + 30_000;
-      while (!grandchild && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while (!grandchild && Date.now() < deadline) {
+        const m = /"grandchild":(\d+)/.exec(s.text());
+        if (m) grandchild = Number(m[1]);
+        else await new Promise((r) => setTimeout(r, 20));
+      }
       try {
         expect(grandchild).toBeGreaterThan(0);
         expect(await killParent(s, GONE_MS + 1000)).toBeUndefined();

@@ -224,6 +224,7 @@ export const DuplicateHandle: (
 export const GetCurrentProcess: () => HANDLE = bind('HANDLE __stdcall GetCurrentProcess()');
 
 export const PROCESS_QUERY_LIMITED_INFORMATION = 0x1000;
+export const PROCESS_QUERY_INFORMATION = 0x0400;
 
 /** `HANDLE OpenProcess(DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwProcessId)`. Returns NULL (0n) on failure. */
 export const OpenProcess: (dwDesiredAccess: number, bInheritHandle: boolean, dwProcessId: number) => HANDLE = bind(
