@@ -216,7 +216,8 @@ describe('a Node child adopts what spawnWithHandles gave it', () => {
 describe('handle values across languages, the .NET way (decimal strings on the command line)', () => {
   it.runIf(isWindows).skipIf(!existsSync(parentExe))(`a Node child adopts the ends a C parent made with CreatePipe and passed as GetClientHandleAsString does${existsSync(parentExe) ? '' : ` (skipped: ${noFixture})`}`, async () => {
     const bundled = await bundle('index.ts');
-    const p = spawn(parentExe, [process.execPath, child, bundled, 'async'], { stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
+    // The C parent appends the two values; the child's mode is left to its default (async).
+    const p = spawn(parentExe, [process.execPath, child, bundled], { stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
     const [out, err] = await within(Promise.all([collect(p.stdout), collect(p.stderr)]), 60_000, 'the C parent');
     expect(await exited(p), err).toBe(0);
     expect(out).toBe('got:ping from C');
