@@ -96,6 +96,7 @@ describe.skipIf(noFixture !== undefined)(`spawnWithHandles({ killOnClose })${noF
     const s = await start(true, sleeper);
     try {
       const ms = await killParent(s, 10_000);
+      console.log(`killOnClose (${killOnCloseMechanism()}): end of file ${ms ?? 'never'} ms after the parent was killed`);
       expect(ms, 'end of file on the stdout the child held').toBeDefined();
       expect(ms!).toBeLessThanOrEqual(GONE_MS);
       if (process.platform === 'linux') expect(gone(s.childPid)).toBe(true);
@@ -183,6 +184,7 @@ describe.skipIf(noFixture !== undefined)(`spawnWithHandles({ killOnClose })${noF
       const s = await start(true, sleeper, 'watcher');
       try {
         const ms = await killParent(s, 10_000);
+        console.log(`killOnClose (watcher): end of file ${ms ?? 'never'} ms after the parent was killed`);
         expect(ms).toBeDefined();
         expect(ms!).toBeLessThanOrEqual(GONE_MS);
         if (process.platform === 'linux') expect(gone(s.childPid)).toBe(true);
