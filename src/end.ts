@@ -8,11 +8,12 @@
  * is ever parked on a pending read.
  */
 import net from 'node:net';
-import { Readable, type Writable } from 'node:stream';
+import { Readable, Stream, type Writable } from 'node:stream';
 import { inspect } from 'node:util';
 import type { Backend, RawEnd } from './backend.js';
 import { emitPipeErrors } from './connection.js';
-import { PipeError, abortError, closedError, fromNodeError, invalidArgValue } from './errors.js';
+import { PipeError, abortError, cannotPipe, closedError, fromNodeError, invalidArgValue } from './errors.js';
+import { SafetyNet } from './gc.js';
 import { MAX_IO, byteRange, validateAbortSignal, validateBoolean, validateBuffer, validateInteger, validateObject } from './validate.js';
 
 const dispose: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
@@ -22,6 +23,12 @@ const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.f
 export interface PipeIoOptions {
   /** Aborts the pending operation; it rejects with an `AbortError`. */
   signal?: AbortSignal;
+}
+
+/** Options for {@link PipeReader.chunks}. */
+export interface PipeChunksOptions extends PipeIoOptions {
+  /** The most bytes one chunk holds (default {@link DEFAULT_READ_SIZE}). */
+  size?: number;
 }
 
 /** Options for {@link PipeWriter.write}: a string's `encoding` (default `'utf8'`) besides `signal`. */
@@ -124,7 +131,7 @@ function streamOnFd(fd: number): boolean {
 // `handle`), something else may own the descriptor now (`new net.Socket({ fd })` without
 // detach()): closing it would pull it from under that owner, and the owner's next writes would
 // land in whatever file reuses the number. Where that can be seen, leak it instead (and say so).
-const finalizer = new FinalizationRegistry<Held>(({ backend, raw, identity }) => {
+const finalizer = new SafetyNet<Held>(({ backend, raw, identity }) => {
   let owned = true;
   try {
     owned = identity === undefined || (backend.unadopted(raw, identity) && !streamOnFd(raw.fd));
@@ -138,11 +145,7 @@ const finalizer = new FinalizationRegistry<Held>(({ backend, raw, identity }) =>
     { type: 'Warning', code: owned ? 'WINPIPE_END_GC' : 'WINPIPE_END_GC_ADOPTED' },
   );
   if (!owned) return;
-  try {
-    backend.close(raw);
-  } catch {
-    // Nothing useful can be done with an error from a finalizer.
-  }
+  backend.close(raw);
 });
 
 /**
@@ -178,6 +181,11 @@ let arm: (end: PipeEnd) => void;
  * - `handle` is the raw OS handle (a Windows `HANDLE`; the fd on POSIX).
  * - Ends are created non-inheritable; see {@link PipeEnd.inheritable}.
  * - `close()` is idempotent; `using` and `await using` work.
+ * - An end is a `stream.Stream` (Node's legacy base class: an `EventEmitter` with `pipe()`) and
+ *   carries `_handle.fd`, the shape by which `child_process.spawn` in Node's types, Deno and Bun
+ *   recognise a stream with a descriptor. It emits no events of its own. It is deliberately not
+ *   async-iterable: execa takes an async-iterable `stdio` value as a source to read itself
+ *   instead of passing its fd; iterate with {@link PipeReader.chunks}.
  *
  * Platform notes: the first asynchronous call (`read()`/`write()`) hands the end to Node's event
  * loop. On POSIX that sets `O_NONBLOCK` on the shared file description, so do not pass an end to
@@ -226,7 +234,7 @@ export abstract class PipeEnd {
       // Closed, detached or owned by its socket: nothing for the net to close.
       if (end.#state !== 'open' || end.#socket || end.#held.armed) return;
       end.#held.armed = true;
-      finalizer.register(end, end.#held, end);
+      finalizer.register(end, end.#held);
     };
     pairIdentities = (a, b) => {
       a.#held.twin = b.#held;
@@ -243,6 +251,24 @@ export abstract class PipeEnd {
     if (this.#state !== 'open') return -1;
     this.#noteHandedOut();
     return this.#raw.fd;
+  }
+
+  /**
+   * `{ fd }` while the end is open, `null` once it is not. Deno's and Bun's `child_process.spawn`
+   * take a stream's descriptor from `_handle.fd` (Node's reads {@link PipeEnd.fd}); this lets an end
+   * go into their `stdio` as it goes into Node's. Reading it is reading `fd`: ownership stays here.
+   */
+  get _handle(): { readonly fd: number } | null {
+    const fd = this.fd;
+    return fd < 0 ? null : { fd };
+  }
+
+  /**
+   * Does nothing and returns the end. Deno's `spawn` pauses every stream it hands to a child; an
+   * end reads nothing ahead unless asked (by `read()`), which a child-bound end must not be.
+   */
+  pause(): this {
+    return this;
   }
 
   /** The raw OS handle (Windows `HANDLE`, POSIX fd) as a bigint, or -1n once closed. */
@@ -461,6 +487,13 @@ export abstract class PipeEnd {
   protected abstract onClose(transferred: boolean): void;
 }
 
+// An end is a stream.Stream by its prototype chain (instanceof, Deno's check, @types/node's stdio
+// type), but the EventEmitter state is made by EventEmitter's own methods on first use, not by its
+// constructor for every end: createPipe makes two ends per pair (B5), and the constructor's
+// fields cost more per pair than the rest of our objects.
+export interface PipeEnd extends Stream {}
+Object.setPrototypeOf(PipeEnd.prototype, Stream.prototype);
+
 interface PendingRead {
   size: number;
   resolve(chunk: Buffer): void;
@@ -566,25 +599,64 @@ export class PipeReader extends PipeEnd {
 
   /**
    * Every chunk until end of file, read with {@link PipeReader.read} (so without blocking, in
-   * order): `for await (const chunk of reader)`. Leaving the loop early (`break`, a throw) leaves
-   * the reader open and loses nothing: a read already started completes into the next call.
-   * Chunks are Buffers of at most {@link DEFAULT_READ_SIZE} bytes.
+   * order): `for await (const chunk of reader.chunks())`. Leaving the loop early (`break`, a throw)
+   * leaves the reader open and loses nothing: a read already started completes into the next call.
+   * Chunks are Buffers of at most `size` bytes (default {@link DEFAULT_READ_SIZE}); `signal` aborts
+   * the read in progress, which rejects the loop with an `AbortError`.
+   *
+   * The reader itself is not async-iterable (earlier versions were): execa, and any library that
+   * treats an async iterable in `stdio` as data to feed a child, would read the end in the parent
+   * instead of giving the child its descriptor.
    *
    * @example
    * ```ts
    * const { reader, writer } = createPipe();
    * writer.writeSync('a'); writer.close();
-   * for await (const chunk of reader) console.log(chunk.toString()); // 'a'
+   * for await (const chunk of reader.chunks()) console.log(chunk.toString()); // 'a'
    * reader.close();
    * ```
-   * @throws PipeError as `read` rejects (`ERR_PIPE_CLOSED` after close, or the OS error).
+   * @throws TypeError/RangeError synchronously for a bad `size` or `options`.
+   * The loop rejects as `read` does (`ERR_PIPE_CLOSED` after close, or the OS error).
    */
-  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
+  chunks(options?: PipeChunksOptions): AsyncIterableIterator<Buffer> {
+    validateObject(options, 'options');
+    const size = options?.size ?? DEFAULT_READ_SIZE;
+    validateInteger(size, 'options.size', 1, MAX_IO);
+    const signal = options?.signal;
+    validateAbortSignal(signal, 'options.signal');
+    return this.#chunks(size, signal);
+  }
+
+  async *#chunks(size: number, signal: AbortSignal | undefined): AsyncGenerator<Buffer, undefined, undefined> {
+    const opts = signal ? { signal } : undefined;
     for (;;) {
-      const chunk = await this.read();
-      if (chunk.byteLength === 0) return;
+      const chunk = await this.read(size, opts);
+      if (chunk.byteLength === 0) return undefined;
       yield chunk;
     }
+  }
+
+  /**
+   * Hands the end to a `stream.Readable` (as {@link PipeReader.createReadStream} does: the reader is
+   * closed from here on) and pipes it into `destination`, as `Readable.pipe` does. The reader then
+   * emits that stream's `'end'`, `'error'` and `'close'`, so `stream.pipeline(reader, dest)` and
+   * `stream.finished(reader)` see the piping end.
+   *
+   * @example
+   * ```ts
+   * await pipeline(reader, createWriteStream('out.bin'));   // node:stream/promises
+   * ```
+   */
+  override pipe<T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean | undefined }): T {
+    const stream = this.createReadStream();
+    stream.once('end', () => this.emit('end'));
+    stream.once('close', () => this.emit('close'));
+    stream.on('error', (err) => {
+      // Nobody listens on the reader: the error stays as unhandled as it would be on the stream.
+      if (this.listenerCount('error') === 0) throw err;
+      this.emit('error', err);
+    });
+    return stream.pipe(destination, options);
   }
 
   /**
@@ -785,6 +857,11 @@ export class PipeWriter extends PipeEnd {
     if (this.#error) throw this.#error;
     this.socket(false);
     return this.transfer();
+  }
+
+  /** A writer is not readable: throws `ERR_STREAM_CANNOT_PIPE`, as Node's `Writable.pipe` reports. */
+  override pipe<T extends NodeJS.WritableStream>(_destination: T, _options?: { end?: boolean | undefined }): T {
+    throw cannotPipe();
   }
 
   /** @internal */

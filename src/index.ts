@@ -23,9 +23,10 @@
  * @module
  */
 import type { Backend } from './backend.js';
-import { PipeError, abortError, abortableSleep, invalidArgType, invalidArgValue } from './errors.js';
+import { PipeError, abortError, invalidArgType, invalidArgValue } from './errors.js';
+import { RETRY, retry } from './retry.js';
 import {
-  isRemotePipePath,
+  refuseRemote,
   pipePath,
   posixConnectPath,
   resolveConnectOptions,
@@ -69,8 +70,9 @@ export function createPipe(options?: CreatePipeOptions): Pipe {
 
 /**
  * Creates a named-pipe server, like .NET's `NamedPipeServerStream` or Node's `net.createServer`,
- * with secure defaults: only the current user may connect, remote clients are rejected, and
- * `listen` refuses a name someone else already serves.
+ * with secure defaults: only the current user may connect, remote clients are rejected,
+ * `listen` refuses a name someone else already serves, and at most 512 clients are held at once
+ * (`maxConnections`; see `server.connectionStats()`).
  *
  * Windows: `CreateNamedPipeW` + overlapped `ConnectNamedPipe`; pending accepts hold no thread.
  * POSIX: a Unix domain socket in a private per-user directory (see {@link pipePath}).
@@ -139,9 +141,7 @@ export function connect(name: string, options?: ConnectOptions): Promise<PipeCon
   let path: string;
   if (isWindows) path = pipePath(name);
   else ({ path, dirs } = posixConnectPath(name));
-  if (isWindows && isRemotePipePath(path) && !resolved.allowRemote) {
-    throw invalidArgValue('name', name, 'is a remote pipe; pass { allowRemote: true } to connect to another machine');
-  }
+  if (isWindows) refuseRemote(path, resolved.allowRemote, 'name', name);
   if (!resolved.wait) return connectOnce(path, resolved, dirs);
   if (resolved.signal?.aborted) return Promise.reject(abortError(resolved.signal));
   return connectWaiting(path, resolved, dirs);
@@ -156,31 +156,33 @@ const WAIT_FIRST_MS = 10;
 const WAIT_MAX_MS = 250;
 
 /** `connect` with `wait`: each attempt gets what is left of `connectTimeout`, so the whole call keeps to it. */
-async function connectWaiting(path: string, o: ResolvedConnectOptions, dirs: SocketDirs | undefined): Promise<PipeConnection> {
+function connectWaiting(path: string, o: ResolvedConnectOptions, dirs: SocketDirs | undefined): Promise<PipeConnection> {
   const deadline = Date.now() + o.connectTimeout;
-  let delay = WAIT_FIRST_MS;
   // POSIX: a candidate directory we do not trust is passed over while waiting, not the end of it.
   const waiting: UntrustedSeen = {};
-  for (;;) {
-    try {
-      return await connectOnce(path, { ...o, connectTimeout: Math.max(0, deadline - Date.now()) }, dirs, waiting);
-    } catch (err) {
-      if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
-    }
-    const left = deadline - Date.now();
-    if (left <= 0) {
-      const skipped = waiting.untrusted;
-      throw new PipeError({
-        code: 'ETIMEDOUT',
-        syscall: 'connect',
-        path,
-        message: `ETIMEDOUT: nobody served ${path} within ${o.connectTimeout} ms${skipped ? `; passed over ${skipped.path} (${skipped.code}), which it does not trust` : ''}`,
-        ...(skipped ? { cause: skipped } : {}),
-      });
-    }
-    await abortableSleep(Math.min(delay, left), o.signal);
-    delay = Math.min(delay * 2, WAIT_MAX_MS);
-  }
+  return retry(
+    () =>
+      connectOnce(path, { ...o, connectTimeout: Math.max(0, deadline - Date.now()) }, dirs, waiting).catch((err: unknown) => {
+        if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
+        return RETRY;
+      }),
+    {
+      first: WAIT_FIRST_MS,
+      max: WAIT_MAX_MS,
+      deadline,
+      signal: o.signal,
+      timedOut: () => {
+        const skipped = waiting.untrusted;
+        return new PipeError({
+          code: 'ETIMEDOUT',
+          syscall: 'connect',
+          path,
+          message: `ETIMEDOUT: nobody served ${path} within ${o.connectTimeout} ms${skipped ? `; passed over ${skipped.path} (${skipped.code}), which it does not trust` : ''}`,
+          ...(skipped ? { cause: skipped } : {}),
+        });
+      },
+    },
+  );
 }
 
 
@@ -224,12 +226,13 @@ export {
   type ListenOptions,
   type PipeServer,
   type PipeServerEvents,
+  type ConnectionStats,
   type PipeConnection,
   type PipeConnectionFields,
   type BytePipeConnection,
   type MessagePipeConnection,
   type ConnectionFor, type PipeMode, type PipeSecurity, type ServerAccess, type ClientAccess, type HalfClose } from './named.js';
-export { PipeEnd, PipeReader, PipeWriter, DEFAULT_READ_SIZE, type PipeIoOptions, type PipeWriteOptions } from './end.js';
+export { PipeEnd, PipeReader, PipeWriter, DEFAULT_READ_SIZE, type PipeChunksOptions, type PipeIoOptions, type PipeWriteOptions } from './end.js';
 export { PipeError, isPipeError, type PipeErrorInit, type PipeLibraryCode } from './errors.js';
 export { createFifo, openFifo, type CreateFifoOptions, type OpenFifoOptions } from './posix/fifo.js';
 export { spawnWithHandles, type HandleChild, type HandleSource, type SpawnWithHandlesOptions } from './spawn.js';

@@ -22,10 +22,18 @@ export interface CreatePipeOptions {
   inheritable?: boolean | 'reader' | 'writer';
 }
 
-/** The two ends of an anonymous pipe. Also iterable: `const [reader, writer] = createPipe()`. */
+/**
+ * The two ends of an anonymous pipe, by name or by position: `const [reader, writer] = createPipe()`
+ * types `reader` as a {@link PipeReader} and `writer` as a {@link PipeWriter} (TypeScript reads the
+ * element types from `0` and `1`).
+ */
 export interface Pipe extends Iterable<PipeReader | PipeWriter> {
   readonly reader: PipeReader;
   readonly writer: PipeWriter;
+  /** The reader, as `reader`. */
+  readonly 0: PipeReader;
+  /** The writer, as `writer`. */
+  readonly 1: PipeWriter;
   [Symbol.iterator](): Iterator<PipeReader | PipeWriter>;
   /** Closes both ends. */
   [Symbol.dispose](): void;
@@ -39,6 +47,14 @@ class PipePair implements Pipe {
     readonly reader: PipeReader,
     readonly writer: PipeWriter,
   ) {}
+
+  get 0(): PipeReader {
+    return this.reader;
+  }
+
+  get 1(): PipeWriter {
+    return this.writer;
+  }
 
   *[Symbol.iterator](): Iterator<PipeReader | PipeWriter> {
     yield this.reader;

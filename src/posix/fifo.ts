@@ -26,6 +26,7 @@ import { PipeError, abortError, fromNodeError, invalidArgType, invalidArgValue, 
 import { resolveAllowServerUids } from '../named.js';
 import { validateAbortSignal, validateBoolean, validateInteger, validateObject } from '../validate.js';
 import * as libc from './libc.js';
+import { RETRY, retry } from '../retry.js';
 import { posixBackend } from './pipe.js';
 import { checkFifoOwner } from './trust.js';
 
@@ -253,42 +254,19 @@ function setBlocking(fd: number): void {
   if (flags < 0 || libc.fcntl(fd, libc.F_SETFL, flags & ~libc.O_NONBLOCK) < 0) throw posixError(libc.errno(), 'fcntl');
 }
 
-/** Retries `attempt` on a short, growing timer until it returns a value, the signal fires or it throws. */
-function retry<T>(attempt: () => T | undefined, signal: AbortSignal | undefined, cleanup: () => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
-    let delay = 1;
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      cleanup();
-      reject(abortError(signal));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const tick = (): void => {
-      let result: T | undefined;
-      try {
-        result = attempt();
-      } catch (err) {
-        signal?.removeEventListener('abort', onAbort);
-        cleanup();
-        reject(err);
-        return;
-      }
-      if (result !== undefined) {
-        signal?.removeEventListener('abort', onAbort);
-        resolve(result);
-        return;
-      }
-      // A ref'd timer keeps the process alive while we wait, as a blocking open would.
-      timer = setTimeout(tick, delay);
-      delay = Math.min(delay * 2, 25);
-    };
-    tick();
+/**
+ * Retries `attempt` on a short, growing timer (ref'd: it keeps the process alive as a blocking
+ * open would) until it returns a value, the signal fires or it throws; then `cleanup` on failure.
+ */
+function retryOpen<T>(attempt: () => T | undefined, signal: AbortSignal | undefined, cleanup: () => void): Promise<T> {
+  return retry<T>(() => attempt() ?? RETRY, { first: 1, max: 25, signal }).catch((err: unknown) => {
+    cleanup();
+    throw err;
   });
 }
 
 async function openWriter(path: string, signal: AbortSignal | undefined, nonBlocking: boolean, allowOwnerUids: readonly number[]): Promise<PipeWriter> {
-  const fd = await retry<number>(
+  const fd = await retryOpen<number>(
     () => {
       // Every attempt checks afresh what is at the path: it may be replaced while we wait.
       try {
@@ -322,7 +300,7 @@ async function openReader(path: string, signal: AbortSignal | undefined, nonBloc
   let early: Buffer | undefined;
   if (!nonBlocking) {
     const probe = Buffer.alloc(64 * 1024);
-    await retry<true>(
+    await retryOpen<true>(
       () => {
         const got = writerHasCome(fd, probe);
         if (got === false) return undefined;

@@ -88,6 +88,10 @@ export const AF_UNIX = 1;
 export const SOCK_STREAM = 1;
 /** Linux only: `SOCK_CLOEXEC`, or-ed into the type of {@link socket} / {@link socketpair}. macOS has none: use `FD_CLOEXEC`. */
 export const SOCK_CLOEXEC = isLinux ? 0o2000000 : 0;
+/** Linux only: `SOCK_NONBLOCK`, or-ed into the type of {@link socket}. macOS has none: use `O_NONBLOCK`. */
+export const SOCK_NONBLOCK = isLinux ? 0o4000 : 0;
+/** `SO_ERROR` at `SOL_SOCKET`: the pending error of a socket (how a non-blocking connect ended). */
+export const SO_ERROR = isDarwin ? 0x1007 : 4;
 /** `shutdown` directions (the same on Linux and macOS). */
 export const SHUT_RD = 0;
 export const SHUT_WR = 1;
@@ -209,6 +213,12 @@ export const socket: (domain: number, type: number, protocol: number) => number 
 const bindSocket: (fd: number, addr: Uint8Array, addrlen: number) => number = bind('int bind(int sockfd, const uint8_t *addr, uint32_t addrlen)');
 // Exported under its C name; the module's own lazy binder is also called `bind`.
 export { bindSocket as bind };
+
+/**
+ * `int connect(int sockfd, const struct sockaddr *addr, socklen_t addrlen)`: `addr` holds the raw
+ * sockaddr bytes, `addrlen` their exact length (a Linux abstract name is exactly that long).
+ */
+export const connect: (fd: number, addr: Uint8Array, addrlen: number) => number = bind('int connect(int sockfd, const uint8_t *addr, uint32_t addrlen)');
 
 /** `int getpeereid(int s, uid_t *euid, gid_t *egid)` (macOS, the BSDs): the peer's effective uid and gid. */
 export const getpeereid: (fd: number, euid: Uint32Array, egid: Uint32Array) => number = bind(

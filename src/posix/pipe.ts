@@ -6,6 +6,7 @@ import { fstatSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { Backend, RawEnd } from '../backend.js';
 import { posixError } from '../errors.js';
+import { setCloexec } from './fd.js';
 import * as libc from './libc.js';
 
 const { EINTR, EAGAIN, EWOULDBLOCK } = osConstants.errno;
@@ -31,13 +32,6 @@ function waitFor(fd: number, events: number, syscall: string): void {
     const e = libc.errno();
     if (e !== EINTR) throw posixError(e, syscall);
   }
-}
-
-function setCloexec(fd: number, cloexec: boolean): void {
-  const flags = libc.fcntl(fd, libc.F_GETFD, 0);
-  if (flags < 0) throw posixError(libc.errno(), 'fcntl');
-  const next = cloexec ? flags | libc.FD_CLOEXEC : flags & ~libc.FD_CLOEXEC;
-  if (next !== flags && libc.fcntl(fd, libc.F_SETFD, next) < 0) throw posixError(libc.errno(), 'fcntl');
 }
 
 export const posixBackend: Backend = {

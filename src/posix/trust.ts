@@ -1,6 +1,6 @@
 /**
  * The POSIX security rule, in one place: who may be at the other end of a Unix socket, which
- * directories we serve from or connect through, and how a listening socket appears at its path.
+ * directories we serve from or connect through, and which FIFOs we open.
  * Both `createServer` / `connect` (src/posix/server.ts) and the `winpipe/connection` Listener /
  * Client (src/channel/posix.ts) call only this module for those checks.
  *
@@ -18,20 +18,18 @@
  *   is 0700, the public one 0711. Listen makes it, opens it (`O_DIRECTORY | O_NOFOLLOW`), checks
  *   the owner and sets exactly that mode through the descriptor (`fchmod`, whatever the umask),
  *   then reads it back; connect checks it with `lstat`. Otherwise `EACCES` (or `ENOTDIR`).
- * - A socket is bound inside a fresh 0700 staging directory next to its path (its mode, too, set
- *   through its descriptor), given its mode there and read back, then hard-linked into place (an atomic rename that never replaces an existing file:
- *   `EADDRINUSE`), and the staging name and directory are removed. Nobody can reach it, swap it or
- *   race a by-path `chmod` before it has its final mode.
+ * - A listening socket has its final mode before anyone can reach it: `bindListening`
+ *   (src/posix/socket.ts, where sockets are made, bound and connected) binds it in a fresh 0700
+ *   staging directory, sets and reads back its mode there, then hard-links it into place
+ *   (`EADDRINUSE` if anything is there).
  *
  * Peer credentials are read once per connection: Linux `SO_PEERCRED` gives pid, uid and gid in
  * one `getsockopt`; macOS and the BSDs `getpeereid` (uid, gid) plus `LOCAL_PEERPID` (macOS pid).
  * An attacker with OUR uid is not stopped by any of this: same-uid processes can ptrace each
  * other, and can connect, serve or replace our sockets as we can.
  */
-import { closeSync, constants as fsc, fchmodSync, fstatSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, rmdirSync, unlinkSync } from 'node:fs';
-import type net from 'node:net';
+import { closeSync, constants as fsc, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { dirname, join } from 'node:path';
 import { PipeError, posixError } from '../errors.js';
 import * as libc from './libc.js';
 import type { PeerIdentity } from '../named.js';
@@ -59,13 +57,6 @@ export interface PeerCredentials {
 export function peerIdentity(cred: PeerCredentials | undefined): PeerIdentity {
   if (!cred) return { pid: undefined };
   return { pid: cred.pid, uid: cred.uid, gid: cred.gid };
-}
-
-/** The libuv fd under a connected `net.Socket`, or undefined. */
-export function socketFd(socket: net.Socket): number | undefined {
-  // `_handle.fd` is libuv's own descriptor for the stream; Node exposes it on POSIX.
-  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
 /** SO_PEERCRED's out-buffers (Linux): `struct ucred` as int32 words (host order), and its length. */
@@ -272,165 +263,8 @@ function lstatDir(dir: string, syscall: string): void {
   dirStat[libc.STAT_UID_WORD] = st.uid;
 }
 
-function posixFromNode(err: unknown, syscall: string, path: string): PipeError {
+export function posixFromNode(err: unknown, syscall: string, path: string): PipeError {
   const code = (err as NodeJS.ErrnoException).code ?? 'UNKNOWN';
   return new PipeError({ code, syscall, path, cause: err });
 }
 
-/** `struct sockaddr_un` for `path`, and the length to pass to bind. */
-function sockaddrUn(path: string, sunPathMax: number): { addr: Uint8Array; len: number } {
-  const bytes = Buffer.from(path);
-  const addr = new Uint8Array(2 + sunPathMax);
-  addr.set(bytes, 2);
-  if (isLinux) {
-    // sa_family_t is a host-order u16; every Linux Node runs on is little-endian.
-    new DataView(addr.buffer).setUint16(0, libc.AF_UNIX, true);
-    // Abstract names have no terminating NUL and their length is exact.
-    return { addr, len: 2 + bytes.length + (bytes[0] === 0 ? 0 : 1) };
-  }
-  // BSD layout: sun_len, sun_family, sun_path.
-  const len = 2 + bytes.length + 1;
-  addr[0] = len;
-  addr[1] = libc.AF_UNIX;
-  return { addr, len };
-}
-
-function setCloexec(fd: number): void {
-  const flags = libc.fcntl(fd, libc.F_GETFD, 0);
-  if (flags < 0 || libc.fcntl(fd, libc.F_SETFD, flags | libc.FD_CLOEXEC) < 0) throw posixError(libc.errno(), 'fcntl');
-}
-
-/**
- * A listening Unix socket at `path` with file mode `mode`, never reachable at any other mode:
- * bound in a fresh 0700 staging directory next to `path` (`<dir>/.XXXXXX/s`), chmod-ed there,
- * `listen`-ed, then hard-linked to `path` (fails with `EADDRINUSE` if anything is there; a rename
- * would replace it) and the staging name and directory removed. Linux abstract names (`\0...`)
- * have no file and are bound directly.
- *
- * Returns the listening fd (close-on-exec) and the socket file's dev/ino. Nothing but the caller
- * removes the file later: libuv is handed the fd and never learns a path, so it unlinks nothing.
- * Ownership: the caller owns the returned fd.
- *
- * @throws PipeError `EADDRINUSE`, `EACCES`, `ENOENT`, `ENAMETOOLONG` (the staging path does not fit sun_path).
- */
-export function bindListening(path: string, mode: number, backlog: number, sunPathMax: number): { fd: number; file: { dev: number; ino: number } | undefined } {
-  const abstract = isLinux && path.startsWith('\0');
-  let stage: string | undefined;
-  let staged: string | undefined;
-  let dirFd: number | undefined;
-  if (!abstract) {
-    try {
-      // `<dir>/.XXXXXX` (a plain join would normalise the '.' away).
-      stage = mkdtempSync(`${dirname(path)}/.`);
-    } catch (err) {
-      throw posixFromNode(err, 'mkdtemp', path);
-    }
-    staged = join(stage, 's');
-    try {
-      if (Buffer.byteLength(staged) >= sunPathMax) {
-        throw new PipeError({ code: 'ENAMETOOLONG', syscall: 'bind', path, message: `ENAMETOOLONG: the staging path ${staged} does not fit sun_path; choose a shorter directory` });
-      }
-      // Held open so that the chmod below goes to the socket in OUR staging directory even if the
-      // parent is someone else's and they swap the name for a symlink (chmod by path would follow it).
-      dirFd = openSync(stage, OPEN_DIR);
-      let st = fstatSync(dirFd);
-      // mkdtemp never grants group or other bits, whatever the umask: with them it is not ours.
-      if (!st.isDirectory() || st.uid !== currentUid() || (st.mode & 0o077) !== 0) {
-        throw new PipeError({ code: 'EACCES', syscall: 'mkdtemp', path: stage, message: `EACCES: the staging directory ${stage} was replaced` });
-      }
-      // mkdtemp's 0700 went through the umask (077 leaves it, 0777 makes it 0000, which we could
-      // not bind in): set it through the descriptor.
-      if ((st.mode & 0o7777) !== 0o700) {
-        fchmodSync(dirFd, 0o700);
-        st = fstatSync(dirFd);
-        if ((st.mode & 0o7777) !== 0o700) throw new PipeError({ code: 'EACCES', syscall: 'fchmod', path: stage, message: `EACCES: the staging directory ${stage} stays mode ${(st.mode & 0o7777).toString(8)}` });
-      }
-    } catch (err) {
-      if (dirFd !== undefined) closeSync(dirFd);
-      rmdirSync(stage);
-      throw err instanceof PipeError ? err : posixFromNode(err, 'open', stage);
-    }
-  }
-  const fd = libc.socket(libc.AF_UNIX, libc.SOCK_STREAM | libc.SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    if (dirFd !== undefined) closeSync(dirFd);
-    if (stage) rmdirSync(stage);
-    throw posixError(libc.errno(), 'socket');
-  }
-  try {
-    if (!isLinux) setCloexec(fd);
-    const { addr, len } = sockaddrUn(staged ?? path, sunPathMax);
-    if (libc.bind(fd, addr, len) !== 0) throw posixError(libc.errno(), 'bind', path);
-    if (dirFd !== undefined) {
-      if (libc.fchmodat(dirFd, 's', mode, 0) !== 0) throw posixError(libc.errno(), 'fchmodat', path);
-      verifySocketMode(dirFd, staged!, mode, path);
-    }
-    if (libc.listen(fd, backlog) !== 0) throw posixError(libc.errno(), 'listen', path);
-    let file: { dev: number; ino: number } | undefined;
-    if (staged) {
-      try {
-        linkSync(staged, path);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        throw new PipeError({ code: code === 'EEXIST' ? 'EADDRINUSE' : code ?? 'UNKNOWN', syscall: 'listen', path, cause: err });
-      }
-      const st = lstatSync(path);
-      file = { dev: st.dev, ino: st.ino };
-    }
-    return { fd, file };
-  } catch (err) {
-    libc.close(fd);
-    throw err;
-  } finally {
-    if (staged) {
-      try {
-        unlinkSync(staged);
-      } catch {
-        // Not bound (the error above says why).
-      }
-    }
-    if (dirFd !== undefined) closeSync(dirFd);
-    if (stage) rmdirSync(stage);
-  }
-}
-
-/** {@link verifySocketMode}'s answer: `struct stat` as 32-bit words (read right after the call). */
-const sockStat = new Uint32Array(libc.STAT_WORDS);
-const S_IFSOCK = 0o140000;
-
-/**
- * Reads back the socket `s` in the staging directory `dirFd` after its `fchmodat`: a socket, ours,
- * mode exactly `mode`. Through the directory descriptor (`fstatat`) where libc's is bound; else
- * by its path, inside that 0700 directory of ours that no other uid can enter.
- * @throws PipeError `EACCES` when it is not what was made.
- */
-function verifySocketMode(dirFd: number, staged: string, mode: number, path: string): void {
-  let fileMode: number;
-  let owner: number;
-  const rc = libc.fstatat?.(dirFd, 's', sockStat, libc.AT_SYMLINK_NOFOLLOW) ?? -2;
-  if (rc === 0) {
-    fileMode = sockStat[libc.STAT_MODE_WORD]!;
-    owner = sockStat[libc.STAT_UID_WORD]!;
-  } else if (rc === -2) {
-    const st = lstatSync(staged);
-    fileMode = st.mode;
-    owner = st.uid;
-  } else {
-    throw posixError(libc.errno(), 'fstatat', path);
-  }
-  if ((fileMode & S_IFMT) !== S_IFSOCK || owner !== currentUid() || (fileMode & 0o7777) !== mode) {
-    throw new PipeError({ code: 'EACCES', syscall: 'fchmodat', path, message: `EACCES: the socket bound for ${path} is mode ${(fileMode & 0o7777).toString(8)}, not ${mode.toString(8)}` });
-  }
-}
-
-/** Removes the socket file at `path` if it is still the one we bound (same dev/ino). */
-export function removeSocketFile(path: string, file: { dev: number; ino: number } | undefined): void {
-  if (!file) return;
-  try {
-    const st = lstatSync(path);
-    // Only our own socket: a later server may already have replaced it at the same path.
-    if (st.isSocket() && st.dev === file.dev && st.ino === file.ino) unlinkSync(path);
-  } catch {
-    // Already gone.
-  }
-}

@@ -2,7 +2,7 @@
  * Windows side of `listPipes`: the entries of `\\.\pipe\`, as FindFirstFileW / FindNextFileW give
  * them. Listing opens no pipe, so no server sees a connection.
  */
-import { win32Error } from '../errors.js';
+import { PipeError, isPipeError, win32Error } from '../errors.js';
 import type { PipeInfo } from '../list.js';
 import * as k32 from './kernel32.js';
 
@@ -40,9 +40,30 @@ export function findFiles(pattern: string): { name: string; sizeLow: number }[] 
   return out;
 }
 
-/** Every pipe in `\\.\pipe\`, with its current instance count, sorted by name. */
+const PIPE_DIR = '\\\\.\\pipe\\';
+
+/**
+ * Every pipe in `\\.\pipe\`, with its current instance count, sorted by name.
+ * @throws PipeError `ENOTSUP` where the system cannot list them: Wine 8 fails FindFirstFileW there
+ * with ERROR_BAD_DEV_TYPE (66), whose libuv text ("operation not supported on socket") says nothing
+ * useful, so the message says what happened.
+ */
 export function listWindowsPipes(): PipeInfo[] {
-  return findFiles('\\\\.\\pipe\\*')
-    .map((f) => ({ name: f.name, path: `\\\\.\\pipe\\${f.name}`, instances: f.sizeLow }))
+  let found: { name: string; sizeLow: number }[];
+  try {
+    found = findFiles(`${PIPE_DIR}*`);
+  } catch (err) {
+    if (!isPipeError(err) || err.win32Errno !== k32.WIN32_ERRORS.ERROR_BAD_DEV_TYPE) throw err;
+    throw new PipeError({
+      code: 'ENOTSUP',
+      syscall: 'FindFirstFileW',
+      path: PIPE_DIR,
+      win32Errno: err.win32Errno,
+      cause: err,
+      message: `ENOTSUP: this system cannot list named pipes (FindFirstFileW on ${PIPE_DIR} fails with ERROR_BAD_DEV_TYPE 66, as under Wine 8); a pipe can still be reached by its name`,
+    });
+  }
+  return found
+    .map((f) => ({ name: f.name, path: `${PIPE_DIR}${f.name}`, instances: f.sizeLow }))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

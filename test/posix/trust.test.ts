@@ -20,6 +20,7 @@ import { connect, createServer, type ConnectOptions, type CreateServerOptions, t
 import { Client, Listener, type Connection } from '../../src/channel/index.js';
 import { bundle } from '../helpers/bundle.js';
 import { exited, fixturesDir, uniqueName, within } from '../helpers/index.js';
+import { secondUser } from '../helpers/users.js';
 
 const BOUND = 20_000;
 const modes = ['byte', 'message'] as const;
@@ -84,22 +85,6 @@ function privateTmp(): string {
 
 // --- the second user --------------------------------------------------------------------------
 
-const ATTACKER = 'wptattacker';
-
-function idOf(flag: '-u' | '-g'): number | undefined {
-  const r = spawnSync('id', [flag, ATTACKER], { encoding: 'utf8' });
-  return r.status === 0 ? Number(r.stdout.trim()) : undefined;
-}
-
-/** Makes the attacker account once (idempotent: another run, or another suite, may have made it). */
-function attackerIds(): { uid: number; gid: number } {
-  if (idOf('-u') === undefined) {
-    const r = spawnSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', ATTACKER], { encoding: 'utf8' });
-    // 9: the name exists (made in parallel meanwhile).
-    if (r.status !== 0 && r.status !== 9) throw new Error(`useradd ${ATTACKER} failed: ${r.stderr}`);
-  }
-  return { uid: idOf('-u')!, gid: idOf('-g')! };
-}
 
 interface Attacker {
   uid: number;
@@ -132,7 +117,7 @@ function attackerScript(): string {
 
 /** Runs test/fixtures/attacker.mjs as the second user. */
 function attacker(args: string[]): Attacker {
-  const { uid, gid } = attackerIds();
+  const { uid, gid } = secondUser();
   // argv cannot carry NUL: the fixture reads a leading '@' as the NUL of an abstract name.
   args = args.map((x) => (x.startsWith('\0') ? `@${x.slice(1)}` : x));
   const child = spawn(process.execPath, [attackerScript(), ...args], { uid, gid, cwd: '/', stdio: ['ignore', 'pipe', 'inherit'] });
@@ -243,9 +228,9 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     const atk = attacker(['serve', path, squatted, '700']);
     await atk.line('listening');
 
-    expect(await refused(connect(name, { timeout: 1000 }))).toBe('EACCES');
+    expect(await refused(connect(name, { connectTimeout: 1000 }))).toBe('EACCES');
     // Its full path is in the same squatted directory: refused the same way.
-    expect(await refused(connect(path, { timeout: 1000 }))).toBe('EACCES');
+    expect(await refused(connect(path, { connectTimeout: 1000 }))).toBe('EACCES');
     // Naming the uid is the one way in (its directory is then trusted too), and proves that the
     // two refusals above never connected: this is the squatter's first connection.
     const c = track(await connect(path, { allowServerUids: [atk.uid] }));
@@ -265,12 +250,12 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     const shared = join(tmp, 'winpipe-shared');
     const atk = attacker(['serve', join(shared, `${name}.sock`), shared, '1777']);
     await atk.line('listening');
-    expect(await refused(connect(name, { timeout: 1000 }))).toBe('ENOENT');
+    expect(await refused(connect(name, { connectTimeout: 1000 }))).toBe('ENOENT');
 
     const pub = join(tmp, `winpipe-${me}.public`);
     const atk2 = attacker(['serve', join(pub, `${name}.sock`), pub, '755']);
     await atk2.line('listening');
-    expect(await refused(connect(name, { timeout: 1000 }))).toBe('EACCES');
+    expect(await refused(connect(name, { connectTimeout: 1000 }))).toBe('EACCES');
     expect(atk.lines).not.toContain('conn');
     expect(atk2.lines).not.toContain('conn');
   });
@@ -294,7 +279,7 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     expect(await attacker(['connect', path]).line('end:', 'error:')).toBe('end:ours');
     // The server's `peer` is the other user's client: their uid, not ours.
     expect(peers).toHaveLength(1);
-    expect(peers[0]!.uid).toBe(attackerIds().uid);
+    expect(peers[0]!.uid).toBe(secondUser().uid);
     expect(peers[0]!.uid).not.toBe(me);
     expect(typeof peers[0]!.pid).toBe('number');
     expect(await attacker(['rename', path, `${path}.moved`]).line('ok', 'error:')).toBe('error:EACCES');
@@ -371,7 +356,7 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     const path = join(dir, 's.sock');
     const atk = attacker(['serve', path, dir, '755']);
     await atk.line('listening');
-    for (const mode of modes) expect(await refused(connect(path, { mode, timeout: 1000 }))).toBe('EACCES');
+    for (const mode of modes) expect(await refused(connect(path, { mode, connectTimeout: 1000 }))).toBe('EACCES');
     const c = track(await connect(path, { allowServerUids: [atk.uid] }));
     c.write('proof');
     await atk.line('got:');
