@@ -236,3 +236,5 @@ export { PipeEnd, PipeReader, PipeWriter, DEFAULT_READ_SIZE, type PipeChunksOpti
 export { PipeError, isPipeError, type PipeErrorInit, type PipeLibraryCode } from './errors.js';
 export { createFifo, openFifo, type CreateFifoOptions, type OpenFifoOptions } from './posix/fifo.js';
 export { spawnWithHandles, type HandleChild, type HandleSource, type SpawnWithHandlesOptions } from './spawn.js';
+export { adoptEnd } from './adopt.js';
+export { listPipes, type PipeInfo } from './list.js';

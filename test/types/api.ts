@@ -107,3 +107,25 @@ export async function endsInStdioAndPositions(): Promise<void> {
   for await (const chunk of reader) void chunk;
   is<{ readonly fd: number } | null>(writer._handle);
 }
+
+export async function childSideKillOnCloseAndListing(): Promise<void> {
+  type W = typeof import('../../src/index.js');
+  const w: W = await import('../../src/index.js');
+  const reader = w.adoptEnd('3', 'r');
+  is<InstanceType<W['PipeReader']>>(reader);
+  is<InstanceType<W['PipeWriter']>>(w.adoptEnd(3n, 'w'));
+  // @ts-expect-error: 'r' gives a reader, which has no writeSync
+  w.adoptEnd(3, 'r').writeSync('x');
+  // @ts-expect-error: the direction is 'r' or 'w'
+  w.adoptEnd(3, 'read');
+  // @ts-expect-error: a value is a number, a bigint or a decimal string
+  w.adoptEnd({ fd: 3 }, 'r');
+  w.spawnWithHandles('x', [], { handles: [reader], killOnClose: true });
+  // @ts-expect-error: killOnClose is a boolean
+  w.spawnWithHandles('x', [], { handles: [reader], killOnClose: 'yes' });
+  const pipes = await w.listPipes();
+  is<string>(pipes[0]!.path);
+  is<string>(pipes[0]!.name);
+  is<number | undefined>(pipes[0]!.instances);
+  is<'current-user' | 'everyone' | undefined>(pipes[0]!.security);
+}
