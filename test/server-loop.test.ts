@@ -2,13 +2,13 @@
 // libuv's pool, and a listening server or an open connection keeps the process alive only while
 // ref'd.
 // Contract tests: natively (POSIX) and under Wine (Windows).
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, createServer, pipePath, type PipeConnection, type PipeServer } from '../src/index.js';
-import { collect, exited, fixturesDir, spawnFixture, uniqueName, within } from './helpers/index.js';
+import { connect, createServer, type PipeConnection, type PipeServer } from '../src/index.js';
+import { collect, exited, fixturesDir, removeStaleSocket, spawnFixture, uniqueName, within } from './helpers/index.js';
 
 const servers: PipeServer[] = [];
 const conns: PipeConnection[] = [];
@@ -50,15 +50,6 @@ describe.each(['byte', 'message'] as const)('%s mode under load', (mode) => {
     expect((await within(echoed, 10_000, 'data on the 256th connection')).toString()).toBe('still alive');
   });
 });
-
-/**
- * POSIX: a server process that ends without close() (killed, or exiting with an unref()d server)
- * leaves its socket file, as a `net` server does; the next listen replaces it. The test run
- * leaves nothing behind, so it removes it. Windows: a pipe name leaves no file.
- */
-function removeStaleSocket(name: string): void {
-  if (process.platform !== 'win32') rmSync(pipePath(name), { force: true });
-}
 
 // The fixture imports the built package by its own name (package self-reference), so dist/ must exist.
 const built = existsSync(join(fixturesDir, '..', '..', 'dist', 'esm', 'index.js'));

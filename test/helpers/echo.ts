@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { afterEach } from 'vitest';
 import type { PipeConnection } from '../../src/index.js';
-import { exited, spawnFixture, uniqueName, within } from './index.js';
+import { exited, removeStaleSocket, spawnFixture, uniqueName, within } from './index.js';
 
 export type Mode = 'byte' | 'message';
 
@@ -18,17 +18,18 @@ const HANG = 30_000;
  * each test. `start(mode)` resolves with the pipe name once the child listens.
  */
 export function echoPeers(): (mode: Mode) => Promise<string> {
-  const children: ChildProcess[] = [];
+  const children: { child: ChildProcess; name: string }[] = [];
   afterEach(async () => {
-    for (const child of children.splice(0)) {
+    for (const { child, name } of children.splice(0)) {
       child.kill();
       await within(exited(child), HANG, 'the echo server exiting');
+      removeStaleSocket(name);
     }
   });
   return async (mode) => {
     const name = uniqueName(`echo-${mode}`);
     const child = spawnFixture('echo-server.mjs', [name, mode], ['ignore', 'pipe', 'inherit']);
-    children.push(child);
+    children.push({ child, name });
     const listening = new Promise<void>((resolve, reject) => {
       let out = '';
       child.stdout!.on('data', (d: Buffer) => {
