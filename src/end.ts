@@ -392,12 +392,13 @@ export abstract class PipeEnd {
     // Ownership: from here the socket (libuv's uv_pipe_t) owns the fd; it is closed by destroying
     // the socket, never by the backend.
     this.#disarm();
+    const started = this.#backend.startAsync?.(raw);
     const socket: net.Socket = new net.Socket({
       fd: raw.fd,
       readable,
       writable: !readable,
       allowHalfOpen: true,
-      ...(readable && this.#backend.platform === 'posix' ? { onread: pipeReads((): net.Socket => socket, undefined) } : {}),
+      ...(readable && this.#backend.platform === 'posix' ? { onread: pipeReads((): net.Socket => socket, started?.capacity) } : {}),
     });
     // The socket reads ahead on its own; it must not keep the process alive unless a caller is
     // actually waiting for something (see track()).
@@ -406,7 +407,10 @@ export abstract class PipeEnd {
     this.#socket = socket;
     // net.Socket marks itself `closed` when destroy() returns, before libuv has closed the handle;
     // only its 'close' event means the OS handle is gone.
-    socket.once('close', () => (this.#handleClosed = true));
+    socket.once('close', () => {
+      this.#handleClosed = true;
+      started?.release();
+    });
     this.listen('close', () => {
       if (this.#state === 'open') this.#state = 'released';
     });
