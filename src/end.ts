@@ -61,31 +61,51 @@ interface Held {
 }
 
 /**
- * How much a POSIX pipe read stream asks for per read(2): a pipe end can hold up to its capacity
- * (createPipe's `size`, often 1 MiB), and libuv's own 64 KiB reads took 16 system calls and 16
- * stream pushes per MiB (B1 in BENCHMARKS.md). Only the pages a read fills are ever touched.
+ * The read sizes of a POSIX pipe read stream: one read(2) returns at most what the pipe holds, so
+ * a stream asks for up to the pipe's capacity (1 MiB once createPipe's pipe has grown), capped at
+ * 1 MiB, and for no less than 64 KiB (libuv's own read size). See {@link pipeReads}.
  */
-const STREAM_READ_SIZE = 1024 * 1024;
+const MIN_STREAM_READ = 64 * 1024;
+const MAX_STREAM_READ = 1024 * 1024;
 
 /**
- * net.Socket's `onread` for a pipe read stream: libuv reads into one buffer of
- * {@link STREAM_READ_SIZE} bytes. A read that fills at least half of it is pushed as it is (no
- * copy) and the next read gets a fresh buffer; a smaller one is copied out, so a chunk never keeps
- * more than twice its size alive. Returning push()'s result lets Node stop reading under
- * back-pressure, as it does for its own buffers.
+ * Bytes left unused in front of every read buffer of a pipe read stream. A buffer of 128 KiB or
+ * more is a fresh mmap from glibc, its data 16 bytes past a page boundary, and a pipe read into a
+ * destination 1-31 bytes past a page boundary runs about 3.5x slower on AMD Zen 3 (the kernel's
+ * `rep movsb` copy stalls on 4 KiB aliasing between source and destination): 64 bytes of skew
+ * move every such buffer out of that window.
  */
-function largeReads(stream: () => net.Socket): { buffer: () => Buffer; callback: (n: number, buf: Buffer) => boolean } {
-  let scratch = Buffer.allocUnsafeSlow(STREAM_READ_SIZE);
+const READ_SKEW = 64;
+
+function readBuffer(size: number): Buffer {
+  return Buffer.allocUnsafeSlow(size + READ_SKEW).subarray(READ_SKEW);
+}
+
+/**
+ * net.Socket's `onread` for a pipe read stream: libuv reads into a buffer of ours, sized between
+ * {@link MIN_STREAM_READ} and the pipe's capacity (at most {@link MAX_STREAM_READ}) after the
+ * reads before it. A read that fills at least half of its buffer is pushed as it is (no copy) and
+ * the next read gets a fresh buffer; a smaller one is copied out and the buffer is used again, so
+ * a chunk never keeps more than twice its size alive. The next buffer is twice as big after a read
+ * that filled it (more is waiting) and just big enough for the last read otherwise, so that most
+ * reads fill at least half and are not copied (with one 1 MiB buffer, a child writing 64 KiB at a
+ * time had most of its bytes copied once more). Returning push()'s result lets Node stop reading
+ * under back-pressure, as it does for its own buffers.
+ */
+function pipeReads(stream: () => net.Socket, capacity: number | undefined): { buffer: () => Buffer; callback: (n: number, buf: Buffer) => boolean } {
+  const max = Math.min(MAX_STREAM_READ, capacity ?? MAX_STREAM_READ);
+  const min = Math.min(MIN_STREAM_READ, max);
+  let next = readBuffer(max);
   return {
-    buffer: () => scratch,
+    buffer: () => next,
     callback(n, buf) {
-      let chunk: Buffer;
-      if (n >= STREAM_READ_SIZE / 2) {
-        chunk = buf.subarray(0, n);
-        scratch = Buffer.allocUnsafeSlow(STREAM_READ_SIZE);
-      } else {
-        chunk = Buffer.from(buf.subarray(0, n));
-      }
+      const size = buf.length;
+      const whole = 2 * n >= size;
+      const chunk = whole ? buf.subarray(0, n) : Buffer.from(buf.subarray(0, n));
+      // The smallest power of two that holds n (n >= 1).
+      const fits = n === size ? 2 * size : 2 ** (32 - Math.clz32(n - 1));
+      const want = Math.min(max, Math.max(min, fits));
+      if (whole || want !== size) next = readBuffer(want);
       return stream().push(chunk);
     },
   };
@@ -398,12 +418,13 @@ export abstract class PipeEnd {
     // Ownership: from here the socket (libuv's uv_pipe_t) owns the fd; it is closed by destroying
     // the socket, never by the backend.
     this.#disarm();
+    const started = this.#backend.startAsync?.(raw);
     const socket: net.Socket = new net.Socket({
       fd: raw.fd,
       readable,
       writable: !readable,
       allowHalfOpen: true,
-      ...(readable && this.#backend.platform === 'posix' ? { onread: largeReads((): net.Socket => socket) } : {}),
+      ...(readable && this.#backend.platform === 'posix' ? { onread: pipeReads((): net.Socket => socket, started?.capacity) } : {}),
     });
     // The socket reads ahead on its own; it must not keep the process alive unless a caller is
     // actually waiting for something (see track()).
@@ -412,7 +433,10 @@ export abstract class PipeEnd {
     this.#socket = socket;
     // net.Socket marks itself `closed` when destroy() returns, before libuv has closed the handle;
     // only its 'close' event means the OS handle is gone.
-    socket.once('close', () => (this.#handleClosed = true));
+    socket.once('close', () => {
+      this.#handleClosed = true;
+      started?.release();
+    });
     this.listen('close', () => {
       if (this.#state === 'open') this.#state = 'released';
     });

@@ -12,7 +12,11 @@ export interface CreatePipeOptions {
    * Buffer size hint in bytes. Windows: `CreatePipe`'s `nSize`, at least 4096 (one page, as on
    * Linux), because Windows honours a tiny size and writes larger than it block until read.
    * Linux: `F_SETPIPE_SZ` on the new pipe, best effort: above `/proc/sys/fs/pipe-max-size`
-   * (1 MiB by default) an unprivileged process keeps the default 64 KiB. macOS: ignored.
+   * (1 MiB by default) an unprivileged process keeps the default 64 KiB. Without `size`, a Linux
+   * pipe starts at the default and grows to 1 MiB when a stream, `read()` or `write()` starts on
+   * one of its ends, as long as this process has grown less than an eighth of the user's
+   * `pipe-user-pages-soft` (past that limit the kernel gives every new pipe of the user 8 KiB).
+   * macOS: ignored.
    */
   size?: number;
   /**

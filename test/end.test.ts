@@ -204,6 +204,44 @@ describe('integrity', () => {
     expect(createHash('sha256').update(got).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
   });
 
+  it('a read stream chunk keeps at most about twice its own size of memory alive, whatever the write sizes and pauses', async () => {
+    // A consumer that keeps some chunks (a parser keeping a record, a log keeping lines) keeps
+    // their memory: a small chunk must not pin a large read buffer. Default pipe (it grows to
+    // 1 MiB on Linux once the stream starts), writes from 1 B to 2 MiB, with and without pauses.
+    const total = 16 * 1024 * 1024;
+    const data = seededBytes(total, 0x5eed);
+    const { reader, writer } = pipe();
+    const rnd = prng(23);
+    const writing = (async () => {
+      for (let off = 0; off < total; ) {
+        const n = Math.min(total - off, 1 + Math.floor(rnd() * (rnd() < 0.5 ? 8192 : 2 * 1024 * 1024)));
+        await writer.write(data.subarray(off, off + n));
+        off += n;
+        if (rnd() < 0.1) await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      writer.close();
+    })();
+    const stream = reader.createReadStream();
+    const hash = createHash('sha256');
+    let received = 0;
+    const over: string[] = [];
+    stream.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      received += chunk.length;
+      // Node's own pool serves copies under 4 KiB from one shared 8 KiB slab.
+      const bound = Math.max(2 * chunk.length + 64, 8192);
+      if (chunk.buffer.byteLength > bound) over.push(`${chunk.length} B in ${chunk.buffer.byteLength} B`);
+    });
+    await new Promise<void>((resolve, reject) => {
+      stream.once('end', resolve);
+      stream.once('error', reject);
+    });
+    await writing;
+    expect(received).toBe(total);
+    expect(hash.digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+    expect(over).toEqual([]);
+  });
+
   it('4 MiB of writeSync/readSync round trips with random sizes arrives intact', () => {
     const total = 4 * 1024 * 1024;
     const data = seededBytes(total, 99);
