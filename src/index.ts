@@ -231,6 +231,7 @@ export {
   type PipeConnectionFields,
   type BytePipeConnection,
   type MessagePipeConnection,
+  type PeerIdentity,
   type ConnectionFor, type PipeMode, type PipeSecurity, type ServerAccess, type ClientAccess, type HalfClose } from './named.js';
 export { PipeEnd, PipeReader, PipeWriter, DEFAULT_READ_SIZE, type PipeChunksOptions, type PipeIoOptions, type PipeWriteOptions } from './end.js';
 export { PipeError, isPipeError, type PipeErrorInit, type PipeLibraryCode } from './errors.js';
@@ -238,3 +239,4 @@ export { createFifo, openFifo, type CreateFifoOptions, type OpenFifoOptions } fr
 export { spawnWithHandles, type HandleChild, type HandleSource, type SpawnWithHandlesOptions } from './spawn.js';
 export { adoptEnd } from './adopt.js';
 export { listPipes, type PipeInfo } from './list.js';
+export type { AccessPolicy, AccessPrincipal, IntegrityLevel } from './access.js';

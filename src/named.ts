@@ -11,6 +11,7 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { invalidArgType, invalidArgValue } from './errors.js';
 import { validateAbortSignal, validateBoolean, validateInteger, validateObject, validateOneOf } from './validate.js';
+import { isAccessPolicy, posixAccess, validateAccessPolicy, type AccessPolicy } from './access.js';
 
 /** `'byte'`: a stream of bytes. `'message'`: each write is one message, read back whole. */
 export type PipeMode = 'byte' | 'message';
@@ -29,6 +30,9 @@ export type ClientAccess = 'duplex' | 'read' | 'write';
  * traverse but not list or write (0711), so nobody else can rename, replace or remove the
  * socket. Other users reach it by its full path (`server.address()`) with `allowServerUids`.
  * `{ sddl }`: a Windows SDDL string (Windows only).
+ * `{ allow, integrity }`: a preset ({@link AccessPolicy}, docs/access.md): who may connect, built
+ * into a descriptor for you on Windows, and onto the socket directory, mode and peer-credential
+ * check on POSIX (what has no POSIX meaning throws `ENOTSUP`).
  *
  * @example
  * ```ts
@@ -36,7 +40,7 @@ export type ClientAccess = 'duplex' | 'read' | 'write';
  * await server.listen('my-app'); // POSIX: /tmp/winpipe-1000.public/my-app.sock, mode 0666
  * ```
  */
-export type PipeSecurity = 'current-user' | 'everyone' | { sddl: string };
+export type PipeSecurity = 'current-user' | 'everyone' | { sddl: string } | AccessPolicy;
 
 /**
  * Who is at the other end of a connection, as the OS says (never what the peer claims): on a
@@ -70,6 +74,8 @@ export interface PeerIdentity {
   uid?: number;
   /** POSIX: the effective gid. */
   gid?: number;
+  /** Linux (server side, SO_PEERGROUPS, kernel 4.13+): the supplementary groups. Absent elsewhere. */
+  groups?: number[];
   /** Windows: the user SID (`S-1-5-…`). */
   sid?: string;
   /** Windows: the account name of `sid`, `DOMAIN\name`. */
@@ -523,6 +529,22 @@ export interface PipeServer<C extends PipeConnection = PipeConnection> extends E
    * Platform notes: `dropped` stays 0 on Windows (see {@link ConnectionStats}).
    */
   connectionStats(): ConnectionStats;
+  /**
+   * Windows: the security descriptor actually applied to the pipe, read back from a waiting
+   * instance (GetSecurityInfo: owner, DACL and mandatory label) as SDDL, e.g.
+   * `O:S-1-5-21-…D:P(D;;GA;;;NU)(A;;GA;;;S-1-5-21-…)(A;;0x12019b;;;IU)S:(ML;;NW;;;LW)`.
+   * No `S:` part when the pipe has no explicit label.
+   *
+   * @example
+   * ```ts
+   * const server = createServer({ security: { allow: ['current-user'], integrity: 'low' } });
+   * await server.listen('my-app');
+   * console.log(server.securityDescriptor()); // …S:(ML;;NW;;;LW)
+   * ```
+   * @throws PipeError `ENOTSUP` on POSIX (see `address()` and the socket's mode instead);
+   * `EBUSY` when no instance is waiting (every one is connected); `ERR_PIPE_CLOSED` when not listening.
+   */
+  securityDescriptor(): string;
   /** Keep the process alive while listening (default). */
   ref(): this;
   /** Let the process exit even though the server is listening. */
@@ -610,13 +632,23 @@ export function resolveServerOptions(options: unknown): ResolvedServerOptions {
 
 function validateSecurity(security: unknown): asserts security is PipeSecurity {
   if (security === 'current-user' || security === 'everyone') return;
+  if (isAccessPolicy(security)) {
+    validateAccessPolicy(security, 'options.security');
+    return;
+  }
   if (security !== null && typeof security === 'object' && !Array.isArray(security)) {
     const sddl = (security as { sddl?: unknown }).sddl;
     if (typeof sddl !== 'string') throw invalidArgType('options.security.sddl', 'of type string', sddl);
     if (sddl.length === 0 || sddl.includes('\0')) throw invalidArgValue('options.security.sddl', sddl, 'must be a non-empty string without NUL');
     return;
   }
-  throw invalidArgValue('options.security', security, "must be 'current-user', 'everyone' or { sddl }");
+  throw invalidArgValue('options.security', security, "must be 'current-user', 'everyone', { sddl } or { allow }");
+}
+
+/** POSIX: does `security` put the socket in the public directory (0711, socket 0666)? */
+export function isPublicSecurity(security: PipeSecurity): boolean {
+  if (security === 'everyone') return true;
+  return isAccessPolicy(security) && posixAccess(security).reach !== 'private';
 }
 
 export function resolveConnectOptions(options: unknown): ResolvedConnectOptions {
@@ -805,7 +837,7 @@ function posixPath(name: string, dirs: SocketDirs | undefined, security: PipeSec
     // directory is join()'s own output (normalised, no trailing slash) and `<name>.sock` one segment
     // that is neither '.' nor '..'.
     // (A Windows host asked for a POSIX path keeps win32's join.)
-    const dir = security === 'everyone' ? dirs.public : dirs.private;
+    const dir = isPublicSecurity(security) ? dirs.public : dirs.private;
     full = process.platform === 'win32' ? join(dir, `${name}.sock`) : `${dir}/${name}.sock`;
   }
   if (Buffer.byteLength(full) >= SUN_PATH_MAX) {
@@ -833,7 +865,7 @@ export function posixConnectPath(name: string): { path: string; dirs: SocketDirs
  */
 export function socketDir(security: PipeSecurity): string {
   const dirs = socketDirs();
-  return security === 'everyone' ? dirs.public : dirs.private;
+  return isPublicSecurity(security) ? dirs.public : dirs.private;
 }
 
 /** POSIX: the private and the public socket directory, as {@link socketDirs} gives them. */
@@ -867,7 +899,7 @@ export function socketDirs(): SocketDirs {
 
 /** POSIX: the mode of a socket directory winpipe makes (and the most it tolerates). */
 export function socketDirMode(security: PipeSecurity): number {
-  return security === 'everyone' ? 0o711 : 0o700;
+  return isPublicSecurity(security) ? 0o711 : 0o700;
 }
 
 // --- winpipe/connection addresses: CPython's, used as given ----------------------------------------

@@ -29,6 +29,7 @@ export abstract class PipeServerBase extends EventEmitter implements PipeServer 
   protected abstract startListening(name: string): Promise<void>;
   abstract close(): Promise<void>;
   abstract connectionStats(): ConnectionStats;
+  abstract securityDescriptor(): string;
   abstract ref(): this;
   abstract unref(): this;
 

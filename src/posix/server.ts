@@ -19,8 +19,9 @@ import { byteConnection } from '../connection.js';
 import { PipeError, abortError, fromNodeError } from '../errors.js';
 import { MessageConnection } from '../message.js';
 import { PipeServerBase } from '../server.js';
-import { SUN_PATH_MAX, pipePath, socketDir, socketDirMode, socketDirs, type ConnectionStats, type HalfClose, type SocketDirs, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
+import { SUN_PATH_MAX, isPublicSecurity, pipePath, socketDir, socketDirMode, socketDirs, type ConnectionStats, type HalfClose, type SocketDirs, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import * as libc from './libc.js';
+import { isAccessPolicy } from '../access.js';
 import { SocketMessageTransport } from './transport.js';
 import { RETRY, retry } from '../retry.js';
 import { checkServer, mayAccept, peerCredentials, peerIdentity, verifyDir, type PeerCredentials } from './trust.js';
@@ -217,6 +218,10 @@ class PosixPipeServer extends PipeServerBase {
     return { current: this.#live + this.#held.length, max: this.#o.maxConnections, dropped: this.#dropped, reachedMax: this.#reachedMax };
   }
 
+  securityDescriptor(): string {
+    throw new PipeError({ code: 'ENOTSUP', syscall: 'securityDescriptor', message: 'ENOTSUP: a security descriptor is Windows-only; on POSIX access is the socket directory, its mode and the peer check' });
+  }
+
   ref(): this {
     this.#refed = true;
     this.#server?.ref();
@@ -230,7 +235,7 @@ class PosixPipeServer extends PipeServerBase {
   }
 
   async #listen(name: string, path: string): Promise<void> {
-    const security = this.#o.security as 'current-user' | 'everyone';
+    const security = this.#o.security;
     // The directory winpipe derives from a name must be ours and closed to others (trust.ts).
     if (!isAbsolute(name)) verifyDir(socketDir(security), { mode: socketDirMode(security), create: true, syscall: 'mkdir' });
     await this.#clearStale(path);
@@ -239,7 +244,7 @@ class PosixPipeServer extends PipeServerBase {
     // Bound in a private staging directory, given its mode there, then linked into place: never
     // reachable at the umask's mode, and never replacing a file that appeared meanwhile.
     // Ownership: the fd is ours until server.listen({ fd }) below hands it to the net.Server.
-    const { fd, file } = bindListening(path, security === 'everyone' ? SHARED_MODE : PRIVATE_MODE, BACKLOG, SUN_PATH_MAX);
+    const { fd, file } = bindListening(path, isPublicSecurity(security) ? SHARED_MODE : PRIVATE_MODE, BACKLOG, SUN_PATH_MAX);
     this.#file = file;
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
     await new Promise<void>((resolve, reject) => {
@@ -320,9 +325,10 @@ class PosixPipeServer extends PipeServerBase {
       this.#drop(socket);
       return;
     }
-    // One getsockopt: the uid decides, the pid is information for the connection.
-    const peer = peerCredentials(socketFd(socket));
-    if (!mayAccept(peer, this.#o.security as 'current-user' | 'everyone')) {
+    // The credentials decide (the uid; the groups for a preset's gid rule); the pid is information
+    // for the connection. Linux: SO_PEERCRED, then SO_PEERGROUPS.
+    const peer = peerCredentials(socketFd(socket), true);
+    if (!mayAccept(peer, this.#o.security)) {
       // Another user's client (it could only get here through a socket made reachable by
       // hand, or a Linux abstract name): closed before the application sees it.
       socket.destroy();
@@ -446,7 +452,7 @@ function probeSocket(path: string): Promise<'live' | 'stale' | 'gone' | Error> {
  * @throws PipeError `ERR_UNSUPPORTED_PLATFORM` for `{ sddl }`.
  */
 export function createPosixServer(options: ResolvedServerOptions, listener?: (conn: PipeConnection) => void): PipeServer {
-  if (typeof options.security === 'object') {
+  if (typeof options.security === 'object' && !isAccessPolicy(options.security)) {
     throw new PipeError({ code: 'ERR_UNSUPPORTED_PLATFORM', syscall: 'createServer', message: 'ERR_UNSUPPORTED_PLATFORM: security: { sddl } is Windows-only; use \'current-user\' or \'everyone\'' });
   }
   return new PosixPipeServer(options, listener);

@@ -31,6 +31,8 @@ export const TokenOwner = 4;
 export const SE_KERNEL_OBJECT = 6;
 export const OWNER_SECURITY_INFORMATION = 0x1;
 export const DACL_SECURITY_INFORMATION = 0x4;
+/** The mandatory integrity label (SACL's ML entry); reading it needs no privilege, unlike the rest of the SACL. */
+export const LABEL_SECURITY_INFORMATION = 0x10;
 
 /** `BOOL ConvertStringSecurityDescriptorToSecurityDescriptorW(LPCWSTR StringSecurityDescriptor, DWORD StringSDRevision, PSECURITY_DESCRIPTOR *SecurityDescriptor, PULONG SecurityDescriptorSize)`. Free the result with LocalFree. */
 export const ConvertStringSecurityDescriptorToSecurityDescriptorW: (sddl: string, revision: number, sd: Out<bigint>, size: Out<number> | null) => boolean = bind(
@@ -75,4 +77,12 @@ export const IsValidSid: (sid: bigint) => boolean = bind('bool __stdcall IsValid
  */
 export const LookupAccountSidW: (system: null, sid: bigint, name: Uint16Array, cchName: [number], domain: Uint16Array, cchDomain: [number], use: Out<number>) => boolean = bind(
   'bool __stdcall LookupAccountSidW(const char16_t *lpSystemName, void *Sid, _Out_ void *Name, _Inout_ uint32_t *cchName, _Out_ void *ReferencedDomainName, _Inout_ uint32_t *cchReferencedDomainName, _Out_ int *peUse)',
+);
+
+/**
+ * `BOOL LookupAccountNameW(LPCWSTR lpSystemName, LPCWSTR lpAccountName, PSID Sid, LPDWORD cbSid, LPWSTR ReferencedDomainName, LPDWORD cchReferencedDomainName, PSID_NAME_USE peUse)`.
+ * `Sid` is a buffer of `cbSid` bytes (68 holds any SID); `ReferencedDomainName` UTF-16 of `cch` characters.
+ */
+export const LookupAccountNameW: (system: null, account: string, sid: Uint8Array, cbSid: [number], domain: Uint16Array, cchDomain: [number], use: Out<number>) => boolean = bind(
+  'bool __stdcall LookupAccountNameW(const char16_t *lpSystemName, const char16_t *lpAccountName, _Out_ void *Sid, _Inout_ uint32_t *cbSid, _Out_ void *ReferencedDomainName, _Inout_ uint32_t *cchReferencedDomainName, _Out_ int *peUse)',
 );

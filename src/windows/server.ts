@@ -177,7 +177,7 @@ class WindowsPipeServer extends PipeServerBase {
     return this;
   }
 
-  /** Windows only: the owner and DACL actually applied to the pipe, as SDDL (read back with GetSecurityInfo). */
+  /** The owner, DACL and label actually applied to the pipe, as SDDL (read back with GetSecurityInfo). */
   securityDescriptor(): string {
     const inst = this.#pending.values().next().value as Instance | undefined;
     if (!inst) throw new PipeError({ code: this.#state === 'listening' ? 'EBUSY' : 'ERR_PIPE_CLOSED', syscall: 'GetSecurityInfo', path: this.#path ?? undefined });
