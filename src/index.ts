@@ -227,6 +227,7 @@ export {
   type PipeServer,
   type PipeServerEvents,
   type ConnectionStats,
+  type ServerConnectionStats,
   type PipeConnection,
   type PipeConnectionFields,
   type BytePipeConnection,

@@ -12,6 +12,7 @@ import type { Duplex } from 'node:stream';
 import { invalidArgType, invalidArgValue } from './errors.js';
 import { validateAbortSignal, validateBoolean, validateInteger, validateObject, validateOneOf } from './validate.js';
 import { isAccessPolicy, posixAccess, validateAccessPolicy, type AccessPolicy } from './access.js';
+import { DEFAULT_ADMIT_TIMEOUT, type AdmitFunction, type AdmitRefusal } from './admit.js';
 
 /** `'byte'`: a stream of bytes. `'message'`: each write is one message, read back whole. */
 export type PipeMode = 'byte' | 'message';
@@ -148,8 +149,29 @@ export interface CreateServerOptions {
   inBufferSize?: number;
   /** Windows: the output buffer size in bytes, default 64 KiB. POSIX: validated only; the kernel sizes socket buffers. */
   outBufferSize?: number;
-  /** Default `'current-user'`. */
+  /** Default `'current-user'`. See {@link PipeSecurity} and docs/access.md. */
   security?: PipeSecurity;
+  /**
+   * A check run for every client once its identity ({@link PeerIdentity}) is known, before
+   * `'connection'` and the async iterator see it. Resolve `true` to admit. `false`, a throw, a
+   * rejection or no answer within `admitTimeout` refuses: the client is disconnected (it reads
+   * end of stream, or `ECONNRESET`), counted in `connectionStats().refused`, and `'refused'` is
+   * emitted; a throw or rejection is also a process warning with code `WINPIPE_ADMIT_FAILED`.
+   * Checks run concurrently: a slow one never holds up another client. A client being checked
+   * counts toward `maxConnections`.
+   *
+   * @example
+   * ```ts
+   * const server = createServer({ admit: (peer) => peer.uid === 1000 }); // POSIX
+   * const server2 = createServer({ admit: (peer) => peer.sid === trustedSid && peer.elevated !== true }); // Windows
+   * ```
+   * Platform notes: POSIX peers carry `uid`, `gid` (and on Linux `groups`); Windows server-side
+   * peers carry what the client's token says (see {@link PeerIdentity}); a client that connected
+   * at anonymous impersonation level has no token, so only `pid` and `sessionId`.
+   */
+  admit?: AdmitFunction | undefined;
+  /** How long `admit` may take per client, in ms, before the client is refused. Default 5000. */
+  admitTimeout?: number;
   /**
    * Windows: refuse clients from other machines (PIPE_REJECT_REMOTE_CLIENTS). Default `true`.
    * POSIX: no effect; Unix domain sockets are local only.
@@ -435,6 +457,11 @@ export interface PipeServerEvents<C extends PipeConnection = PipeConnection> {
    * on Windows, where a client beyond the bound waits in the kernel (see `connectionStats()`).
    */
   drop: [];
+  /**
+   * A client was refused by `admit` (`reason` `'denied'`, `'timeout'` or `'error'`, with the
+   * thrown `error`) and disconnected before the application saw it.
+   */
+  refused: [peer: PeerIdentity, reason: AdmitRefusal, error?: unknown];
   listening: [];
   close: [];
   error: [err: Error];
@@ -467,7 +494,7 @@ export interface ListenOptions {
  *
  * @example
  * ```ts
- * const s = server.connectionStats(); // { current: 3, max: 512, dropped: 0, reachedMax: 0 }
+ * const s = server.connectionStats(); // { current: 3, max: 512, dropped: 0, refused: 0, reachedMax: 0 }
  * ```
  * Platform notes: on Windows nothing is dropped (a client beyond the bound finds the pipe busy
  * and waits in the kernel, where the server cannot see it), so there `reachedMax` is the count.
@@ -487,6 +514,12 @@ export interface ConnectionStats {
    * clients were turned away (POSIX: closed and counted in `dropped`; Windows: the pipe was busy).
    */
   readonly reachedMax: number;
+}
+
+/** A server's {@link ConnectionStats}, with the clients its `admit` check refused. */
+export interface ServerConnectionStats extends ConnectionStats {
+  /** Clients `admit` refused (it said no, did not answer within `admitTimeout`, or threw). */
+  readonly refused: number;
 }
 
 type ServerListener<C extends PipeConnection, K extends keyof PipeServerEvents<C>> = (...args: PipeServerEvents<C>[K]) => void;
@@ -528,7 +561,7 @@ export interface PipeServer<C extends PipeConnection = PipeConnection> extends E
    * ```
    * Platform notes: `dropped` stays 0 on Windows (see {@link ConnectionStats}).
    */
-  connectionStats(): ConnectionStats;
+  connectionStats(): ServerConnectionStats;
   /**
    * Windows: the security descriptor actually applied to the pipe, read back from a waiting
    * instance (GetSecurityInfo: owner, DACL and mandatory label) as SDDL, e.g.
@@ -585,7 +618,7 @@ export const DEFAULT_MAX_CONNECTIONS = 512;
 export const MAX_CONNECTIONS_LIMIT = 0x7fff_ffff;
 
 /** Options with every default filled in. */
-export type ResolvedServerOptions = Required<Omit<CreateServerOptions, 'maxInstances' | 'halfClose'>> & { maxInstances: number | 'unlimited'; halfClose: HalfClose | undefined };
+export type ResolvedServerOptions = Required<Omit<CreateServerOptions, 'maxInstances' | 'halfClose' | 'admit'>> & { maxInstances: number | 'unlimited'; halfClose: HalfClose | undefined; admit: AdmitFunction | undefined };
 export type ResolvedConnectOptions = Required<Omit<ConnectOptions, 'signal' | 'trustedServerOwners' | 'timeout' | 'halfClose'>> & {
   halfClose: HalfClose | undefined;
   signal: AbortSignal | undefined;
@@ -623,11 +656,15 @@ export function resolveServerOptions(options: unknown): ResolvedServerOptions {
   validateInteger(maxMessageSize, 'options.maxMessageSize', 1, Number.MAX_SAFE_INTEGER);
   const readAheadBytes = o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES;
   validateInteger(readAheadBytes, 'options.readAheadBytes', 1, Number.MAX_SAFE_INTEGER);
+  const admit = o.admit;
+  if (admit !== undefined && typeof admit !== 'function') throw invalidArgType('options.admit', 'of type function', admit);
+  const admitTimeout = o.admitTimeout ?? DEFAULT_ADMIT_TIMEOUT;
+  validateInteger(admitTimeout, 'options.admitTimeout', 1, 0x7fff_ffff);
   const halfClose = resolveHalfClose(o.halfClose, 'options.halfClose');
   // halfClose exists to answer after the peer's end, so it implies half-open unless told otherwise.
   const allowHalfOpen = o.allowHalfOpen ?? halfClose !== undefined;
   validateBoolean(allowHalfOpen, 'options.allowHalfOpen');
-  return { allowHalfOpen, mode, access, maxInstances, maxPendingClients, maxConnections, pendingInstances, inBufferSize, outBufferSize, security, rejectRemoteClients, firstInstance, maxMessageSize, readAheadBytes, halfClose };
+  return { allowHalfOpen, mode, access, maxInstances, maxPendingClients, maxConnections, pendingInstances, inBufferSize, outBufferSize, security, rejectRemoteClients, firstInstance, maxMessageSize, readAheadBytes, halfClose, admit, admitTimeout };
 }
 
 function validateSecurity(security: unknown): asserts security is PipeSecurity {

@@ -4,14 +4,55 @@
 import { lstatSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createServer, type CreateServerOptions, type PipeServer } from '../src/index.js';
+import { connect, createServer, type CreateServerOptions, type PeerIdentity, type PipeConnection, type PipeServer } from '../src/index.js';
 import { presetSddl, validateAccessPolicy, type AccessPolicy } from '../src/access.js';
-import { isWindows, underWine, uniqueName } from './helpers/index.js';
+import { isWindows, underWine, uniqueName, within } from './helpers/index.js';
 
 const servers: PipeServer[] = [];
+const conns: PipeConnection[] = [];
+const cleanups: (() => void)[] = [];
 afterEach(async () => {
+  for (const c of conns.splice(0)) c.destroy();
   for (const s of servers.splice(0)) await s.close();
+  for (const f of cleanups.splice(0)) f();
 });
+
+/** A client of `name`, destroyed after the test. */
+async function client(name: string): Promise<PipeConnection> {
+  const c = await connect(name, { connectTimeout: 10_000 });
+  c.on('error', () => {});
+  conns.push(c);
+  // Watched from the start: a refusal may come before the test asks.
+  void ending(c);
+  return c;
+}
+
+const endings = new WeakMap<PipeConnection, Promise<string>>();
+
+/** How a client's reading ends: `end:<what it read>` or `error:<code>`. (A 'data' listener: it reads.) */
+function ending(c: PipeConnection): Promise<string> {
+  const known = endings.get(c);
+  if (known) return known;
+  const p = new Promise<string>((resolve) => {
+    let read = '';
+    c.on('data', (d: Buffer) => (read += d.toString()));
+    c.once('end', () => resolve(`end:${read}`));
+    c.once('error', (err: NodeJS.ErrnoException) => resolve(`error:${err.code}`));
+  });
+  endings.set(c, p);
+  return p;
+}
+
+/** The process warnings with `code` emitted from now until the test's cleanup. */
+function warningsWith(code: string): Error[] {
+  const seen: Error[] = [];
+  const onWarning = (w: Error & { code?: string }): void => {
+    if (w.code === code) seen.push(w);
+  };
+  process.on('warning', onWarning);
+  cleanups.push(() => process.off('warning', onWarning));
+  return seen;
+}
 
 async function listen(options: CreateServerOptions, name = uniqueName()): Promise<PipeServer> {
   const server = createServer(options);
@@ -154,5 +195,173 @@ describe.runIf(!isWindows)('access presets on POSIX: the directory, the mode', (
   it('securityDescriptor() is Windows-only: ENOTSUP', async () => {
     const server = await listen({});
     expect(() => server.securityDescriptor()).toThrow(expect.objectContaining({ code: 'ENOTSUP' }));
+  });
+});
+
+describe('admit: a check of each client before the application sees it', () => {
+  const REFUSED = /^(end:|error:ECONNRESET|error:EPIPE)$/;
+
+  it("admit() false: the client is disconnected (end of stream or ECONNRESET), never reaches 'connection', and is counted and reported", async () => {
+    const name = uniqueName();
+    const asked: PeerIdentity[] = [];
+    const server = createServer({
+      admit: (peer) => {
+        asked.push(peer);
+        return false;
+      },
+    });
+    servers.push(server);
+    let connections = 0;
+    server.on('connection', () => connections++);
+    const refused = new Promise<unknown[]>((resolve) => server.once('refused', (...args) => resolve(args)));
+    await server.listen(name);
+    const c = await client(name);
+    expect(await within(ending(c), 10_000, "the refused client's end")).toMatch(REFUSED);
+    const [peer, reason, error] = await within(refused, 10_000, "'refused'");
+    expect(reason).toBe('denied');
+    expect(error).toBeUndefined();
+    expect(peer).toBe(asked[0]);
+    expect(asked).toHaveLength(1);
+    expect(asked[0]!.pid).toBe(process.pid);
+    expect(connections).toBe(0);
+    expect(server.connectionStats()).toMatchObject({ current: 0, refused: 1 });
+  });
+
+  it(`refused by who it is: ${isWindows ? 'the SID (under Wine the client\'s SID is the server\'s own)' : 'the uid'}; the same check with the right one admits`, async () => {
+    const me = isWindows ? (await import('../src/windows/security.js')).currentUserSid() : process.getuid!();
+    const key = isWindows ? 'sid' : 'uid';
+    for (const [want, admitted] of [
+      [me, true],
+      [isWindows ? 'S-1-5-21-1-2-3-4242' : 4242, false],
+    ] as const) {
+      const name = uniqueName();
+      const server = createServer({ admit: (peer) => peer[key] === want }, (conn) => conn.end('hello'));
+      servers.push(server);
+      await server.listen(name);
+      const c = await client(name);
+      const end = await within(ending(c), 10_000, "the client's end");
+      if (admitted) expect(end).toBe('end:hello');
+      else expect(end).toMatch(REFUSED);
+      expect(server.connectionStats().refused).toBe(admitted ? 0 : 1);
+    }
+  });
+
+  it('a slow admit does not hold up another client; a client being checked counts toward the bound', async () => {
+    const name = uniqueName();
+    let release!: (ok: boolean) => void;
+    let calls = 0;
+    const server = createServer({
+      admitTimeout: 30_000,
+      admit: () => (++calls === 1 ? new Promise<boolean>((resolve) => (release = resolve)) : true),
+    });
+    servers.push(server);
+    const accepted: PipeConnection[] = [];
+    server.on('connection', (conn) => {
+      conns.push(conn);
+      accepted.push(conn);
+      conn.write(`you are #${accepted.length}`);
+    });
+    await server.listen(name);
+    const slow = await client(name);
+    await within(
+      (async () => {
+        while (calls < 1) await new Promise((r) => setTimeout(r, 5));
+      })(),
+      10_000,
+      'the first check to start',
+    );
+    expect(server.connectionStats().current).toBe(1);
+    const fast = await client(name);
+    const [first] = await within(new Promise<Buffer[]>((resolve) => fast.once('data', (d: Buffer) => resolve([d]))), 10_000, 'the second client served while the first is checked');
+    expect(first!.toString()).toBe('you are #1');
+    expect(calls).toBe(2);
+    release(true);
+    const [second] = await within(new Promise<Buffer[]>((resolve) => slow.once('data', (d: Buffer) => resolve([d]))), 10_000, 'the first client served once admitted');
+    expect(second!.toString()).toBe('you are #2');
+    expect(server.connectionStats()).toMatchObject({ current: 2, refused: 0 });
+  });
+
+  it('no answer within admitTimeout refuses (reason timeout)', async () => {
+    const name = uniqueName();
+    const server = createServer({ admitTimeout: 200, admit: () => new Promise<boolean>(() => {}) });
+    servers.push(server);
+    const refused = new Promise<unknown>((resolve) => server.once('refused', (_peer, reason) => resolve(reason)));
+    await server.listen(name);
+    const c = await client(name);
+    expect(await within(ending(c), 10_000, "the client's end")).toMatch(REFUSED);
+    expect(await refused).toBe('timeout');
+    expect(server.connectionStats().refused).toBe(1);
+  });
+
+  it('a throwing (or rejecting) admit refuses the client and is reported as a process warning WINPIPE_ADMIT_FAILED', async () => {
+    const warnings = warningsWith('WINPIPE_ADMIT_FAILED');
+    for (const admit of [
+      () => {
+        throw new Error('bug in the check');
+      },
+      () => Promise.reject(new Error('bug in the check')),
+    ]) {
+      const name = uniqueName();
+      const server = createServer({ admit });
+      servers.push(server);
+      const refused = new Promise<unknown[]>((resolve) => server.once('refused', (...args) => resolve(args)));
+      await server.listen(name);
+      const c = await client(name);
+      expect(await within(ending(c), 10_000, "the client's end")).toMatch(REFUSED);
+      const [, reason, error] = await refused;
+      expect(reason).toBe('error');
+      expect((error as Error).message).toBe('bug in the check');
+    }
+    await new Promise((r) => setImmediate(r));
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]!.cause).toBeInstanceOf(Error);
+  });
+
+  it("absent fields are absent, never faked: a check that needs the other platform's field refuses", async () => {
+    const name = uniqueName();
+    const seen: PeerIdentity[] = [];
+    const server = createServer({
+      admit: (peer) => {
+        seen.push(peer);
+        return isWindows ? peer.uid !== undefined : peer.sid !== undefined;
+      },
+    });
+    servers.push(server);
+    await server.listen(name);
+    const c = await client(name);
+    expect(await within(ending(c), 10_000, "the client's end")).toMatch(REFUSED);
+    const peer = seen[0]!;
+    if (isWindows) {
+      expect('uid' in peer).toBe(false);
+      expect('gid' in peer).toBe(false);
+    } else {
+      expect('sid' in peer).toBe(false);
+      expect('user' in peer).toBe(false);
+      expect(typeof peer.uid).toBe('number');
+    }
+  });
+
+  it('close() during a check disconnects the client being checked', async () => {
+    const name = uniqueName();
+    let started!: () => void;
+    const checking = new Promise<void>((resolve) => (started = resolve));
+    const server = createServer({
+      admit: () => {
+        started();
+        return new Promise<boolean>(() => {});
+      },
+    });
+    servers.push(server);
+    await server.listen(name);
+    const c = await client(name);
+    const end = ending(c);
+    await within(checking, 10_000, 'the check to start');
+    await server.close();
+    expect(await within(end, 10_000, "the client's end")).toMatch(REFUSED);
+  });
+
+  it('bad admit options throw at createServer', () => {
+    expect(() => createServer({ admit: true as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => createServer({ admit: () => true, admitTimeout: 0 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
   });
 });

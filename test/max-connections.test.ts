@@ -81,7 +81,7 @@ async function until(check: () => boolean, what: string): Promise<void> {
 describe('createServer maxConnections', () => {
   it('has a fixed default of 512, whatever the descriptor limit', async () => {
     const { server } = await serve({});
-    expect(server.connectionStats()).toEqual({ current: 0, max: 512, dropped: 0, reachedMax: 0 });
+    expect(server.connectionStats()).toEqual({ current: 0, max: 512, dropped: 0, refused: 0, reachedMax: 0 });
   });
 
   const bad: [string, unknown, string][] = [
@@ -109,18 +109,18 @@ describe('createServer maxConnections', () => {
       const b = track(await connect(name, opts));
       expect(await echoed(a, 'a')).toBe('a');
       expect(await echoed(b, 'b')).toBe('b');
-      expect(server.connectionStats()).toEqual({ current: 2, max: 2, dropped: 0, reachedMax: 1 });
+      expect(server.connectionStats()).toEqual({ current: 2, max: 2, dropped: 0, refused: 0, reachedMax: 1 });
 
       if (isWindows) {
         // No instance waits at the bound: the client finds the pipe busy until its connectTimeout.
         expect(await codeOf(connect(name, { ...opts, connectTimeout: 300 }).then((c) => track(c)))).toBe('ETIMEDOUT');
-        expect(server.connectionStats()).toEqual({ current: 2, max: 2, dropped: 0, reachedMax: 1 });
+        expect(server.connectionStats()).toEqual({ current: 2, max: 2, dropped: 0, refused: 0, reachedMax: 1 });
       } else {
         // The kernel completes the connect; the server closes it as soon as it accepts it.
         const third = track(await connect(name, opts));
         await within(closedByServer(third), BOUND, 'the third client to be closed');
         await until(() => drops === 1, "the 'drop' event");
-        expect(server.connectionStats()).toEqual({ current: 2, max: 2, dropped: 1, reachedMax: 1 });
+        expect(server.connectionStats()).toEqual({ current: 2, max: 2, dropped: 1, refused: 0, reachedMax: 1 });
       }
       expect(handed).toHaveLength(2);
       // The two existing clients are still served.

@@ -19,12 +19,13 @@ import { byteConnection } from '../connection.js';
 import { PipeError, abortError, fromNodeError } from '../errors.js';
 import { MessageConnection } from '../message.js';
 import { PipeServerBase } from '../server.js';
-import { SUN_PATH_MAX, isPublicSecurity, pipePath, socketDir, socketDirMode, socketDirs, type ConnectionStats, type HalfClose, type SocketDirs, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
+import { SUN_PATH_MAX, isPublicSecurity, pipePath, socketDir, socketDirMode, socketDirs, type ServerConnectionStats, type HalfClose, type SocketDirs, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import * as libc from './libc.js';
 import { isAccessPolicy } from '../access.js';
 import { SocketMessageTransport } from './transport.js';
 import { RETRY, retry } from '../retry.js';
 import { checkServer, mayAccept, peerCredentials, peerIdentity, verifyDir, type PeerCredentials } from './trust.js';
+import { runAdmit } from '../admit.js';
 import { bindListening, connectUnix, removeSocketFile, socketFd } from './socket.js';
 
 /** Mode of the socket file: only us, or every local user (connecting needs write permission). */
@@ -153,8 +154,12 @@ class PosixPipeServer extends PipeServerBase {
   #file: { dev: number; ino: number } | undefined;
   #live = 0;
   #held: { socket: net.Socket; peer: PeerCredentials | undefined }[] = [];
+  /** Clients whose `admit` check is running: counted toward maxConnections, closed by close(). */
+  readonly #admitting = new Set<net.Socket>();
   /** Clients closed at accept because a bound was reached. */
   #dropped = 0;
+  /** Clients `admit` refused. */
+  #refused = 0;
   #reachedMax = 0;
   #refed = true;
   #closed: Promise<void> | undefined;
@@ -204,6 +209,8 @@ class PosixPipeServer extends PipeServerBase {
     }
     // Clients accepted by the kernel but never handed out: nobody will serve them now.
     for (const { socket } of this.#held.splice(0)) socket.destroy();
+    for (const socket of this.#admitting) socket.destroy();
+    this.#admitting.clear();
     this.wakeIterations();
     this.#closed = new Promise<void>((resolve) => {
       process.nextTick(() => {
@@ -214,8 +221,8 @@ class PosixPipeServer extends PipeServerBase {
     return this.#closed;
   }
 
-  connectionStats(): ConnectionStats {
-    return { current: this.#live + this.#held.length, max: this.#o.maxConnections, dropped: this.#dropped, reachedMax: this.#reachedMax };
+  connectionStats(): ServerConnectionStats {
+    return { current: this.#live + this.#held.length + this.#admitting.size, max: this.#o.maxConnections, dropped: this.#dropped, refused: this.#refused, reachedMax: this.#reachedMax };
   }
 
   securityDescriptor(): string {
@@ -320,7 +327,7 @@ class PosixPipeServer extends PipeServerBase {
       return;
     }
     const bound = this.#o.maxConnections;
-    if (this.#live + this.#held.length >= bound) {
+    if (this.#live + this.#held.length + this.#admitting.size >= bound) {
       // Closed before any system call of ours: its descriptor is gone again at once.
       this.#drop(socket);
       return;
@@ -334,6 +341,41 @@ class PosixPipeServer extends PipeServerBase {
       socket.destroy();
       return;
     }
+    const admit = this.#o.admit;
+    if (admit) {
+      // Unread (pauseOnConnect) while the check runs; an error meanwhile only ends it.
+      const onError = (): void => {};
+      socket.on('error', onError);
+      this.#admitting.add(socket);
+      if (this.#live + this.#held.length + this.#admitting.size === bound) this.#reachedMax++;
+      const identity = peerIdentity(peer);
+      void runAdmit(admit, identity, this.#o.admitTimeout).then((outcome) => {
+        // Gone meanwhile: closed by close(), or the client left.
+        if (!this.#admitting.delete(socket)) return;
+        socket.off('error', onError);
+        if (this.#state !== 'listening' || socket.destroyed) {
+          socket.destroy();
+          return;
+        }
+        if (!outcome.admitted) {
+          socket.destroy();
+          this.#refused++;
+          this.emit('refused', identity, outcome.reason, ...(outcome.error === undefined ? [] : [outcome.error]));
+          return;
+        }
+        this.#place(socket, peer, false);
+      });
+      return;
+    }
+    this.#place(socket, peer, true);
+  }
+
+  /**
+   * Hands out an accepted (and admitted) client, or holds it while `maxInstances` are busy.
+   * `count`: it joins the bound here (an admitted client joined when its check began).
+   */
+  #place(socket: net.Socket, peer: PeerCredentials | undefined, count: boolean): void {
+    const bound = this.#o.maxConnections;
     const max = this.#o.maxInstances;
     if (max !== 'unlimited' && this.#live >= max) {
       if (this.#held.length >= this.#o.maxPendingClients) {
@@ -354,7 +396,7 @@ class PosixPipeServer extends PipeServerBase {
       this.#handOut(socket, peer);
     }
     // Counted here, where a client joins, not in #handOut, which also moves held ones up.
-    if (this.#live + this.#held.length === bound) this.#reachedMax++;
+    if (count && this.#live + this.#held.length + this.#admitting.size === bound) this.#reachedMax++;
   }
 
   /** Closes a client that a bound turns away, and says so. */

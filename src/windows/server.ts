@@ -15,12 +15,13 @@ import { acceptedClient, createInstance, nameInUse, someoneListens } from './ins
 import { openPipe } from './open.js';
 import { MessageConnection, type MessageSink, type MessageTransport } from '../message.js';
 import { PipeServerBase } from '../server.js';
-import { isRemotePipePath, pipePath, win32OpenPath, type ConnectionStats, type HalfClose, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
+import { isRemotePipePath, pipePath, win32OpenPath, type ServerConnectionStats, type HalfClose, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import { openOsfHandle } from './crt.js';
 import * as k32 from './kernel32.js';
 import { NativeBuffer, OverlappedSlot, type Completion } from './overlapped.js';
 import { SecurityAttributes, readSecurity } from './security.js';
 import { LazyPeer } from './trust.js';
+import { runAdmit } from '../admit.js';
 
 const E = WIN32_ERRORS;
 
@@ -88,7 +89,12 @@ class WindowsPipeServer extends PipeServerBase {
   #security: SecurityAttributes | undefined;
   #pending = new Set<Instance>();
   #settling = new Set<Promise<void>>();
+  /** Connections handed out plus clients whose `admit` check is running. */
   #live = 0;
+  /** Clients whose `admit` check is running, with their handles: close() closes them. */
+  readonly #admitting = new Set<{ handle: k32.HANDLE; closed: boolean }>();
+  /** Clients `admit` refused. */
+  #refused = 0;
   /** How many times #live reached maxConnections. */
   #reachedMax = 0;
   #refed = true;
@@ -151,6 +157,12 @@ class WindowsPipeServer extends PipeServerBase {
     clearTimeout(this.#retry);
     this.#retry = undefined;
     for (const inst of this.#pending) inst.slot.cancel();
+    // Clients still being checked: nobody will serve them now.
+    for (const a of this.#admitting) {
+      a.closed = true;
+      k32.CloseHandle(a.handle);
+    }
+    this.#admitting.clear();
     this.#closed = Promise.all([...this.#settling]).then(() => {
       this.#teardown();
       this.#state = 'closed';
@@ -159,8 +171,8 @@ class WindowsPipeServer extends PipeServerBase {
     return this.#closed;
   }
 
-  connectionStats(): ConnectionStats {
-    return { current: this.#live, max: this.#o.maxConnections, dropped: 0, reachedMax: this.#reachedMax };
+  connectionStats(): ServerConnectionStats {
+    return { current: this.#live, max: this.#o.maxConnections, dropped: 0, refused: this.#refused, reachedMax: this.#reachedMax };
   }
 
   ref(): this {
@@ -328,10 +340,43 @@ class WindowsPipeServer extends PipeServerBase {
       this.#live--;
       this.#replenish();
     };
+    const admit = this.#o.admit;
+    if (!admit) {
+      this.#handOut(inst.handle, peerSource, release);
+      return;
+    }
+    // Ownership: the admission owns the handle until it admits (then the connection does), refuses
+    // or close() takes it (both close it).
+    const pending = { handle: inst.handle, closed: false };
+    this.#admitting.add(pending);
+    peerSource.bind(() => !pending.closed);
+    const identity = peerSource.get();
+    void runAdmit(admit, identity, this.#o.admitTimeout).then((outcome) => {
+      if (pending.closed) {
+        release();
+        return;
+      }
+      this.#admitting.delete(pending);
+      if (this.#state !== 'listening' || !outcome.admitted) {
+        // Closing the server end: the client reads end of stream (ERROR_BROKEN_PIPE), its writes fail.
+        pending.closed = true;
+        k32.CloseHandle(pending.handle);
+        release();
+        if (outcome.admitted) return;
+        this.#refused++;
+        this.emit('refused', identity, outcome.reason, ...(outcome.error === undefined ? [] : [outcome.error]));
+        return;
+      }
+      this.#handOut(pending.handle, peerSource, release);
+    });
+  }
+
+  /** Wraps a connected (and admitted) instance and hands it out. Ownership: takes `handle`. */
+  #handOut(handle: k32.HANDLE, peerSource: LazyPeer, release: () => void): void {
     let conn: PipeConnection;
     try {
       conn = wrap(
-        inst.handle,
+        handle,
         this.#o.mode,
         {
           path: this.#path!,

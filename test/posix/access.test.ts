@@ -90,4 +90,37 @@ describe.runIf(isRoot)('presets across two real users (skipped when not root: us
     const server = await serve({ security: { allow: ['everyone'] } });
     expect(await secondUserConnects(server.address()!)).toBe('end:ours');
   });
+
+  it("admit refuses the other user's client by uid before 'connection'", async () => {
+    const asked: PipeConnection['peer'][] = [];
+    let seen = 0;
+    const server = await serve(
+      {
+        security: 'everyone',
+        admit: (peer) => {
+          asked.push(peer);
+          return peer.uid === process.getuid!();
+        },
+      },
+      (c) => {
+        seen++;
+        c.end('ours');
+      },
+    );
+    expect(await secondUserConnects(server.address()!)).toBe('end:');
+    expect(asked).toHaveLength(1);
+    expect(asked[0]!.uid).toBe(secondUser().uid);
+    expect(seen).toBe(0);
+    expect(server.connectionStats().refused).toBe(1);
+  });
+
+  it('admit by group: a check on the primary group admits the other user, one on a group they are not in refuses', async () => {
+    for (const [gid, want] of [
+      [secondUser().gid, 'end:ours'],
+      [secondUser().gid + 1, 'end:'],
+    ] as const) {
+      const server = await serve({ security: 'everyone', admit: (peer) => peer.gid === gid || (peer.groups ?? []).includes(gid) });
+      expect(await secondUserConnects(server.address()!)).toBe(want);
+    }
+  });
 });
