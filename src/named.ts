@@ -48,18 +48,20 @@ export type PipeSecurity = 'current-user' | 'everyone' | { sddl: string } | Acce
  * server connection the client, on a client connection the server.
  *
  * - POSIX: `pid`, `uid`, `gid` from `SO_PEERCRED` (Linux) / `getpeereid` + `LOCAL_PEERPID`
- *   (macOS), read once, in the call whose uid the trust checks use.
+ *   (macOS), read once, in the call whose uid the trust checks use; on a server, Linux adds the
+ *   supplementary `groups` (`SO_PEERGROUPS`, kernel 4.13+).
  * - Windows, server side: `pid` (GetNamedPipeClientProcessId), `sessionId`
- *   (GetNamedPipeClientSessionId), and the client process's user `sid` and `user`
- *   (`DOMAIN\name`, LookupAccountSidW) when its token can be opened (same user, or we are elevated).
+ *   (GetNamedPipeClientSessionId), and from the client's own token (ImpersonateNamedPipeClient,
+ *   OpenThreadToken, RevertToSelf): `sid`, `user` (`DOMAIN\name`), `groupSids`, `elevated`,
+ *   `integrity`, `appContainer`, `packageSid`, `logonSession`. Read at accept, before `admit`
+ *   and `'connection'`, so a client that has already exited still has its identity. A client that
+ *   connected at anonymous level has no token: then only `pid` and `sessionId` (its process is
+ *   never asked instead: a pid may already name another process).
  * - Windows, client side: `pid`, `sessionId` (GetNamedPipeServer…), `sid` = the user of the server
  *   process when its token can be opened (it cannot for SYSTEM services), else the pipe's owner
- *   SID (always readable; also on `serverOwnerSid`), and `user` for that SID.
- * - Windows, when: read from the pipe the first time `peer`, `clientProcessId` or
- *   `serverProcessId` is asked for, then kept (most connections never ask, and the reads cost
- *   nine kernel calls). Ask while the connection is open: in the `'connection'` handler, after
- *   `connect` resolves, or any time before `'close'` (also after the peer has gone). First asked
- *   after the close, the handle is gone and the identity is `{ pid: undefined }`.
+ *   SID (always readable; also on `serverOwnerSid`), and `user` for that SID. Read the first time
+ *   `peer` or `serverProcessId` is asked for, then kept; first asked after the close, the handle
+ *   is gone and the identity is `{ pid: undefined }`.
  *
  * @example
  * ```ts
@@ -83,6 +85,18 @@ export interface PeerIdentity {
   user?: string;
   /** Windows: the Terminal Services session id. */
   sessionId?: number;
+  /** Windows, server side (from the client's token): the enabled groups' SIDs (deny-only groups left out). */
+  groupSids?: string[];
+  /** Windows, server side (token): true for an elevated (full administrator) token. */
+  elevated?: boolean;
+  /** Windows, server side (token): the mandatory integrity level. */
+  integrity?: 'untrusted' | 'low' | 'medium' | 'high' | 'system' | 'protected';
+  /** Windows, server side (token): true inside an AppContainer (a sandboxed or packaged app). */
+  appContainer?: boolean;
+  /** Windows, server side (token): the AppContainer's package SID (`S-1-15-2-…`), when `appContainer`. */
+  packageSid?: string;
+  /** Windows, server side (token): the logon session (the token's AuthenticationId LUID), `0x…`. */
+  logonSession?: string;
 }
 
 /** Options for {@link createServer}. Every default is the safe choice. */
@@ -365,7 +379,7 @@ export interface PipeConnectionFields {
   readonly mode: PipeMode;
   /** The full OS path of the pipe. */
   readonly path: string;
-  /** Server side: the connected client's process id (GetNamedPipeClientProcessId / SO_PEERCRED). Windows: read when first asked, see {@link PeerIdentity}. */
+  /** Server side: the connected client's process id (GetNamedPipeClientProcessId / SO_PEERCRED), read at accept. See {@link PeerIdentity}. */
   readonly clientProcessId: number | undefined;
   /** Client side: the server's process id. */
   readonly serverProcessId: number | undefined;

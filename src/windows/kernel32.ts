@@ -222,6 +222,8 @@ export const DuplicateHandle: (
 
 /** `HANDLE GetCurrentProcess(void)`: the pseudo-handle -1. */
 export const GetCurrentProcess: () => HANDLE = bind('HANDLE __stdcall GetCurrentProcess()');
+/** `HANDLE GetCurrentThread(void)`: the pseudo-handle -2 (needs no close). */
+export const GetCurrentThread: () => HANDLE = bind('HANDLE __stdcall GetCurrentThread()');
 
 export const PROCESS_QUERY_LIMITED_INFORMATION = 0x1000;
 export const PROCESS_QUERY_INFORMATION = 0x0400;

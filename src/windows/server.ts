@@ -325,8 +325,12 @@ class WindowsPipeServer extends PipeServerBase {
       }
       return;
     }
-    // The client's pid, session and user: one place, trust.ts, read when first asked.
+    // Who the client is (pid, session, and its token's user, groups, elevation, integrity,
+    // package and logon session: trust.ts and identity.ts), read now, before admit and
+    // 'connection', while the handle is surely this client's.
     const peerSource = new LazyPeer(inst.handle, 'client');
+    peerSource.bind(() => true);
+    peerSource.get();
     if (++this.#live === this.#o.maxConnections) this.#reachedMax++;
     // A fresh instance waits before this client is even handed out.
     this.#replenish();
@@ -349,7 +353,6 @@ class WindowsPipeServer extends PipeServerBase {
     // or close() takes it (both close it).
     const pending = { handle: inst.handle, closed: false };
     this.#admitting.add(pending);
-    peerSource.bind(() => !pending.closed);
     const identity = peerSource.get();
     void runAdmit(admit, identity, this.#o.admitTimeout).then((outcome) => {
       if (pending.closed) {
