@@ -272,6 +272,13 @@ export interface ConnectOptions {
    * ```
    */
   wait?: boolean;
+  /**
+   * Windows: resolve `name` through the rendezvous file a `listen({ name, rendezvous: true })`
+   * server of our own user published (see {@link ListenOptions.rendezvous}); no file is `ENOENT`
+   * (polled with `wait`). The server's owner is checked as always. POSIX: accepted, no effect.
+   * Default `false`.
+   */
+  rendezvous?: boolean;
   /** Aborts the connect (waiting included); it rejects with an `AbortError`. */
   signal?: AbortSignal;
   /**
@@ -499,6 +506,21 @@ export interface ListenOptions {
   name?: string;
   /** Aborting it closes the server (before `listen` resolves: it rejects with an `AbortError`). */
   signal?: AbortSignal;
+  /**
+   * Windows: serve `name` (a plain name) under a random pipe name, published for our own user
+   * only (`%LOCALAPPDATA%\winpipe\rendezvous\<name>.pipe`, a file with a DACL for us and SYSTEM),
+   * so nobody can take the name first. Clients connect with `connect(name, { rendezvous: true })`;
+   * `address()` is the random pipe path. Removed again by `close()`. Default `false`.
+   * POSIX: accepted, no effect (a name already lives in our private directory, which nobody else
+   * can take). See docs/access.md for the threat model.
+   *
+   * @example
+   * ```ts
+   * await server.listen({ name: 'my-app', rendezvous: true });
+   * const conn = await connect('my-app', { rendezvous: true });
+   * ```
+   */
+  rendezvous?: boolean;
 }
 
 /**
@@ -730,7 +752,9 @@ export function resolveConnectOptions(options: unknown): ResolvedConnectOptions 
   validateBoolean(allowHalfOpen, 'options.allowHalfOpen');
   const allowServerUids = resolveAllowServerUids(o.allowServerUids, 'options.allowServerUids');
   const trustedServerOwners = resolveTrustedServerOwners(o.trustedServerOwners, 'options.trustedServerOwners');
-  return { connectTimeout, wait, signal: o.signal, allowHalfOpen, mode, access, maxMessageSize, readAheadBytes, allowRemote, trustedServerOwners, allowServerUids, halfClose };
+  const rendezvous = o.rendezvous ?? false;
+  validateBoolean(rendezvous, 'options.rendezvous');
+  return { connectTimeout, wait, signal: o.signal, allowHalfOpen, mode, access, maxMessageSize, readAheadBytes, allowRemote, trustedServerOwners, allowServerUids, halfClose, rendezvous };
 }
 
 /** Validates a `halfClose` option: `'zero-message'` or `undefined`. */

@@ -1,10 +1,11 @@
 // Access presets (`security: { allow, integrity }`), admission (`admit`), identity read at accept,
 // and rendezvous names: the contract on both paths. The cross-user halves are in
 // test/posix/access.test.ts (two real users) and test/windows/access.test.ts.
-import { lstatSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { lstatSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, createServer, type CreateServerOptions, type PeerIdentity, type PipeConnection, type PipeServer } from '../src/index.js';
+import { connect, createServer, pipePath, type CreateServerOptions, type PeerIdentity, type PipeConnection, type PipeServer } from '../src/index.js';
 import { presetSddl, validateAccessPolicy, type AccessPolicy } from '../src/access.js';
 import { isWindows, underWine, uniqueName, within } from './helpers/index.js';
 
@@ -363,5 +364,89 @@ describe('admit: a check of each client before the application sees it', () => {
   it('bad admit options throw at createServer', () => {
     expect(() => createServer({ admit: true as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     expect(() => createServer({ admit: () => true, admitTimeout: 0 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+  });
+});
+
+describe('rendezvous names', () => {
+  /** A LOCALAPPDATA of the test's own (Windows), so the run leaves nothing in the profile. */
+  function privateAppData(): string {
+    const dir = mkdtempSync(join(tmpdir(), 'wpt-appdata-'));
+    const saved = process.env.LOCALAPPDATA;
+    process.env.LOCALAPPDATA = dir;
+    cleanups.push(() => {
+      if (saved === undefined) delete process.env.LOCALAPPDATA;
+      else process.env.LOCALAPPDATA = saved;
+      rmSync(dir, { recursive: true, force: true });
+    });
+    return dir;
+  }
+
+  async function echoServer(name: string, greeting: string): Promise<PipeServer> {
+    const server = createServer((conn) => conn.end(greeting));
+    servers.push(server);
+    await server.listen({ name, rendezvous: true });
+    return server;
+  }
+
+  it('two logical names of the same user each reach their own server; close() unpublishes the name', async () => {
+    if (isWindows) privateAppData();
+    const a = uniqueName('rv');
+    const b = uniqueName('rv');
+    const sa = await echoServer(a, 'server a');
+    await echoServer(b, 'server b');
+    if (isWindows) expect(sa.address()).toMatch(/^\\\\\.\\pipe\\winpipe-rv-[0-9a-f]{32}$/);
+    else expect(sa.address()).toBe(pipePath(a));
+    expect(await ending(await connect(a, { rendezvous: true }))).toBe('end:server a');
+    expect(await ending(await connect(b, { rendezvous: true }))).toBe('end:server b');
+    await sa.close();
+    await expect(connect(a, { rendezvous: true, connectTimeout: 1000 })).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it.runIf(isWindows)('Windows: a squatter holding the plain pipe name does not stop the real server, and its clients reach ours', async () => {
+    privateAppData();
+    const name = uniqueName('rv');
+    const squatter = createServer((conn) => conn.end('squatter'));
+    servers.push(squatter);
+    await squatter.listen(name);
+    const server = await echoServer(name, 'ours');
+    expect(server.address()).not.toBe(squatter.address());
+    expect(await ending(await connect(name, { rendezvous: true }))).toBe('end:ours');
+  });
+
+  /** The published file's DACL, as SDDL, for `name` served by `server`. */
+  async function publishedDacl(name: string, server: PipeServer): Promise<string> {
+    const rv = await import('../src/windows/rendezvous.js');
+    const { readSecurity } = await import('../src/windows/security.js');
+    expect(readFileSync(rv.rendezvousFile(name), 'utf8').trim()).toBe(server.address());
+    const sd = rv.rendezvousFileSecurity(name, (h) => readSecurity(h, 1 /* SE_FILE_OBJECT */));
+    return sd.slice(sd.indexOf('D:'));
+  }
+
+  it.runIf(isWindows)('Windows: the published file holds the pipe path, and its DACL names only our user and SYSTEM', async () => {
+    privateAppData();
+    const name = uniqueName('rv');
+    const server = await echoServer(name, 'ours');
+    const { currentUserSid } = await import('../src/windows/security.js');
+    const dacl = await publishedDacl(name, server);
+    const aces = dacl.match(/\([^)]*\)/g) ?? [];
+    expect(aces.length).toBeGreaterThan(0);
+    for (const ace of aces) expect(ace).toMatch(new RegExp(`^\\(A;[^;]*;[^;]*;;;(${currentUserSid()}|SY)\\)$`));
+    expect(aces.some((a) => a.endsWith(`;;;${currentUserSid()})`))).toBe(true);
+  });
+
+  it.runIf(isWindows && !underWine)("Windows: the published file's DACL is protected (D:P), so nothing the profile grants is inherited (real Windows only: Wine 8 does not keep the protected flag on a file's DACL)", async () => {
+    privateAppData();
+    const name = uniqueName('rv');
+    const server = await echoServer(name, 'ours');
+    expect(await publishedDacl(name, server)).toMatch(/^D:P/);
+  });
+
+  it('bad rendezvous input is refused before any system call', () => {
+    expect(() => createServer().listen({ name: 'x', rendezvous: 'yes' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => connect('x', { rendezvous: 1 as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    if (isWindows) {
+      expect(() => createServer().listen({ name: 'a\\b', rendezvous: true })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+      expect(() => connect('..', { rendezvous: true })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    }
   });
 });

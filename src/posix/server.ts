@@ -181,6 +181,7 @@ class PosixPipeServer extends PipeServerBase {
     return this.#path;
   }
 
+  // `rendezvous` has no effect here: a name lives in our private directory, which nobody else can take.
   protected startListening(name: string): Promise<void> {
     // Bad names throw here, synchronously, before any system call.
     const path = pipePath(name, { security: this.#o.security });

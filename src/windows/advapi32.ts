@@ -39,6 +39,7 @@ export const TokenAppContainerSid = 31;
 export const SE_GROUP_ENABLED = 0x4;
 export const SE_GROUP_USE_FOR_DENY_ONLY = 0x10;
 export const SE_KERNEL_OBJECT = 6;
+export const SE_FILE_OBJECT = 1;
 export const OWNER_SECURITY_INFORMATION = 0x1;
 export const DACL_SECURITY_INFORMATION = 0x4;
 /** The mandatory integrity label (SACL's ML entry); reading it needs no privilege, unlike the rest of the SACL. */

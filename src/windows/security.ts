@@ -114,11 +114,11 @@ export class SecurityAttributes {
   }
 }
 
-/** The owner, DACL and mandatory label actually applied to a live pipe handle, as SDDL (`O:…D:…S:…`; no `S:` when it has no label). */
-export function readSecurity(handle: k32.HANDLE): string {
+/** The owner, DACL and mandatory label actually applied to a live pipe handle (or, with `SE_FILE_OBJECT`, a file's), as SDDL (`O:…D:…S:…`; no `S:` when it has no label). */
+export function readSecurity(handle: k32.HANDLE, objectType = adv.SE_KERNEL_OBJECT): string {
   const sd: k32.Out<bigint> = [0n];
   const info = adv.DACL_SECURITY_INFORMATION | adv.OWNER_SECURITY_INFORMATION | adv.LABEL_SECURITY_INFORMATION;
-  const err = adv.GetSecurityInfo(handle, adv.SE_KERNEL_OBJECT, info, null, null, null, null, sd);
+  const err = adv.GetSecurityInfo(handle, objectType, info, null, null, null, null, sd);
   if (err !== 0) throw win32Error(err, 'GetSecurityInfo');
   try {
     const str: k32.Out<bigint> = [0n];

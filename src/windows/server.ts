@@ -21,6 +21,7 @@ import * as k32 from './kernel32.js';
 import { NativeBuffer, OverlappedSlot, type Completion } from './overlapped.js';
 import { SecurityAttributes, readSecurity } from './security.js';
 import { LazyPeer } from './trust.js';
+import { publishRendezvous, randomPipePath, readRendezvous, removeRendezvous, validateRendezvousName } from './rendezvous.js';
 import { runAdmit } from '../admit.js';
 
 const E = WIN32_ERRORS;
@@ -87,6 +88,8 @@ class WindowsPipeServer extends PipeServerBase {
   #path: string | null = null;
   #state: ServerState = 'idle';
   #security: SecurityAttributes | undefined;
+  /** The rendezvous name this server published, until close() removes it. */
+  #rendezvous: string | undefined;
   #pending = new Set<Instance>();
   #settling = new Set<Promise<void>>();
   /** Connections handed out plus clients whose `admit` check is running. */
@@ -121,8 +124,9 @@ class WindowsPipeServer extends PipeServerBase {
     return this.#path;
   }
 
-  protected startListening(name: string): Promise<void> {
-    const path = pipePath(name);
+  protected startListening(name: string, options: { rendezvous: boolean }): Promise<void> {
+    if (options.rendezvous) validateRendezvousName(name);
+    const path = options.rendezvous ? randomPipePath() : pipePath(name);
     if (isRemotePipePath(path)) throw invalidArgValue('name', name, 'is a remote pipe; a server can only create local pipes');
     if (this.#state !== 'idle') {
       return this.alreadyListening();
@@ -132,11 +136,17 @@ class WindowsPipeServer extends PipeServerBase {
     try {
       if (this.#o.firstInstance && nameInUse(path)) throw new PipeError({ code: 'EADDRINUSE', syscall: 'listen', path });
       this.#security = new SecurityAttributes(this.#o.security);
+      // Published before the pipe exists: a client that reads it meanwhile finds no pipe (ENOENT).
+      if (options.rendezvous) {
+        publishRendezvous(name, path, nameInUse);
+        this.#rendezvous = name;
+      }
       this.#addInstance(true);
       this.#replenish();
     } catch (err) {
       this.#state = 'idle';
       this.#path = null;
+      this.#unpublish(path);
       this.#teardown();
       return Promise.reject(err);
     }
@@ -154,6 +164,8 @@ class WindowsPipeServer extends PipeServerBase {
       return this.#closed;
     }
     this.#state = 'closing';
+    // The name stops resolving at once; the pipe goes as its instances settle.
+    this.#unpublish(this.#path!);
     clearTimeout(this.#retry);
     this.#retry = undefined;
     for (const inst of this.#pending) inst.slot.cancel();
@@ -194,6 +206,13 @@ class WindowsPipeServer extends PipeServerBase {
     const inst = this.#pending.values().next().value as Instance | undefined;
     if (!inst) throw new PipeError({ code: this.#state === 'listening' ? 'EBUSY' : 'ERR_PIPE_CLOSED', syscall: 'GetSecurityInfo', path: this.#path ?? undefined });
     return readSecurity(inst.handle);
+  }
+
+  /** Removes our rendezvous file, if we published one for `path`. */
+  #unpublish(path: string): void {
+    if (this.#rendezvous === undefined) return;
+    removeRendezvous(this.#rendezvous, path);
+    this.#rendezvous = undefined;
   }
 
   #finishClose(): void {
@@ -416,6 +435,17 @@ export function createWindowsServer(options: ResolvedServerOptions, listener?: (
 }
 
 // --- client ------------------------------------------------------------------------------------
+
+/**
+ * The pipe path a rendezvous name resolves to (src/windows/rendezvous.ts), or `ENOENT` when no
+ * server of ours publishes it.
+ */
+export function resolveRendezvous(name: string): string {
+  validateRendezvousName(name);
+  const path = readRendezvous(name);
+  if (path === undefined) throw new PipeError({ code: 'ENOENT', syscall: 'connect', path: name, message: `ENOENT: no server publishes the rendezvous name '${name}'` });
+  return path;
+}
 
 export function windowsConnect(path: string, o: ResolvedConnectOptions): Promise<PipeConnection> {
   if (o.signal?.aborted) return Promise.reject(abortError(o.signal));
