@@ -14,7 +14,12 @@ import { emitted, exampleSnippets, readmeSnippets, type Snippet } from './helper
 const packed = process.env.WINPIPE_PACKED_DIR;
 const here = fileURLToPath(import.meta.url);
 const repo = resolve(dirname(here), '..');
-const snippets: Snippet[] = [...readmeSnippets(join(repo, 'README.md')), ...exampleSnippets(join(repo, 'examples'))];
+const snippets: Snippet[] = [
+  ...readmeSnippets(join(repo, 'README.md')),
+  // The docs pages with runnable blocks, in the same format.
+  ...readmeSnippets(join(repo, 'docs', 'access.md'), 'docs/access.md'),
+  ...exampleSnippets(join(repo, 'examples')),
+];
 const RUN_LIMIT_MS = 20_000;
 const platform = process.platform === 'win32' ? 'win32' : 'posix';
 
