@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, createServer, pipePath, type CreateServerOptions, type PeerIdentity, type PipeConnection, type PipeServer } from '../src/index.js';
 import { presetSddl, validateAccessPolicy, type AccessPolicy } from '../src/access.js';
+import { Client, Listener } from '../src/channel/index.js';
 import { isWindows, underWine, uniqueName, within } from './helpers/index.js';
 
 const servers: PipeServer[] = [];
@@ -448,5 +449,68 @@ describe('rendezvous names', () => {
       expect(() => createServer().listen({ name: 'a\\b', rendezvous: true })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
       expect(() => connect('..', { rendezvous: true })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     }
+  });
+});
+
+describe('admit on a winpipe/connection Listener: before accept() and before the authkey handshake', () => {
+  it('no challenge is sent while the check runs; a refused client never reaches accept(); an admitted one does, with its identity', async () => {
+    const seen: PeerIdentity[] = [];
+    const answers: ((ok: boolean) => void)[] = [];
+    const listener = new Listener(undefined, {
+      authkey: 'secret',
+      admitTimeout: 30_000,
+      admit: (peer) => {
+        seen.push(peer);
+        return new Promise<boolean>((resolve) => answers.push(resolve));
+      },
+    });
+    cleanups.push(() => listener.close());
+    const accepted = listener.accept();
+    let acceptedEarly = false;
+    void accepted.then(() => (acceptedEarly = answers.length < 2), () => {});
+    // While the check runs the Listener says nothing: the client's own handshake bound expires.
+    const first = await Client(listener.address, { authkey: 'secret', handshakeTimeout: 500 }).then(
+      (c) => {
+        c.close();
+        return 'connected';
+      },
+      (err: { code?: string }) => err.code,
+    );
+    expect(first).toBe('ETIMEDOUT');
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.pid).toBe(process.pid);
+    expect(listener.connectionStats().current).toBe(1);
+    answers[0]!(false);
+    await within(
+      (async () => {
+        while (listener.connectionStats().refused < 1) await new Promise((r) => setTimeout(r, 5));
+      })(),
+      10_000,
+      'the refusal to be counted',
+    );
+    expect(listener.connectionStats().current).toBe(0);
+    // Admitted: the pending accept() resolves with it, after the handshake.
+    const second = Client(listener.address, { authkey: 'secret' });
+    await within(
+      (async () => {
+        while (answers.length < 2) await new Promise((r) => setTimeout(r, 5));
+      })(),
+      10_000,
+      'the second check to start',
+    );
+    answers[1]!(true);
+    const c = await within(second, 10_000, 'the admitted client');
+    const s = await within(accepted, 10_000, 'accept()');
+    expect(acceptedEarly).toBe(false);
+    await c.sendBytes(Buffer.from('hi'));
+    expect((await s.recvBytes()).toString()).toBe('hi');
+    c.close();
+    s.close();
+    expect(listener.connectionStats().refused).toBe(1);
+  });
+
+  it('bad admit options throw in the constructor', () => {
+    expect(() => new Listener(undefined, { admit: 1 as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => new Listener(undefined, { admit: () => true, admitTimeout: -1 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
   });
 });

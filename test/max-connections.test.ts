@@ -161,7 +161,7 @@ function listen(options: ListenerOptions): { listener: Listener; address: string
 describe('Listener maxPendingConnections', () => {
   it('has a default of 512', () => {
     const { listener } = listen({});
-    expect(listener.connectionStats()).toEqual({ current: 0, max: 512, dropped: 0, reachedMax: 0 });
+    expect(listener.connectionStats()).toEqual({ current: 0, max: 512, dropped: 0, refused: 0, reachedMax: 0 });
   });
 
   const bad: [string, unknown, string][] = [
@@ -191,7 +191,7 @@ describe('Listener maxPendingConnections', () => {
       const third = track(await connect(address, { mode: 'message' }));
       await within(closedByServer(third), BOUND, 'the third client to be closed');
     }
-    expect(listener.connectionStats()).toEqual({ current: 2, max: 2, dropped: isWindows ? 0 : 1, reachedMax: 1 });
+    expect(listener.connectionStats()).toEqual({ current: 2, max: 2, dropped: isWindows ? 0 : 1, refused: 0, reachedMax: 1 });
 
     // The silent clients time out (the oldest accept() learns it), and their slots are free again.
     expect(await within(codeOf(first), BOUND, 'the first accept')).toBe('ETIMEDOUT');
@@ -233,7 +233,7 @@ describe('Listener maxPendingConnections', () => {
       expect(await within(codeOf(c.recvBytes()), BOUND, 'a read of the third client')).toBe('ERR_CHANNEL_CLOSED');
       third = Promise.resolve();
     }
-    expect(listener.connectionStats()).toEqual({ current: 2, max: 2, dropped: isWindows ? 0 : 1, reachedMax: 1 });
+    expect(listener.connectionStats()).toEqual({ current: 2, max: 2, dropped: isWindows ? 0 : 1, refused: 0, reachedMax: 1 });
     // accept() takes the two queued clients, in order, and they talk.
     for (const c of clients) {
       const served = await within(listener.accept(), BOUND, 'accept');
