@@ -82,8 +82,15 @@ function wineEnv(extra = {}) {
   const env = { ...process.env, WINEPREFIX: prefix, WINEDEBUG: process.env.WINPIPE_WINEDEBUG || '-all', WINEDLLOVERRIDES: 'mscoree,mshtml=', ...extra };
   delete env.DISPLAY; // no X: nothing can pop up a dialog and wait for a click
   delete env.WAYLAND_DISPLAY;
-  delete env.NODE_OPTIONS; // the host's options (Unix paths) mean nothing to node.exe
-  if (W?.kind === 'bed') delete env.XDG_RUNTIME_DIR; // the host's is not in the root: Wine would warn on every start
+  // The host's options and CA file are Unix paths, meaningless to node.exe (and absent from the bed).
+  delete env.NODE_OPTIONS;
+  delete env.NODE_EXTRA_CA_CERTS;
+  if (W?.kind === 'bed') {
+    // Wine 10 warns on every start when XDG_RUNTIME_DIR is unset or not ours with mode 0700 (the
+    // host's is not in the root): one in the checkout.
+    env.XDG_RUNTIME_DIR = path.join(wineDir, 'xdg-runtime');
+    fs.mkdirSync(env.XDG_RUNTIME_DIR, { recursive: true, mode: 0o700 });
+  }
   if (!process.stdout.isTTY && env.FORCE_COLOR === undefined) env.NO_COLOR = '1'; // plain logs in CI
   return env;
 }
@@ -125,7 +132,9 @@ async function chooseWine(cache) {
   }
   if (mode === 'require') throw new ScriptError(`WINPIPE_WINE_BED=require, but the Wine 10 bed cannot be used here: ${why}`);
   if (!onPath('wine')) {
-    throw new ScriptError(`no Wine: the Wine 10 bed cannot be used here (${why}), and wine is not on PATH (Debian: apt-get install -y wine64)`);
+    const err = new ScriptError(`no Wine: the Wine 10 bed cannot be used here (${why}), and wine is not on PATH (Debian: apt-get install -y wine64)`);
+    err.noWine = true;
+    throw err;
   }
   const res = run('wine', ['--version'], { capture: true, timeout: 60_000 });
   return { kind: 'system', fallback: why, ...parseWineVersion(res.stdout) };
@@ -215,10 +224,11 @@ function ensureNodeExe(cache, version) {
 const WIN32_REQUIRED = ['@koromix/koffi-win32-x64', '@esbuild/win32-x64', 'vitest', 'vscode-jsonrpc', 'execa'];
 
 /**
- * The folders vite writes into node_modules while vitest runs (the bundled vitest.config, its
- * cache). The shared stage has them as empty mount points; each checkout binds its own over them.
+ * The folders written into node_modules while the tests run: vite's bundled vitest.config
+ * (.vite-temp) and cache (.vite), and the tests' own esbuild bundles (.cache/winpipe-test). On the
+ * bed the shared stage has them as empty mount points, and each checkout binds its own over them.
  */
-const VITE_WRITES = ['.vite-temp', '.vite'];
+const STAGE_WRITES = ['.vite-temp', '.vite', '.cache'];
 
 function rollupIsWasm(stage) {
   for (const p of ['rollup', '@rollup/wasm-node']) {
@@ -238,14 +248,21 @@ function missingInStage(stage) {
   return missing;
 }
 
+/** The shared win32 stage of this package.json and package-lock.json. */
+function stagePath(cache) {
+  const pkg = fs.readFileSync(path.join(repoRoot, 'package.json'));
+  const lock = fs.readFileSync(path.join(repoRoot, 'package-lock.json'));
+  return path.join(cache, `stage-${sha256(pkg, lock).slice(0, 16)}`);
+}
+
 function ensureStage(cache) {
   const pkg = fs.readFileSync(path.join(repoRoot, 'package.json'));
   const lock = fs.readFileSync(path.join(repoRoot, 'package-lock.json'));
-  const stage = path.join(cache, `stage-${sha256(pkg, lock).slice(0, 16)}`);
+  const stage = stagePath(cache);
   const stamp = path.join(stage, '.winpipe-stage-ok');
   if (fs.existsSync(stamp)) {
     touch(stage); // in use: see pruneStages
-    for (const d of VITE_WRITES) fs.mkdirSync(path.join(stage, 'node_modules', d), { recursive: true });
+    for (const d of STAGE_WRITES) fs.mkdirSync(path.join(stage, 'node_modules', d), { recursive: true });
     return stage;
   }
   log(`stage: npm ci --os=win32 --cpu=x64 in ${stage}`);
@@ -264,7 +281,7 @@ function ensureStage(cache) {
     missing = missingInStage(stage);
     if (missing.length) throw new ScriptError(`stage ${stage}: missing ${missing.join(', ')}`);
   }
-  for (const d of VITE_WRITES) fs.mkdirSync(path.join(stage, 'node_modules', d), { recursive: true });
+  for (const d of STAGE_WRITES) fs.mkdirSync(path.join(stage, 'node_modules', d), { recursive: true });
   fs.writeFileSync(stamp, new Date().toISOString());
   pruneStages(cache, stage);
   return stage;
@@ -431,7 +448,9 @@ async function prepare(cmd) {
   useWine(await chooseWine(cache));
   const cacheLock = path.join(cache, 'run.lock');
   await acquireLock(W.kind === 'bed' ? path.join(wineDir, 'run.lock') : cacheLock, 'wine: another run');
-  const releaseCache = W.kind === 'bed' ? await acquireLock(cacheLock, 'wine: another run provisioning the cache') : () => {};
+  // A warm cache is only read: no lock, so a warm run never waits for a run in another checkout.
+  const warm = W.kind === 'bed' && cacheIsWarm(cache);
+  const releaseCache = W.kind === 'bed' && !warm ? await acquireLock(cacheLock, 'wine: another run provisioning the cache') : () => {};
   let nodes;
   let sharedStage;
   const downgraded = [];
@@ -459,6 +478,24 @@ async function prepare(cmd) {
   return { wine: W, cache, nodes, sharedStage, stage };
 }
 
+/** Does the cache hold every node.exe asked for and the stage of this package-lock (so that provisioning only reads)? */
+function cacheIsWarm(cache) {
+  for (const w of wantedNodeVersions()) {
+    if (W.major < 10 && Number(w.split('.')[0]) > WINE8_MAX_NODE_MAJOR) return false;
+    const exact = /^\d+\.\d+\.\d+$/.test(w);
+    let v = exact ? w : null;
+    if (!v) {
+      try {
+        v = fs.readFileSync(path.join(cache, `resolved-${w}.txt`), 'utf8').trim();
+      } catch {
+        return false;
+      }
+    }
+    if (!fs.existsSync(path.join(cache, `node-v${v}`, 'node.exe'))) return false;
+  }
+  return fs.existsSync(path.join(stagePath(cache), '.winpipe-stage-ok'));
+}
+
 /** Run the rest of this script (the same command) in the bed's namespace, with the plan in its environment. */
 async function enterBed(plan, cmd, rest) {
   const [bin, ...argv] = inNamespace([process.execPath, fileURLToPath(import.meta.url), cmd, ...rest]);
@@ -480,11 +517,11 @@ function setup(plan) {
   if (W.kind === 'bed') {
     const shared = path.join(plan.sharedStage, 'node_modules');
     const own = path.join(plan.stage, 'node_modules');
-    for (const d of VITE_WRITES) fs.mkdirSync(path.join(wineDir, 'stage-writes', d), { recursive: true });
+    for (const d of STAGE_WRITES) fs.mkdirSync(path.join(wineDir, 'stage-writes', d), { recursive: true });
     mountBed(W.root, plan.cache, [
       [shared, own, true],
-      // What vite writes into node_modules (the bundled config, its cache) goes to the checkout.
-      ...VITE_WRITES.map((d) => [path.join(wineDir, 'stage-writes', d), path.join(own, d), false]),
+      // What the run writes into node_modules goes to the checkout.
+      ...STAGE_WRITES.map((d) => [path.join(wineDir, 'stage-writes', d), path.join(own, d), false]),
     ]);
   }
   runsWine = true;
@@ -720,6 +757,8 @@ main().then(
   (code) => process.exit(code),
   (err) => {
     process.stderr.write(`wine.mjs: ${err instanceof ScriptError ? err.message : err.stack}\n`);
+    // For scripts/test.mjs: no Wine at all is "not tested" (an error only with REQUIRE_WINE=1), not a failed run.
+    if (err.noWine) fs.writeFileSync(path.join(wineDir, 'last-counts.json'), `${JSON.stringify({ unavailable: err.message })}\n`);
     if (runsWine) wineserverKill();
     process.exit(1);
   },
