@@ -436,18 +436,20 @@ function ensureShims() {
  * provision what the cache shares (node.exe, the win32 stage). Returns the plan that the run
  * carries out (in the bed's namespace, or here for the system Wine).
  *
- * Locks: on the bed every checkout has its own prefix, stage and packed tarball, and the shared
- * stage's node_modules is bind-mounted read-only into the checkout's stage, so runs in different
- * checkouts go side by side and the run lock is the checkout's. The cache's lock is then held only
- * while the shared cache is provisioned. On the system Wine the stage itself is shared, so a run
- * holds the cache's lock throughout, as before.
+ * Locks: a run holds its checkout's lock (the prefixes, the output log, the packed tarball are the
+ * checkout's). On the bed every checkout also has its own stage, with the shared stage's
+ * node_modules bind-mounted read-only into it, so runs in different checkouts go side by side, and
+ * the cache's lock is held only while the shared cache is provisioned. On the system Wine the stage
+ * itself is shared, so a run holds the cache's lock throughout, as before.
  */
 async function prepare(cmd) {
   const cache = cacheDir();
   fs.mkdirSync(wineDir, { recursive: true });
   useWine(await chooseWine(cache));
   const cacheLock = path.join(cache, 'run.lock');
-  await acquireLock(W.kind === 'bed' ? path.join(wineDir, 'run.lock') : cacheLock, 'wine: another run');
+  // The checkout's lock first, then the cache's: every run takes them in this order.
+  await acquireLock(path.join(wineDir, 'run.lock'), 'wine: another run in this checkout');
+  if (W.kind === 'system') await acquireLock(cacheLock, 'wine: another run on the shared stage');
   // A warm cache is only read: no lock, so a warm run never waits for a run in another checkout.
   const warm = W.kind === 'bed' && cacheIsWarm(cache);
   const releaseCache = W.kind === 'bed' && !warm ? await acquireLock(cacheLock, 'wine: another run provisioning the cache') : () => {};
