@@ -91,7 +91,8 @@ export function bedBlocker(cache) {
     if (!findTool(tool)) return `${tool} not found`;
   }
   if (!bedInfo(cache) && !findTool('debootstrap')) return 'debootstrap is not installed (apt-get install debootstrap)';
-  const probe = spawnSync(nsArgv()[0], [...nsArgv().slice(1), '/bin/true'], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 30_000 });
+  const [ns, ...nsArgs] = nsArgv();
+  const probe = spawnSync(ns, [...nsArgs, '/bin/true'], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 30_000 });
   if (probe.status !== 0) return `a private mount namespace cannot be made here (unshare: ${(probe.stderr || probe.error?.message || `exit ${probe.status}`).trim().split('\n').at(-1)})`;
   return null;
 }
@@ -233,7 +234,7 @@ export async function ensureBed(cache) {
   fs.writeFileSync(logFile, '');
   const mirror = debianMirror();
   const t0 = Date.now();
-  log(`bed: making the Wine 10 bed: Debian ${BED_SUITE} (minbase) + ${BED_PACKAGES.join(' ')} from ${mirror}, about 6 minutes and 1.5 GB, once`);
+  log(`bed: making the Wine 10 bed: Debian ${BED_SUITE} (minbase) + ${BED_PACKAGES.join(' ')} from ${mirror}, one to a few minutes (most of it downloads) and 1.1 GB, once`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C' };
   // debootstrap mounts /proc and /sys inside the root while it works: in our namespace, so a
   // killed debootstrap leaves no mount behind.
@@ -252,10 +253,14 @@ export async function ensureBed(cache) {
   await slowStep('apt-get clean (in the root)', apt(['clean']), logFile, { env });
   fs.rmSync(path.join(root, 'var', 'lib', 'apt', 'lists'), { recursive: true, force: true });
   fs.mkdirSync(path.join(root, 'var', 'lib', 'apt', 'lists', 'partial'), { recursive: true });
-  const version = spawnSync(chrootArgv(root, ['/usr/bin/wine', '--version'])[0], chrootArgv(root, ['/usr/bin/wine', '--version']).slice(1), { encoding: 'utf8', timeout: 60_000 });
+  const inRoot = (argv) => {
+    const [cmd, ...args] = chrootArgv(root, argv);
+    return spawnSync(cmd, args, { encoding: 'utf8', timeout: 60_000 });
+  };
+  const version = inRoot(['/usr/bin/wine', '--version']);
   const wine = (version.stdout || '').trim().split('\n').at(-1);
   if (version.status !== 0 || !/^wine-\d+/.test(wine)) throw new ScriptError(`bed: wine --version in the root answered ${JSON.stringify(version.stdout + version.stderr)}`);
-  const dpkg = spawnSync(chrootArgv(root, ['/usr/bin/dpkg-query', '-W', '-f', '${Version}', 'wine64'])[0], chrootArgv(root, ['/usr/bin/dpkg-query', '-W', '-f', '${Version}', 'wine64']).slice(1), { encoding: 'utf8', timeout: 60_000 });
+  const dpkg = inRoot(['/usr/bin/dpkg-query', '-W', '-f', '${Version}', 'wine64']);
   const du = spawnSync('du', ['-sx', '--block-size=1M', root], { encoding: 'utf8' });
   const info = {
     recipe: BED_RECIPE,

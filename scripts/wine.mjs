@@ -74,6 +74,7 @@ function runWine(program, args, opts = {}) {
   const [cmd, ...argv] = wineArgv(program, args, opts.cwd);
   return run(cmd, argv, opts);
 }
+
 // What `test` and `exec` copy into the stage (stale copies are deleted first).
 const SYNC = ['src', 'test', 'scripts', 'benchmarks', 'examples', 'README.md', 'dist', 'tsconfig.json', 'vitest.config.ts', 'package.json'];
 
