@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // POSIX: a TMPDIR of the run's own, checked for leftovers at the end (test/helpers/global-setup.ts).
+    globalSetup: ['test/helpers/global-setup.ts'],
     // Platform-only suites run where their platform is live (Windows under Wine here); the
     // contract suites at the top of test/ run everywhere.
     exclude: ['**/node_modules/**', process.platform === 'win32' ? 'test/posix/**' : 'test/windows/**'],

@@ -47,6 +47,13 @@ export interface Backend {
    * opens as a stream). False means closing it could pull a descriptor from under its new owner.
    */
   unadopted(end: RawEnd, identity: string): boolean;
+  /**
+   * Called once when asynchronous I/O starts on `end` (its event-loop socket is made). POSIX: grows
+   * a pipe that createPipe made without a `size` (Linux, within a per-process budget of the user's
+   * pipe pages) and reports the pipe's capacity, which bounds what one read can return. `release`
+   * gives the budget back; call it once the socket has closed the end. Never throws.
+   */
+  startAsync?(end: RawEnd): { capacity: number | undefined; release(): void };
   /** Closes the end. Ownership: after this the fd and handle values are dead. */
   close(end: RawEnd): void;
 }

@@ -8,11 +8,12 @@
  * is ever parked on a pending read.
  */
 import net from 'node:net';
-import { Readable, type Writable } from 'node:stream';
+import { Readable, Stream, type Writable } from 'node:stream';
 import { inspect } from 'node:util';
 import type { Backend, RawEnd } from './backend.js';
 import { emitPipeErrors } from './connection.js';
-import { PipeError, abortError, closedError, fromNodeError, invalidArgValue } from './errors.js';
+import { PipeError, abortError, cannotPipe, closedError, fromNodeError, invalidArgValue } from './errors.js';
+import { SafetyNet } from './gc.js';
 import { MAX_IO, byteRange, validateAbortSignal, validateBoolean, validateBuffer, validateInteger, validateObject } from './validate.js';
 
 const dispose: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
@@ -22,6 +23,12 @@ const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.f
 export interface PipeIoOptions {
   /** Aborts the pending operation; it rejects with an `AbortError`. */
   signal?: AbortSignal;
+}
+
+/** Options for {@link PipeReader.chunks}. */
+export interface PipeChunksOptions extends PipeIoOptions {
+  /** The most bytes one chunk holds (default {@link DEFAULT_READ_SIZE}). */
+  size?: number;
 }
 
 /** Options for {@link PipeWriter.write}: a string's `encoding` (default `'utf8'`) besides `signal`. */
@@ -54,31 +61,51 @@ interface Held {
 }
 
 /**
- * How much a POSIX pipe read stream asks for per read(2): a pipe end can hold up to its capacity
- * (createPipe's `size`, often 1 MiB), and libuv's own 64 KiB reads took 16 system calls and 16
- * stream pushes per MiB (B1 in BENCHMARKS.md). Only the pages a read fills are ever touched.
+ * The read sizes of a POSIX pipe read stream: one read(2) returns at most what the pipe holds, so
+ * a stream asks for up to the pipe's capacity (1 MiB once createPipe's pipe has grown), capped at
+ * 1 MiB, and for no less than 64 KiB (libuv's own read size). See {@link pipeReads}.
  */
-const STREAM_READ_SIZE = 1024 * 1024;
+const MIN_STREAM_READ = 64 * 1024;
+const MAX_STREAM_READ = 1024 * 1024;
 
 /**
- * net.Socket's `onread` for a pipe read stream: libuv reads into one buffer of
- * {@link STREAM_READ_SIZE} bytes. A read that fills at least half of it is pushed as it is (no
- * copy) and the next read gets a fresh buffer; a smaller one is copied out, so a chunk never keeps
- * more than twice its size alive. Returning push()'s result lets Node stop reading under
- * back-pressure, as it does for its own buffers.
+ * Bytes left unused in front of every read buffer of a pipe read stream. A buffer of 128 KiB or
+ * more is a fresh mmap from glibc, its data 16 bytes past a page boundary, and a pipe read into a
+ * destination 1-31 bytes past a page boundary runs about 3.5x slower on AMD Zen 3 (the kernel's
+ * `rep movsb` copy stalls on 4 KiB aliasing between source and destination): 64 bytes of skew
+ * move every such buffer out of that window.
  */
-function largeReads(stream: () => net.Socket): { buffer: () => Buffer; callback: (n: number, buf: Buffer) => boolean } {
-  let scratch = Buffer.allocUnsafeSlow(STREAM_READ_SIZE);
+const READ_SKEW = 64;
+
+function readBuffer(size: number): Buffer {
+  return Buffer.allocUnsafeSlow(size + READ_SKEW).subarray(READ_SKEW);
+}
+
+/**
+ * net.Socket's `onread` for a pipe read stream: libuv reads into a buffer of ours, sized between
+ * {@link MIN_STREAM_READ} and the pipe's capacity (at most {@link MAX_STREAM_READ}) after the
+ * reads before it. A read that fills at least half of its buffer is pushed as it is (no copy) and
+ * the next read gets a fresh buffer; a smaller one is copied out and the buffer is used again, so
+ * a chunk never keeps more than twice its size alive. The next buffer is twice as big after a read
+ * that filled it (more is waiting) and just big enough for the last read otherwise, so that most
+ * reads fill at least half and are not copied (with one 1 MiB buffer, a child writing 64 KiB at a
+ * time had most of its bytes copied once more). Returning push()'s result lets Node stop reading
+ * under back-pressure, as it does for its own buffers.
+ */
+function pipeReads(stream: () => net.Socket, capacity: number | undefined): { buffer: () => Buffer; callback: (n: number, buf: Buffer) => boolean } {
+  const max = Math.min(MAX_STREAM_READ, capacity ?? MAX_STREAM_READ);
+  const min = Math.min(MIN_STREAM_READ, max);
+  let next = readBuffer(max);
   return {
-    buffer: () => scratch,
+    buffer: () => next,
     callback(n, buf) {
-      let chunk: Buffer;
-      if (n >= STREAM_READ_SIZE / 2) {
-        chunk = buf.subarray(0, n);
-        scratch = Buffer.allocUnsafeSlow(STREAM_READ_SIZE);
-      } else {
-        chunk = Buffer.from(buf.subarray(0, n));
-      }
+      const size = buf.length;
+      const whole = 2 * n >= size;
+      const chunk = whole ? buf.subarray(0, n) : Buffer.from(buf.subarray(0, n));
+      // The smallest power of two that holds n (n >= 1).
+      const fits = n === size ? 2 * size : 2 ** (32 - Math.clz32(n - 1));
+      const want = Math.min(max, Math.max(min, fits));
+      if (whole || want !== size) next = readBuffer(want);
       return stream().push(chunk);
     },
   };
@@ -124,7 +151,7 @@ function streamOnFd(fd: number): boolean {
 // `handle`), something else may own the descriptor now (`new net.Socket({ fd })` without
 // detach()): closing it would pull it from under that owner, and the owner's next writes would
 // land in whatever file reuses the number. Where that can be seen, leak it instead (and say so).
-const finalizer = new FinalizationRegistry<Held>(({ backend, raw, identity }) => {
+const finalizer = new SafetyNet<Held>(({ backend, raw, identity }) => {
   let owned = true;
   try {
     owned = identity === undefined || (backend.unadopted(raw, identity) && !streamOnFd(raw.fd));
@@ -138,11 +165,7 @@ const finalizer = new FinalizationRegistry<Held>(({ backend, raw, identity }) =>
     { type: 'Warning', code: owned ? 'WINPIPE_END_GC' : 'WINPIPE_END_GC_ADOPTED' },
   );
   if (!owned) return;
-  try {
-    backend.close(raw);
-  } catch {
-    // Nothing useful can be done with an error from a finalizer.
-  }
+  backend.close(raw);
 });
 
 /**
@@ -178,6 +201,11 @@ let arm: (end: PipeEnd) => void;
  * - `handle` is the raw OS handle (a Windows `HANDLE`; the fd on POSIX).
  * - Ends are created non-inheritable; see {@link PipeEnd.inheritable}.
  * - `close()` is idempotent; `using` and `await using` work.
+ * - An end is a `stream.Stream` (Node's legacy base class: an `EventEmitter` with `pipe()`) and
+ *   carries `_handle.fd`, the shape by which `child_process.spawn` in Node's types, Deno and Bun
+ *   recognise a stream with a descriptor. It emits no events of its own. It is deliberately not
+ *   async-iterable: execa takes an async-iterable `stdio` value as a source to read itself
+ *   instead of passing its fd; iterate with {@link PipeReader.chunks}.
  *
  * Platform notes: the first asynchronous call (`read()`/`write()`) hands the end to Node's event
  * loop. On POSIX that sets `O_NONBLOCK` on the shared file description, so do not pass an end to
@@ -226,7 +254,7 @@ export abstract class PipeEnd {
       // Closed, detached or owned by its socket: nothing for the net to close.
       if (end.#state !== 'open' || end.#socket || end.#held.armed) return;
       end.#held.armed = true;
-      finalizer.register(end, end.#held, end);
+      finalizer.register(end, end.#held);
     };
     pairIdentities = (a, b) => {
       a.#held.twin = b.#held;
@@ -243,6 +271,24 @@ export abstract class PipeEnd {
     if (this.#state !== 'open') return -1;
     this.#noteHandedOut();
     return this.#raw.fd;
+  }
+
+  /**
+   * `{ fd }` while the end is open, `null` once it is not. Deno's and Bun's `child_process.spawn`
+   * take a stream's descriptor from `_handle.fd` (Node's reads {@link PipeEnd.fd}); this lets an end
+   * go into their `stdio` as it goes into Node's. Reading it is reading `fd`: ownership stays here.
+   */
+  get _handle(): { readonly fd: number } | null {
+    const fd = this.fd;
+    return fd < 0 ? null : { fd };
+  }
+
+  /**
+   * Does nothing and returns the end. Deno's `spawn` pauses every stream it hands to a child; an
+   * end reads nothing ahead unless asked (by `read()`), which a child-bound end must not be.
+   */
+  pause(): this {
+    return this;
   }
 
   /** The raw OS handle (Windows `HANDLE`, POSIX fd) as a bigint, or -1n once closed. */
@@ -372,12 +418,13 @@ export abstract class PipeEnd {
     // Ownership: from here the socket (libuv's uv_pipe_t) owns the fd; it is closed by destroying
     // the socket, never by the backend.
     this.#disarm();
+    const started = this.#backend.startAsync?.(raw);
     const socket: net.Socket = new net.Socket({
       fd: raw.fd,
       readable,
       writable: !readable,
       allowHalfOpen: true,
-      ...(readable && this.#backend.platform === 'posix' ? { onread: largeReads((): net.Socket => socket) } : {}),
+      ...(readable && this.#backend.platform === 'posix' ? { onread: pipeReads((): net.Socket => socket, started?.capacity) } : {}),
     });
     // The socket reads ahead on its own; it must not keep the process alive unless a caller is
     // actually waiting for something (see track()).
@@ -386,7 +433,10 @@ export abstract class PipeEnd {
     this.#socket = socket;
     // net.Socket marks itself `closed` when destroy() returns, before libuv has closed the handle;
     // only its 'close' event means the OS handle is gone.
-    socket.once('close', () => (this.#handleClosed = true));
+    socket.once('close', () => {
+      this.#handleClosed = true;
+      started?.release();
+    });
     this.listen('close', () => {
       if (this.#state === 'open') this.#state = 'released';
     });
@@ -460,6 +510,13 @@ export abstract class PipeEnd {
   /** @internal Called when the user closes the end or it is transferred: settle what is pending. */
   protected abstract onClose(transferred: boolean): void;
 }
+
+// An end is a stream.Stream by its prototype chain (instanceof, Deno's check, @types/node's stdio
+// type), but the EventEmitter state is made by EventEmitter's own methods on first use, not by its
+// constructor for every end: createPipe makes two ends per pair (B5), and the constructor's
+// fields cost more per pair than the rest of our objects.
+export interface PipeEnd extends Stream {}
+Object.setPrototypeOf(PipeEnd.prototype, Stream.prototype);
 
 interface PendingRead {
   size: number;
@@ -566,25 +623,64 @@ export class PipeReader extends PipeEnd {
 
   /**
    * Every chunk until end of file, read with {@link PipeReader.read} (so without blocking, in
-   * order): `for await (const chunk of reader)`. Leaving the loop early (`break`, a throw) leaves
-   * the reader open and loses nothing: a read already started completes into the next call.
-   * Chunks are Buffers of at most {@link DEFAULT_READ_SIZE} bytes.
+   * order): `for await (const chunk of reader.chunks())`. Leaving the loop early (`break`, a throw)
+   * leaves the reader open and loses nothing: a read already started completes into the next call.
+   * Chunks are Buffers of at most `size` bytes (default {@link DEFAULT_READ_SIZE}); `signal` aborts
+   * the read in progress, which rejects the loop with an `AbortError`.
+   *
+   * The reader itself is not async-iterable (earlier versions were): execa, and any library that
+   * treats an async iterable in `stdio` as data to feed a child, would read the end in the parent
+   * instead of giving the child its descriptor.
    *
    * @example
    * ```ts
    * const { reader, writer } = createPipe();
    * writer.writeSync('a'); writer.close();
-   * for await (const chunk of reader) console.log(chunk.toString()); // 'a'
+   * for await (const chunk of reader.chunks()) console.log(chunk.toString()); // 'a'
    * reader.close();
    * ```
-   * @throws PipeError as `read` rejects (`ERR_PIPE_CLOSED` after close, or the OS error).
+   * @throws TypeError/RangeError synchronously for a bad `size` or `options`.
+   * The loop rejects as `read` does (`ERR_PIPE_CLOSED` after close, or the OS error).
    */
-  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
+  chunks(options?: PipeChunksOptions): AsyncIterableIterator<Buffer> {
+    validateObject(options, 'options');
+    const size = options?.size ?? DEFAULT_READ_SIZE;
+    validateInteger(size, 'options.size', 1, MAX_IO);
+    const signal = options?.signal;
+    validateAbortSignal(signal, 'options.signal');
+    return this.#chunks(size, signal);
+  }
+
+  async *#chunks(size: number, signal: AbortSignal | undefined): AsyncGenerator<Buffer, undefined, undefined> {
+    const opts = signal ? { signal } : undefined;
     for (;;) {
-      const chunk = await this.read();
-      if (chunk.byteLength === 0) return;
+      const chunk = await this.read(size, opts);
+      if (chunk.byteLength === 0) return undefined;
       yield chunk;
     }
+  }
+
+  /**
+   * Hands the end to a `stream.Readable` (as {@link PipeReader.createReadStream} does: the reader is
+   * closed from here on) and pipes it into `destination`, as `Readable.pipe` does. The reader then
+   * emits that stream's `'end'`, `'error'` and `'close'`, so `stream.pipeline(reader, dest)` and
+   * `stream.finished(reader)` see the piping end.
+   *
+   * @example
+   * ```ts
+   * await pipeline(reader, createWriteStream('out.bin'));   // node:stream/promises
+   * ```
+   */
+  override pipe<T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean | undefined }): T {
+    const stream = this.createReadStream();
+    stream.once('end', () => this.emit('end'));
+    stream.once('close', () => this.emit('close'));
+    stream.on('error', (err) => {
+      // Nobody listens on the reader: the error stays as unhandled as it would be on the stream.
+      if (this.listenerCount('error') === 0) throw err;
+      this.emit('error', err);
+    });
+    return stream.pipe(destination, options);
   }
 
   /**
@@ -785,6 +881,11 @@ export class PipeWriter extends PipeEnd {
     if (this.#error) throw this.#error;
     this.socket(false);
     return this.transfer();
+  }
+
+  /** A writer is not readable: throws `ERR_STREAM_CANNOT_PIPE`, as Node's `Writable.pipe` reports. */
+  override pipe<T extends NodeJS.WritableStream>(_destination: T, _options?: { end?: boolean | undefined }): T {
+    throw cannotPipe();
   }
 
   /** @internal */

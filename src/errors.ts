@@ -281,6 +281,11 @@ export function outOfRange(name: string, range: string, value: unknown): RangeEr
   return Object.assign(err, { code: 'ERR_OUT_OF_RANGE' });
 }
 
+/** Error with code `ERR_STREAM_CANNOT_PIPE`, as Node's `Writable.pipe` reports it. */
+export function cannotPipe(): Error {
+  return Object.assign(new Error('Cannot pipe, not readable'), { code: 'ERR_STREAM_CANNOT_PIPE' });
+}
+
 /** The DOMException Node's own APIs reject with on abort (`name` AbortError, `code` ABORT_ERR). */
 export function abortError(signal?: AbortSignal): Error {
   const err = new DOMException('The operation was aborted', 'AbortError') as DOMException & { cause?: unknown };

@@ -23,9 +23,10 @@
  * @module
  */
 import type { Backend } from './backend.js';
-import { PipeError, abortError, abortableSleep, invalidArgType, invalidArgValue } from './errors.js';
+import { PipeError, abortError, invalidArgType, invalidArgValue } from './errors.js';
+import { RETRY, retry } from './retry.js';
 import {
-  isRemotePipePath,
+  refuseRemote,
   pipePath,
   posixConnectPath,
   resolveConnectOptions,
@@ -41,7 +42,7 @@ import {
 } from './named.js';
 import { createPipeWith, type CreatePipeOptions, type Pipe } from './pipe.js';
 import { posixBackend } from './posix/pipe.js';
-import { createPosixServer, posixConnect, posixPipeExists } from './posix/server.js';
+import { createPosixServer, posixConnect, posixPipeExists, type UntrustedSeen } from './posix/server.js';
 import { windowsBackend } from './windows/pipe.js';
 import { createWindowsServer, windowsConnect, windowsPipeExists } from './windows/server.js';
 
@@ -69,8 +70,9 @@ export function createPipe(options?: CreatePipeOptions): Pipe {
 
 /**
  * Creates a named-pipe server, like .NET's `NamedPipeServerStream` or Node's `net.createServer`,
- * with secure defaults: only the current user may connect, remote clients are rejected, and
- * `listen` refuses a name someone else already serves.
+ * with secure defaults: only the current user may connect, remote clients are rejected,
+ * `listen` refuses a name someone else already serves, and at most 512 clients are held at once
+ * (`maxConnections`; see `server.connectionStats()`).
  *
  * Windows: `CreateNamedPipeW` + overlapped `ConnectNamedPipe`; pending accepts hold no thread.
  * POSIX: a Unix domain socket in a private per-user directory (see {@link pipePath}).
@@ -122,6 +124,9 @@ export function createServer(
  * our token's default owner, SYSTEM or Administrators), else it rejects with `EACCES`; the owner
  * is on `conn.serverOwnerSid`. A `..` segment in the name is refused (`ERR_INVALID_ARG_VALUE`).
  * POSIX: a stale socket file (its server died) counts as nobody there (`ENOENT`, or polled with `wait`).
+ * A socket directory of the name that fails its check (another user's, a symlink, open to others)
+ * rejects with `EACCES` / `ENOTDIR`; with `wait` it is passed over and the wait goes on in the
+ * other directory (see {@link ConnectOptions.wait}).
  *
  * @throws TypeError for a bad name or options (synchronously, before any system call).
  */
@@ -136,16 +141,14 @@ export function connect(name: string, options?: ConnectOptions): Promise<PipeCon
   let path: string;
   if (isWindows) path = pipePath(name);
   else ({ path, dirs } = posixConnectPath(name));
-  if (isWindows && isRemotePipePath(path) && !resolved.allowRemote) {
-    throw invalidArgValue('name', name, 'is a remote pipe; pass { allowRemote: true } to connect to another machine');
-  }
+  if (isWindows) refuseRemote(path, resolved.allowRemote, 'name', name);
   if (!resolved.wait) return connectOnce(path, resolved, dirs);
   if (resolved.signal?.aborted) return Promise.reject(abortError(resolved.signal));
   return connectWaiting(path, resolved, dirs);
 }
 
-function connectOnce(path: string, o: ResolvedConnectOptions, dirs: SocketDirs | undefined): Promise<PipeConnection> {
-  return isWindows ? windowsConnect(path, o) : posixConnect(path, o, dirs);
+function connectOnce(path: string, o: ResolvedConnectOptions, dirs: SocketDirs | undefined, waiting?: UntrustedSeen): Promise<PipeConnection> {
+  return isWindows ? windowsConnect(path, o) : posixConnect(path, o, dirs, waiting);
 }
 
 /** First wait between polls for a server that does not exist yet, and the most it grows to. */
@@ -153,20 +156,33 @@ const WAIT_FIRST_MS = 10;
 const WAIT_MAX_MS = 250;
 
 /** `connect` with `wait`: each attempt gets what is left of `connectTimeout`, so the whole call keeps to it. */
-async function connectWaiting(path: string, o: ResolvedConnectOptions, dirs: SocketDirs | undefined): Promise<PipeConnection> {
+function connectWaiting(path: string, o: ResolvedConnectOptions, dirs: SocketDirs | undefined): Promise<PipeConnection> {
   const deadline = Date.now() + o.connectTimeout;
-  let delay = WAIT_FIRST_MS;
-  for (;;) {
-    try {
-      return await connectOnce(path, { ...o, connectTimeout: Math.max(0, deadline - Date.now()) }, dirs);
-    } catch (err) {
-      if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
-    }
-    const left = deadline - Date.now();
-    if (left <= 0) throw new PipeError({ code: 'ETIMEDOUT', syscall: 'connect', path, message: `ETIMEDOUT: nobody served ${path} within ${o.connectTimeout} ms` });
-    await abortableSleep(Math.min(delay, left), o.signal);
-    delay = Math.min(delay * 2, WAIT_MAX_MS);
-  }
+  // POSIX: a candidate directory we do not trust is passed over while waiting, not the end of it.
+  const waiting: UntrustedSeen = {};
+  return retry(
+    () =>
+      connectOnce(path, { ...o, connectTimeout: Math.max(0, deadline - Date.now()) }, dirs, waiting).catch((err: unknown) => {
+        if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
+        return RETRY;
+      }),
+    {
+      first: WAIT_FIRST_MS,
+      max: WAIT_MAX_MS,
+      deadline,
+      signal: o.signal,
+      timedOut: () => {
+        const skipped = waiting.untrusted;
+        return new PipeError({
+          code: 'ETIMEDOUT',
+          syscall: 'connect',
+          path,
+          message: `ETIMEDOUT: nobody served ${path} within ${o.connectTimeout} ms${skipped ? `; passed over ${skipped.path} (${skipped.code}), which it does not trust` : ''}`,
+          ...(skipped ? { cause: skipped } : {}),
+        });
+      },
+    },
+  );
 }
 
 
@@ -210,12 +226,15 @@ export {
   type ListenOptions,
   type PipeServer,
   type PipeServerEvents,
+  type ConnectionStats,
   type PipeConnection,
   type PipeConnectionFields,
   type BytePipeConnection,
   type MessagePipeConnection,
   type ConnectionFor, type PipeMode, type PipeSecurity, type ServerAccess, type ClientAccess, type HalfClose } from './named.js';
-export { PipeEnd, PipeReader, PipeWriter, DEFAULT_READ_SIZE, type PipeIoOptions, type PipeWriteOptions } from './end.js';
+export { PipeEnd, PipeReader, PipeWriter, DEFAULT_READ_SIZE, type PipeChunksOptions, type PipeIoOptions, type PipeWriteOptions } from './end.js';
 export { PipeError, isPipeError, type PipeErrorInit, type PipeLibraryCode } from './errors.js';
 export { createFifo, openFifo, type CreateFifoOptions, type OpenFifoOptions } from './posix/fifo.js';
 export { spawnWithHandles, type HandleChild, type HandleSource, type SpawnWithHandlesOptions } from './spawn.js';
+export { adoptEnd } from './adopt.js';
+export { listPipes, type PipeInfo } from './list.js';

@@ -1,12 +1,13 @@
 /**
  * Message-mode connections: one `stream.Duplex` over a platform {@link MessageTransport}
  * (Windows: a PIPE_TYPE_MESSAGE named pipe; POSIX: CPython's length-prefixed framing on a Unix
- * socket). Also the framing codec itself, shared with the channel layer.
+ * socket; the framing itself is in src/framing.ts).
  */
 import { Duplex, type DuplexOptions } from 'node:stream';
 import { PipeError, closedError } from './errors.js';
 import type { PeerIdentity, PipeConnection, PipeMode } from './named.js';
 import { peerPid, writeError, type PeerSource } from './connection.js';
+import { Inbox } from './inbox.js';
 import { validateBuffer } from './validate.js';
 
 /** What a platform provides to move whole messages. */
@@ -76,10 +77,8 @@ export class MessageConnection extends Duplex implements PipeConnection {
   /** Windows: the identity, read when first asked (src/windows/trust.ts, LazyPeer). */
   readonly #peerSource: PeerSource | undefined;
   readonly #transport: MessageTransport;
-  #queue: (Buffer | null)[] = [];
-  /** Bytes of the messages in #queue: reading stops at #readAheadBytes. */
-  #queuedBytes = 0;
-  readonly #readAheadBytes: number;
+  /** Read ahead of the consumer; `null` marks the end of stream. Reading stops at 16 messages or `readAheadBytes`. */
+  readonly #queue: Inbox<Buffer | null>;
   #waiters: { resolve(v: Buffer | null): void; reject(e: unknown): void }[] = [];
   #failure: Error | undefined;
   #flowing = false;
@@ -109,7 +108,7 @@ export class MessageConnection extends Duplex implements PipeConnection {
       writable: info.writable,
     } as DuplexOptions);
     this.mode = bytes ? 'byte' : 'message';
-    this.#readAheadBytes = info.readAheadBytes;
+    this.#queue = new Inbox<Buffer | null>(READ_AHEAD, info.readAheadBytes);
     this.path = info.path;
     this.#clientProcessId = info.clientProcessId;
     this.#serverProcessId = info.serverProcessId;
@@ -260,9 +259,8 @@ export class MessageConnection extends Duplex implements PipeConnection {
   }
 
   #deliver(data: Buffer | null): void {
-    if (this.#queue.at(-1) === null) return;
+    if (this.#queue.tail() === null) return;
     this.#queue.push(data);
-    if (data) this.#queuedBytes += data.length;
     if (this.#waiters.length > 0) {
       // Waiters exist only while the queue was empty. The end of stream stays queued (sticky), so
       // every later messages() call ends too, and so does the stream side.
@@ -270,7 +268,7 @@ export class MessageConnection extends Duplex implements PipeConnection {
       else this.#waiters.shift()!.resolve(this.#take()!);
     } else this.#drainToStream();
     if (data === null) this.#endIfNothingUnread();
-    if ((this.#queue.length >= READ_AHEAD || this.#queuedBytes >= this.#readAheadBytes) && this.#flowing) {
+    if (this.#queue.full() && this.#flowing) {
       this.#flowing = false;
       this.#transport.pause();
     }
@@ -293,7 +291,7 @@ export class MessageConnection extends Duplex implements PipeConnection {
   #drainToStream(): void {
     // Only while the stream side asked (_read); messages() consumers take from the queue directly.
     while (this.#pulling && this.#queue.length > 0) {
-      const next = this.#queue[0]!;
+      const next = this.#queue.head()!;
       if (next === null) {
         // Left in the queue: messages() ends as well. _read is never called again after this.
         this.#pulling = false;
@@ -307,7 +305,7 @@ export class MessageConnection extends Duplex implements PipeConnection {
 
   #resumeIfRoom(): void {
     // Never after the end of stream: there is nothing more to read.
-    if (!this.#flowing && this.#queue.length < READ_AHEAD && this.#queuedBytes < this.#readAheadBytes && !this.#failure && !this.destroyed && this.#queue.at(-1) !== null) {
+    if (!this.#flowing && this.#queue.below() && !this.#failure && !this.destroyed && this.#queue.tail() !== null) {
       this.#flowing = true;
       this.#transport.start({
         message: (data) => this.#deliver(data),
@@ -332,9 +330,7 @@ export class MessageConnection extends Duplex implements PipeConnection {
 
   /** The head of the queue, out of it and out of the byte count. */
   #take(): Buffer | null {
-    const v = this.#queue.shift()!;
-    if (v) this.#queuedBytes -= v.length;
-    return v;
+    return this.#queue.shift();
   }
 
   #fail(err: Error): void {
@@ -353,137 +349,4 @@ function messageBytes(chunk: unknown): Uint8Array | TypeError {
 
 function toBuffer(view: ArrayBufferView): Buffer {
   return Buffer.isBuffer(view) ? view : Buffer.from(view.buffer, view.byteOffset, view.byteLength);
-}
-
-// --- CPython multiprocessing.connection framing ---------------------------------------------------
-
-/** Above this, CPython writes -1 and an 8-byte length. */
-const SHORT_LIMIT = 0x7fff_ffff;
-
-/** The header CPython's `Connection._send_bytes` writes before a message of `size` bytes. */
-export function frameHeader(size: number): Buffer {
-  if (size > SHORT_LIMIT) {
-    const h = Buffer.alloc(12);
-    h.writeInt32BE(-1, 0);
-    h.writeBigUInt64BE(BigInt(size), 4);
-    return h;
-  }
-  const h = Buffer.alloc(4);
-  h.writeInt32BE(size, 0);
-  return h;
-}
-
-/**
- * Incremental decoder for CPython's framing: feed it bytes as they arrive, get whole messages.
- * A length above `maxMessageSize` is an error (`ERR_MESSAGE_TOO_LARGE`) before any allocation.
- */
-export class FrameDecoder {
-  #chunks: Buffer[] = [];
-  #buffered = 0;
-  #need: number | undefined;
-  #failure: unknown;
-  constructor(private readonly maxMessageSize: number) {}
-
-  /**
-   * Adds bytes; returns the messages completed by them. Throws PipeError on a bad frame. When good
-   * messages precede the bad frame in the same bytes, they are returned first and the error is
-   * thrown by the next call (push an empty Buffer to get it).
-   */
-  push(data: Buffer): Buffer[] {
-    if (this.#failure) throw this.#failure;
-    const out: Buffer[] = [];
-    let rest = data;
-    if (this.#buffered === 0 && this.#need === undefined) {
-      // Nothing held back (the usual case: a chunk of whole frames): each message is one view of
-      // the chunk, read in place. #decode's peek and take made three more views per message
-      // (each a typed array; B3 round trip).
-      const n = data.length;
-      const max = this.maxMessageSize;
-      let off = 0;
-      while (n - off >= 4) {
-        const size = data.readInt32BE(off);
-        // The long form (-1), a bad length or one too large: #decode below decides, as ever.
-        if (size < 0 || size > max || n - off - 4 < size) break;
-        out.push(data.subarray(off + 4, off + 4 + size));
-        off += 4 + size;
-      }
-      if (off === n) return out;
-      if (off > 0) rest = data.subarray(off);
-    }
-    if (rest.length > 0) {
-      this.#chunks.push(rest);
-      this.#buffered += rest.length;
-    }
-    try {
-      this.#decode(out);
-    } catch (err) {
-      if (out.length === 0) throw err;
-      this.#failure = err;
-    }
-    return out;
-  }
-
-  #decode(out: Buffer[]): void {
-    for (;;) {
-      if (this.#need === undefined) {
-        if (this.#buffered < 4) break;
-        const head = this.#peek(4);
-        const short = head.readInt32BE(0);
-        if (short === -1) {
-          if (this.#buffered < 12) break;
-          const long = this.#take(12).readBigUInt64BE(4);
-          if (long > BigInt(this.maxMessageSize)) throw tooLarge(long, this.maxMessageSize);
-          this.#need = Number(long);
-        } else {
-          if (short < 0) throw new PipeError({ code: 'EPROTO', syscall: 'read', message: `EPROTO: bad message length ${short}` });
-          if (short > this.maxMessageSize) throw tooLarge(BigInt(short), this.maxMessageSize);
-          this.#take(4);
-          this.#need = short;
-        }
-      }
-      if (this.#buffered < this.#need) break;
-      out.push(this.#take(this.#need));
-      this.#need = undefined;
-    }
-  }
-
-  /** True when no partial message is buffered (an EOF now is clean). */
-  get idle(): boolean {
-    return this.#buffered === 0 && this.#need === undefined;
-  }
-
-  #peek(n: number): Buffer {
-    if (this.#chunks[0]!.length >= n) return this.#chunks[0]!.subarray(0, n);
-    const all = Buffer.concat(this.#chunks);
-    this.#chunks = [all];
-    return all.subarray(0, n);
-  }
-
-  #take(n: number): Buffer {
-    if (n === 0) return Buffer.alloc(0);
-    const first = this.#chunks[0]!;
-    let out: Buffer;
-    if (first.length >= n) {
-      out = first.subarray(0, n);
-      if (first.length === n) this.#chunks.shift();
-      else this.#chunks[0] = first.subarray(n);
-    } else {
-      out = Buffer.allocUnsafe(n);
-      let off = 0;
-      while (off < n) {
-        const c = this.#chunks[0]!;
-        const k = Math.min(c.length, n - off);
-        c.copy(out, off, 0, k);
-        off += k;
-        if (k === c.length) this.#chunks.shift();
-        else this.#chunks[0] = c.subarray(k);
-      }
-    }
-    this.#buffered -= n;
-    return out;
-  }
-}
-
-function tooLarge(size: bigint, max: number): PipeError {
-  return new PipeError({ code: 'ERR_MESSAGE_TOO_LARGE', syscall: 'read', message: `ERR_MESSAGE_TOO_LARGE: a ${size}-byte message exceeds maxMessageSize ${max}` });
 }

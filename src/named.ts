@@ -112,6 +112,28 @@ export interface CreateServerOptions {
    */
   maxPendingClients?: number;
   /**
+   * How many clients the server holds at once, whatever `maxInstances` says: connections handed
+   * out plus (POSIX) those held beyond `maxInstances`. 1 – 2^31-1, default 512
+   * ({@link DEFAULT_MAX_CONNECTIONS}). A fixed number, not one read from the descriptor limit
+   * (Node raises its soft limit to the hard limit at start-up, often tens of thousands): with the
+   * usual 1,024 descriptors a server at the bound still has half of them for its own files. It
+   * stays above the 256-client fan-in of the benchmarks and far above what a local service
+   * usually serves at once; raise it for more.
+   *
+   * At the bound, POSIX: a new client is closed as soon as it is accepted (it reads end of
+   * stream), counted in {@link PipeServer.connectionStats} `dropped`, and a `'drop'` event is
+   * emitted. Windows: no instance is created beyond the bound, so a new client finds the pipe busy
+   * and waits (`connect`'s `connectTimeout`, then `ETIMEDOUT`), as it would beyond `maxInstances`;
+   * the server never sees it, so only `reachedMax` counts. Existing connections go on unaffected.
+   *
+   * @example
+   * ```ts
+   * const server = createServer({ maxConnections: 2000 });
+   * server.on('drop', () => console.warn('a client was turned away', server.connectionStats()));
+   * ```
+   */
+  maxConnections?: number;
+  /**
    * Windows: instances kept waiting for clients. Default `min(4, maxInstances)`. POSIX: validated
    * only; the kernel's listen backlog (Node's default, 511) plays this part.
    */
@@ -139,8 +161,9 @@ export interface CreateServerOptions {
    * Message mode: how many bytes of whole messages are read ahead of the application, per
    * connection. Default 1 MiB (and at most 16 messages). Once that much is waiting unread, winpipe
    * stops reading and the peer's writes wait (backpressure); one message being received may come on
-   * top, so a connection buffers at most about `readAheadBytes + maxMessageSize`. Byte mode: no
-   * effect (a `net.Socket` reads ahead its own `readableHighWaterMark`).
+   * top, so a connection buffers at most about `readAheadBytes + maxMessageSize`, however the peer
+   * splits its bytes. Byte mode: no effect (a `net.Socket` reads ahead its own
+   * `readableHighWaterMark`).
    */
   readAheadBytes?: number;
   /**
@@ -192,6 +215,14 @@ export interface ConnectOptions {
    * honouring `signal`, as npiperelay's `-p` does. Polling opens nothing until the name exists:
    * Windows asks `WaitNamedPipeW`, POSIX looks for the socket file (see {@link pipeExists}).
    *
+   * POSIX: a name is looked for in our private directory, then in our public one. While waiting,
+   * one of them that fails its check (made first by another user, a symlink, open to others) is
+   * passed over rather than ending the wait with `EACCES`: our server may still come up in the
+   * other one. Nothing is ever connected through it. Each such directory is reported once per
+   * process as a warning (`process.on('warning')`) with code `WINPIPE_UNTRUSTED_CANDIDATE`, and a
+   * wait that ends gives `ETIMEDOUT` with that directory's `EACCES` / `ENOTDIR` as its `cause`.
+   * A server found in a trusted directory that runs as an untrusted uid still rejects `EACCES`.
+   *
    * @example
    * ```ts
    * // Start the client first; it connects once the server is listening.
@@ -222,8 +253,9 @@ export interface ConnectOptions {
    * Message mode: how many bytes of whole messages are read ahead of the application, on this
    * connection. Default 1 MiB (and at most 16 messages). Once that much is waiting unread, winpipe
    * stops reading and the peer's writes wait (backpressure); one message being received may come on
-   * top, so a connection buffers at most about `readAheadBytes + maxMessageSize`. Byte mode: no
-   * effect (a `net.Socket` reads ahead its own `readableHighWaterMark`).
+   * top, so a connection buffers at most about `readAheadBytes + maxMessageSize`, however the peer
+   * splits its bytes. Byte mode: no effect (a `net.Socket` reads ahead its own
+   * `readableHighWaterMark`).
    */
   readAheadBytes?: number;
   /** Allow `\\server\pipe\name` names (Windows). Default `false`. */
@@ -391,6 +423,12 @@ export type ConnectionFor<M extends PipeMode | undefined> = [M] extends ['messag
  */
 export interface PipeServerEvents<C extends PipeConnection = PipeConnection> {
   connection: [conn: C];
+  /**
+   * POSIX: a client was closed as soon as it was accepted, because `maxConnections` (or, beyond
+   * `maxInstances`, `maxPendingClients`) was reached; as `net.Server`'s `'drop'`. Never emitted
+   * on Windows, where a client beyond the bound waits in the kernel (see `connectionStats()`).
+   */
+  drop: [];
   listening: [];
   close: [];
   error: [err: Error];
@@ -414,6 +452,35 @@ export interface ListenOptions {
   name?: string;
   /** Aborting it closes the server (before `listen` resolves: it rejects with an `AbortError`). */
   signal?: AbortSignal;
+}
+
+/**
+ * How a bound on concurrent connections has acted: `server.connectionStats()` (bound:
+ * `maxConnections`) and, for clients not yet taken by `accept()`, a `winpipe/connection`
+ * `Listener`'s `connectionStats()` (bound: `maxPendingConnections`).
+ *
+ * @example
+ * ```ts
+ * const s = server.connectionStats(); // { current: 3, max: 512, dropped: 0, reachedMax: 0 }
+ * ```
+ * Platform notes: on Windows nothing is dropped (a client beyond the bound finds the pipe busy
+ * and waits in the kernel, where the server cannot see it), so there `reachedMax` is the count.
+ */
+export interface ConnectionStats {
+  /** Clients counted against the bound now. */
+  readonly current: number;
+  /** The bound. */
+  readonly max: number;
+  /**
+   * POSIX: clients closed as soon as they were accepted, because the bound was reached (for a
+   * server, also those beyond `maxPendingClients` while `maxInstances` are busy). Windows: 0.
+   */
+  readonly dropped: number;
+  /**
+   * How many times `current` reached `max`: from each of those moments until a client left, new
+   * clients were turned away (POSIX: closed and counted in `dropped`; Windows: the pipe was busy).
+   */
+  readonly reachedMax: number;
 }
 
 type ServerListener<C extends PipeConnection, K extends keyof PipeServerEvents<C>> = (...args: PipeServerEvents<C>[K]) => void;
@@ -445,6 +512,17 @@ export interface PipeServer<C extends PipeConnection = PipeConnection> extends E
   readonly listening: boolean;
   /** Stops accepting (pending accepts settle) and removes the name; live connections stay. Idempotent. */
   close(): Promise<void>;
+  /**
+   * The connection bound at work ({@link CreateServerOptions.maxConnections}): a snapshot.
+   *
+   * @example
+   * ```ts
+   * const { current, max, dropped } = server.connectionStats();
+   * if (dropped > 0) console.warn(`${dropped} clients turned away at ${max} connections (now ${current})`);
+   * ```
+   * Platform notes: `dropped` stays 0 on Windows (see {@link ConnectionStats}).
+   */
+  connectionStats(): ConnectionStats;
   /** Keep the process alive while listening (default). */
   ref(): this;
   /** Let the process exit even though the server is listening. */
@@ -473,6 +551,16 @@ export const DEFAULT_BUFFER_SIZE = 64 * 1024;
 export const DEFAULT_READ_AHEAD_BYTES = 1024 * 1024;
 /** POSIX: clients held beyond `maxInstances` before new ones are closed at once. */
 export const DEFAULT_MAX_PENDING_CLIENTS = 64;
+/**
+ * Clients a server holds at once by default (`maxConnections`), and a `winpipe/connection`
+ * Listener's clients not yet accepted (`maxPendingConnections`). Fixed, not derived from
+ * RLIMIT_NOFILE: Node raises the soft limit to the hard one at start-up, so the limit says little
+ * about what the process can spare. 512 keeps half of a 1,024-descriptor process for its own
+ * files and is twice the benchmarks' 256-client fan-in.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 512;
+/** The largest `maxConnections` / `maxPendingConnections`. */
+export const MAX_CONNECTIONS_LIMIT = 0x7fff_ffff;
 
 /** Options with every default filled in. */
 export type ResolvedServerOptions = Required<Omit<CreateServerOptions, 'maxInstances' | 'halfClose'>> & { maxInstances: number | 'unlimited'; halfClose: HalfClose | undefined };
@@ -494,6 +582,8 @@ export function resolveServerOptions(options: unknown): ResolvedServerOptions {
   if (maxInstances !== 'unlimited') validateInteger(maxInstances, 'options.maxInstances', 1, 254);
   const maxPendingClients = o.maxPendingClients ?? DEFAULT_MAX_PENDING_CLIENTS;
   validateInteger(maxPendingClients, 'options.maxPendingClients', 0, 65536);
+  const maxConnections = o.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  validateInteger(maxConnections, 'options.maxConnections', 1, MAX_CONNECTIONS_LIMIT);
   const cap = maxInstances === 'unlimited' ? 254 : maxInstances;
   const pendingInstances = o.pendingInstances ?? Math.min(4, cap);
   validateInteger(pendingInstances, 'options.pendingInstances', 1, cap);
@@ -515,7 +605,7 @@ export function resolveServerOptions(options: unknown): ResolvedServerOptions {
   // halfClose exists to answer after the peer's end, so it implies half-open unless told otherwise.
   const allowHalfOpen = o.allowHalfOpen ?? halfClose !== undefined;
   validateBoolean(allowHalfOpen, 'options.allowHalfOpen');
-  return { allowHalfOpen, mode, access, maxInstances, maxPendingClients, pendingInstances, inBufferSize, outBufferSize, security, rejectRemoteClients, firstInstance, maxMessageSize, readAheadBytes, halfClose };
+  return { allowHalfOpen, mode, access, maxInstances, maxPendingClients, maxConnections, pendingInstances, inBufferSize, outBufferSize, security, rejectRemoteClients, firstInstance, maxMessageSize, readAheadBytes, halfClose };
 }
 
 function validateSecurity(security: unknown): asserts security is PipeSecurity {
@@ -578,7 +668,7 @@ function warnTimeoutDeprecated(): void {
   });
 }
 
-/** Validates an `allowServerUids` option (connect, and the channel Client); a copy of it, `[]` by default. */
+/** Validates a list of uids (`allowServerUids` of connect and the channel Client, `allowOwnerUids` of openFifo); a copy of it, `[]` by default. */
 export function resolveAllowServerUids(value: unknown, name: string): readonly number[] {
   // The usual case, shared (frozen): no copy per connect.
   if (value === undefined) return NO_UIDS;
@@ -653,6 +743,17 @@ export function canonicalWindowsPipePath(path: string, argName: string): string 
 /** True for `\\server\pipe\name` with a server other than `.` or `?`. */
 export function isRemotePipePath(path: string): boolean {
   return /^\\\\[^\\.?][^\\]*\\pipe\\/i.test(path) || /^\\\\[.?][^\\]+\\pipe\\/i.test(path);
+}
+
+/**
+ * The one rule for remote names, shared by `connect` and the channel's `Client`: opening
+ * `\\server\pipe\name` is an SMB login to `server` with the user's credentials, so it needs
+ * `allowRemote: true`. Thrown before any system call.
+ */
+export function refuseRemote(path: string, allowRemote: boolean, argName: string, given: string): void {
+  if (isRemotePipePath(path) && !allowRemote) {
+    throw invalidArgValue(argName, given, 'is a remote pipe; pass { allowRemote: true } to connect to another machine');
+  }
 }
 
 /**
@@ -767,4 +868,37 @@ export function socketDirs(): SocketDirs {
 /** POSIX: the mode of a socket directory winpipe makes (and the most it tolerates). */
 export function socketDirMode(security: PipeSecurity): number {
   return security === 'everyone' ? 0o711 : 0o700;
+}
+
+// --- winpipe/connection addresses: CPython's, used as given ----------------------------------------
+
+const PIPE_ADDRESS = /^\\\\([^\\]+)\\pipe\\[^\\].*$/is;
+
+/**
+ * Checks a Windows channel address (`\\.\pipe\name`, `//./pipe/name`, or `\\server\pipe\name`
+ * for a Client) and returns it as used: `//./pipe/x` becomes `\\.\pipe\x`; a `..` segment is
+ * refused (the same rule as `pipePath`). It is opened through `\\?\pipe\`.
+ */
+export function validateWinAddress(given: string, local: boolean): string {
+  // The API takes a NUL-terminated name: a NUL would silently cut the name short.
+  if (given.includes('\0')) throw invalidArgValue('address', given, 'must not contain NUL');
+  const address = /^\/\/[.?]\/pipe\//i.test(given) || /^\\\\/.test(given) ? canonicalWindowsPipePath(given, 'address') : given;
+  const m = PIPE_ADDRESS.exec(address);
+  if (!m) throw invalidArgValue('address', address, 'must be a named-pipe path such as \\\\.\\pipe\\name');
+  if (local && m[1] !== '.' && m[1] !== '?') throw invalidArgValue('address', address, 'is a remote pipe; a Listener can only create local pipes');
+  if (address.length > 256) throw invalidArgValue('address', address, 'is longer than 256 characters');
+  return address;
+}
+
+/** Checks a POSIX channel address; returns it unchanged (relative paths stay relative, as in Python). */
+export function validatePosixAddress(address: string): string {
+  if (/^\\\\[^\\]+\\pipe\\/i.test(address)) throw invalidArgValue('address', address, 'is a Windows named-pipe address; on POSIX use a filesystem path');
+  const abstract = process.platform === 'linux' && address.startsWith('\0');
+  if (!abstract && address.includes('\0')) throw invalidArgValue('address', address, 'must not contain NUL');
+  const bytes = Buffer.byteLength(address);
+  // The path and its terminating NUL must fit sun_path; it is rejected, never truncated.
+  if (abstract ? bytes > SUN_PATH_MAX : bytes >= SUN_PATH_MAX) {
+    throw invalidArgValue('address', address, `is ${bytes} bytes; sun_path holds ${SUN_PATH_MAX - (abstract ? 0 : 1)}`);
+  }
+  return address;
 }

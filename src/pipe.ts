@@ -12,7 +12,11 @@ export interface CreatePipeOptions {
    * Buffer size hint in bytes. Windows: `CreatePipe`'s `nSize`, at least 4096 (one page, as on
    * Linux), because Windows honours a tiny size and writes larger than it block until read.
    * Linux: `F_SETPIPE_SZ` on the new pipe, best effort: above `/proc/sys/fs/pipe-max-size`
-   * (1 MiB by default) an unprivileged process keeps the default 64 KiB. macOS: ignored.
+   * (1 MiB by default) an unprivileged process keeps the default 64 KiB. Without `size`, a Linux
+   * pipe starts at the default and grows to 1 MiB when a stream, `read()` or `write()` starts on
+   * one of its ends, as long as this process has grown less than an eighth of the user's
+   * `pipe-user-pages-soft` (past that limit the kernel gives every new pipe of the user 8 KiB).
+   * macOS: ignored.
    */
   size?: number;
   /**
@@ -22,10 +26,18 @@ export interface CreatePipeOptions {
   inheritable?: boolean | 'reader' | 'writer';
 }
 
-/** The two ends of an anonymous pipe. Also iterable: `const [reader, writer] = createPipe()`. */
+/**
+ * The two ends of an anonymous pipe, by name or by position: `const [reader, writer] = createPipe()`
+ * types `reader` as a {@link PipeReader} and `writer` as a {@link PipeWriter} (TypeScript reads the
+ * element types from `0` and `1`).
+ */
 export interface Pipe extends Iterable<PipeReader | PipeWriter> {
   readonly reader: PipeReader;
   readonly writer: PipeWriter;
+  /** The reader, as `reader`. */
+  readonly 0: PipeReader;
+  /** The writer, as `writer`. */
+  readonly 1: PipeWriter;
   [Symbol.iterator](): Iterator<PipeReader | PipeWriter>;
   /** Closes both ends. */
   [Symbol.dispose](): void;
@@ -39,6 +51,14 @@ class PipePair implements Pipe {
     readonly reader: PipeReader,
     readonly writer: PipeWriter,
   ) {}
+
+  get 0(): PipeReader {
+    return this.reader;
+  }
+
+  get 1(): PipeWriter {
+    return this.writer;
+  }
 
   *[Symbol.iterator](): Iterator<PipeReader | PipeWriter> {
     yield this.reader;

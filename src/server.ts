@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { abortError, invalidArgType, invalidArgValue } from './errors.js';
-import type { ListenOptions, PipeConnection, PipeServer } from './named.js';
+import type { ConnectionStats, ListenOptions, PipeConnection, PipeServer } from './named.js';
 import { validateAbortSignal } from './validate.js';
 
 const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose');
@@ -28,6 +28,7 @@ export abstract class PipeServerBase extends EventEmitter implements PipeServer 
   /** Starts serving `name`; bad names throw synchronously. */
   protected abstract startListening(name: string): Promise<void>;
   abstract close(): Promise<void>;
+  abstract connectionStats(): ConnectionStats;
   abstract ref(): this;
   abstract unref(): this;
 

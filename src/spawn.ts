@@ -16,6 +16,7 @@ import { spawn, type ChildProcess, type SpawnOptions, type StdioOptions } from '
 import { fstatSync } from 'node:fs';
 import { closedError, fromNodeError, invalidArgType, invalidArgValue } from './errors.js';
 import type { EventEmitter } from 'node:events';
+import { spawnKillOnClose } from './posix/kill-on-close.js';
 import { noNulls, spawnWindowsChild } from './windows/spawn.js';
 
 /** Something that has a descriptor of this process: a pipe end, a Connection, or an fd number. */
@@ -51,6 +52,23 @@ export interface HandleChild extends EventEmitter {
 export interface SpawnWithHandlesOptions extends SpawnOptions {
   /** The ends the child gets: `PipeReader` / `PipeWriter`, a `Connection`, or fd numbers. */
   handles: readonly HandleSource[];
+  /**
+   * The child ends when this process ends, however it ends (a crash, SIGKILL, `TerminateProcess`).
+   * Default `false`: the child outlives us.
+   *
+   * - Windows: the child is in a job with `JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE` from its creation.
+   *   Its own children are in it too, and end with it, unless one is started with
+   *   `CREATE_BREAKAWAY_FROM_JOB` (the job allows that, as libuv's does).
+   * - Linux: `PR_SET_PDEATHSIG` = SIGKILL, through util-linux `setpriv` and `sh` (which ends the
+   *   child at once if we died before the kernel was asked). The parent the kernel watches is the
+   *   thread that spawned: spawned from a worker thread, the child ends with that worker. Only the
+   *   child: its own children live on. `options.argv0` cannot be combined with it
+   *   (`ERR_INVALID_ARG_VALUE`).
+   * - macOS, and Linux without `setpriv`: best effort. A watcher process, started right after the
+   *   child, sends it SIGKILL when it reads end of file on a pipe only we hold. A death of ours
+   *   between the two spawns, or a killed watcher, leaves the child alone. Only the child.
+   */
+  killOnClose?: boolean;
 }
 
 /**
@@ -78,11 +96,13 @@ export interface SpawnWithHandlesOptions extends SpawnOptions {
  * Platform notes: exact on both. POSIX: Node's `spawn`, every option, a real `ChildProcess`.
  * Windows: winpipe's own `CreateProcessW` (see the module notes). Supported options there:
  * `cwd`, `env`, `argv0`, `stdio` (`'pipe'`, `'ignore'`, `'inherit'`, `null`, or your own
- * ends/fds, for slots 0-2; later slots only `'ignore'`), `windowsHide`, `windowsVerbatimArguments`.
+ * ends/fds, for slots 0-2; later slots only `'ignore'`), `windowsHide`, `windowsVerbatimArguments`,
+ * `killOnClose`. The child's side, in Node: `adoptEnd`.
  * `detached`, `shell`, `uid`, `gid`, `serialization`, `timeout`, `killSignal`, `signal`, `'ipc'`
  * and `'overlapped'` throw `ERR_INVALID_ARG_VALUE`. `.bat`/`.cmd` throw `EINVAL` (no shell). A missing
  * program is an `'error'` (`ENOENT`) then `'close'`, as in Node. The child is not put in libuv's
- * kill-on-close job: it outlives this process unless you kill it. The child gets the end as it
+ * kill-on-close job: it outlives this process unless you kill it, or pass `killOnClose: true`
+ * (see {@link SpawnWithHandlesOptions.killOnClose}). The child gets the end as it
  * is: a `createPipe` end is a synchronous handle (plain `ReadFile`/`WriteFile`); a channel
  * `Connection` end is overlapped.
  * @throws TypeError for bad arguments; PipeError `ERR_PIPE_CLOSED` for a closed end, `EBADF` for
@@ -96,12 +116,15 @@ export function spawnWithHandles(
   if (typeof command !== 'string') throw invalidArgType('command', 'of type string', command);
   if (typeof args !== 'function') validateArgs(args, 'args');
   if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
-  const { handles, ...spawnOptions } = options;
+  const { handles, killOnClose, ...spawnOptions } = options;
   if (!Array.isArray(handles) || handles.length === 0) throw invalidArgValue('options.handles', handles, 'must be a non-empty array');
+  if (killOnClose !== undefined && typeof killOnClose !== 'boolean') throw invalidArgType('options.killOnClose', 'of type boolean', killOnClose);
   const { stdio } = spawnOptions;
   if (stdio !== undefined && typeof stdio !== 'string' && !Array.isArray(stdio)) throw invalidArgType('options.stdio', 'of type string or an instance of Array', stdio);
   handles.forEach(validateSource);
-  return process.platform === 'win32' ? spawnWindows(command, args, handles, spawnOptions) : spawnPosix(command, args, handles, spawnOptions);
+  return process.platform === 'win32'
+    ? spawnWindows(command, args, handles, { ...spawnOptions, killOnClose })
+    : spawnPosix(command, args, handles, spawnOptions, killOnClose === true);
 }
 
 /**
@@ -156,7 +179,7 @@ function stdioArray(stdio: StdioOptions | undefined): unknown[] {
   return arr;
 }
 
-function spawnPosix(command: string, args: readonly string[] | ((v: string[]) => readonly string[]), handles: readonly HandleSource[], options: SpawnOptions): ChildProcess {
+function spawnPosix(command: string, args: readonly string[] | ((v: string[]) => readonly string[]), handles: readonly HandleSource[], options: SpawnOptions, killOnClose: boolean): ChildProcess {
   const stdio = stdioArray(options.stdio);
   const first = stdio.length;
   // Node dup2()s stdio[i] to fd i in the child, and only there: the child-side number is the index.
@@ -172,10 +195,11 @@ function spawnPosix(command: string, args: readonly string[] | ((v: string[]) =>
     }
     stdio.push(fd);
   }
-  return spawn(command, resolveArgs(args, values), { ...options, stdio: stdio as StdioOptions });
+  const final = { ...options, stdio: stdio as StdioOptions };
+  return killOnClose ? spawnKillOnClose(command, resolveArgs(args, values), final) : spawn(command, resolveArgs(args, values), final);
 }
 
-function spawnWindows(command: string, args: readonly string[] | ((v: string[]) => readonly string[]), handles: readonly HandleSource[], options: SpawnOptions): HandleChild {
+function spawnWindows(command: string, args: readonly string[] | ((v: string[]) => readonly string[]), handles: readonly HandleSource[], options: SpawnOptions & { killOnClose?: boolean }): HandleChild {
   // A static argument list is checked before any handle exists; a function's result once the values are known.
   if (typeof args !== 'function') args.forEach((a, i) => noNulls(`args[${i}]`, a));
   return spawnWindowsChild({ command, args: (values) => resolveArgs(args, values), handles, options: options as Record<string, unknown> });

@@ -14,7 +14,7 @@ const roundTrip = `
   const got = await b.recv();
   if (got.via !== 'package' || typeof ch.Listener !== 'function' || typeof ch.Client !== 'function' || typeof ch.Connection.fromFd !== 'function') throw new Error('bad');
   a.close(); b.close();
-  for (const name of ['createFifo', 'openFifo', 'spawnWithHandles']) if (typeof w[name] !== 'function') throw new Error(name + ' missing');
+  for (const name of ['createFifo', 'openFifo', 'spawnWithHandles', 'adoptEnd', 'listPipes']) if (typeof w[name] !== 'function') throw new Error(name + ' missing');
   console.log('ok');`;
 
 async function run(args: string[]): Promise<{ status: number | null; out: string }> {

@@ -381,6 +381,16 @@ describe('Listener and Client', () => {
     expect((await s.recvBytes()).toString()).toBe('rel');
   });
 
+  it.skipIf(process.platform !== 'linux')('Linux: a Client reaches a Listener at an abstract address (\\0name, bound and connected at its exact length) (skipped off Linux: the abstract namespace is Linux-only)', async () => {
+    const addr = `\0${uniqueName('wp-ch-abs')}`;
+    const [s, c, listener] = await pair(addr, 'k', 'k');
+    expect(listener.address).toBe(addr);
+    await c.sendBytes(Buffer.from('abstract'));
+    expect((await s.recvBytes()).toString()).toBe('abstract');
+    await s.sendBytes(Buffer.from('back'));
+    expect((await c.recvBytes()).toString()).toBe('back');
+  });
+
   it('rejects bad addresses and options before any system call', () => {
     expect(syncCode(() => new Listener(42 as never))).toBe('ERR_INVALID_ARG_TYPE');
     expect(syncCode(() => Client(42 as never))).toBe('ERR_INVALID_ARG_TYPE');

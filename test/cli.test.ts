@@ -3,7 +3,7 @@
 // node.exe spawning node.exe, so the child's stdio are Windows pipes, which node.exe can write:
 // docs/wine.md). The servers and clients on the other end are winpipe's own, in-process.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,7 +33,14 @@ interface Cli {
 const children: ChildProcess[] = [];
 const servers: PipeServer[] = [];
 afterEach(async () => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const c of children.splice(0)) {
+    if (c.exitCode !== null || c.signalCode !== null) continue;
+    // SIGTERM first: `serve` then removes its socket file (POSIX), which SIGKILL would leave behind.
+    c.kill('SIGTERM');
+    const code = exited(c);
+    const gone = await Promise.race([code.then(() => true), sleep(5000).then(() => false)]);
+    if (!gone) c.kill('SIGKILL');
+  }
   for (const s of servers.splice(0)) await s.close();
 });
 
@@ -134,12 +141,32 @@ describe('winpipe --help and exit statuses', () => {
     }
   });
 
-  it('a usage error exits 2: no command, an unknown command, an unknown flag, no NAME, a bad --mode, a bad name', async () => {
-    for (const args of [[], ['frob'], ['relay', '--bogus', 'x'], ['relay'], ['send', '--mode', 'stream', 'x'], ['send', 'x/../y'], ['ls', 'extra']]) {
+  it('a usage error exits 2: no command, an unknown command, an unknown flag, no NAME, a bad --mode, a bad name, a bad --timeout', async () => {
+    for (const args of [
+      [],
+      ['frob'],
+      ['relay', '--bogus', 'x'],
+      ['relay'],
+      ['send', '--mode', 'stream', 'x'],
+      ['send', 'x/../y'],
+      ['ls', 'extra'],
+      ['ls', '--mode', 'stream'],
+      ['send', '--timeout', '0', 'x'],
+      ['send', '--timeout', 'soon', 'x'],
+    ]) {
       const r = await runCli(args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr.length, args.join(' ')).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('winpipe --version', () => {
+  it("prints the version of the package it comes from (package.json's), exit 0", async () => {
+    const { version } = JSON.parse(readFileSync(join(fileURLToPath(import.meta.url), '..', '..', 'package.json'), 'utf8')) as { version: string };
+    const r = await runCli(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toBe(`${version}\n`);
   });
 });
 
@@ -185,6 +212,64 @@ describe('winpipe send', () => {
   });
 });
 
+describe('winpipe send to a server that never answers', () => {
+  /**
+   * A server that reads everything and never writes or closes (half-open in byte mode, so our end
+   * does not end its side): what `serve --print` is to send.
+   */
+  async function silent(name: string, mode: 'byte' | 'message'): Promise<Buffer[]> {
+    const got: Buffer[] = [];
+    const server = createServer({ mode, allowHalfOpen: true }, (conn) => {
+      void (async () => {
+        for await (const m of conn.messages()) got.push(m);
+      })().catch(() => {});
+    });
+    servers.push(server);
+    await server.listen(name);
+    return got;
+  }
+
+  it.each(['byte', 'message'] as const)('--mode %s --no-reply: sends stdin, exits 0 without waiting, and the server has it all', async (mode) => {
+    const name = uniqueName('wp-cli-noreply');
+    const got = await silent(name, mode);
+    const r = await runCli(['send', '--no-reply', '--mode', mode, name], 'fire and forget');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout.length).toBe(0);
+    await within(
+      (async () => {
+        while (Buffer.concat(got).toString() !== 'fire and forget') await sleep(10);
+      })(),
+      20_000,
+      'the server to have the bytes',
+    );
+  });
+
+  // A Windows byte pipe has no half-close: there send's reply ends 50 ms after the server goes
+  // quiet (libuv's EOF timer, see README), so it never waits for a silent byte server.
+  it.each(isWindows ? (['message'] as const) : (['byte', 'message'] as const))('--mode %s --timeout 300: gives up, exit 1, ETIMEDOUT on stderr', async (mode) => {
+    const name = uniqueName('wp-cli-timeout');
+    const got = await silent(name, mode);
+    const r = await runCli(['send', '--timeout', '300', '--mode', mode, name], 'anyone?');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^ETIMEDOUT: /);
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(Buffer.concat(got).toString()).toBe('anyone?');
+  });
+
+  it('--timeout does not cut short an answer that comes in time', async () => {
+    const name = uniqueName('wp-cli-intime');
+    await serveHere(name, 'message', (conn) => {
+      void (async () => {
+        for await (const m of conn.messages()) await conn.writeMessage(Buffer.concat([Buffer.from('re:'), m]));
+      })().catch(() => {});
+    });
+    const r = await runCli(['send', '--timeout', '30000', '--mode', 'message', name], 'ping');
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toBe('re:ping');
+  });
+});
+
 describe('winpipe serve', () => {
   it('echoes (byte mode), says where it listens on stderr, and a client reads its bytes back', async () => {
     const name = uniqueName('wp-cli-serve');
@@ -209,6 +294,25 @@ describe('winpipe serve', () => {
       expect(await within(cli.code, 20_000, 'serve exit')).toBe(0);
       expect(existsSync(address)).toBe(false);
     }
+  });
+
+  it('a client that leaves with the echo unread (relay -ei) is not reported as an error: -v says it left, nothing else on stderr', async () => {
+    const name = uniqueName('wp-cli-leave');
+    const cli = startCli(['serve', '-v', name]);
+    await within(cli.stderrHas('listening on'), 45_000, 'serve listening');
+    for (let i = 0; i < 3; i++) {
+      const r = await runCli(['relay', '-ei', name], Buffer.alloc(200_000, 0x61));
+      expect(r.code).toBe(0);
+    }
+    await within(
+      (async () => {
+        while ((cli.stderr().match(/client gone/g) ?? []).length < 3) await sleep(20);
+      })(),
+      20_000,
+      'serve to see three clients go',
+    );
+    const lines = cli.stderr().trimEnd().split('\n');
+    expect(lines.filter((l) => !l.startsWith('listening on ') && !l.startsWith('winpipe serve: '))).toEqual([]);
   });
 
   it('--print --mode message prints each message a client sends on its own line', async () => {
@@ -419,6 +523,19 @@ describe('winpipe relay', () => {
 });
 
 describe('winpipe ls', () => {
+  it('takes --mode as every command does, and lists the same pipes (a mode cannot be seen without connecting)', async () => {
+    const name = uniqueName('wp-cli-lsmode');
+    const server = await serveHere(name, 'message', () => {});
+    const plain = await runCli(['ls']);
+    for (const mode of ['byte', 'message']) {
+      const r = await runCli(['ls', '--mode', mode]);
+      // Under Wine both fail alike (ENOTSUP, exit 1); elsewhere both list the pipe.
+      expect(r.code, mode).toBe(plain.code);
+      if (r.code === 0) expect(r.stdout.toString().split('\n'), mode).toContain(server.address());
+      else expect(r.stderr, mode).toMatch(/^ENOTSUP: /);
+    }
+  });
+
   it.skipIf(underWine)('lists a pipe being served, by the path relay and send accept (Wine: FindFirstFileW on \\\\.\\pipe\\ fails with error 66 under Wine 8 and 10)', async () => {
     const name = uniqueName('wp-cli-ls');
     const server = await serveHere(name, 'byte', () => {});

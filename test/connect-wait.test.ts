@@ -88,6 +88,11 @@ describe('connect: the deprecated timeout option', () => {
       const ours = warnings.filter((w) => (w as { code?: string }).code === 'WINPIPE_DEP_CONNECT_TIMEOUT');
       expect(ours).toHaveLength(1);
       expect(ours[0]!.name).toBe('DeprecationWarning');
+      // The alias is validated as connectTimeout is (these are the only other uses of it in the
+      // suite: a test that does not assert the warning uses connectTimeout).
+      expect(() => connect(name, { timeout: -1 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+      expect(() => connect(name, { timeout: 1.5 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+      expect(() => connect(name, { timeout: '10' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     } finally {
       process.off('warning', onWarning);
     }

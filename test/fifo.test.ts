@@ -16,6 +16,9 @@ describe.skipIf(!isWindows)('FIFOs on Windows', () => {
     expect(await codeOf(openFifo('C:\\temp\\x.fifo', 'w'))).toBe('ERR_UNSUPPORTED_PLATFORM');
     // Argument errors still come first, as everywhere.
     expect(syncCode(() => openFifo('x', 'rw' as never))).toBe('ERR_INVALID_ARG_VALUE');
+    expect(syncCode(() => openFifo('x', 'r', { allowOwnerUids: 0 as never }))).toBe('ERR_INVALID_ARG_TYPE');
+    expect(syncCode(() => openFifo('x', 'r', { allowOwnerUids: [-1] }))).toBe('ERR_OUT_OF_RANGE');
+    expect(await codeOf(openFifo('C:\\temp\\x.fifo', 'r', { allowOwnerUids: [1000] }))).toBe('ERR_UNSUPPORTED_PLATFORM');
   });
 });
 
@@ -71,6 +74,10 @@ describe.skipIf(isWindows)('FIFOs on POSIX', () => {
     expect(syncCode(() => openFifo(p, 'x' as never))).toBe('ERR_INVALID_ARG_VALUE');
     expect(syncCode(() => openFifo(p, 'r', { nonBlocking: 'yes' as never }))).toBe('ERR_INVALID_ARG_TYPE');
     expect(syncCode(() => openFifo(p, 'r', { signal: {} as never }))).toBe('ERR_INVALID_ARG_TYPE');
+    // allowOwnerUids: an array of uids, integers 0 to 2^32-1.
+    expect(syncCode(() => openFifo(p, 'r', { allowOwnerUids: 0 as never }))).toBe('ERR_INVALID_ARG_TYPE');
+    expect(syncCode(() => openFifo(p, 'r', { allowOwnerUids: ['5'] as never }))).toBe('ERR_INVALID_ARG_TYPE');
+    for (const bad of [-1, 1.5, 2 ** 32]) expect(syncCode(() => openFifo(p, 'r', { allowOwnerUids: [bad] }))).toBe('ERR_OUT_OF_RANGE');
   });
 
   it("'w' with nonBlocking fails at once with ENXIO when no reader has the FIFO open", async () => {

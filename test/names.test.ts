@@ -35,7 +35,7 @@ describe('connect options: trustedServerOwners', () => {
     expect(syncCode(() => connect(name, { trustedServerOwners: ['bob'] }))).toBe('ERR_INVALID_ARG_VALUE');
     expect(syncCode(() => connect(name, { trustedServerOwners: 'all' as never }))).toBe('ERR_INVALID_ARG_TYPE');
     for (const ok of ['default', 'any', ['default', 'S-1-5-21-1-2-3-1001'], ['s-1-5-18']] as const) {
-      expect(syncCode(() => connect(name, { trustedServerOwners: ok, timeout: 0 }).catch(() => {})), JSON.stringify(ok)).toBe('no error');
+      expect(syncCode(() => connect(name, { trustedServerOwners: ok, connectTimeout: 0 }).catch(() => {})), JSON.stringify(ok)).toBe('no error');
     }
   });
 });

@@ -63,6 +63,10 @@ describe.skipIf(!dir)('packed tarball (WINPIPE_PACKED_DIR is set by npm test)', 
     const r = spawnSync(link, ['relay', '--help'], { cwd: dir, encoding: 'utf8' });
     expect(`${r.stdout}${r.stderr}`).toMatch(/^usage: winpipe relay/);
     expect(r.status).toBe(0);
+    // --version through the link finds the installed package's own package.json.
+    const installed = (JSON.parse(readFileSync(join(dir!, 'node_modules', 'winpipe', 'package.json'), 'utf8')) as { version: string }).version;
+    const v = spawnSync(link, ['--version'], { cwd: dir, encoding: 'utf8' });
+    expect({ status: v.status, out: v.stdout }).toEqual({ status: 0, out: `${installed}\n` });
   });
 
   it('works through require', () => {

@@ -1,5 +1,6 @@
 // Named-pipe servers must not starve Node: pending accepts and idle connections hold no thread of
-// libuv's pool, and a listening server keeps the process alive only while ref'd.
+// libuv's pool, and a listening server or an open connection keeps the process alive only while
+// ref'd.
 // Contract tests: natively (POSIX) and under Wine (Windows).
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -7,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, createServer, type PipeConnection, type PipeServer } from '../src/index.js';
-import { collect, exited, fixturesDir, spawnFixture, uniqueName, within } from './helpers/index.js';
+import { collect, exited, fixturesDir, removeStaleSocket, spawnFixture, uniqueName, within } from './helpers/index.js';
 
 const servers: PipeServer[] = [];
 const conns: PipeConnection[] = [];
@@ -76,11 +77,51 @@ describe.skipIf(!built)('keeping the process alive (needs dist/: npm test builds
     expect(refChild.signalCode).toBe(null);
     refChild.kill();
     await exited(refChild);
+    removeStaleSocket(name);
     expect(said).toContain('listening');
 
-    const unrefChild = spawnFixture('server-ref.mjs', [uniqueName(), 'unref'], ['ignore', 'pipe', 'inherit']);
+    const unrefName = uniqueName();
+    const unrefChild = spawnFixture('server-ref.mjs', [unrefName, 'unref'], ['ignore', 'pipe', 'inherit']);
     const out = collect(unrefChild.stdout);
     expect(await within(exited(unrefChild), 20_000, 'an unref()d server process exiting')).toBe(0);
+    removeStaleSocket(unrefName);
     expect(await out).toContain('listening');
+  }, 120_000);
+});
+
+describe.skipIf(!built).each(['byte', 'message'] as const)('keeping the process alive: a connection, %s mode (needs dist/)', (mode) => {
+  it("a ref'd connection with a read pending keeps its process alive after a burst; unref() lets it exit", async () => {
+    const name = uniqueName();
+    const server = createServer({ mode }, (conn) => {
+      conns.push(conn);
+      conn.on('error', () => {});
+      conn.on('data', (d: Buffer) => conn.write(d));
+    });
+    servers.push(server);
+    await server.listen(name);
+
+    const refChild = spawnFixture('client-ref.mjs', [name, mode, 'ref'], ['ignore', 'pipe', 'inherit']);
+    let said = '';
+    await within(
+      new Promise<void>((resolve, reject) => {
+        refChild.stdout!.on('data', (d: Buffer) => {
+          said += d.toString();
+          if (said.includes('ready')) resolve();
+        });
+        refChild.once('exit', () => reject(new Error(`exited before its burst was echoed: ${said}`)));
+      }),
+      60_000,
+      'the ref child done with its burst',
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(refChild.exitCode).toBe(null);
+    expect(refChild.signalCode).toBe(null);
+    refChild.kill();
+    await exited(refChild);
+
+    const unrefChild = spawnFixture('client-ref.mjs', [name, mode, 'unref'], ['ignore', 'pipe', 'inherit']);
+    const out = collect(unrefChild.stdout);
+    expect(await within(exited(unrefChild), 20_000, "an unref()'d client process exiting")).toBe(0);
+    expect(await out).toContain('ready');
   }, 120_000);
 });

@@ -198,7 +198,7 @@ describe('options', () => {
     ['firstInstance: true', { firstInstance: true }],
     ['firstInstance: false', { firstInstance: false }],
     ['maxMessageSize: 1 (message mode, both sides)', { mode: 'message', maxMessageSize: 1 }, { mode: 'message', maxMessageSize: 1 }],
-    ['connect timeout: 0 and allowRemote: true on a local name', {}, { timeout: 0, allowRemote: true }],
+    ['connect connectTimeout: 0 and allowRemote: true on a local name', {}, { connectTimeout: 0, allowRemote: true }],
     ['maxInstances: 1, maxPendingClients: 0', { maxInstances: 1, maxPendingClients: 0 }],
     ['connect allowServerUids: [0, 1001]', {}, { allowServerUids: [0, 1001] }],
   ];
@@ -260,9 +260,9 @@ describe('options', () => {
 
   const badConnect: [string, unknown, typeof TypeError | typeof RangeError, string][] = [
     ['options null', null, TypeError, 'ERR_INVALID_ARG_TYPE'],
-    ['timeout -1', { timeout: -1 }, RangeError, 'ERR_OUT_OF_RANGE'],
-    ['timeout 1.5', { timeout: 1.5 }, RangeError, 'ERR_OUT_OF_RANGE'],
-    ["timeout '10'", { timeout: '10' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
+    ['connectTimeout -1', { connectTimeout: -1 }, RangeError, 'ERR_OUT_OF_RANGE'],
+    ['connectTimeout 1.5', { connectTimeout: 1.5 }, RangeError, 'ERR_OUT_OF_RANGE'],
+    ["connectTimeout '10'", { connectTimeout: '10' }, TypeError, 'ERR_INVALID_ARG_TYPE'],
     ['signal not an AbortSignal', { signal: {} }, TypeError, 'ERR_INVALID_ARG_TYPE'],
     ["mode 'stream'", { mode: 'stream' }, TypeError, 'ERR_INVALID_ARG_VALUE'],
     ["access 'inbound' (a server value)", { access: 'inbound' }, TypeError, 'ERR_INVALID_ARG_VALUE'],
@@ -485,7 +485,7 @@ describe('server lifecycle', () => {
     const first = await client(name, { mode });
     expect(await roundTrip(first, 'A')).toBe('A');
     // Windows: this waits for a free instance. POSIX: it connects, and the server holds it.
-    const second = connect(name, { mode, timeout: 30_000 });
+    const second = connect(name, { mode, connectTimeout: 30_000 });
     setTimeout(() => first.destroy(), 100);
     const c2 = track(await within(second, BOUND, 'the second client connecting'));
     expect(await within(roundTrip(c2, 'B'), BOUND, 'the second client served')).toBe('B');
@@ -499,7 +499,7 @@ describe('server lifecycle', () => {
 describe('connect', () => {
   it('a name nobody serves rejects promptly with ENOENT, not after the timeout', async () => {
     const name = uniqueName();
-    const err = await within(connect(name, { timeout: 60_000 }).then(() => null, (e: unknown) => e), BOUND, 'connect to an absent name');
+    const err = await within(connect(name, { connectTimeout: 60_000 }).then(() => null, (e: unknown) => e), BOUND, 'connect to an absent name');
     expect(isPipeError(err)).toBe(true);
     expect(err).toMatchObject({ code: 'ENOENT', path: pipePath(name) });
     expect(typeof (err as { syscall: unknown }).syscall).toBe('string');
@@ -819,7 +819,7 @@ describe('message mode', () => {
     await within(
       Promise.all(
         Array.from({ length: CLIENTS }, async (_, who) => {
-          const c = await client(name, { mode: 'message', timeout: 60_000 });
+          const c = await client(name, { mode: 'message', connectTimeout: 60_000 });
           const answers = takeMessages(c, MESSAGES);
           for (let seq = 0; seq < MESSAGES; seq++) await c.writeMessage(Buffer.from(`${who}:${seq}`));
           const got = (await answers).map((m) => m.toString());

@@ -1,6 +1,8 @@
 // The child-process side of scripts/bench.mjs. One role per invocation:
 //
 //   writer <fd> <chunk> <total>            B1: write <total> stamped bytes to <fd> in <chunk> writes
+//   stdin-reader <total>                   B7: read stdin to its end (1 MiB readSync), check the stamps;
+//                                          prints { bytes, bad, seconds } (first read to end of file)
 //   echo-ours <name> <mode>                B3: winpipe connect(name, { mode }), echo every message
 //   echo-net <path>                        B3: net.connect(path), echo every byte
 //   echo-ipc                               B3: process.on('message') -> process.send (forked)
@@ -42,6 +44,26 @@ function writer(fd, chunk, total) {
     while (done < n) done += fs.writeSync(fd, buf, done, n - done);
     off += n;
   }
+}
+
+function stdinReader(total) {
+  // 64 bytes past the allocation's start, as B1's readSync row (see there): the same reader for
+  // every B7 row, which must not lose 2-3x on pipes alone to 4 KiB aliasing in the kernel's copy.
+  const buf = Buffer.allocUnsafeSlow((1 << 20) + 64).subarray(64);
+  let pos = 0;
+  let bad = 0;
+  let t0 = 0n;
+  for (;;) {
+    const n = fs.readSync(0, buf, 0, buf.length, null);
+    if (n === 0) break;
+    if (pos === 0) t0 = process.hrtime.bigint();
+    // The first block boundary inside this read, if its stamp is whole here.
+    const a = Math.ceil(pos / BLOCK) * BLOCK;
+    if (a + 8 <= pos + n && (buf.readUInt32LE(a - pos) !== (a / BLOCK) >>> 0 || buf.readUInt32LE(a - pos + 4) !== MAGIC)) bad++;
+    pos += n;
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  process.stdout.write(`${JSON.stringify({ bytes: pos, total, bad, seconds })}\n`);
 }
 
 async function echoOurs(name, mode) {
@@ -144,6 +166,9 @@ async function main() {
   switch (role) {
     case 'writer':
       writer(Number(args[0]), Number(args[1]), Number(args[2]));
+      return;
+    case 'stdin-reader':
+      stdinReader(Number(args[0]));
       return;
     case 'echo-ours':
       await echoOurs(args[0], args[1]);

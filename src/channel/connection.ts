@@ -8,6 +8,8 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { inspect } from 'node:util';
 import v8 from 'node:v8';
 import { PipeError, abortError, closedError, invalidArgType, invalidArgValue, isPipeError, outOfRange } from '../errors.js';
+import { SafetyNet } from '../gc.js';
+import { Inbox } from '../inbox.js';
 import type { MessageTransport } from '../message.js';
 import { validateAbortSignal, validateBuffer, validateInteger, validateObject } from '../validate.js';
 
@@ -50,6 +52,30 @@ export interface PendingConnection {
   destroy(): void;
 }
 
+/**
+ * `pending`, calling `release` once when it leaves the Listener's count of clients not yet
+ * accepted: when it becomes a connection or is destroyed, whichever comes first.
+ */
+export function releasedOnce(pending: PendingConnection, release: () => void): PendingConnection {
+  let held = true;
+  const done = (): void => {
+    if (!held) return;
+    held = false;
+    release();
+  };
+  return {
+    io: pending.io,
+    connection: () => {
+      done();
+      return pending.connection();
+    },
+    destroy: () => {
+      done();
+      pending.destroy();
+    },
+  };
+}
+
 /** Messages read ahead of `recv` calls stop the OS reads at this many bytes... */
 const READ_AHEAD_BYTES = 4 * 1024 * 1024;
 /** ...or this many messages. */
@@ -64,13 +90,9 @@ interface PendingRecv {
 // A never-used end that the user dropped: close its fd (with a warning, as Node does for a
 // FileHandle), so that a forgotten end cannot hold the peer open forever. Once a transport exists
 // the event loop holds the end alive, so only unopened ends are registered.
-const finalizer = new FinalizationRegistry<ChannelEndpoint>((ep) => {
+const finalizer = new SafetyNet<ChannelEndpoint>((ep) => {
   process.emitWarning(`winpipe: closing a channel end (${ep.path}) on garbage collection; close() it explicitly`, 'Warning');
-  try {
-    ep.release(false);
-  } catch {
-    // Nothing useful can be done with an error from a finalizer.
-  }
+  ep.release(false);
 });
 
 /**
@@ -109,8 +131,8 @@ export class Connection {
   #closed = false;
   #reading = false;
   #paused = false;
-  #queue: Buffer[] = [];
-  #queuedBytes = 0;
+  /** Messages read ahead of `recv` calls: the OS reads stop at 64 messages or 4 MiB, and restart below half of both. */
+  #queue = new Inbox<Buffer>(READ_AHEAD_MESSAGES, READ_AHEAD_BYTES);
   #ended = false;
   #endCause: Error | undefined;
   #failure: PipeError | undefined;
@@ -122,7 +144,7 @@ export class Connection {
   constructor(endpoint: ChannelEndpoint) {
     this.#ep = endpoint;
     if (endpoint.eager) this.#startReading();
-    else finalizer.register(this, endpoint, this);
+    else finalizer.register(this, endpoint);
   }
 
   /**
@@ -244,7 +266,7 @@ export class Connection {
     if (signal?.aborted) return Promise.reject(abortError(signal));
     this.#startReading();
     if (this.#recvs.length === 0 && this.#queue.length > 0) {
-      const head = this.#queue[0]!;
+      const head = this.#queue.head()!;
       if (maxLength !== undefined && head.length > maxLength) return Promise.reject(tooLarge(head.length, maxLength));
       return Promise.resolve(this.#shift());
     }
@@ -347,8 +369,7 @@ export class Connection {
     finalizer.unregister(this);
     for (const r of this.#recvs.splice(0)) r.reject(closedError('recv'));
     for (const wake of [...this.#pollers]) wake();
-    this.#queue = [];
-    this.#queuedBytes = 0;
+    this.#queue.clear();
     const t = this.#transport;
     if (!t) {
       this.#ep.release(false);
@@ -446,9 +467,8 @@ export class Connection {
   #deliver(data: Buffer): void {
     if (this.#closed || this.#ended || this.#failure) return;
     this.#queue.push(data);
-    this.#queuedBytes += data.length;
     this.#serve();
-    if (!this.#paused && (this.#queuedBytes >= READ_AHEAD_BYTES || this.#queue.length >= READ_AHEAD_MESSAGES)) {
+    if (!this.#paused && this.#queue.full()) {
       this.#paused = true;
       this.#transport!.pause();
     }
@@ -468,7 +488,7 @@ export class Connection {
   #serve(): void {
     while (this.#recvs.length > 0 && this.#queue.length > 0) {
       const r = this.#recvs.shift()!;
-      const head = this.#queue[0]!;
+      const head = this.#queue.head()!;
       if (r.maxLength !== undefined && head.length > r.maxLength) r.reject(tooLarge(head.length, r.maxLength));
       else r.resolve(this.#shift());
     }
@@ -479,9 +499,8 @@ export class Connection {
   }
 
   #shift(): Buffer {
-    const m = this.#queue.shift()!;
-    this.#queuedBytes -= m.length;
-    if (this.#paused && this.#queuedBytes < READ_AHEAD_BYTES / 2 && this.#queue.length < READ_AHEAD_MESSAGES / 2) this.#resume(this.#transport!);
+    const m = this.#queue.shift();
+    if (this.#paused && this.#queue.below(1 / 2)) this.#resume(this.#transport!);
     return m;
   }
 

@@ -29,21 +29,23 @@
  * @module
  */
 import { PipeError, abortError, closedError, invalidArgType, invalidArgValue } from '../errors.js';
-import { DEFAULT_MAX_MESSAGE_SIZE, resolveAllowServerUids, resolveTrustedServerOwners } from '../named.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_SIZE, MAX_CONNECTIONS_LIMIT, refuseRemote, resolveAllowServerUids, resolveTrustedServerOwners, type ConnectionStats } from '../named.js';
 import { validateAbortSignal, validateBoolean, validateInteger, validateObject } from '../validate.js';
 import { clientHandshake, serverHandshake } from './auth.js';
 import { Connection, installFromFd, type FromFdOptions, type PendingConnection } from './connection.js';
-import { PosixListenerBackend, arbitraryPosixAddress, posixConnect, posixFromFd, posixPipe, validatePosixAddress } from './posix.js';
-import { WinListenerBackend, arbitraryWinAddress, validateWinAddress, winConnect, winFromFd, winPipe } from './windows.js';
+import { platform, type ListenerBackend } from './platform.js';
 
-const isWindows = process.platform === 'win32';
 const dispose: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
 
 /** Options for {@link Pipe}. */
 export interface PipeOptions {
   /** `true` (default): both ends send and receive. `false`: the first end receives, the second sends. */
   duplex?: boolean;
-  /** The largest message either end accepts, in bytes. Default 64 MiB. */
+  /**
+   * The largest message either end accepts, in bytes. Default 64 MiB. A connection reads ahead at
+   * most 4 MiB (and 64 messages) that no `recv` has taken, so it buffers at most about 4 MiB +
+   * `maxMessageSize`, however the peer splits its bytes.
+   */
   maxMessageSize?: number;
 }
 
@@ -62,7 +64,11 @@ export interface ListenerOptions {
    * retries.)
    */
   backlog?: number;
-  /** The largest message accepted on accepted connections, in bytes. Default 64 MiB. */
+  /**
+   * The largest message accepted on accepted connections, in bytes. Default 64 MiB. A connection
+   * reads ahead at most 4 MiB (and 64 messages) that no `recv` has taken, so it buffers at most
+   * about 4 MiB + `maxMessageSize`, however the peer splits its bytes.
+   */
   maxMessageSize?: number;
   /**
    * With an `authkey`: how long a client may take over the handshake, in ms, before it is dropped
@@ -72,6 +78,16 @@ export interface ListenerOptions {
    * size alone, before it is read (POSIX: the length prefix; Windows: a read of at most 257 bytes).
    */
   handshakeTimeout?: number;
+  /**
+   * How many clients the Listener holds before `accept()` has them: queued, or in their
+   * handshake (a client counts until it has authenticated, or until `accept()` takes it when
+   * there is no `authkey`). 1 – 2^31-1, default 512, as `createServer`'s `maxConnections`. A
+   * client beyond it is turned away, so that clients that connect and never finish the handshake
+   * cannot take every descriptor of the process: POSIX closes it as soon as it is accepted (its
+   * `Client` fails); Windows creates no pipe instance beyond it, so the client finds the pipe busy
+   * and retries (`Client` waits up to 20 s, as Python's does). See {@link Listener.connectionStats}.
+   */
+  maxPendingConnections?: number;
 }
 
 /** Options for {@link Client}. */
@@ -83,7 +99,11 @@ export interface ClientOptions {
   signal?: AbortSignal;
   /** The shared secret; see {@link ListenerOptions.authkey}. */
   authkey?: ArrayBufferView | string;
-  /** The largest message accepted, in bytes. Default 64 MiB. */
+  /**
+   * The largest message accepted, in bytes. Default 64 MiB. A connection reads ahead at most 4 MiB
+   * (and 64 messages) that no `recv` has taken, so it buffers at most about 4 MiB +
+   * `maxMessageSize`, however the peer splits its bytes.
+   */
   maxMessageSize?: number;
   /**
    * Windows: whose pipe the Client may open, as `connect`'s option of the same name: by default
@@ -97,6 +117,13 @@ export interface ClientOptions {
    * `EACCES`. Default `[]`. Windows: validated only.
    */
   allowServerUids?: readonly number[];
+  /**
+   * Windows: allow a `\\server\pipe\name` address, as `connect`'s option of the same name.
+   * Opening a remote pipe logs in to that machine with the user's credentials, so without it such
+   * an address throws `ERR_INVALID_ARG_VALUE` before any system call. Default `false`. POSIX:
+   * validated only.
+   */
+  allowRemote?: boolean;
   /** With an `authkey`: how long the server may take over the handshake, in ms; then `ETIMEDOUT`. Default 10 000; `0` waits for ever. */
   handshakeTimeout?: number;
 }
@@ -132,7 +159,7 @@ function resolveAddress(address: unknown, listener: boolean): string {
   if (typeof address !== 'string') throw invalidArgType('address', 'of type string', address);
   // POSIX would bind a nameless abstract socket nobody can find; omit the address for a fresh one.
   if (address.length === 0) throw invalidArgValue('address', address, 'must not be empty (omit it for a fresh address)');
-  return isWindows ? validateWinAddress(address, listener) : validatePosixAddress(address);
+  return platform.address(address, listener);
 }
 
 /**
@@ -160,7 +187,7 @@ export function Pipe(options?: PipeOptions): [Connection, Connection] {
   const duplex = options?.duplex ?? true;
   validateBoolean(duplex, 'options.duplex');
   const max = resolveMax(options?.maxMessageSize, 'options.maxMessageSize');
-  return isWindows ? winPipe(duplex, max) : posixPipe(duplex, max);
+  return platform.pipe(duplex, max);
 }
 
 function fromFd(fd: number, options?: FromFdOptions): Connection {
@@ -171,16 +198,14 @@ function fromFd(fd: number, options?: FromFdOptions): Connection {
   validateBoolean(readable, 'options.readable');
   validateBoolean(writable, 'options.writable');
   const max = resolveMax(options?.maxMessageSize, 'options.maxMessageSize');
-  return isWindows ? winFromFd(fd, readable, writable, max) : posixFromFd(fd, max);
+  return platform.fromFd(fd, readable, writable, max);
 }
 installFromFd(fromFd);
 
-interface ListenerBackend {
-  readonly address: string;
-  next(): Promise<PendingConnection>;
-  /** Forgets every pending `next()` (they never settle); a client that comes later is queued. */
-  withdraw(): void;
-  close(): void;
+function resolveMaxPending(value: unknown): number {
+  if (value === undefined) return DEFAULT_MAX_CONNECTIONS;
+  validateInteger(value, 'options.maxPendingConnections', 1, MAX_CONNECTIONS_LIMIT);
+  return value;
 }
 
 /**
@@ -231,19 +256,12 @@ export class Listener {
     validateInteger(backlog, 'options.backlog', 0, 0x7fff_ffff);
     const max = resolveMax(options?.maxMessageSize, 'options.maxMessageSize');
     this.#timeout = resolveHandshakeTimeout(options?.handshakeTimeout);
+    const maxPending = resolveMaxPending(options?.maxPendingConnections);
     // Before authentication nothing longer than a handshake message is read (Windows; POSIX
     // checks the length prefix of each handshake frame).
     const preAuth = this.#authkey === undefined ? undefined : HANDSHAKE_MESSAGE_MAX;
-    if (address === undefined || address === null) {
-      if (isWindows) this.#backend = new WinListenerBackend(arbitraryWinAddress(), backlog, max, preAuth);
-      else {
-        const { address: a, dir } = arbitraryPosixAddress();
-        this.#backend = new PosixListenerBackend(a, backlog, max, dir);
-      }
-    } else {
-      const a = resolveAddress(address, true);
-      this.#backend = isWindows ? new WinListenerBackend(a, backlog, max, preAuth) : new PosixListenerBackend(a, backlog, max);
-    }
+    const given = address === undefined || address === null ? undefined : resolveAddress(address, true);
+    this.#backend = platform.listen(given, { backlog, maxMessageSize: max, maxPending, handshakeMax: preAuth });
   }
 
   /** The address clients connect to: the path as given, or `\\.\pipe\name`. */
@@ -301,6 +319,23 @@ export class Listener {
     });
     this.#pull();
     return p;
+  }
+
+  /**
+   * The bound on clients not yet accepted at work ({@link ListenerOptions.maxPendingConnections}):
+   * `current` clients queued or in their handshake now, `max`, `dropped` (POSIX: closed at once
+   * because the bound was reached), `reachedMax` (times `current` reached `max`). A snapshot.
+   *
+   * @example
+   * ```ts
+   * const { dropped } = listener.connectionStats();
+   * if (dropped > 0) console.warn(`${dropped} clients turned away before their handshake`);
+   * ```
+   * Platform notes: `dropped` stays 0 on Windows, where a client beyond the bound finds the pipe
+   * busy and waits (the Listener cannot see it); `reachedMax` counts there.
+   */
+  connectionStats(): ConnectionStats {
+    return this.#backend.stats();
   }
 
   /** Stops listening and removes the address; pending `accept()` calls reject. Idempotent. */
@@ -412,7 +447,8 @@ async function authenticate(
  * console.log((await conn.recvBytes()).toString());
  * conn.close();
  * ```
- * @throws TypeError / RangeError synchronously for a bad address or options.
+ * @throws TypeError / RangeError synchronously for a bad address or options, and (Windows) for a
+ * remote `\\server\pipe\name` without `allowRemote: true`.
  * Rejects with PipeError `ENOENT` / `ECONNREFUSED` (nobody listens), `ETIMEDOUT` (busy),
  * `ERR_AUTHENTICATION` (wrong key on either side), `EACCES` (POSIX: the Listener runs as a uid
  * that is not ours, root, or in `allowServerUids`).
@@ -427,8 +463,12 @@ export function Client(address: string, options?: ClientOptions): Promise<Connec
   const trusted = resolveTrustedServerOwners(options?.trustedServerOwners, 'options.trustedServerOwners');
   const allowServerUids = resolveAllowServerUids(options?.allowServerUids, 'options.allowServerUids');
   const timeout = resolveHandshakeTimeout(options?.handshakeTimeout);
+  const allowRemote = options?.allowRemote ?? false;
+  validateBoolean(allowRemote, 'options.allowRemote');
+  // Only a Windows address can name another machine; a POSIX one never matches.
+  refuseRemote(a, allowRemote, 'address', address);
   if (signal?.aborted) return Promise.reject(abortError(signal));
-  const connecting = isWindows ? winConnect(a, max, trusted, key === undefined ? undefined : HANDSHAKE_MESSAGE_MAX) : posixConnect(a, max, allowServerUids);
+  const connecting = platform.connect(a, { maxMessageSize: max, trustedServerOwners: trusted, allowServerUids, handshakeMax: key === undefined ? undefined : HANDSHAKE_MESSAGE_MAX });
   if (!signal) return connecting.then((pending) => authenticate(pending, key, clientHandshake, timeout));
   return new Promise<Connection>((resolve, reject) => {
     let aborted = false;

@@ -9,30 +9,26 @@
  */
 import { closeSync, fstatSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { PipeError, closedError, fromNodeError, invalidArgValue, posixError } from '../errors.js';
-import { frameHeader } from '../message.js';
-import { SUN_PATH_MAX } from '../named.js';
+import { PipeError, closedError, fromNodeError, posixError } from '../errors.js';
+import { frameHeader } from '../framing.js';
+import { SUN_PATH_MAX, validatePosixAddress } from '../named.js';
 import * as libc from '../posix/libc.js';
 import { posixBackend } from '../posix/pipe.js';
 import { SocketMessageTransport } from '../posix/transport.js';
-import { bindListening, checkServer, mayAccept, peerCredentials, removeSocketFile, socketFd as fdOf } from '../posix/trust.js';
+import { checkServer, mayAccept, peerCredentials } from '../posix/trust.js';
+import { setCloexec } from '../posix/fd.js';
+import { RETRY, retry } from '../retry.js';
+import { bindListening, connectUnix, removeSocketFile, socketFd } from '../posix/socket.js';
 import type { HandshakeIO } from './auth.js';
-import { Connection, channelClosed, type ChannelEndpoint, type PendingConnection } from './connection.js';
+import type { ChannelPlatform } from './platform.js';
+import type { ConnectionStats } from '../named.js';
+import { Connection, channelClosed, releasedOnce, type ChannelEndpoint, type PendingConnection } from './connection.js';
 
 const isLinux = process.platform === 'linux';
-
-function setCloexec(fd: number): void {
-  const flags = libc.fcntl(fd, libc.F_GETFD, 0);
-  if (flags < 0 || libc.fcntl(fd, libc.F_SETFD, flags | libc.FD_CLOEXEC) < 0) throw posixError(libc.errno(), 'fcntl');
-}
-
-/** The fd behind a connected net.Socket (libuv's handle keeps it for the socket's life). */
-function socketFd(socket: net.Socket): number {
-  return (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
-}
+const { EAGAIN } = osConstants.errno;
 
 /**
  * One end on POSIX: a raw fd (socketpair, pipe, inherited) turned into a `net.Socket` on first use,
@@ -213,25 +209,12 @@ function pendingFromSocket(socket: net.Socket, path: string, maxMessageSize: num
   return {
     io: new RawSocketFrames(socket, path),
     connection: () =>
-      new Connection(new PosixEndpoint({ fd: socketFd(socket), socket, readable: true, writable: true, path, maxMessageSize })),
+      new Connection(new PosixEndpoint({ fd: socketFd(socket) ?? -1, socket, readable: true, writable: true, path, maxMessageSize })),
     destroy: () => socket.destroy(),
   };
 }
 
 // --- addresses ----------------------------------------------------------------------------------
-
-/** Checks a POSIX channel address; returns it unchanged (relative paths stay relative, as in Python). */
-export function validatePosixAddress(address: string): string {
-  if (/^\\\\[^\\]+\\pipe\\/i.test(address)) throw invalidArgValue('address', address, 'is a Windows named-pipe address; on POSIX use a filesystem path');
-  const abstract = isLinux && address.startsWith('\0');
-  if (!abstract && address.includes('\0')) throw invalidArgValue('address', address, 'must not contain NUL');
-  const bytes = Buffer.byteLength(address);
-  // The path and its terminating NUL must fit sun_path; it is rejected, never truncated.
-  if (abstract ? bytes > SUN_PATH_MAX : bytes >= SUN_PATH_MAX) {
-    throw invalidArgValue('address', address, `is ${bytes} bytes; sun_path holds ${SUN_PATH_MAX - (abstract ? 0 : 1)}`);
-  }
-  return address;
-}
 
 /** Python's `arbitrary_address('AF_UNIX')`: a fresh name in a private temporary directory. */
 export function arbitraryPosixAddress(): { address: string; dir: string } {
@@ -245,7 +228,9 @@ export function arbitraryPosixAddress(): { address: string; dir: string } {
  * The POSIX listening socket behind a Listener. Like a `'current-user'` server (the rule is in
  * src/posix/trust.ts): the socket file is 0600 from the moment it appears, and a client whose uid
  * is neither ours nor root is closed before `accept()` sees it (a Linux abstract name has no file
- * permissions at all, so this is its only protection).
+ * permissions at all, so this is its only protection). At most `maxPending` clients are held
+ * between the kernel's accept and the Listener's claim (queued, or in the handshake); one beyond
+ * that is closed as soon as it is accepted.
  */
 export class PosixListenerBackend {
   readonly address: string;
@@ -254,15 +239,21 @@ export class PosixListenerBackend {
   readonly #tempDir: string | undefined;
   readonly #server: net.Server;
   readonly #max: number;
+  readonly #maxPending: number;
+  /** Accepted clients not yet claimed: queued, or handed out as a PendingConnection. */
+  #unclaimed = 0;
+  #dropped = 0;
+  #reachedMax = 0;
   #queue: net.Socket[] = [];
   #waiters: { resolve(p: PendingConnection): void; reject(e: unknown): void }[] = [];
   #error: PipeError | undefined;
   #closed = false;
 
   /** Binds and listens synchronously, so that errors (EADDRINUSE, ENOENT, EACCES) are thrown here. */
-  constructor(address: string, backlog: number, maxMessageSize: number, tempDir?: string) {
+  constructor(address: string, backlog: number, maxMessageSize: number, maxPending: number, tempDir?: string) {
     this.address = address;
     this.#max = maxMessageSize;
+    this.#maxPending = maxPending;
     this.#tempDir = tempDir;
     // Ownership: the fd is ours until the net.Server below takes it.
     const { fd, file } = bindListening(address, 0o600, backlog, SUN_PATH_MAX);
@@ -282,7 +273,7 @@ export class PosixListenerBackend {
   next(): Promise<PendingConnection> {
     if (this.#closed) return Promise.reject(closedError('accept'));
     const socket = this.#queue.shift();
-    if (socket) return Promise.resolve(pendingFromSocket(socket, this.address, this.#max));
+    if (socket) return Promise.resolve(this.#pending(socket));
     if (this.#error) return Promise.reject(this.#error);
     const p = new Promise<PendingConnection>((resolve, reject) => this.#waiters.push({ resolve, reject }));
     // A pending accept keeps the process alive, as Python's blocking accept() would.
@@ -299,10 +290,15 @@ export class PosixListenerBackend {
     this.#server.unref();
   }
 
+  stats(): ConnectionStats {
+    return { current: this.#unclaimed, max: this.#maxPending, dropped: this.#dropped, reachedMax: this.#reachedMax };
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     for (const w of this.#waiters.splice(0)) w.reject(closedError('accept'));
+    this.#unclaimed -= this.#queue.length;
     for (const s of this.#queue.splice(0)) s.destroy();
     this.#server.close();
     // Python's Listener unlinks its socket file on close; we do too, if it is still ours.
@@ -311,15 +307,32 @@ export class PosixListenerBackend {
   }
 
   #onConnection(socket: net.Socket): void {
-    if (this.#closed || !mayAccept(peerCredentials(fdOf(socket)), 'current-user')) {
+    if (this.#closed) {
       socket.destroy();
       return;
     }
+    if (this.#unclaimed >= this.#maxPending) {
+      // Closed before any system call of ours: clients that never finish their handshake cannot
+      // make the Listener hold descriptors until EMFILE.
+      socket.destroy();
+      this.#dropped++;
+      return;
+    }
+    if (!mayAccept(peerCredentials(socketFd(socket)), 'current-user')) {
+      socket.destroy();
+      return;
+    }
+    if (++this.#unclaimed === this.#maxPending) this.#reachedMax++;
     // Until the pending connection is claimed, a socket error must not become an uncaught exception.
     socket.on('error', () => {});
     const w = this.#waiters.shift();
-    if (w) w.resolve(pendingFromSocket(socket, this.address, this.#max));
+    if (w) w.resolve(this.#pending(socket));
     else this.#queue.push(socket);
+  }
+
+  /** Ownership: the PendingConnection owns `socket`; it stays counted until claimed or destroyed. */
+  #pending(socket: net.Socket): PendingConnection {
+    return releasedOnce(pendingFromSocket(socket, this.address, this.#max), () => this.#unclaimed--);
   }
 
   #fail(err: PipeError): void {
@@ -338,40 +351,38 @@ const CONNECT_TIMEOUT_MS = 20_000;
  * Node connects without blocking, so a full accept queue is `EAGAIN` where Python's blocking
  * connect would wait: retry on a timer for up to 20 s, as Python's own connect timeout allows.
  */
-export function posixConnect(address: string, maxMessageSize: number, allowServerUids: readonly number[] = []): Promise<PendingConnection> {
-  const deadline = Date.now() + CONNECT_TIMEOUT_MS;
-  let delay = 2;
-  return new Promise((resolveConn, reject) => {
-    const attempt = (): void => {
-      const socket = net.createConnection({ path: address, allowHalfOpen: true });
-      const onError = (err: Error): void => {
-        socket.destroy();
-        const e = err as NodeJS.ErrnoException;
-        if (e.code === 'EAGAIN' && Date.now() < deadline) {
-          setTimeout(attempt, delay);
-          delay = Math.min(delay * 2, 50);
-          return;
-        }
-        reject(new PipeError({ code: typeof e.code === 'string' ? e.code : 'UNKNOWN', syscall: 'connect', path: address, cause: err }));
-      };
-      socket.once('error', onError);
-      socket.once('connect', () => {
-        socket.off('error', onError);
-        try {
-          // Before the handshake sends a byte: the Listener must be ours, root's, or named (trust.ts).
-          checkServer(peerCredentials(fdOf(socket)), allowServerUids, address);
-        } catch (err) {
-          socket.destroy();
-          reject(err);
-          return;
-        }
-        // Until the connection is claimed, a socket error must not become an uncaught exception.
-        socket.on('error', () => {});
-        // Nothing flows until the handshake reads exact frames or the transport starts.
-        socket.pause();
-        resolveConn(pendingFromSocket(socket, address, maxMessageSize));
-      });
-    };
-    attempt();
-  });
+export async function posixConnect(address: string, maxMessageSize: number, allowServerUids: readonly number[] = []): Promise<PendingConnection> {
+  const socket = await retry<net.Socket>(
+    () =>
+      connectUnix(address, undefined, true).catch((err: PipeError) => {
+        if (err.code === 'EAGAIN') return RETRY;
+        throw err;
+      }),
+    { first: 2, max: 50, deadline: Date.now() + CONNECT_TIMEOUT_MS, timedOut: () => posixError(EAGAIN, 'connect', address) },
+  );
+  try {
+    // Before the handshake sends a byte: the Listener must be ours, root's, or named (trust.ts).
+    checkServer(peerCredentials(socketFd(socket)), allowServerUids, address);
+  } catch (err) {
+    socket.destroy();
+    throw err;
+  }
+  // Until the connection is claimed, a socket error must not become an uncaught exception.
+  socket.on('error', () => {});
+  // Nothing flows until the handshake reads exact frames or the transport starts: paused by
+  // connectUnix as it connected.
+  return pendingFromSocket(socket, address, maxMessageSize);
 }
+
+/** The POSIX channel platform (src/channel/platform.ts). */
+export const posixChannel: ChannelPlatform = {
+  address: (given) => validatePosixAddress(given),
+  pipe: posixPipe,
+  fromFd: (fd, _readable, _writable, max) => posixFromFd(fd, max),
+  listen(address, o) {
+    if (address !== undefined) return new PosixListenerBackend(address, o.backlog, o.maxMessageSize, o.maxPending);
+    const { address: a, dir } = arbitraryPosixAddress();
+    return new PosixListenerBackend(a, o.backlog, o.maxMessageSize, o.maxPending, dir);
+  },
+  connect: (address, o) => posixConnect(address, o.maxMessageSize, o.allowServerUids),
+};

@@ -12,15 +12,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync } from 'node:fs';
-import { PipeError, WIN32_ERRORS, closedError, invalidArgValue, win32Error } from '../errors.js';
+import { PipeError, WIN32_ERRORS, closedError, win32Error } from '../errors.js';
 import { getOsfHandle, openOsfHandle } from '../windows/crt.js';
 import * as k32 from '../windows/kernel32.js';
 import { OverlappedSlot, type Completion } from '../windows/overlapped.js';
 import { SecurityAttributes } from '../windows/security.js';
-import { verifyServerOwner } from '../windows/trust.js';
-import { canonicalWindowsPipePath, win32OpenPath } from '../named.js';
+import { acceptedClient, createInstance, nameInUse } from '../windows/instance.js';
+import { openPipe } from '../windows/open.js';
+import { validateWinAddress, win32OpenPath, type ConnectionStats } from '../named.js';
 import { messageTransportFromHandle } from '../windows/server.js';
-import { Connection, type ChannelEndpoint, type PendingConnection } from './connection.js';
+import type { ChannelPlatform } from './platform.js';
+import { Connection, releasedOnce, type ChannelEndpoint, type PendingConnection } from './connection.js';
 
 const E = WIN32_ERRORS;
 /** Pipe buffer sizes. CPython uses 8 KiB; larger buffers let a writer run further ahead. */
@@ -123,6 +125,10 @@ function connection(handle: k32.HANDLE, readable: boolean, writable: boolean, pa
   return new Connection(new WinEndpoint(handle, { readable, writable, path, maxMessageSize, eager }));
 }
 
+function throwWin32(e: number, path: string): never {
+  throw win32Error(e, 'CreateNamedPipeW', path);
+}
+
 // --- Pipe ------------------------------------------------------------------------------------------
 
 /**
@@ -135,8 +141,9 @@ export function winPipe(duplex: boolean, maxMessageSize: number): [Connection, C
   const sa = new SecurityAttributes('current-user');
   let server: k32.HANDLE;
   try {
-    server = k32.CreateNamedPipeW(win32OpenPath(path), openMode, MESSAGE_PIPE, 1, duplex ? BUFSIZE : 0, BUFSIZE, 0, sa.bytes);
-    if (server === k32.INVALID_HANDLE_VALUE) throw win32Error(k32.GetLastError(), 'CreateNamedPipeW', path);
+    // A fresh random name: anything but a handle is an error.
+    const spec = { path, openMode, pipeMode: MESSAGE_PIPE, maxInstances: 1, outBufferSize: duplex ? BUFSIZE : 0, inBufferSize: BUFSIZE, security: sa.bytes };
+    server = createInstance(spec, false, false) ?? throwWin32(E.ERROR_PIPE_BUSY, path);
   } finally {
     sa.free();
   }
@@ -173,24 +180,6 @@ export function winFromFd(fd: number, readable: boolean, writable: boolean, maxM
 
 // --- addresses ----------------------------------------------------------------------------------
 
-const PIPE_ADDRESS = /^\\\\([^\\]+)\\pipe\\[^\\].*$/is;
-
-/**
- * Checks a Windows channel address (`\\.\pipe\name`, `//./pipe/name`, or `\\server\pipe\name`
- * for a Client) and returns it as used: `//./pipe/x` becomes `\\.\pipe\x`; a `..` segment is
- * refused (the same rule as `pipePath`, src/named.ts). It is opened through `\\?\pipe\`.
- */
-export function validateWinAddress(given: string, local: boolean): string {
-  // The API takes a NUL-terminated name: a NUL would silently cut the name short.
-  if (given.includes('\0')) throw invalidArgValue('address', given, 'must not contain NUL');
-  const address = /^\/\/[.?]\/pipe\//i.test(given) || /^\\\\/.test(given) ? canonicalWindowsPipePath(given, 'address') : given;
-  const m = PIPE_ADDRESS.exec(address);
-  if (!m) throw invalidArgValue('address', address, 'must be a named-pipe path such as \\\\.\\pipe\\name');
-  if (local && m[1] !== '.' && m[1] !== '?') throw invalidArgValue('address', address, 'is a remote pipe; a Listener can only create local pipes');
-  if (address.length > 256) throw invalidArgValue('address', address, 'is longer than 256 characters');
-  return address;
-}
-
 /** Python's `arbitrary_address('AF_PIPE')`. */
 export function arbitraryWinAddress(): string {
   return `\\\\.\\pipe\\winpipe-listener-${process.pid}-${randomBytes(8).toString('hex')}`;
@@ -225,17 +214,18 @@ interface Instance {
   handleClosed?: boolean;
 }
 
-/** True when someone serves `path` (an instance is free, or all are busy). Waits at most 1 ms. */
-function nameInUse(path: string): boolean {
-  if (k32.WaitNamedPipeW(win32OpenPath(path), 1)) return true;
-  const e = k32.GetLastError();
-  return e === E.ERROR_SEM_TIMEOUT || e === E.ERROR_PIPE_BUSY;
-}
-
-/** The named-pipe instances behind a Listener. */
+/**
+ * The named-pipe instances behind a Listener. Connected clients not yet claimed (ready, or in the
+ * handshake) plus waiting instances stay within `maxPending`: at the bound no instance waits, so a
+ * new client finds the pipe busy and retries until a slot frees.
+ */
 export class WinListenerBackend {
   readonly address: string;
   readonly #max: number;
+  readonly #maxPending: number;
+  /** Connected clients not yet claimed: ready, or handed out as a PendingConnection. */
+  #unclaimed = 0;
+  #reachedMax = 0;
   readonly #handshakeMax: number | undefined;
   readonly #backlog: number;
   #security: SecurityAttributes | undefined;
@@ -246,9 +236,10 @@ export class WinListenerBackend {
   #closed = false;
 
   /** Creates the first instance synchronously, so that a name in use throws `EADDRINUSE` here. */
-  constructor(address: string, backlog: number, maxMessageSize: number, handshakeMax?: number) {
+  constructor(address: string, backlog: number, maxMessageSize: number, maxPending: number, handshakeMax?: number) {
     this.address = address;
     this.#max = maxMessageSize;
+    this.#maxPending = maxPending;
     this.#handshakeMax = handshakeMax;
     // CPython keeps one instance waiting. A few more let a burst of clients in without retries
     // (a busy client retries anyway); each waiting instance holds a registered wait, so at most 4,
@@ -269,7 +260,7 @@ export class WinListenerBackend {
   next(): Promise<PendingConnection> {
     if (this.#closed) return Promise.reject(closedError('accept'));
     const handle = this.#ready.shift();
-    if (handle !== undefined) return Promise.resolve(pendingFromHandle(handle, this.address, this.#max, this.#handshakeMax));
+    if (handle !== undefined) return Promise.resolve(this.#pendingOf(handle));
     if (this.#error) return Promise.reject(this.#error);
     const p = new Promise<PendingConnection>((resolve, reject) => this.#waiters.push({ resolve, reject }));
     // A pending accept keeps the process alive, as Python's blocking accept() would.
@@ -284,10 +275,15 @@ export class WinListenerBackend {
     this.#refAll();
   }
 
+  stats(): ConnectionStats {
+    return { current: this.#unclaimed, max: this.#maxPending, dropped: 0, reachedMax: this.#reachedMax };
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     for (const w of this.#waiters.splice(0)) w.reject(closedError('accept'));
+    this.#unclaimed -= this.#ready.length;
     for (const h of this.#ready.splice(0)) k32.CloseHandle(h);
     for (const inst of this.#pending) {
       // Close the instances now, so that the name is gone when close() returns (as in Python):
@@ -309,13 +305,9 @@ export class WinListenerBackend {
 
   #addInstance(first: boolean): void {
     const openMode = k32.PIPE_ACCESS_DUPLEX | k32.FILE_FLAG_OVERLAPPED | (first ? k32.FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
-    const handle = k32.CreateNamedPipeW(win32OpenPath(this.address), openMode, MESSAGE_PIPE, k32.PIPE_UNLIMITED_INSTANCES, BUFSIZE, BUFSIZE, 0, this.#security!.bytes);
-    if (handle === k32.INVALID_HANDLE_VALUE) {
-      const e = k32.GetLastError();
-      // FIRST_PIPE_INSTANCE on a name someone else serves gives ERROR_ACCESS_DENIED.
-      if (first && (e === E.ERROR_ACCESS_DENIED || e === E.ERROR_PIPE_BUSY)) throw new PipeError({ code: 'EADDRINUSE', syscall: 'CreateNamedPipeW', path: this.address, win32Errno: e });
-      throw win32Error(e, 'CreateNamedPipeW', this.address);
-    }
+    const spec = { path: this.address, openMode, pipeMode: MESSAGE_PIPE, maxInstances: k32.PIPE_UNLIMITED_INSTANCES, outBufferSize: BUFSIZE, inBufferSize: BUFSIZE, security: this.#security!.bytes };
+    // Unlimited instances: "not now" cannot come, so a failure is an error.
+    const handle = createInstance(spec, first, false) ?? throwWin32(E.ERROR_PIPE_BUSY, this.address);
     // Ownership: the instance owns `handle` until accept() hands it to a connection or it is closed.
     let slot: OverlappedSlot;
     try {
@@ -338,7 +330,8 @@ export class WinListenerBackend {
   }
 
   #replenish(): void {
-    while (!this.#closed && this.#pending.size < this.#backlog) {
+    // An instance waiting now is an unclaimed client later: both count against maxPending.
+    while (!this.#closed && this.#pending.size < this.#backlog && this.#pending.size + this.#unclaimed < this.#maxPending) {
       try {
         this.#addInstance(false);
       } catch (err) {
@@ -351,20 +344,27 @@ export class WinListenerBackend {
   #onConnect(inst: Instance, c: Completion): void {
     this.#pending.delete(inst);
     inst.slot.free();
-    // ERROR_PIPE_CONNECTED: the client came first. ERROR_NO_DATA: it came, wrote and left; what it
-    // wrote is still readable, then end of file (CPython's issue 14725).
-    const connected = c.error === 0 || c.error === E.ERROR_PIPE_CONNECTED || c.error === E.ERROR_NO_DATA;
+    const connected = acceptedClient(c.error);
     if (!connected || this.#closed) {
       if (!inst.handleClosed) k32.CloseHandle(inst.handle);
       if (!this.#closed && c.error !== E.ERROR_OPERATION_ABORTED) this.#fail(win32Error(c.error, 'ConnectNamedPipe', this.address));
       this.#replenish();
       return;
     }
+    if (++this.#unclaimed === this.#maxPending) this.#reachedMax++;
     // A fresh instance waits before this client is even handed out.
     this.#replenish();
     const w = this.#waiters.shift();
-    if (w) w.resolve(pendingFromHandle(inst.handle, this.address, this.#max, this.#handshakeMax));
+    if (w) w.resolve(this.#pendingOf(inst.handle));
     else this.#ready.push(inst.handle);
+  }
+
+  /** Ownership: the PendingConnection owns `handle`; it stays counted until claimed or destroyed. */
+  #pendingOf(handle: k32.HANDLE): PendingConnection {
+    return releasedOnce(pendingFromHandle(handle, this.address, this.#max, this.#handshakeMax), () => {
+      this.#unclaimed--;
+      this.#replenish();
+    });
   }
 
   #fail(err: PipeError): void {
@@ -381,37 +381,19 @@ export class WinListenerBackend {
  * check as `connect`). The handle is closed on every failure.
  */
 export function winConnect(address: string, maxMessageSize: number, trusted: 'any' | readonly string[] = ['default'], handshakeMax?: number): Promise<PendingConnection> {
-  const deadline = Date.now() + CONNECT_TIMEOUT_MS;
-  return new Promise((resolve, reject) => {
-    let delay = 2;
-    const attempt = (): void => {
-      const handle = k32.CreateFileW(win32OpenPath(address), k32.GENERIC_READ | k32.GENERIC_WRITE, 0, null, k32.OPEN_EXISTING, CLIENT_FLAGS, null);
-      if (handle !== k32.INVALID_HANDLE_VALUE) {
-        try {
-          try {
-            if (k32.GetFileType(handle) !== k32.FILE_TYPE_PIPE) throw new PipeError({ code: 'EINVAL', syscall: 'connect', path: address, message: `EINVAL: ${address} is not a pipe` });
-            verifyServerOwner(handle, address, trusted);
-          } catch (err) {
-            k32.CloseHandle(handle);
-            throw err;
-          }
-          // Ownership: setMessageReadMode closes the handle if it fails; then the connection owns it.
-          setMessageReadMode(handle, address);
-          resolve(pendingFromHandle(handle, address, maxMessageSize, handshakeMax));
-        } catch (err) {
-          reject(err);
-        }
-        return;
-      }
-      const e = k32.GetLastError();
-      if (e === E.ERROR_PIPE_BUSY && Date.now() < deadline) {
-        // WaitNamedPipeW would block the event loop; a short timer retry keeps it free.
-        setTimeout(attempt, delay);
-        delay = Math.min(delay * 2, 50);
-        return;
-      }
-      reject(e === E.ERROR_PIPE_BUSY ? new PipeError({ code: 'ETIMEDOUT', syscall: 'connect', path: address, win32Errno: e }) : win32Error(e, 'CreateFileW', address));
-    };
-    attempt();
+  const spec = { access: k32.GENERIC_READ | k32.GENERIC_WRITE, flags: CLIENT_FLAGS, trusted, deadline: Date.now() + CONNECT_TIMEOUT_MS };
+  return openPipe(address, spec).then(({ handle }) => {
+    // Ownership: setMessageReadMode closes the handle if it fails; then the connection owns it.
+    setMessageReadMode(handle, address);
+    return pendingFromHandle(handle, address, maxMessageSize, handshakeMax);
   });
 }
+
+/** The Windows channel platform (src/channel/platform.ts). */
+export const windowsChannel: ChannelPlatform = {
+  address: validateWinAddress,
+  pipe: winPipe,
+  fromFd: winFromFd,
+  listen: (address, o) => new WinListenerBackend(address ?? arbitraryWinAddress(), o.backlog, o.maxMessageSize, o.maxPending, o.handshakeMax),
+  connect: (address, o) => winConnect(address, o.maxMessageSize, o.trustedServerOwners, o.handshakeMax),
+};

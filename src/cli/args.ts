@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { readFileSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { isPipeError } from '../errors.js';
 import type { PipeMode } from '../named.js';
 
@@ -112,4 +114,39 @@ export async function exitNow(code: number): Promise<never> {
 /** A one-line note on stderr, prefixed with the command, when verbose. */
 export function logger(command: string, verbose: boolean): (msg: string) => void {
   return verbose ? (msg) => process.stderr.write(`winpipe ${command}: ${msg}\n`) : () => {};
+}
+
+/**
+ * The version of the winpipe package the running command comes from: the nearest `package.json`
+ * named `winpipe` above the script (`dist/esm/cli/main.js` in a package; a bundle inside a checkout
+ * finds the checkout's). Read at run time, so that it cannot drift from the package.
+ */
+export function packageVersion(script: string | undefined = process.argv[1]): string | undefined {
+  if (!script) return undefined;
+  let dir: string;
+  try {
+    dir = dirname(realpathSync(script));
+  } catch {
+    return undefined;
+  }
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
+      if (pkg.name === 'winpipe' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // No package.json here (or not JSON): look further up.
+    }
+    const up = dirname(dir);
+    if (up === dir) return undefined;
+    dir = up;
+  }
+}
+
+/** `--timeout MS` as an integer number of milliseconds, or undefined. @throws UsageError */
+export function timeoutOf(parsed: Parsed): number | undefined {
+  const v = parsed.flags.timeout;
+  if (v === undefined) return undefined;
+  const ms = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(ms) || ms < 1 || ms > 0x7fff_ffff) throw new UsageError(`--timeout must be a whole number of milliseconds from 1, not ${String(v)}`);
+  return ms;
 }

@@ -11,7 +11,7 @@
  * ```
  * @module
  */
-import { UsageError, describeError, isArgumentError } from './args.js';
+import { UsageError, describeError, isArgumentError, packageVersion } from './args.js';
 import { LS_HELP, ls } from './ls.js';
 import { RELAY_HELP, relay } from './relay.js';
 import { SEND_HELP, send } from './send.js';
@@ -32,14 +32,18 @@ Real OS pipes from the command line (Windows named pipes; Unix sockets on POSIX)
   relay [-p] [-s] [-ep] [-ei] [-v] NAME   stdio <-> pipe (npiperelay's flags, for WSL + socat)
   ls [-l]                                 the pipes that can be found
   serve [--print] NAME                    an echo (or print) server, until SIGINT/SIGTERM
-  send NAME                               stdin to the pipe, the reply to stdout
+  send [--no-reply] [--timeout MS] NAME   stdin to the pipe, the reply to stdout
 
-Every command takes --mode byte|message and --help.
+Every command takes --mode byte|message and --help. winpipe --version prints the version.
 Exit status: 0 ok, 1 a pipe error (code: message on stderr), 2 usage.`;
 
 /** Runs the command line `argv` (without node and the script); resolves with the exit status. */
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === '--version' || command === '-V') {
+    process.stdout.write(`${packageVersion() ?? 'unknown'}\n`);
+    return 0;
+  }
   if (command === '-h' || command === '--help' || command === 'help') {
     const topic = command === 'help' && rest[0] ? COMMANDS[rest[0]] : undefined;
     process.stdout.write(`${topic ? topic.help : MAIN_HELP}\n`);

@@ -15,7 +15,6 @@
  *
  * @module
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, pipePath } from '../index.js';
 import { isPipeError } from '../errors.js';
 import type { HalfClose, PipeConnection, PipeMode } from '../named.js';
@@ -28,7 +27,8 @@ Relays stdin to the pipe and the pipe to stdout (npiperelay's flags).
 NAME is a pipe name; Windows also takes \\\\.\\pipe\\NAME and //./pipe/NAME,
 POSIX an absolute socket path.
 
-  -p            poll until the pipe exists (retry while it is not found)
+  -p            poll until the pipe is served (retry while it is not found or busy;
+                POSIX: a socket directory another user made first is passed over)
   -s            at the end of stdin, send a zero-byte message (go-winio's CloseWrite,
                 in byte mode too: the server's pipe must be message-type, as Docker's
                 is) and keep relaying the answer; POSIX: shut down the write side
@@ -42,27 +42,28 @@ POSIX an absolute socket path.
 Exit status: 0 done, 1 a pipe error (code: message on stderr), 2 usage.`;
 
 const isWindows = process.platform === 'win32';
-/** -p: the first retry comes soon (a server starting now), later ones every 200 ms as npiperelay. */
-const POLL_FIRST_MS = 10;
-const POLL_MAX_MS = 200;
+/** -p: the longest one waiting connect may take (connect's limit); relay then waits on with another. */
+const POLL_SLICE_MS = 0x7fff_ffff;
 
 /**
- * Connects, and with `poll` retries while the name is not found (ENOENT), with a short backoff.
- * Rejects with an AbortError once `signal` aborts.
+ * Connects; with `poll`, waits until the pipe is served, with connect's own `wait`: a name not
+ * found (or busy) is retried, and on POSIX a socket directory that another user made first is
+ * passed over while our own may still get the server. One attempt comes first, so that `-v` says
+ * when it starts to poll. Rejects with an AbortError once `signal` aborts.
  */
 export async function connectPolling(name: string, options: { mode: PipeMode; signal: AbortSignal; poll: boolean; log: (m: string) => void; halfClose?: HalfClose | undefined }): Promise<PipeConnection> {
-  let delay = POLL_FIRST_MS;
-  let said = false;
+  const base = { mode: options.mode, signal: options.signal, halfClose: options.halfClose };
+  if (!options.poll) return connect(name, base);
+  // connectTimeout 0: a single attempt, which ends in ETIMEDOUT if nobody serves the name yet.
+  let timeout = 0;
   for (;;) {
     try {
-      return await connect(name, { mode: options.mode, signal: options.signal, halfClose: options.halfClose });
+      return await connect(name, { ...base, wait: true, connectTimeout: timeout });
     } catch (err) {
-      if (!options.poll || !isPipeError(err) || err.code !== 'ENOENT') throw err;
-      if (!said) options.log(`${pipePath(name)} does not exist yet; polling`);
-      said = true;
-      await sleep(delay, undefined, { signal: options.signal });
-      delay = Math.min(delay * 2, POLL_MAX_MS);
+      if (!isPipeError(err) || err.code !== 'ETIMEDOUT') throw err;
     }
+    if (timeout === 0) options.log(`${pipePath(name)} is not served yet; polling`);
+    timeout = POLL_SLICE_MS;
   }
 }
 

@@ -23,6 +23,9 @@ Serves NAME until SIGINT or SIGTERM; prints "listening on ADDRESS" on stderr.
 
 Exit status: 0 stopped by a signal, 1 a pipe error (code: message on stderr), 2 usage.`;
 
+/** Errors that mean the client has gone, whatever it had left to say or to read. */
+const LEFT = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE']);
+
 async function handle(conn: PipeConnection, mode: PipeMode, print: boolean): Promise<void> {
   for await (const msg of conn.messages()) {
     if (print) {
@@ -56,9 +59,14 @@ export async function serve(argv: readonly string[]): Promise<number> {
       log('client gone');
     });
     handle(conn, mode, print).catch((err: unknown) => {
-      // One client's failure is reported; the server goes on.
-      process.stderr.write(`${describeError(err)}\n`);
       conn.destroy();
+      // A client that exits with our answer unread resets the connection (POSIX: ECONNRESET on
+      // our read; either side: EPIPE on our write). That is how clients leave (`relay -ei`, a
+      // killed `send`), not a failure of the server: said only with -v.
+      const code = (err as { code?: unknown } | null)?.code;
+      if (typeof code === 'string' && LEFT.has(code)) return log(`client left (${code})`);
+      // Any other failure of one client is reported; the server goes on.
+      process.stderr.write(`${describeError(err)}\n`);
     });
   });
   server.on('error', (err: unknown) => process.stderr.write(`${describeError(err)}\n`));

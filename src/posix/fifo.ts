@@ -13,16 +13,24 @@
  *
  * Then `O_NONBLOCK` is cleared, so the end behaves like a normally opened one (synchronous calls
  * block, a child given the end sees a blocking descriptor).
+ *
+ * Only a FIFO is ever read or written, and only a trusted one (ours, root's, or a uid the caller
+ * names; see trust.ts). Whoever can write to the FIFO's directory can put anything at the path, at
+ * any moment: a symlink, another user's file, a terminal, a device whose open has effects. So
+ * every check is made on a descriptor, never on the path alone (see {@link openChecked}).
  */
-import { closeSync, fstatSync, openSync, statSync, constants as fsConstants } from 'node:fs';
+import { fstatSync, lstatSync, type BigIntStats } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { PipeReader, PipeWriter, unreadInto } from '../end.js';
 import { PipeError, abortError, fromNodeError, invalidArgType, invalidArgValue, posixError } from '../errors.js';
+import { resolveAllowServerUids } from '../named.js';
 import { validateAbortSignal, validateBoolean, validateInteger, validateObject } from '../validate.js';
 import * as libc from './libc.js';
+import { RETRY, retry } from '../retry.js';
 import { posixBackend } from './pipe.js';
+import { checkFifoOwner } from './trust.js';
 
-const { EAGAIN, EWOULDBLOCK, EINTR } = osConstants.errno;
+const { EAGAIN, EWOULDBLOCK, EINTR, ENOENT } = osConstants.errno;
 
 /** Options for {@link createFifo}. */
 export interface CreateFifoOptions {
@@ -40,6 +48,19 @@ export interface OpenFifoOptions {
    * end of file). The descriptor keeps `O_NONBLOCK`. Default `false`.
    */
   nonBlocking?: boolean;
+  /**
+   * POSIX: uids, besides ours and root, whose FIFOs this open may use. The FIFO's owner is read
+   * from the opened descriptor (`fstat`) before a byte is read or written; any other owner fails
+   * with `EACCES` and the descriptor is closed. This is the only way to use another user's FIFO.
+   * Default `[]`. The same rule as `connect`'s `allowServerUids` for a server's uid (a FIFO has an
+   * owner, not a server, hence the name). Windows: validated only.
+   *
+   * @example
+   * ```ts
+   * const reader = await openFifo('/srv/shared/events.fifo', 'r', { allowOwnerUids: [1001] });
+   * ```
+   */
+  allowOwnerUids?: readonly number[];
 }
 
 function unsupported(syscall: string): PipeError {
@@ -86,7 +107,10 @@ export function createFifo(path: string, options?: CreateFifoOptions): void {
  *   last writer closes.
  * - `'w'` resolves once a reader has it open; with `nonBlocking: true` it rejects at once with
  *   `ENXIO` instead of waiting.
- * - A path that is not a FIFO rejects with `EINVAL` (nothing is opened); a missing one with `ENOENT`.
+ * - Only a FIFO is used, and only one owned by our uid, root, or a uid in `allowOwnerUids`: a
+ *   symlink as the last path component rejects with `ELOOP` (it is never followed), anything else
+ *   that is not a FIFO with `EINVAL`, a FIFO of another owner with `EACCES`, a missing path with
+ *   `ENOENT`. Nothing but that FIFO is ever read or written.
  *
  * The end is non-inheritable (`O_CLOEXEC`) and blocking, like `createPipe`'s ends.
  *
@@ -96,8 +120,14 @@ export function createFifo(path: string, options?: CreateFifoOptions): void {
  * writer.writeSync(Buffer.from('hello\n'));
  * writer.close();                                     // the reader sees end of file
  * ```
- * Platform notes: POSIX only. On Windows it rejects with `ERR_UNSUPPORTED_PLATFORM`.
- * @throws TypeError for a bad path, mode or options (synchronously).
+ * Platform notes: POSIX only. On Windows it rejects with `ERR_UNSUPPORTED_PLATFORM`. Linux: the
+ * path is opened with `O_PATH | O_NOFOLLOW` (which opens nothing: no driver runs, nothing can be
+ * read or written), checked with `fstat`, and only then is that same inode opened, through
+ * `/proc/self/fd`: nothing else is ever opened. macOS and the BSDs (and Linux without `/proc`):
+ * the path is checked with `lstat`, then opened `O_NONBLOCK | O_NOCTTY | O_NOFOLLOW` and checked
+ * again with `fstat`; something swapped in between the two is closed at once, never read or
+ * written (and, with `O_NOCTTY`, never made the controlling terminal).
+ * @throws TypeError / RangeError for a bad path, mode or options (synchronously).
  */
 export function openFifo(path: string, mode: 'r', options?: OpenFifoOptions): Promise<PipeReader>;
 export function openFifo(path: string, mode: 'w', options?: OpenFifoOptions): Promise<PipeWriter>;
@@ -110,32 +140,112 @@ export function openFifo(path: string, mode: 'r' | 'w', options?: OpenFifoOption
   validateAbortSignal(signal, 'options.signal');
   const nonBlocking = options?.nonBlocking ?? false;
   validateBoolean(nonBlocking, 'options.nonBlocking');
+  const allowOwnerUids = resolveAllowServerUids(options?.allowOwnerUids, 'options.allowOwnerUids');
   if (process.platform === 'win32') return Promise.reject(unsupported('open'));
   if (signal?.aborted) return Promise.reject(abortError(signal));
-  return mode === 'r' ? openReader(path, signal, nonBlocking) : openWriter(path, signal, nonBlocking);
-}
-
-/** Not a FIFO: refused before anything is opened (opening a device can have side effects). */
-function checkIsFifo(path: string): PipeError | undefined {
-  try {
-    if (!statSync(path).isFIFO()) return new PipeError({ code: 'EINVAL', syscall: 'open', path, message: `EINVAL: '${path}' is not a FIFO` });
-  } catch (err) {
-    return fromNodeError(err, 'open');
-  }
-  return undefined;
+  return mode === 'r' ? openReader(path, signal, nonBlocking, allowOwnerUids) : openWriter(path, signal, nonBlocking, allowOwnerUids);
 }
 
 /**
- * `open(path, flags | O_NONBLOCK)` through Node (which adds O_CLOEXEC). Returns the fd, or throws.
- * A non-blocking open of a FIFO never waits, so doing it on the main thread is fine.
+ * Throws unless `st` is a FIFO that `allowOwnerUids` (with our uid and root) trusts: `ELOOP` for a
+ * symlink, `EINVAL` for anything else that is not a FIFO, `EACCES` for another owner.
  */
-function openNonBlocking(path: string, flags: number): number {
-  const fd = openSync(path, flags | fsConstants.O_NONBLOCK);
-  // The path may have been replaced between the stat and the open.
-  if (!fstatSync(fd).isFIFO()) {
-    closeSync(fd);
-    throw new PipeError({ code: 'EINVAL', syscall: 'open', path, message: `EINVAL: '${path}' is not a FIFO` });
+function checkFifo(st: BigIntStats, path: string, allowOwnerUids: readonly number[]): void {
+  if (st.isSymbolicLink()) throw new PipeError({ code: 'ELOOP', syscall: 'open', path, message: `ELOOP: '${path}' is a symlink (a FIFO's path is never followed)` });
+  if (!st.isFIFO()) throw new PipeError({ code: 'EINVAL', syscall: 'open', path, message: `EINVAL: '${path}' is not a FIFO` });
+  checkFifoOwner(Number(st.uid), allowOwnerUids, path);
+}
+
+function fstatChecked(fd: number): BigIntStats {
+  try {
+    return fstatSync(fd, { bigint: true });
+  } catch (err) {
+    throw fromNodeError(err, 'fstat');
   }
+}
+
+/**
+ * Linux: whether `/proc/self/fd` reopens work; false once `/proc` proved missing (a chroot or a
+ * container without it), and always false where there is no `O_PATH`.
+ */
+let procReopen = libc.O_PATH !== 0;
+
+/**
+ * One non-blocking open of the FIFO at `path` for `access` (`O_RDONLY` / `O_WRONLY`), checked.
+ * Returns the fd (`O_NONBLOCK`, `O_CLOEXEC`), or throws a PipeError: `ENXIO` for a writer while
+ * no reader exists (the caller may retry), `ELOOP`, `EINVAL`, `EACCES` (see {@link checkFifo}),
+ * or the open's own errno. A non-blocking open of a FIFO never waits, so it runs on the main thread.
+ */
+function openChecked(path: string, access: number, allowOwnerUids: readonly number[]): number {
+  if (procReopen) {
+    const fd = openThroughPathFd(path, access, allowOwnerUids);
+    if (fd !== undefined) return fd;
+  }
+  return openPortable(path, access, allowOwnerUids);
+}
+
+/**
+ * Linux: `O_PATH | O_NOFOLLOW` names whatever is at the path without opening it (no driver open,
+ * no read or write, a symlink as itself), so the checks run on exactly what will be opened; then
+ * `/proc/self/fd/N` opens that inode, not whatever the path names by then. Returns undefined
+ * where `/proc` is not mounted (the caller falls back to {@link openPortable}).
+ */
+function openThroughPathFd(path: string, access: number, allowOwnerUids: readonly number[]): number | undefined {
+  const pathFd = libc.open(path, libc.O_PATH | libc.O_NOFOLLOW | libc.O_CLOEXEC);
+  if (pathFd < 0) throw posixError(libc.errno(), 'open', path);
+  try {
+    const checked = fstatChecked(pathFd);
+    checkFifo(checked, path, allowOwnerUids);
+    // The magic link is followed on purpose (no O_NOFOLLOW): it leads to the inode checked above.
+    const fd = libc.open(`/proc/self/fd/${pathFd}`, access | libc.O_NONBLOCK | libc.O_NOCTTY | libc.O_CLOEXEC);
+    if (fd < 0) {
+      const e = libc.errno();
+      if (e === ENOENT) {
+        procReopen = false;
+        return undefined;
+      }
+      throw posixError(e, 'open', path);
+    }
+    try {
+      const opened = fstatChecked(fd);
+      // Only a /proc that is not procfs could lead elsewhere; then refuse what it led to.
+      if (opened.dev !== checked.dev || opened.ino !== checked.ino) {
+        throw new PipeError({ code: 'EINVAL', syscall: 'open', path, message: `EINVAL: reopening '${path}' through /proc/self/fd reached another file` });
+      }
+    } catch (err) {
+      libc.close(fd);
+      throw err;
+    }
+    // Ownership: the caller owns fd.
+    return fd;
+  } finally {
+    libc.close(pathFd);
+  }
+}
+
+/**
+ * Everywhere else: `lstat` refuses what sits at the path now without opening it; what is swapped
+ * in before the open is opened (`O_NOFOLLOW`: never through a symlink; `O_NOCTTY`: a terminal
+ * never becomes ours; `O_NONBLOCK`: the open never waits) and closed at once by the `fstat`
+ * check, before any read or write.
+ */
+function openPortable(path: string, access: number, allowOwnerUids: readonly number[]): number {
+  let st: BigIntStats;
+  try {
+    st = lstatSync(path, { bigint: true });
+  } catch (err) {
+    throw fromNodeError(err, 'open');
+  }
+  checkFifo(st, path, allowOwnerUids);
+  const fd = libc.open(path, access | libc.O_NONBLOCK | libc.O_NOCTTY | libc.O_NOFOLLOW | libc.O_CLOEXEC);
+  if (fd < 0) throw posixError(libc.errno(), 'open', path);
+  try {
+    checkFifo(fstatChecked(fd), path, allowOwnerUids);
+  } catch (err) {
+    libc.close(fd);
+    throw err;
+  }
+  // Ownership: the caller owns fd.
   return fd;
 }
 
@@ -144,51 +254,27 @@ function setBlocking(fd: number): void {
   if (flags < 0 || libc.fcntl(fd, libc.F_SETFL, flags & ~libc.O_NONBLOCK) < 0) throw posixError(libc.errno(), 'fcntl');
 }
 
-/** Retries `attempt` on a short, growing timer until it returns a value, the signal fires or it throws. */
-function retry<T>(attempt: () => T | undefined, signal: AbortSignal | undefined, cleanup: () => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
-    let delay = 1;
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      cleanup();
-      reject(abortError(signal));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const tick = (): void => {
-      let result: T | undefined;
-      try {
-        result = attempt();
-      } catch (err) {
-        signal?.removeEventListener('abort', onAbort);
-        cleanup();
-        reject(err);
-        return;
-      }
-      if (result !== undefined) {
-        signal?.removeEventListener('abort', onAbort);
-        resolve(result);
-        return;
-      }
-      // A ref'd timer keeps the process alive while we wait, as a blocking open would.
-      timer = setTimeout(tick, delay);
-      delay = Math.min(delay * 2, 25);
-    };
-    tick();
+/**
+ * Retries `attempt` on a short, growing timer (ref'd: it keeps the process alive as a blocking
+ * open would) until it returns a value, the signal fires or it throws; then `cleanup` on failure.
+ */
+function retryOpen<T>(attempt: () => T | undefined, signal: AbortSignal | undefined, cleanup: () => void): Promise<T> {
+  return retry<T>(() => attempt() ?? RETRY, { first: 1, max: 25, signal }).catch((err: unknown) => {
+    cleanup();
+    throw err;
   });
 }
 
-async function openWriter(path: string, signal: AbortSignal | undefined, nonBlocking: boolean): Promise<PipeWriter> {
-  const bad = checkIsFifo(path);
-  if (bad) throw bad;
-  const fd = await retry<number>(
+async function openWriter(path: string, signal: AbortSignal | undefined, nonBlocking: boolean, allowOwnerUids: readonly number[]): Promise<PipeWriter> {
+  const fd = await retryOpen<number>(
     () => {
+      // Every attempt checks afresh what is at the path: it may be replaced while we wait.
       try {
-        return openNonBlocking(path, fsConstants.O_WRONLY);
+        return openChecked(path, libc.O_WRONLY, allowOwnerUids);
       } catch (err) {
         // ENXIO: no reader has the FIFO open yet.
-        if ((err as NodeJS.ErrnoException).code === 'ENXIO' && !nonBlocking) return undefined;
-        throw fromNodeError(err, 'open');
+        if ((err as PipeError).code === 'ENXIO' && !nonBlocking) return undefined;
+        throw err;
       }
     },
     signal,
@@ -197,31 +283,24 @@ async function openWriter(path: string, signal: AbortSignal | undefined, nonBloc
   try {
     if (!nonBlocking) setBlocking(fd);
   } catch (err) {
-    closeSync(fd);
+    libc.close(fd);
     throw err;
   }
   // Ownership: the writer owns the fd and closes it once.
   return new PipeWriter(posixBackend, { fd, handle: BigInt(fd) });
 }
 
-async function openReader(path: string, signal: AbortSignal | undefined, nonBlocking: boolean): Promise<PipeReader> {
-  const bad = checkIsFifo(path);
-  if (bad) throw bad;
-  let fd: number;
-  try {
-    fd = openNonBlocking(path, fsConstants.O_RDONLY);
-  } catch (err) {
-    throw fromNodeError(err, 'open');
-  }
+async function openReader(path: string, signal: AbortSignal | undefined, nonBlocking: boolean, allowOwnerUids: readonly number[]): Promise<PipeReader> {
+  const fd = openChecked(path, libc.O_RDONLY, allowOwnerUids);
   let closed = false;
   const close = (): void => {
-    if (!closed) closeSync(fd);
+    if (!closed) libc.close(fd);
     closed = true;
   };
   let early: Buffer | undefined;
   if (!nonBlocking) {
     const probe = Buffer.alloc(64 * 1024);
-    await retry<true>(
+    await retryOpen<true>(
       () => {
         const got = writerHasCome(fd, probe);
         if (got === false) return undefined;

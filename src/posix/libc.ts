@@ -38,10 +38,23 @@ function bind<F extends (...args: any[]) => any>(proto: string): F {
 
 // --- constants ---------------------------------------------------------------------------------
 
-/** `O_CLOEXEC` for {@link pipe2} (Linux value; macOS has no pipe2). */
+/** `O_CLOEXEC` for {@link pipe2} (Linux; macOS has no pipe2) and {@link open}. */
 export const O_CLOEXEC = isDarwin ? 0x1000000 : 0o2000000;
 /** `O_NONBLOCK`. */
 export const O_NONBLOCK = isDarwin ? 0x0004 : 0o4000;
+/**
+ * `O_NOFOLLOW` for {@link open}: a symlink as the last path component fails with `ELOOP` (Linux:
+ * `O_PATH | O_NOFOLLOW` opens the symlink itself instead). Linux x64 and most arches 0o400000;
+ * arm, arm64 and powerpc 0o100000; macOS 0x100.
+ */
+export const O_NOFOLLOW = isDarwin ? 0x100 : process.arch === 'arm64' || process.arch === 'arm' || process.arch.startsWith('ppc') ? 0o100000 : 0o400000;
+/** `O_NOCTTY` for {@link open}: opening a terminal never makes it the controlling terminal. */
+export const O_NOCTTY = isDarwin ? 0x20000 : 0o400;
+/**
+ * Linux only: `O_PATH` for {@link open}: a descriptor that names a file without opening it (no
+ * driver `open`, no read or write; `fstat` works). 0 elsewhere: do not use it there.
+ */
+export const O_PATH = isLinux ? 0o10000000 : 0;
 /** `O_RDONLY`, `O_WRONLY`, `O_RDWR` for `open`. */
 export const O_RDONLY = 0;
 export const O_WRONLY = 1;
@@ -75,6 +88,10 @@ export const AF_UNIX = 1;
 export const SOCK_STREAM = 1;
 /** Linux only: `SOCK_CLOEXEC`, or-ed into the type of {@link socket} / {@link socketpair}. macOS has none: use `FD_CLOEXEC`. */
 export const SOCK_CLOEXEC = isLinux ? 0o2000000 : 0;
+/** Linux only: `SOCK_NONBLOCK`, or-ed into the type of {@link socket}. macOS has none: use `O_NONBLOCK`. */
+export const SOCK_NONBLOCK = isLinux ? 0o4000 : 0;
+/** `SO_ERROR` at `SOL_SOCKET`: the pending error of a socket (how a non-blocking connect ended). */
+export const SO_ERROR = isDarwin ? 0x1007 : 4;
 /** `shutdown` directions (the same on Linux and macOS). */
 export const SHUT_RD = 0;
 export const SHUT_WR = 1;
@@ -143,12 +160,29 @@ export const fstat: ((fd: number, statbuf: BigUint64Array) => number) | undefine
 export const lstat: ((path: string, statbuf: Uint32Array) => number) | undefined = statLayoutKnown
   ? bindOptional<[path: string, statbuf: Uint32Array]>('int lstat(const char *path, _Out_ uint32_t *statbuf)')
   : undefined;
+/**
+ * `int fstatat(int dirfd, const char *pathname, struct stat *statbuf, int flags)`: {@link lstat}
+ * relative to an open directory (with {@link AT_SYMLINK_NOFOLLOW}). Bound where {@link lstat} is,
+ * with the same layout; -2 where the symbol is missing (an older glibc exports only __fxstatat);
+ * elsewhere undefined.
+ */
+export const fstatat: ((dirfd: number, path: string, statbuf: Uint32Array, flags: number) => number) | undefined = statLayoutKnown
+  ? bindOptional<[dirfd: number, path: string, statbuf: Uint32Array, flags: number]>('int fstatat(int dirfd, const char *pathname, _Out_ uint32_t *statbuf, int flags)')
+  : undefined;
+/** `AT_SYMLINK_NOFOLLOW` for {@link fstatat}: a symlink is described, not followed. */
+export const AT_SYMLINK_NOFOLLOW = isDarwin ? 0x20 : 0x100;
 /** `struct stat` in 32-bit words, at least (x64: 144 bytes; arm64: 128). */
 export const STAT_WORDS = 36;
 /** Word index of `st_mode` in `struct stat` (x64: after st_dev, st_ino, st_nlink; arm64: after st_dev, st_ino). */
 export const STAT_MODE_WORD = process.arch === 'x64' ? 6 : 4;
 /** Word index of `st_uid` in `struct stat` (x64: right after st_mode; arm64: after st_mode and a 32-bit st_nlink). */
 export const STAT_UID_WORD = process.arch === 'x64' ? 7 : 6;
+
+/**
+ * `int open(const char *pathname, int flags, ...)`, without the `mode` argument (which only
+ * `O_CREAT` / `O_TMPFILE` read): winpipe never creates a file through it. Pass `O_CLOEXEC` yourself.
+ */
+export const open: (path: string, flags: number) => number = bind('int open(const char *pathname, int flags, ...)');
 
 /** `int close(int fd)`. */
 export const close: (fd: number) => number = bind('int close(int fd)');
@@ -179,6 +213,12 @@ export const socket: (domain: number, type: number, protocol: number) => number 
 const bindSocket: (fd: number, addr: Uint8Array, addrlen: number) => number = bind('int bind(int sockfd, const uint8_t *addr, uint32_t addrlen)');
 // Exported under its C name; the module's own lazy binder is also called `bind`.
 export { bindSocket as bind };
+
+/**
+ * `int connect(int sockfd, const struct sockaddr *addr, socklen_t addrlen)`: `addr` holds the raw
+ * sockaddr bytes, `addrlen` their exact length (a Linux abstract name is exactly that long).
+ */
+export const connect: (fd: number, addr: Uint8Array, addrlen: number) => number = bind('int connect(int sockfd, const uint8_t *addr, uint32_t addrlen)');
 
 /** `int getpeereid(int s, uid_t *euid, gid_t *egid)` (macOS, the BSDs): the peer's effective uid and gid. */
 export const getpeereid: (fd: number, euid: Uint32Array, egid: Uint32Array) => number = bind(

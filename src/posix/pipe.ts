@@ -2,10 +2,11 @@
  * The POSIX backend: anonymous pipes from `pipe2(O_CLOEXEC)` (Linux) or `pipe` + `FD_CLOEXEC`
  * (macOS, which has no pipe2), read and written with plain `read`/`write`.
  */
-import { fstatSync } from 'node:fs';
+import { fstatSync, readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { Backend, RawEnd } from '../backend.js';
 import { posixError } from '../errors.js';
+import { setCloexec } from './fd.js';
 import * as libc from './libc.js';
 
 const { EINTR, EAGAIN, EWOULDBLOCK } = osConstants.errno;
@@ -33,12 +34,47 @@ function waitFor(fd: number, events: number, syscall: string): void {
   }
 }
 
-function setCloexec(fd: number, cloexec: boolean): void {
-  const flags = libc.fcntl(fd, libc.F_GETFD, 0);
-  if (flags < 0) throw posixError(libc.errno(), 'fcntl');
-  const next = cloexec ? flags | libc.FD_CLOEXEC : flags & ~libc.FD_CLOEXEC;
-  if (next !== flags && libc.fcntl(fd, libc.F_SETFD, next) < 0) throw posixError(libc.errno(), 'fcntl');
+/**
+ * The capacity a pipe that createPipe made without a `size` grows to once a stream or an
+ * asynchronous read or write starts on it (Linux): 1 MiB, `/proc/sys/fs/pipe-max-size` by
+ * default, so an unprivileged process may ask for it. B1 in BENCHMARKS.md: a 64 KiB pipe took 16
+ * reads, 10 wakeups and 12 context switches per MiB, a 1 MiB pipe 1, 0.1 and 1.6.
+ */
+const STREAM_PIPE_SIZE = 1024 * 1024;
+
+/**
+ * Both ends of every pipe createPipe made without a `size`: only those grow. A FIFO's or an
+ * explicitly sized pipe's capacity is someone's choice.
+ */
+const growable = new WeakSet<RawEnd>();
+
+/**
+ * How many pages of pipe buffer this process may add by growing pipes: an eighth of
+ * `/proc/sys/fs/pipe-user-pages-soft` (of `-hard` where that is lower; 0 is no limit). Linux
+ * counts every pipe page of a user against that limit, and a user past it gets 2-page pipes
+ * (8 KiB) from every later pipe(2), in every process, with F_SETPIPE_SZ failing EPERM (root is
+ * exempt). Growing within an eighth leaves the rest to the user's other pipes and processes.
+ */
+let pageBudget: number | undefined;
+let pagesGrown = 0;
+
+function budget(): number {
+  if (pageBudget === undefined) {
+    const limit = (name: string): number => {
+      try {
+        return Number.parseInt(readFileSync(`/proc/sys/fs/${name}`, 'utf8'), 10) || 0;
+      } catch {
+        return 0;
+      }
+    };
+    const limits = [limit('pipe-user-pages-soft'), limit('pipe-user-pages-hard')].filter((n) => n > 0);
+    pageBudget = limits.length ? Math.floor(Math.min(...limits) / 8) : Number.POSITIVE_INFINITY;
+  }
+  return pageBudget;
 }
+
+const PAGE = 4096;
+const noRelease = (): void => {};
 
 export const posixBackend: Backend = {
   platform: 'posix',
@@ -62,12 +98,43 @@ export const posixBackend: Backend = {
       }
     }
     // Ownership: both fds belong to the caller from here.
-    if (size !== undefined && process.platform === 'linux') {
-      // Best effort: above /proc/sys/fs/pipe-max-size an unprivileged process gets EPERM, and the
-      // default capacity (64 KiB) stays. The kernel rounds up to a power-of-two number of pages.
-      libc.fcntl(fds[1]!, libc.F_SETPIPE_SZ, size);
+    const ends: [RawEnd, RawEnd] = [end(fds[0]!), end(fds[1]!)];
+    if (process.platform === 'linux') {
+      if (size !== undefined) {
+        // Best effort: above /proc/sys/fs/pipe-max-size an unprivileged process gets EPERM, and the
+        // default capacity (64 KiB) stays. The kernel rounds up to a power-of-two number of pages.
+        libc.fcntl(fds[1]!, libc.F_SETPIPE_SZ, size);
+      } else {
+        growable.add(ends[0]);
+        growable.add(ends[1]);
+      }
     }
-    return [end(fds[0]!), end(fds[1]!)];
+    return ends;
+  },
+
+  startAsync(raw) {
+    if (process.platform !== 'linux') return { capacity: undefined, release: noRelease };
+    const now = libc.fcntl(raw.fd, libc.F_GETPIPE_SZ, 0);
+    if (now < 0) return { capacity: undefined, release: noRelease };
+    // The other end of this pipe may have grown it already.
+    if (!growable.has(raw) || now >= STREAM_PIPE_SIZE) return { capacity: now, release: noRelease };
+    growable.delete(raw);
+    const pages = (STREAM_PIPE_SIZE - now) / PAGE;
+    if (pagesGrown + pages > budget()) return { capacity: now, release: noRelease };
+    // Best effort: EPERM past pipe-max-size or the user's soft limit, EBUSY never (growing).
+    const grown = libc.fcntl(raw.fd, libc.F_SETPIPE_SZ, STREAM_PIPE_SIZE);
+    if (grown < 0) return { capacity: now, release: noRelease };
+    const added = (grown - now) / PAGE;
+    pagesGrown += added;
+    let released = false;
+    return {
+      capacity: grown,
+      release() {
+        if (released) return;
+        released = true;
+        pagesGrown -= added;
+      },
+    };
   },
 
   readSync(raw, into) {

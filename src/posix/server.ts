@@ -16,13 +16,15 @@ import { lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { byteConnection } from '../connection.js';
-import { PipeError, abortError, abortableSleep, fromNodeError } from '../errors.js';
+import { PipeError, abortError, fromNodeError } from '../errors.js';
 import { MessageConnection } from '../message.js';
 import { PipeServerBase } from '../server.js';
-import { SUN_PATH_MAX, pipePath, socketDir, socketDirMode, socketDirs, type HalfClose, type SocketDirs, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
+import { SUN_PATH_MAX, pipePath, socketDir, socketDirMode, socketDirs, type ConnectionStats, type HalfClose, type SocketDirs, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import * as libc from './libc.js';
 import { SocketMessageTransport } from './transport.js';
-import { bindListening, checkServer, mayAccept, peerCredentials, peerIdentity, removeSocketFile, socketFd, verifyDir, type PeerCredentials } from './trust.js';
+import { RETRY, retry } from '../retry.js';
+import { checkServer, mayAccept, peerCredentials, peerIdentity, verifyDir, type PeerCredentials } from './trust.js';
+import { bindListening, connectUnix, removeSocketFile, socketFd } from './socket.js';
 
 /** Mode of the socket file: only us, or every local user (connecting needs write permission). */
 const PRIVATE_MODE = 0o600;
@@ -136,6 +138,10 @@ type ServerState = 'idle' | 'starting' | 'listening' | 'closed';
  * succeeded, so `connect`'s `connectTimeout` does not apply to it. At most `maxPendingClients` are
  * held; a client beyond that is closed at once. Every client's uid is checked (trust.ts
  * `mayAccept`) before it is held or handed out.
+ *
+ * `maxConnections` bounds the two together (handed out plus held): a client beyond it is closed
+ * as soon as it is accepted, before any system call of ours, so a peer that opens connections
+ * and never closes them cannot take the descriptors the process needs for its own files.
  */
 class PosixPipeServer extends PipeServerBase {
   readonly #o: ResolvedServerOptions;
@@ -146,6 +152,9 @@ class PosixPipeServer extends PipeServerBase {
   #file: { dev: number; ino: number } | undefined;
   #live = 0;
   #held: { socket: net.Socket; peer: PeerCredentials | undefined }[] = [];
+  /** Clients closed at accept because a bound was reached. */
+  #dropped = 0;
+  #reachedMax = 0;
   #refed = true;
   #closed: Promise<void> | undefined;
 
@@ -202,6 +211,10 @@ class PosixPipeServer extends PipeServerBase {
       });
     });
     return this.#closed;
+  }
+
+  connectionStats(): ConnectionStats {
+    return { current: this.#live + this.#held.length, max: this.#o.maxConnections, dropped: this.#dropped, reachedMax: this.#reachedMax };
   }
 
   ref(): this {
@@ -301,6 +314,12 @@ class PosixPipeServer extends PipeServerBase {
       socket.destroy();
       return;
     }
+    const bound = this.#o.maxConnections;
+    if (this.#live + this.#held.length >= bound) {
+      // Closed before any system call of ours: its descriptor is gone again at once.
+      this.#drop(socket);
+      return;
+    }
     // One getsockopt: the uid decides, the pid is information for the connection.
     const peer = peerCredentials(socketFd(socket));
     if (!mayAccept(peer, this.#o.security as 'current-user' | 'everyone')) {
@@ -313,7 +332,7 @@ class PosixPipeServer extends PipeServerBase {
     if (max !== 'unlimited' && this.#live >= max) {
       if (this.#held.length >= this.#o.maxPendingClients) {
         // Bounded: a peer cannot make us hold descriptors until EMFILE.
-        socket.destroy();
+        this.#drop(socket);
         return;
       }
       // Held: not read (pauseOnConnect), so the client's data waits in the kernel, as a Windows
@@ -325,9 +344,18 @@ class PosixPipeServer extends PipeServerBase {
         if (i >= 0) this.#held.splice(i, 1);
       });
       socket.on('error', () => {});
-      return;
+    } else {
+      this.#handOut(socket, peer);
     }
-    this.#handOut(socket, peer);
+    // Counted here, where a client joins, not in #handOut, which also moves held ones up.
+    if (this.#live + this.#held.length === bound) this.#reachedMax++;
+  }
+
+  /** Closes a client that a bound turns away, and says so. */
+  #drop(socket: net.Socket): void {
+    socket.destroy();
+    this.#dropped++;
+    this.emit('drop');
   }
 
   #handOut(socket: net.Socket, peer: PeerCredentials | undefined): void {
@@ -502,37 +530,13 @@ interface Connected {
   server: PeerCredentials | undefined;
 }
 
-/** One connect attempt. Resolves the connected socket or rejects with Node's error. */
-function attempt(path: string, signal: AbortSignal | undefined): Promise<Connected> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ path, allowHalfOpen: true });
-    // Only with a signal (a closure less per connect without one).
-    const onAbort = signal
-      ? (): void => {
-          socket.off('connect', onConnect);
-          socket.off('error', onError);
-          socket.destroy();
-          reject(abortError(signal));
-        }
-      : undefined;
-    const onConnect = (): void => {
-      if (onAbort) signal!.removeEventListener('abort', onAbort);
-      socket.off('error', onError);
-      // Read now, while the handle surely exists: a server that closes at once can have the socket
-      // ended and destroyed (its fd gone) before the caller's continuation runs. Handed on with the
-      // socket (one object, not a WeakMap entry per connection).
-      resolve({ socket, server: peerCredentials(socketFd(socket)) });
-    };
-    const onError = (err: Error): void => {
-      if (onAbort) signal!.removeEventListener('abort', onAbort);
-      socket.off('connect', onConnect);
-      socket.destroy();
-      reject(err);
-    };
-    if (onAbort) signal!.addEventListener('abort', onAbort, { once: true });
-    socket.once('connect', onConnect);
-    socket.once('error', onError);
-  });
+/** One connect attempt. Resolves the connected socket or rejects with a PipeError (or an AbortError). */
+async function attempt(path: string, signal: AbortSignal | undefined): Promise<Connected> {
+  const socket = await connectUnix(path, signal);
+  // Read now, while the handle surely exists: a server that closes at once can have the socket
+  // ended and destroyed (its fd gone) before the caller's continuation runs. Handed on with the
+  // socket (one object, not a WeakMap entry per connection).
+  return { socket, server: peerCredentials(socketFd(socket)) };
 }
 
 
@@ -544,6 +548,28 @@ function connectError(err: unknown, path: string): PipeError | Error {
 }
 
 /**
+ * What a waiting connect (`wait: true`) learns across its attempts: the first candidate directory
+ * it passed over because it does not trust it. `connect` makes one per call and gives it to every
+ * attempt; its timeout names that directory's error as its `cause`.
+ */
+export interface UntrustedSeen {
+  untrusted?: PipeError | undefined;
+}
+
+/** Directories already warned about: one `WINPIPE_UNTRUSTED_CANDIDATE` warning per directory per process, as Node warns. */
+const warnedDirs = new Set<string>();
+
+function passOver(err: PipeError, seen: UntrustedSeen): void {
+  seen.untrusted ??= err;
+  const dir = err.path ?? '';
+  if (warnedDirs.has(dir)) return;
+  warnedDirs.add(dir);
+  process.emitWarning(`winpipe: a waiting connect passes over ${dir}, which it does not trust (${err.message}); another user may have made it first. It waits on in the directories it trusts.`, {
+    code: 'WINPIPE_UNTRUSTED_CANDIDATE',
+  });
+}
+
+/**
  * Connects to the Unix socket at `path` (already resolved by `pipePath`). A directory derived from
  * a name is checked first and the server's uid right after connect, before a byte is sent
  * (src/posix/trust.ts): someone else's directory, or a server not running as us, root or one of
@@ -552,6 +578,10 @@ function connectError(err: unknown, path: string): PipeError | Error {
  * full listen backlog (`EAGAIN`, Linux) is retried on a timer until `timeout`, then
  * `ETIMEDOUT`. An aborted `signal` rejects with an `AbortError`, before any system call if it
  * was aborted already. macOS reports a full backlog as ECONNREFUSED, so there it is `ENOENT`.
+ * With `waiting` (the attempts of a `wait: true` connect), a candidate directory that fails its
+ * check is passed over instead (recorded in `waiting`, and one `WINPIPE_UNTRUSTED_CANDIDATE`
+ * warning per directory per process), so the attempt can end `ENOENT` and the wait go on; the
+ * server's uid is still checked, and a server that fails it still rejects with `EACCES`.
  *
  * @example
  * ```ts
@@ -559,7 +589,7 @@ function connectError(err: unknown, path: string): PipeError | Error {
  * conn.end('hello');
  * ```
  */
-export function posixConnect(path: string, o: ResolvedConnectOptions, dirs?: SocketDirs): Promise<PipeConnection> {
+export function posixConnect(path: string, o: ResolvedConnectOptions, dirs?: SocketDirs, waiting?: UntrustedSeen): Promise<PipeConnection> {
   const signal = o.signal;
   if (signal?.aborted) return Promise.reject(abortError(signal));
   return (async () => {
@@ -573,8 +603,15 @@ export function posixConnect(path: string, o: ResolvedConnectOptions, dirs?: Soc
           verifyDir(dir.path, { mode: dir.mode, create: false, syscall: 'connect', trustedOwners: o.allowServerUids });
         } catch (err) {
           // No directory: nobody of ours serves there. Anything else (someone else's, a symlink,
-          // open to others) is refused, never connected through.
+          // open to others) is never connected through: without `wait` the connect ends there.
           if ((err as PipeError).code === 'ENOENT') continue;
+          // Waiting: our server cannot appear in that directory, but may in the other one (a
+          // squatted public directory says nothing about our private one). Pass it over, say so,
+          // and let the wait go on.
+          if (waiting && err instanceof PipeError) {
+            passOver(err, waiting);
+            continue;
+          }
           throw err;
         }
       }
@@ -595,20 +632,16 @@ export function posixConnect(path: string, o: ResolvedConnectOptions, dirs?: Soc
     if (!connected && busy) {
       // Every slot of the backlog is taken: the server is there but slow to accept. Retry with a
       // short, growing delay, as Windows retries CreateFileW on ERROR_PIPE_BUSY.
-      let delay = 2;
-      for (;;) {
-        const left = deadline - Date.now();
-        if (left <= 0) throw new PipeError({ code: 'ETIMEDOUT', syscall: 'connect', path: busy });
-        await abortableSleep(Math.min(delay, left), signal);
-        delay = Math.min(delay * 2, 50);
-        try {
-          connected = await attempt(busy, signal);
-          target = busy;
-          break;
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw connectError(err, busy);
-        }
-      }
+      const again = busy;
+      connected = await retry(
+        () =>
+          attempt(again, signal).catch((err: unknown) => {
+            if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return RETRY;
+            throw connectError(err, again);
+          }),
+        { first: 2, max: 50, deadline, timedOut: () => new PipeError({ code: 'ETIMEDOUT', syscall: 'connect', path: again }), signal },
+      );
+      target = busy;
     }
     if (!connected || !target) throw new PipeError({ code: 'ENOENT', syscall: 'connect', path });
     const socket = connected.socket;

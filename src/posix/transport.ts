@@ -9,7 +9,8 @@
 import type net from 'node:net';
 import { PipeError, closedError, isPipeError } from '../errors.js';
 import type { HalfClose } from '../named.js';
-import { FrameDecoder, frameHeader, type MessageSink, type MessageTransport } from '../message.js';
+import { FrameDecoder, frameHeader } from '../framing.js';
+import type { MessageSink, MessageTransport } from '../message.js';
 
 /** Below this, header and payload go out as one buffer (one syscall); above, two writes, no copy. */
 const COALESCE_LIMIT = 64 * 1024;

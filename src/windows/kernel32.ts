@@ -224,6 +224,7 @@ export const DuplicateHandle: (
 export const GetCurrentProcess: () => HANDLE = bind('HANDLE __stdcall GetCurrentProcess()');
 
 export const PROCESS_QUERY_LIMITED_INFORMATION = 0x1000;
+export const PROCESS_QUERY_INFORMATION = 0x0400;
 
 /** `HANDLE OpenProcess(DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwProcessId)`. Returns NULL (0n) on failure. */
 export const OpenProcess: (dwDesiredAccess: number, bInheritHandle: boolean, dwProcessId: number) => HANDLE = bind(
@@ -407,3 +408,39 @@ export const GetModuleHandleW: (lpModuleName: string) => HANDLE = bind('HANDLE _
 
 /** `FARPROC GetProcAddress(HMODULE hModule, LPCSTR lpProcName)`: 0 if the module has no such export. */
 export const GetProcAddress: (hModule: HANDLE, lpProcName: string) => bigint = bind('HANDLE __stdcall GetProcAddress(HANDLE hModule, const char *lpProcName)');
+
+// --- kill-on-close jobs (src/windows/spawn.ts) ------------------------------------------------------
+
+/** `JOBOBJECTINFOCLASS JobObjectExtendedLimitInformation`: a JOBOBJECT_EXTENDED_LIMIT_INFORMATION. */
+export const JobObjectExtendedLimitInformation = 9;
+/** sizeof(JOBOBJECT_EXTENDED_LIMIT_INFORMATION) on 64-bit Windows; `LimitFlags` is the DWORD at {@link JOB_LIMIT_FLAGS_OFFSET}. */
+export const JOBOBJECT_EXTENDED_LIMIT_INFORMATION_SIZE = 144;
+export const JOB_LIMIT_FLAGS_OFFSET = 16;
+/** Every process in the job is terminated when its last handle closes. */
+export const JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE = 0x2000;
+/** A process in the job may create a child outside it, by asking (`CREATE_BREAKAWAY_FROM_JOB`). */
+export const JOB_OBJECT_LIMIT_BREAKAWAY_OK = 0x800;
+/** `PROCESS_ALL_ACCESS`-free rights `OpenProcess` needs for {@link AssignProcessToJobObject}. */
+export const PROCESS_SET_QUOTA = 0x0100;
+export const PROCESS_TERMINATE = 0x0001;
+export const SYNCHRONIZE = 0x0010_0000;
+
+/** `HANDLE CreateJobObjectW(LPSECURITY_ATTRIBUTES lpJobAttributes, LPCWSTR lpName)`: NULL (0n) on failure. Pass `null` attributes for a non-inheritable handle. */
+export const CreateJobObjectW: (lpJobAttributes: null, lpName: string | null) => HANDLE = bind('HANDLE __stdcall CreateJobObjectW(void *lpJobAttributes, const char16_t *lpName)');
+
+/** `BOOL SetInformationJobObject(HANDLE hJob, JOBOBJECTINFOCLASS JobObjectInformationClass, LPVOID lpJobObjectInformation, DWORD cbJobObjectInformationLength)`. */
+export const SetInformationJobObject: (hJob: HANDLE, infoClass: number, info: Buffer, length: number) => boolean = bind(
+  'bool __stdcall SetInformationJobObject(HANDLE hJob, int JobObjectInformationClass, void *lpJobObjectInformation, uint32_t cbJobObjectInformationLength)',
+);
+
+/** `BOOL AssignProcessToJobObject(HANDLE hJob, HANDLE hProcess)`: the process needs `PROCESS_SET_QUOTA | PROCESS_TERMINATE`. */
+export const AssignProcessToJobObject: (hJob: HANDLE, hProcess: HANDLE) => boolean = bind('bool __stdcall AssignProcessToJobObject(HANDLE hJob, HANDLE hProcess)');
+
+/** `BOOL IsProcessInJob(HANDLE ProcessHandle, HANDLE JobHandle, PBOOL Result)`. */
+export const IsProcessInJob: (hProcess: HANDLE, hJob: HANDLE, result: Out<number>) => boolean = bind('bool __stdcall IsProcessInJob(HANDLE ProcessHandle, HANDLE JobHandle, _Out_ int *Result)');
+
+/** `DWORD ResumeThread(HANDLE hThread)`: the previous suspend count, or `0xFFFFFFFF` on failure. */
+export const ResumeThread: (hThread: HANDLE) => number = bind('uint32_t __stdcall ResumeThread(HANDLE hThread)');
+
+/** `DWORD WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds)`: `WAIT_OBJECT_0` (0), {@link WAIT_TIMEOUT}, or `WAIT_FAILED`. Blocks the calling thread. */
+export const WaitForSingleObject: (hHandle: HANDLE, dwMilliseconds: number) => number = bind('uint32_t __stdcall WaitForSingleObject(HANDLE hHandle, uint32_t dwMilliseconds)');

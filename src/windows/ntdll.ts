@@ -58,3 +58,14 @@ export const NtQuerySecurityObject: (handle: HANDLE, info: number, sd: bigint, l
 
 /** `ULONG RtlNtStatusToDosError(NTSTATUS Status)`: the Win32 error of an NTSTATUS (no system call). */
 export const RtlNtStatusToDosError: (status: number) => number = bind('uint32_t __stdcall RtlNtStatusToDosError(int32_t Status)');
+
+/** FILE_INFORMATION_CLASS FileAccessInformation: a FILE_ACCESS_INFORMATION, the handle's granted `ACCESS_MASK` (one ULONG). Needs no access. */
+export const FileAccessInformation = 8;
+/** FILE_INFORMATION_CLASS FileModeInformation: a FILE_MODE_INFORMATION, the handle's create options (one ULONG). Needs no access. */
+export const FileModeInformation = 16;
+/** `ACCESS_MASK` bits of a pipe handle: it may read (`FILE_READ_DATA`), write (`FILE_WRITE_DATA`). */
+export const FILE_READ_DATA = 0x1;
+export const FILE_WRITE_DATA = 0x2;
+/** FILE_MODE_INFORMATION bits: the handle is synchronous (opened without `FILE_FLAG_OVERLAPPED`). */
+export const FILE_SYNCHRONOUS_IO_ALERT = 0x10;
+export const FILE_SYNCHRONOUS_IO_NONALERT = 0x20;

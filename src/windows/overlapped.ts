@@ -200,6 +200,8 @@ function wake(): void {
 
 /** A poll of the port on the JS thread is scheduled (setImmediate): the drain is not armed meanwhile. */
 let polling = false;
+/** Looks at the port scheduled on the JS thread since the process started. */
+let polls = 0;
 
 /**
  * Waits for completions: on the JS thread first while they keep coming, else on the pool thread.
@@ -209,6 +211,13 @@ let polling = false;
  * time slice. While completions keep arriving (a busy fan-in), one non-blocking
  * GetQueuedCompletionStatusEx per loop turn takes whatever is there with no hop at all. The first
  * poll that finds nothing hands over to the blocking drain, so an idle process never spins.
+ *
+ * What must hold: while an operation is in flight, something looks at the port within a bounded
+ * time, whatever state earlier operations left behind. That is the drain (woken by any packet),
+ * a scheduled poll (a ref'd immediate: it runs on the next loop turn), or, while only unref'd
+ * operations are pending, an unref'd timer that arms the drain (libuv's poll phase wakes for any
+ * due timer, ref'd or not). Nothing else wakes the loop for us: a packet in our port is invisible
+ * to libuv, which blocks in its own port meanwhile.
  */
 function arm(): void {
   if (draining || polling || inFlight.size === 0 || !port) return;
@@ -226,7 +235,13 @@ function onDrained(err: unknown, ok: boolean): void {
 /** One non-blocking look at the port, on the JS thread. */
 function poll(): void {
   polling = false;
-  if (inFlight.size === 0 || draining) return;
+  if (draining) return;
+  if (inFlight.size === 0) {
+    // Polling ends here too, not only at an empty look: a streak left standing would send the
+    // next single completion, of whatever connection comes later, back into polling.
+    pollStreak = 0;
+    return;
+  }
   const removed = entries! + BigInt(BATCH * k32.OVERLAPPED_ENTRY_SIZE);
   const ok = k32.GetQueuedCompletionStatusEx(port!, entries!, BATCH, removed, 0, false);
   next(ok ? dispatch(entriesView!.getUint32(BATCH * k32.OVERLAPPED_ENTRY_SIZE, true)) : 0);
@@ -241,8 +256,15 @@ function next(got: number): void {
     // a time (a ping-pong) goes back to the blocking drain at once, where it costs no extra call.
     pollStreak++;
     polling = true;
-    const t = setImmediate(poll);
-    if (refs === 0) t.unref();
+    polls++;
+    // Always ref'd, even while no ref'd operation is pending. An unref'd immediate does not keep
+    // libuv's poll phase from blocking: scheduled from a poll (the check phase), it would wait
+    // for whatever else wakes the loop next, seconds later, while the operations re-issued
+    // meanwhile find `polling` set and arm nothing. Nor can `refs` decide it here: it reads 0
+    // between a batch and the re-issues that follow in microtasks. A ref'd immediate holds the
+    // process one turn past the last completion: the first poll that finds nothing goes on below,
+    // where unref'd operations arm the drain by an unref'd timer.
+    setImmediate(poll);
     return;
   }
   pollStreak = 0;
@@ -271,6 +293,14 @@ function dispatch(n: number): number {
     // Anything else is not ours (a packet for I/O another process issued on a shared file object).
   }
   return got;
+}
+
+/**
+ * How many non-blocking looks at the port the JS thread has scheduled, for tests: a single
+ * completion after the engine went idle must schedule none (the drain serves it at no extra call).
+ */
+export function overlappedPolls(): number {
+  return polls;
 }
 
 /** Live counts, for leak checks in tests: pending operations (waits and port) and keep-alive refs. */

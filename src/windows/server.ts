@@ -10,14 +10,17 @@
 import net from 'node:net';
 import { byteConnection } from '../connection.js';
 import { PipeError, WIN32_ERRORS, abortError, invalidArgValue, win32Error } from '../errors.js';
+import { Backoff } from '../retry.js';
+import { acceptedClient, createInstance, nameInUse, someoneListens } from './instance.js';
+import { openPipe } from './open.js';
 import { MessageConnection, type MessageSink, type MessageTransport } from '../message.js';
 import { PipeServerBase } from '../server.js';
-import { isRemotePipePath, pipePath, win32OpenPath, type HalfClose, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
+import { isRemotePipePath, pipePath, win32OpenPath, type ConnectionStats, type HalfClose, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import { openOsfHandle } from './crt.js';
 import * as k32 from './kernel32.js';
 import { NativeBuffer, OverlappedSlot, type Completion } from './overlapped.js';
 import { SecurityAttributes, readSecurity } from './security.js';
-import { LazyPeer, verifyServerOwner } from './trust.js';
+import { LazyPeer } from './trust.js';
 
 const E = WIN32_ERRORS;
 
@@ -74,6 +77,9 @@ type ServerState = 'idle' | 'starting' | 'listening' | 'closing' | 'closed';
 /**
  * A named-pipe server. Keeps `pendingInstances` instances waiting in `ConnectNamedPipe`, and
  * replaces each one the moment a client takes it, so clients never find the name missing.
+ * Connected plus waiting instances never exceed `maxInstances` nor `maxConnections`: at the bound
+ * no instance waits, so a new client finds the pipe busy and waits in the kernel until a
+ * connection closes (the server cannot see it, so it is not counted as dropped).
  */
 class WindowsPipeServer extends PipeServerBase {
   readonly #o: ResolvedServerOptions;
@@ -83,11 +89,14 @@ class WindowsPipeServer extends PipeServerBase {
   #pending = new Set<Instance>();
   #settling = new Set<Promise<void>>();
   #live = 0;
+  /** How many times #live reached maxConnections. */
+  #reachedMax = 0;
   #refed = true;
   #closed: Promise<void> | undefined;
   /** A retry of #replenish while the OS still counts an instance we already let go (ERROR_PIPE_BUSY). */
   #retry: NodeJS.Timeout | undefined;
-  #retryDelay = 1;
+  /** How long until the next try to make an instance after one could not be made. */
+  readonly #retryDelay = new Backoff(1, 50);
 
   constructor(options: ResolvedServerOptions, listener?: (conn: PipeConnection) => void) {
     super(listener);
@@ -150,6 +159,10 @@ class WindowsPipeServer extends PipeServerBase {
     return this.#closed;
   }
 
+  connectionStats(): ConnectionStats {
+    return { current: this.#live, max: this.#o.maxConnections, dropped: 0, reachedMax: this.#reachedMax };
+  }
+
   ref(): this {
     this.#refed = true;
     this.#retry?.ref();
@@ -202,16 +215,9 @@ class WindowsPipeServer extends PipeServerBase {
           : k32.PIPE_TYPE_BYTE | k32.PIPE_READMODE_BYTE;
     const pipeMode = type | k32.PIPE_WAIT | (o.rejectRemoteClients ? k32.PIPE_REJECT_REMOTE_CLIENTS : 0);
     const max = o.maxInstances === 'unlimited' ? k32.PIPE_UNLIMITED_INSTANCES : o.maxInstances;
-    const handle = k32.CreateNamedPipeW(win32OpenPath(this.#path!), openMode, pipeMode, max, o.outBufferSize, o.inBufferSize, 0, this.#security!.bytes);
-    if (handle === k32.INVALID_HANDLE_VALUE) {
-      const e = k32.GetLastError();
-      // FIRST_PIPE_INSTANCE on a name someone else serves gives ERROR_ACCESS_DENIED.
-      if (first && (e === E.ERROR_ACCESS_DENIED || e === E.ERROR_PIPE_BUSY)) {
-        throw new PipeError({ code: 'EADDRINUSE', syscall: 'CreateNamedPipeW', path: this.#path!, win32Errno: e });
-      }
-      if (e === E.ERROR_PIPE_BUSY || (exclusive && e === E.ERROR_ACCESS_DENIED)) return false;
-      throw win32Error(e, 'CreateNamedPipeW', this.#path!);
-    }
+    const spec = { path: this.#path!, openMode, pipeMode, maxInstances: max, outBufferSize: o.outBufferSize, inBufferSize: o.inBufferSize, security: this.#security!.bytes };
+    const handle = createInstance(spec, first, exclusive);
+    if (handle === undefined) return false;
     // Ownership: the instance owns `handle` until a connection takes it or it is closed below.
     let slot: OverlappedSlot;
     try {
@@ -240,14 +246,15 @@ class WindowsPipeServer extends PipeServerBase {
   }
 
   /**
-   * Keeps `pendingInstances` accepts outstanding, within `maxInstances`. Never stops silently:
+   * Keeps `pendingInstances` accepts outstanding, within `maxInstances` and `maxConnections`
+   * (an instance waiting now is a connection later). Never stops silently:
    * while the OS refuses for now it retries on a timer; when the server cannot go on (another
    * party serves the name in the gap, or CreateNamedPipeW fails with nothing left to accept on)
    * it emits 'error' and closes, so `listening` turns false.
    */
   #replenish(): void {
     const o = this.#o;
-    const cap = o.maxInstances === 'unlimited' ? Infinity : o.maxInstances;
+    const cap = o.maxInstances === 'unlimited' ? o.maxConnections : Math.min(o.maxInstances, o.maxConnections);
     while (this.#state === 'listening' || this.#state === 'starting') {
       if (this.#pending.size >= o.pendingInstances || this.#pending.size + this.#live >= cap) break;
       // No instance of ours exists: the name is free for anyone. Recreate it exclusively, so that
@@ -272,7 +279,7 @@ class WindowsPipeServer extends PipeServerBase {
         return;
       }
     }
-    this.#retryDelay = 1;
+    this.#retryDelay.reset();
   }
 
   #scheduleRetry(): void {
@@ -280,8 +287,7 @@ class WindowsPipeServer extends PipeServerBase {
     this.#retry = setTimeout(() => {
       this.#retry = undefined;
       this.#replenish();
-    }, this.#retryDelay);
-    this.#retryDelay = Math.min(this.#retryDelay * 2, 50);
+    }, this.#retryDelay.next());
     if (!this.#refed) this.#retry.unref();
   }
 
@@ -298,9 +304,7 @@ class WindowsPipeServer extends PipeServerBase {
   #onConnect(inst: Instance, c: Completion): void {
     this.#pending.delete(inst);
     inst.slot.free();
-    // ERROR_PIPE_CONNECTED: the client came first. ERROR_NO_DATA: it came, wrote and left; what
-    // it wrote is still readable, then end of file.
-    const connected = c.error === 0 || c.error === E.ERROR_PIPE_CONNECTED || c.error === E.ERROR_NO_DATA;
+    const connected = acceptedClient(c.error);
     if (!connected || this.#state !== 'listening') {
       k32.CloseHandle(inst.handle);
       if (this.#state === 'listening') {
@@ -311,7 +315,7 @@ class WindowsPipeServer extends PipeServerBase {
     }
     // The client's pid, session and user: one place, trust.ts, read when first asked.
     const peerSource = new LazyPeer(inst.handle, 'client');
-    this.#live++;
+    if (++this.#live === this.#o.maxConnections) this.#reachedMax++;
     // A fresh instance waits before this client is even handed out.
     this.#replenish();
     // The slot is free again once the OS handle is closed: in message mode that is the transport's
@@ -351,18 +355,6 @@ class WindowsPipeServer extends PipeServerBase {
   }
 }
 
-/** True when an instance of `path` is waiting for a client right now. Waits at most 1 ms. */
-function someoneListens(path: string): boolean {
-  return k32.WaitNamedPipeW(win32OpenPath(path), 1);
-}
-
-/** True when someone serves `path` (an instance is free, or all are busy). Waits at most 1 ms. */
-function nameInUse(path: string): boolean {
-  if (k32.WaitNamedPipeW(win32OpenPath(path), 1)) return true;
-  const e = k32.GetLastError();
-  return e === E.ERROR_SEM_TIMEOUT || e === E.ERROR_PIPE_BUSY;
-}
-
 /**
  * `pipeExists` on Windows: asks the pipe file system whether the name has an instance, without
  * opening one, so the server sees no client (a CreateFileW probe would take an instance).
@@ -383,60 +375,17 @@ export function windowsConnect(path: string, o: ResolvedConnectOptions): Promise
     o.access === 'read' ? k32.GENERIC_READ | k32.FILE_WRITE_ATTRIBUTES : o.access === 'write' ? k32.GENERIC_WRITE | k32.FILE_READ_ATTRIBUTES : k32.GENERIC_READ | k32.GENERIC_WRITE;
   // Identification only: a server cannot act as this user with our token.
   const flags = k32.FILE_FLAG_OVERLAPPED | k32.SECURITY_SQOS_PRESENT | k32.SECURITY_IDENTIFICATION;
-  const deadline = Date.now() + o.connectTimeout;
-  return new Promise<PipeConnection>((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
-    let delay = 2;
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortError(o.signal));
-    };
-    o.signal?.addEventListener('abort', onAbort, { once: true });
-    const finish = (fn: () => void): void => {
-      o.signal?.removeEventListener('abort', onAbort);
-      fn();
-    };
-    const attempt = (): void => {
-      if (o.signal?.aborted) return;
-      const handle = k32.CreateFileW(win32OpenPath(path), access, 0, null, k32.OPEN_EXISTING, flags, null);
-      if (handle !== k32.INVALID_HANDLE_VALUE) {
-        finish(() => {
-          try {
-            resolve(clientConnection(handle, path, o));
-          } catch (err) {
-            reject(err);
-          }
-        });
-        return;
-      }
-      const e = k32.GetLastError();
-      if (e === E.ERROR_PIPE_BUSY) {
-        const left = deadline - Date.now();
-        if (left > 0) {
-          // WaitNamedPipeW would block this thread; a short timer retry keeps the loop free.
-          timer = setTimeout(attempt, Math.min(delay, left));
-          delay = Math.min(delay * 2, 50);
-          return;
-        }
-        finish(() => reject(new PipeError({ code: 'ETIMEDOUT', syscall: 'connect', path, win32Errno: e })));
-        return;
-      }
-      finish(() => reject(win32Error(e, 'CreateFileW', path)));
-    };
-    attempt();
-  });
+  return openPipe(path, { access, flags, trusted: o.trustedServerOwners, deadline: Date.now() + o.connectTimeout, signal: o.signal }).then(({ handle, serverOwnerSid }) =>
+    clientConnection(handle, path, o, serverOwnerSid),
+  );
 }
 
 /**
- * Checks a freshly opened client handle and wraps it. Ownership: takes `handle`; on every failure
- * (not a pipe, an untrusted owner, a mode mismatch, anything else) it is closed before the throw.
+ * Wraps a client handle that openPipe opened and checked. Ownership: takes `handle`; on every
+ * failure (a mode mismatch, anything else) it is closed before the throw.
  */
-function clientConnection(handle: k32.HANDLE, path: string, o: ResolvedConnectOptions): PipeConnection {
-  let serverOwnerSid: string | undefined;
+function clientConnection(handle: k32.HANDLE, path: string, o: ResolvedConnectOptions, serverOwnerSid: string | undefined): PipeConnection {
   try {
-    // `\\?\pipe\` reaches only pipes; a handle of any other kind is still refused here.
-    if (k32.GetFileType(handle) !== k32.FILE_TYPE_PIPE) throw new PipeError({ code: 'EINVAL', syscall: 'connect', path, message: `EINVAL: ${path} is not a pipe` });
-    serverOwnerSid = verifyServerOwner(handle, path, o.trustedServerOwners);
     if (o.mode === 'message' && !k32.SetNamedPipeHandleState(handle, [k32.PIPE_READMODE_MESSAGE], null, null)) {
       const e = k32.GetLastError();
       // ERROR_INVALID_PARAMETER: the server's pipe is a byte pipe.

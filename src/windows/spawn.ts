@@ -38,7 +38,7 @@ type Source = { readonly fd: number; readonly handle?: bigint } | number;
  * The `spawn` options this implementation honours; {@link UNSUPPORTED_OPTIONS} must be absent
  * (or false).
  */
-export const SUPPORTED_OPTIONS = ['cwd', 'env', 'argv0', 'stdio', 'windowsHide', 'windowsVerbatimArguments'] as const;
+export const SUPPORTED_OPTIONS = ['cwd', 'env', 'argv0', 'stdio', 'windowsHide', 'windowsVerbatimArguments', 'killOnClose'] as const;
 /** `spawn` options refused with ERR_INVALID_ARG_VALUE rather than silently ignored. */
 const UNSUPPORTED_OPTIONS = ['detached', 'shell', 'uid', 'gid', 'serialization', 'timeout', 'killSignal', 'signal'] as const;
 
@@ -394,12 +394,15 @@ export function spawnWindowsChild(req: WindowsSpawnRequest): WindowsChild {
     return child;
   }
 
+  const killOnClose = options.killOnClose === true;
   const broker = createProcess(program, quoteArg(program), k32.CREATE_SUSPENDED | k32.CREATE_NO_WINDOW, null, null, null, false);
   if ('error' in broker) {
     const child = new WindowsChild(command, [argv0]);
     child.failed(win32Error(broker.error, `spawn ${command}`, command));
     return child;
   }
+  // Ownership: the broker's thread handle is never needed.
+  k32.CloseHandle(broker.thread);
   let list: bigint | undefined;
   const allocs: bigint[] = [];
   // 'pipe' slots: a createPipe each; the child's end goes to the broker, ours becomes a stream.
@@ -407,6 +410,15 @@ export function spawnWindowsChild(req: WindowsSpawnRequest): WindowsChild {
   const pipes: (Pipe | undefined)[] = [];
   let spawned = false;
   try {
+    // The broker joins the job first: the child, created with the broker as its parent, is then
+    // in the job from its creation (a child inherits its attribute parent's job), and a spawn cut
+    // short by our death takes the never-resumed broker with it.
+    const job = killOnClose ? killOnCloseJob() : undefined;
+    if (job !== undefined && !k32.AssignProcessToJobObject(job, broker.process)) {
+      const child = new WindowsChild(command, [argv0]);
+      child.failed(win32Error(k32.GetLastError(), 'AssignProcessToJobObject', command));
+      return child;
+    }
     for (const slot of slots) pipes.push(slot.kind === 'pipe' ? createPipeWith(windowsBackend) : undefined);
     // Ownership: every copy made in the broker below is the broker's; terminating it (finally)
     // closes them all. Ours (the caller's handles, the NUL file) stay ours.
@@ -466,15 +478,29 @@ export function spawnWindowsChild(req: WindowsSpawnRequest): WindowsChild {
 
     // Decided before the one CreateProcessW, never by retrying one that failed: see brokerCannotShareConsole.
     const noWindow = hide || brokerCannotShareConsole();
-    const flags = k32.CREATE_UNICODE_ENVIRONMENT | (noWindow ? k32.CREATE_NO_WINDOW : 0);
+    // killOnClose: suspended until it is seen in the job, so it never runs outside it.
+    const flags = k32.CREATE_UNICODE_ENVIRONMENT | (noWindow ? k32.CREATE_NO_WINDOW : 0) | (job !== undefined ? k32.CREATE_SUSPENDED : 0);
     const line = commandLine(argv0, args, options.windowsVerbatimArguments === true);
     const child = new WindowsChild(command, [argv0, ...args]);
     // Ownership: on failure nothing of the attempt is ours to close (the broker's copies go with it, in
-    // finally); on success the process handle goes to the child, the thread handle is closed at once.
+    // finally); on success the process handle goes to the child, the thread handle is closed here.
     const made = createProcess(program, line, flags, environmentBlock(env), cwd, { std, list, hide }, true);
     if ('error' in made) {
       child.failed(win32Error(made.error, `spawn ${command}`, command));
       return child;
+    }
+    if (job !== undefined) {
+      const error = enterJob(job, made);
+      if (error !== undefined) {
+        // Ownership: the child never ran; it ends here, and both its handles are closed.
+        k32.TerminateProcess(made.process, 1);
+        k32.CloseHandle(made.process);
+        child.failed(error);
+        return child;
+      }
+    } else {
+      // Ownership: the thread handle is never needed.
+      k32.CloseHandle(made.thread);
     }
     spawned = true;
     child.started(made.pid, made.process);
@@ -517,9 +543,56 @@ function brokerCannotShareConsole(): boolean {
   return wine && k32.GetConsoleProcessList([0], 1) > 0;
 }
 
-type Created = { process: k32.HANDLE; pid: number } | { error: number };
+type Created = { process: k32.HANDLE; thread: k32.HANDLE; pid: number } | { error: number };
 
-/** One CreateProcessW; the thread handle is closed at once, the process handle returned. */
+let sharedJob: k32.HANDLE | undefined;
+
+/**
+ * The job `killOnClose` children go in: one for the process, made on first use and never closed,
+ * so that it closes when this process ends, however it ends, and takes every process in it along
+ * (`JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE`). Its handle is not inheritable: a child holding one would
+ * keep the job open. `JOB_OBJECT_LIMIT_BREAKAWAY_OK` lets a descendant start a process outside the
+ * job by asking (`CREATE_BREAKAWAY_FROM_JOB`); nothing leaves it silently.
+ */
+function killOnCloseJob(): k32.HANDLE {
+  if (sharedJob !== undefined) return sharedJob;
+  const made = k32.CreateJobObjectW(null, null);
+  if (made === 0n) throw win32Error(k32.GetLastError(), 'CreateJobObjectW');
+  const info = Buffer.alloc(k32.JOBOBJECT_EXTENDED_LIMIT_INFORMATION_SIZE);
+  info.writeUInt32LE(k32.JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE | k32.JOB_OBJECT_LIMIT_BREAKAWAY_OK, k32.JOB_LIMIT_FLAGS_OFFSET);
+  if (!k32.SetInformationJobObject(made, k32.JobObjectExtendedLimitInformation, info, info.length)) {
+    const e = k32.GetLastError();
+    k32.CloseHandle(made);
+    throw win32Error(e, 'SetInformationJobObject');
+  }
+  // Ownership: this process's, for its lifetime; the system closes it at exit.
+  sharedJob = made;
+  return made;
+}
+
+/** @internal The job of `killOnClose` children, once one was spawned (tests ask IsProcessInJob about it). */
+export function killOnCloseJobHandle(): k32.HANDLE | undefined {
+  return sharedJob;
+}
+
+/**
+ * Puts a suspended child in `job` if it did not inherit it, then resumes it. Returns the error
+ * that stops it from running, if any (the caller ends it).
+ */
+function enterJob(job: k32.HANDLE, made: { process: k32.HANDLE; thread: k32.HANDLE }): PipeError | undefined {
+  const inside: k32.Out<number> = [0];
+  try {
+    if (!k32.IsProcessInJob(made.process, job, inside)) return win32Error(k32.GetLastError(), 'IsProcessInJob');
+    if (inside[0] === 0 && !k32.AssignProcessToJobObject(job, made.process)) return win32Error(k32.GetLastError(), 'AssignProcessToJobObject');
+    if (k32.ResumeThread(made.thread) === 0xffff_ffff) return win32Error(k32.GetLastError(), 'ResumeThread');
+    return undefined;
+  } finally {
+    // Ownership: the thread handle was only needed to resume it.
+    k32.CloseHandle(made.thread);
+  }
+}
+
+/** One CreateProcessW; the process and thread handles are returned, both the caller's to close. */
 function createProcess(
   program: string,
   line: string,
@@ -541,7 +614,5 @@ function createProcess(
   }
   const pi = Buffer.alloc(k32.PROCESS_INFORMATION_SIZE);
   if (!k32.CreateProcessW(program, Buffer.from(`${line}\0`, 'utf16le'), null, null, inherit, flags, env, cwd, si, pi)) return { error: k32.GetLastError() };
-  // Ownership: the thread handle is never needed.
-  k32.CloseHandle(pi.readBigUInt64LE(8));
-  return { process: pi.readBigUInt64LE(0), pid: pi.readUInt32LE(16) };
+  return { process: pi.readBigUInt64LE(0), thread: pi.readBigUInt64LE(8), pid: pi.readUInt32LE(16) };
 }

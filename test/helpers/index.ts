@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach } from 'vitest';
-import { createPipe, type Pipe, type PipeReader } from '../../src/index.js';
+import { createPipe, pipePath, type Pipe, type PipeReader } from '../../src/index.js';
 import * as k32 from '../../src/windows/kernel32.js';
 
 export const isWindows = process.platform === 'win32';
@@ -19,6 +19,16 @@ export const fixturesDir = join(here, '..', 'fixtures');
 /** A name no other test (or parallel worker) uses. */
 export function uniqueName(prefix = 'winpipe-test'): string {
   return `${prefix}-${process.pid}-${randomBytes(6).toString('hex')}`;
+}
+
+/**
+ * POSIX: a server process that ends without close() (killed, or exiting with an unref()d server)
+ * leaves its socket file, as a `net` server does; the next listen replaces it. The test run
+ * leaves nothing behind, so a test that ends such a process removes it. Windows: a pipe name
+ * leaves no file.
+ */
+export function removeStaleSocket(name: string): void {
+  if (process.platform !== 'win32') rmSync(pipePath(name), { force: true });
 }
 
 /** Spawns `node test/fixtures/<name> ...args`. */

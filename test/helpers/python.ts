@@ -76,7 +76,9 @@ export interface PythonPeer {
 
 /** Runs `mp_peer.py <role> <address> <authkey|-> <sizes>` with `python`. */
 export function runPeer(python: Python, role: 'listen' | 'client', address: string, authkey: string | undefined, sizes: number[]): PythonPeer {
-  const child = spawn(python.exe, ['-u', join(fixturesDir, 'mp_peer.py'), role, address, authkey ?? '-', sizes.join(',')], {
+  // A command line cannot carry the NUL of a Linux abstract name; mp_peer.py turns it back.
+  const arg = address.startsWith('\0') ? `abstract:${address.slice(1)}` : address;
+  const child = spawn(python.exe, ['-u', join(fixturesDir, 'mp_peer.py'), role, arg, authkey ?? '-', sizes.join(',')], {
     stdio: ['ignore', 'pipe', 'pipe'],
     windowsHide: true,
   });

@@ -1,6 +1,6 @@
 // winpipe/posix: the typed libc layer, used raw (POSIX only; vitest.config.ts runs this folder
 // on Linux and macOS).
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { closeSync, constants as fsc, fstatSync, mkdtempSync, openSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -38,6 +38,41 @@ describe('winpipe/posix', () => {
     libc.close(fds[1]!);
   });
 
+  it("open flags are the platform's (as Node's fs.constants, compiled from the same headers)", () => {
+    expect(libc.O_NOFOLLOW).toBe(fsc.O_NOFOLLOW);
+    expect(libc.O_NOCTTY).toBe(fsc.O_NOCTTY);
+    expect(libc.O_NONBLOCK).toBe(fsc.O_NONBLOCK);
+    expect([libc.O_RDONLY, libc.O_WRONLY, libc.O_RDWR]).toEqual([fsc.O_RDONLY, fsc.O_WRONLY, fsc.O_RDWR]);
+  });
+
+  it('open: O_CLOEXEC sets close-on-exec, O_NOFOLLOW refuses a symlink (ELOOP), Linux O_PATH names it instead', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'winpipe-open-'));
+    try {
+      const file = join(dir, 'file');
+      writeFileSync(file, 'x');
+      const link = join(dir, 'link');
+      symlinkSync(file, link);
+      const fd = libc.open(file, libc.O_RDONLY | libc.O_CLOEXEC);
+      expect(fd).toBeGreaterThanOrEqual(0);
+      expect(libc.fcntl(fd, libc.F_GETFD, 0) & libc.FD_CLOEXEC).toBe(libc.FD_CLOEXEC);
+      libc.close(fd);
+      expect(libc.open(link, libc.O_RDONLY | libc.O_NOFOLLOW | libc.O_CLOEXEC)).toBe(-1);
+      expect(libc.errno()).toBe(osConstants.errno.ELOOP);
+      expect(libc.open(join(dir, 'missing'), libc.O_RDONLY | libc.O_CLOEXEC)).toBe(-1);
+      expect(libc.errno()).toBe(osConstants.errno.ENOENT);
+      if (process.platform === 'linux') {
+        const pathFd = libc.open(link, libc.O_PATH | libc.O_NOFOLLOW | libc.O_CLOEXEC);
+        expect(pathFd).toBeGreaterThanOrEqual(0);
+        expect(fstatSync(pathFd).isSymbolicLink()).toBe(true);
+        libc.close(pathFd);
+      } else {
+        expect(libc.O_PATH).toBe(0);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('mkfifo creates a FIFO with the requested mode', () => {
     const dir = mkdtempSync(join(tmpdir(), 'winpipe-fifo-'));
     try {
@@ -49,6 +84,28 @@ describe('winpipe/posix', () => {
       expect(libc.mkfifo(path, 0o600)).toBe(-1);
       expect(libc.errno()).toBe(osConstants.errno.EEXIST);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.runIf(libc.fstatat !== undefined)('fstatat reads st_mode and st_uid relative to an open directory, and describes a symlink instead of following it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'winpipe-fstatat-'));
+    const fd = openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+    try {
+      writeFileSync(join(dir, 'f'), 'x', { mode: 0o640 });
+      symlinkSync('f', join(dir, 'l'));
+      const st = new Uint32Array(libc.STAT_WORDS);
+      const rc = libc.fstatat!(fd, 'f', st, libc.AT_SYMLINK_NOFOLLOW);
+      if (rc === -2) return; // an older glibc without the symbol: callers fall back to lstat
+      expect(rc).toBe(0);
+      expect(st[libc.STAT_MODE_WORD]! & 0o170777).toBe(0o100640);
+      expect(st[libc.STAT_UID_WORD]).toBe(process.getuid!());
+      expect(libc.fstatat!(fd, 'l', st, libc.AT_SYMLINK_NOFOLLOW)).toBe(0);
+      expect(st[libc.STAT_MODE_WORD]! & 0o170000).toBe(0o120000);
+      expect(libc.fstatat!(fd, 'missing', st, libc.AT_SYMLINK_NOFOLLOW)).toBe(-1);
+      expect(libc.errno()).toBe(osConstants.errno.ENOENT);
+    } finally {
+      closeSync(fd);
       rmSync(dir, { recursive: true, force: true });
     }
   });

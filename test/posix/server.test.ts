@@ -186,7 +186,7 @@ describe('socket files and directories', () => {
     await first.close();
     const path = pipePath(name);
     makeStaleSocket(path);
-    const err = await within(connect(name, { timeout: 60_000 }).then(() => null, (e: unknown) => e), BOUND, 'connect to a stale socket');
+    const err = await within(connect(name, { connectTimeout: 60_000 }).then(() => null, (e: unknown) => e), BOUND, 'connect to a stale socket');
     expect(isPipeError(err)).toBe(true);
     expect(err).toMatchObject({ code: 'ENOENT', syscall: 'connect', path });
     const { server } = await serve(undefined, (c) => c.end('fresh'), name);
@@ -531,11 +531,11 @@ describe.skipIf(process.platform !== 'linux')('full listen backlog (Linux: EAGAI
       else expect(r).toBe('connected');
     }
     expect(full).toBe(true);
-    const err = await within(connect(path, { timeout: 200 }).then(() => null, (e: unknown) => e), BOUND, 'connect on a full backlog');
+    const err = await within(connect(path, { connectTimeout: 200 }).then(() => null, (e: unknown) => e), BOUND, 'connect on a full backlog');
     expect(isPipeError(err)).toBe(true);
     expect(err).toMatchObject({ code: 'ETIMEDOUT', syscall: 'connect', path });
 
-    const waiting = connect(path, { timeout: 60_000 });
+    const waiting = connect(path, { connectTimeout: 60_000 });
     child.stdin!.write('x');
     const c = track(await within(waiting, BOUND, 'connect after the server accepts again'));
     expect((await readToEnd(c)).toString()).toBe('served');
@@ -561,7 +561,7 @@ describe.skipIf(process.platform !== 'linux')('full listen backlog (Linux: EAGAI
       if (r === 'EAGAIN') break;
     }
     const ac = new AbortController();
-    const pending = connect(path, { timeout: 60_000, signal: ac.signal });
+    const pending = connect(path, { connectTimeout: 60_000, signal: ac.signal });
     setTimeout(() => ac.abort(), 50);
     await expect(within(pending, BOUND, 'an aborted connect')).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
   });

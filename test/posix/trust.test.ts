@@ -10,13 +10,17 @@
 // vitest.config.ts runs this folder on Linux and macOS only.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, copyFileSync, lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connect, createServer, type ConnectOptions, type CreateServerOptions, type PipeConnection, type PipeServer } from '../../src/index.js';
 import { Client, Listener, type Connection } from '../../src/channel/index.js';
-import { fixturesDir, uniqueName, within } from '../helpers/index.js';
+import { bundle } from '../helpers/bundle.js';
+import { exited, fixturesDir, uniqueName, within } from '../helpers/index.js';
+import { secondUser } from '../helpers/users.js';
 
 const BOUND = 20_000;
 const modes = ['byte', 'message'] as const;
@@ -81,22 +85,6 @@ function privateTmp(): string {
 
 // --- the second user --------------------------------------------------------------------------
 
-const ATTACKER = 'wptattacker';
-
-function idOf(flag: '-u' | '-g'): number | undefined {
-  const r = spawnSync('id', [flag, ATTACKER], { encoding: 'utf8' });
-  return r.status === 0 ? Number(r.stdout.trim()) : undefined;
-}
-
-/** Makes the attacker account once (idempotent: another run, or another suite, may have made it). */
-function attackerIds(): { uid: number; gid: number } {
-  if (idOf('-u') === undefined) {
-    const r = spawnSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', ATTACKER], { encoding: 'utf8' });
-    // 9: the name exists (made in parallel meanwhile).
-    if (r.status !== 0 && r.status !== 9) throw new Error(`useradd ${ATTACKER} failed: ${r.stderr}`);
-  }
-  return { uid: idOf('-u')!, gid: idOf('-g')! };
-}
 
 interface Attacker {
   uid: number;
@@ -106,6 +94,10 @@ interface Attacker {
 }
 
 let stagedFixture: string | undefined;
+// afterAll, not process 'exit': a vitest worker is ended without that event, and the directory stayed.
+afterAll(() => {
+  if (stagedFixture !== undefined) rmSync(dirname(stagedFixture), { recursive: true, force: true });
+});
 /**
  * test/fixtures/attacker.mjs, copied once into a 0755 directory of its own: the second user must
  * be able to read the script, and the checkout may sit where it cannot (a clone into `mktemp -d`
@@ -118,7 +110,6 @@ function attackerScript(): string {
     const file = join(dir, 'attacker.mjs');
     copyFileSync(join(fixturesDir, 'attacker.mjs'), file);
     chmodSync(file, 0o644);
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     stagedFixture = file;
   }
   return stagedFixture;
@@ -126,7 +117,7 @@ function attackerScript(): string {
 
 /** Runs test/fixtures/attacker.mjs as the second user. */
 function attacker(args: string[]): Attacker {
-  const { uid, gid } = attackerIds();
+  const { uid, gid } = secondUser();
   // argv cannot carry NUL: the fixture reads a leading '@' as the NUL of an abstract name.
   args = args.map((x) => (x.startsWith('\0') ? `@${x.slice(1)}` : x));
   const child = spawn(process.execPath, [attackerScript(), ...args], { uid, gid, cwd: '/', stdio: ['ignore', 'pipe', 'inherit'] });
@@ -157,6 +148,73 @@ function attacker(args: string[]): Attacker {
   return { uid, lines, line };
 }
 
+/** Everything a connection says until its end, as a string. */
+async function readAll(c: Duplex): Promise<string> {
+  let out = '';
+  for await (const chunk of c) out += chunk;
+  return out;
+}
+
+/** The process warnings with `code` emitted from now until the test's cleanup. */
+function warningsWith(code: string): Error[] {
+  const seen: Error[] = [];
+  const onWarning = (w: Error & { code?: string }): void => {
+    if (w.code === code) seen.push(w);
+  };
+  process.on('warning', onWarning);
+  cleanups.push(() => process.off('warning', onWarning));
+  return seen;
+}
+
+/** A node child: its stdout lines, and a wait for the first line matching `test`. */
+function lined(child: ChildProcess, what: string): { lines: string[]; stdout: () => string; stderr: () => string; first: (test: (l: string) => boolean) => Promise<string> } {
+  children.push(child);
+  const lines: string[] = [];
+  let all = '';
+  let err = '';
+  let rest = '';
+  const waiters: (() => void)[] = [];
+  const wake = (): void => {
+    for (const w of waiters.splice(0)) w();
+  };
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    all += chunk;
+    rest += chunk;
+    const parts = rest.split('\n');
+    rest = parts.pop()!;
+    lines.push(...parts);
+    wake();
+  });
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    err += chunk;
+    wake();
+  });
+  child.once('exit', () => setImmediate(wake));
+  const first = (test: (l: string) => boolean): Promise<string> =>
+    within(
+      new Promise<string>((resolve, reject) => {
+        const look = (): void => {
+          const found = lines.find(test);
+          if (found !== undefined) return resolve(found);
+          if (child.exitCode !== null || child.signalCode !== null) return reject(new Error(`${what} exited (${child.exitCode}) first; stdout: ${lines.join(' | ')}; stderr: ${err}`));
+          waiters.push(look);
+        };
+        look();
+      }),
+      BOUND,
+      `${what} to print the line awaited (stdout: ${lines.join(' | ')})`,
+    );
+  return { lines, stdout: () => all, stderr: () => err, first };
+}
+
+/** test/fixtures/serve-umask.mjs: a winpipe server in a child started under `umask`; its address. */
+async function serveUnderUmask(umask: number, name: string, security: 'current-user' | 'everyone'): Promise<string> {
+  const child = spawn(process.execPath, [join(fixturesDir, 'serve-umask.mjs'), await bundle('index.ts'), umask.toString(8), name, security], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await lined(child, 'the umask server').first(() => true);
+  expect(line).not.toMatch(/^error:/);
+  return line;
+}
+
 describe.runIf(isRoot)('cross-user (two real users; skipped when not root: useradd and spawning as another uid need root)', () => {
   let tmp: string;
   beforeEach(() => {
@@ -170,9 +228,9 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     const atk = attacker(['serve', path, squatted, '700']);
     await atk.line('listening');
 
-    expect(await refused(connect(name, { timeout: 1000 }))).toBe('EACCES');
+    expect(await refused(connect(name, { connectTimeout: 1000 }))).toBe('EACCES');
     // Its full path is in the same squatted directory: refused the same way.
-    expect(await refused(connect(path, { timeout: 1000 }))).toBe('EACCES');
+    expect(await refused(connect(path, { connectTimeout: 1000 }))).toBe('EACCES');
     // Naming the uid is the one way in (its directory is then trusted too), and proves that the
     // two refusals above never connected: this is the squatter's first connection.
     const c = track(await connect(path, { allowServerUids: [atk.uid] }));
@@ -192,12 +250,12 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     const shared = join(tmp, 'winpipe-shared');
     const atk = attacker(['serve', join(shared, `${name}.sock`), shared, '1777']);
     await atk.line('listening');
-    expect(await refused(connect(name, { timeout: 1000 }))).toBe('ENOENT');
+    expect(await refused(connect(name, { connectTimeout: 1000 }))).toBe('ENOENT');
 
     const pub = join(tmp, `winpipe-${me}.public`);
     const atk2 = attacker(['serve', join(pub, `${name}.sock`), pub, '755']);
     await atk2.line('listening');
-    expect(await refused(connect(name, { timeout: 1000 }))).toBe('EACCES');
+    expect(await refused(connect(name, { connectTimeout: 1000 }))).toBe('EACCES');
     expect(atk.lines).not.toContain('conn');
     expect(atk2.lines).not.toContain('conn');
   });
@@ -221,7 +279,7 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     expect(await attacker(['connect', path]).line('end:', 'error:')).toBe('end:ours');
     // The server's `peer` is the other user's client: their uid, not ours.
     expect(peers).toHaveLength(1);
-    expect(peers[0]!.uid).toBe(attackerIds().uid);
+    expect(peers[0]!.uid).toBe(secondUser().uid);
     expect(peers[0]!.uid).not.toBe(me);
     expect(typeof peers[0]!.pid).toBe('number');
     expect(await attacker(['rename', path, `${path}.moved`]).line('ok', 'error:')).toBe('error:EACCES');
@@ -298,12 +356,137 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     const path = join(dir, 's.sock');
     const atk = attacker(['serve', path, dir, '755']);
     await atk.line('listening');
-    for (const mode of modes) expect(await refused(connect(path, { mode, timeout: 1000 }))).toBe('EACCES');
+    for (const mode of modes) expect(await refused(connect(path, { mode, connectTimeout: 1000 }))).toBe('EACCES');
     const c = track(await connect(path, { allowServerUids: [atk.uid] }));
     c.write('proof');
     await atk.line('got:');
     expect(atk.lines.filter((l) => l.startsWith('got:'))).toEqual(['got:proof']);
     expect(atk.lines.filter((l) => l === 'conn')).toHaveLength(3);
+  });
+
+  it("case 5: a security 'everyone' server started under umask 077 serves another user: its public directory is 0711 and its socket 0666, whatever the umask", async () => {
+    const name = uniqueName('t');
+    const path = await serveUnderUmask(0o077, name, 'everyone');
+    expect(path).toBe(join(tmp, `winpipe-${me}.public`, `${name}.sock`));
+    // The other user reaches it by its full path, as the README tells them to.
+    expect(await attacker(['connect', path]).line('end:', 'error:')).toBe('end:ours');
+    const dir = lstatSync(dirname(path));
+    expect([dir.isDirectory(), dir.uid, dir.mode & 0o7777]).toEqual([true, me, 0o711]);
+    expect(lstatSync(path).mode & 0o7777).toBe(0o666);
+  });
+
+  it('case 5: a public directory of ours left 0700 (made under umask 077 before) is opened to 0711 by the next listen, and another user gets through', async () => {
+    const pub = join(tmp, `winpipe-${me}.public`);
+    mkdirSync(pub, { mode: 0o700 });
+    chmodSync(pub, 0o700);
+    const name = uniqueName('t');
+    const server = await serve({ security: 'everyone' }, name, (c) => c.end('ours'));
+    expect(await attacker(['connect', server.address()!]).line('end:', 'error:')).toBe('end:ours');
+    expect(lstatSync(pub).mode & 0o7777).toBe(0o711);
+  });
+
+  it.each(['unset', 'set'] as const)('case 6: XDG_RUNTIME_DIR %s, our public directory made first by another user: connect(name, { wait: true }) passes over it (one WINPIPE_UNTRUSTED_CANDIDATE warning) and reaches our own server that comes up 500 ms later; without wait it is EACCES at once; listen there is still refused', async (xdg) => {
+    if (xdg === 'set') {
+      const runtime = mkdtempSync(join(tmp, 'rt-'));
+      process.env.XDG_RUNTIME_DIR = runtime; // privateTmp's cleanup restores it
+    }
+    const warnings = warningsWith('WINPIPE_UNTRUSTED_CANDIDATE');
+    const name = uniqueName('t');
+    const pub = join(tmp, `winpipe-${me}.public`);
+    const atk = attacker(['serve', join(pub, `${name}.sock`), pub, '755']);
+    await atk.line('listening');
+
+    // Without wait: today's refusal, at once.
+    expect(await refused(connect(name, { connectTimeout: 1000 }))).toBe('EACCES');
+    expect(warnings).toHaveLength(0);
+
+    let settled = false;
+    const connecting = connect(name, { wait: true, connectTimeout: 15_000 });
+    void connecting.then(
+      (c) => void track(c),
+      () => {},
+    );
+    void connecting.finally(() => (settled = true)).catch(() => {});
+    await sleep(500);
+    expect(settled).toBe(false);
+    const server = await serve(undefined, name, (c) => c.end('ours'));
+    const c = track(await within(connecting, BOUND, 'the waiting connect'));
+    expect(c.path).toBe(server.address());
+    expect(c.peer.uid).toBe(me);
+    expect(await readAll(c)).toBe('ours');
+    expect(atk.lines).not.toContain('conn');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.name).toBe('Warning');
+
+    // The squatted directory is still never served from.
+    const everyone = createServer({ security: 'everyone' });
+    servers.push(everyone);
+    expect(await refused(everyone.listen(uniqueName('t')) as never)).toBe('EACCES');
+  });
+
+  it("case 6: with wait and no server of ours, a squatted public directory ends the wait with ETIMEDOUT after connectTimeout (cause: the directory's EACCES), never EACCES at once; warned once per process", async () => {
+    const warnings = warningsWith('WINPIPE_UNTRUSTED_CANDIDATE');
+    const name = uniqueName('t');
+    const pub = join(tmp, `winpipe-${me}.public`);
+    const atk = attacker(['serve', join(pub, `${name}.sock`), pub, '755']);
+    await atk.line('listening');
+    for (let i = 0; i < 2; i++) {
+      const started = Date.now();
+      const err = (await connect(name, { wait: true, connectTimeout: 700 }).then(
+        (c) => {
+          c.destroy();
+          return 'connected';
+        },
+        (e: unknown) => e,
+      )) as { code?: string; cause?: { code?: string; path?: string } };
+      expect(err.code).toBe('ETIMEDOUT');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(600);
+      expect(err.cause?.code).toBe('EACCES');
+      expect(err.cause?.path).toBe(pub);
+    }
+    expect(warnings).toHaveLength(1);
+    expect(atk.lines).not.toContain('conn');
+  });
+
+  it('case 6: winpipe relay -p with our public directory squatted keeps polling and relays once our own server is up (without -p: exit 1, EACCES)', async () => {
+    const cli = fileURLToPath(await bundle('cli/main.ts'));
+    const name = uniqueName('t');
+    const pub = join(tmp, `winpipe-${me}.public`);
+    const atk = attacker(['serve', join(pub, `${name}.sock`), pub, '755']);
+    await atk.line('listening');
+
+    const once = spawn(process.execPath, [cli, 'relay', name], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const onceOut = lined(once, 'relay');
+    expect(await within(exited(once), BOUND, 'relay without -p')).toBe(1);
+    await new Promise((r) => (once.stderr!.closed ? r(null) : once.stderr!.once('close', r)));
+    expect(onceOut.stderr()).toMatch(/^EACCES: /);
+
+    const relay = spawn(process.execPath, [cli, 'relay', '-p', '-v', name], { stdio: ['pipe', 'pipe', 'pipe'] });
+    relay.stdin!.end();
+    const out = lined(relay, 'relay -p');
+    const code = exited(relay);
+    await within(
+      new Promise<void>((resolve, reject) => {
+        const look = (): void => {
+          if (out.stderr().includes('polling')) return resolve();
+          if (relay.exitCode !== null) return reject(new Error(`relay -p exited (${relay.exitCode}); stderr: ${out.stderr()}`));
+          setTimeout(look, 20);
+        };
+        look();
+      }),
+      BOUND,
+      'relay -p to say it polls',
+    );
+    await sleep(500);
+    expect(relay.exitCode).toBe(null);
+    await serve(undefined, name, (c) => c.end('late'));
+    expect(await within(code, BOUND, 'relay -p exit')).toBe(0);
+    // 'exit' can come before the last stdio data.
+    await new Promise((r) => (relay.stdout!.closed ? r(null) : relay.stdout!.once('close', r)));
+    await new Promise((r) => (relay.stderr!.closed ? r(null) : relay.stderr!.once('close', r)));
+    expect(out.stdout()).toBe('late');
+    expect(out.stderr()).toContain('WINPIPE_UNTRUSTED_CANDIDATE');
+    expect(atk.lines).not.toContain('conn');
   });
 });
 
@@ -338,6 +521,20 @@ describe('socket files: bound in a private staging directory, linked into place,
     expect(readdirSync(dirname(server.address()!))).toEqual([`${name}.sock`]);
     await server.close();
     expect(readdirSync(dirname(server.address()!))).toEqual([]);
+  });
+
+  it.each(['077', '022', '777'])('under umask %s a server started by name gets a 0700 private and a 0711 public directory, a 0600 and a 0666 socket, and both answer', async (umask) => {
+    const name = uniqueName('t');
+    const priv = await serveUnderUmask(parseInt(umask, 8), name, 'current-user');
+    const pub = await serveUnderUmask(parseInt(umask, 8), name, 'everyone');
+    expect(priv).toBe(join(tmp, `winpipe-${me}`, `${name}.sock`));
+    expect(pub).toBe(join(tmp, `winpipe-${me}.public`, `${name}.sock`));
+    const modes = (p: string): number[] => [lstatSync(dirname(p)).mode & 0o7777, lstatSync(p).mode & 0o7777];
+    expect(modes(priv)).toEqual([0o700, 0o600]);
+    expect(modes(pub)).toEqual([0o711, 0o666]);
+    // connect's own checks accept both directories.
+    expect(await readAll(track(await connect(name)))).toBe('ours');
+    expect(await readAll(track(await connect(pub)))).toBe('ours');
   });
 
   it('a Listener socket is 0600 from the moment it appears, and close removes it', () => {

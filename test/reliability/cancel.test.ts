@@ -124,7 +124,7 @@ describe('scenario 8: close during pending I/O settles every operation', () => {
       const moment = MOMENTS[Math.floor(rnd() * MOMENTS.length)]!;
       let connecting: Promise<PipeConnection> | undefined;
       await at(moment, () => {
-        connecting = connect(name, { timeout: 1000 });
+        connecting = connect(name, { connectTimeout: 1000 });
       });
       const closed = server.close();
       count(`close ${await outcome(closed)}`);
@@ -168,7 +168,7 @@ describe('scenario 8: close during pending I/O settles every operation', () => {
       let pairing: Promise<unknown> = Promise.resolve();
       const pair = (): Promise<[PipeConnection, PipeConnection]> => {
         const next = pairing.then(async (): Promise<[PipeConnection, PipeConnection]> => {
-          const c = track(await connect(name, { mode, timeout: 30_000 }));
+          const c = track(await connect(name, { mode, connectTimeout: 30_000 }));
           return [c, await within(accept(), BOUND, 'the accept')];
         });
         pairing = next.catch(() => {});
@@ -243,7 +243,7 @@ describe('scenario 9: AbortSignal', () => {
     const { name } = await serve({ maxInstances: 1 });
     await client(name);
     const ac = new AbortController();
-    const pending = connect(name, { timeout: 60_000, signal: ac.signal });
+    const pending = connect(name, { connectTimeout: 60_000, signal: ac.signal });
     setTimeout(() => ac.abort(), 50);
     expect(await within(rejection(pending), BOUND, 'the aborted connect')).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
   });
@@ -270,7 +270,7 @@ describe('scenario 9: AbortSignal', () => {
       if (r === 'EAGAIN') break;
     }
     const ac = new AbortController();
-    const pending = connect(path, { timeout: 60_000, signal: ac.signal });
+    const pending = connect(path, { connectTimeout: 60_000, signal: ac.signal });
     setTimeout(() => ac.abort(), 50);
     expect(await within(rejection(pending), BOUND, 'the aborted connect')).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
   });

@@ -124,10 +124,11 @@ const serverOptions = optionsOf({
   rejectRemoteClients: fc.boolean(),
   firstInstance: fc.boolean(),
   maxMessageSize: fc.integer({ min: -2, max: 2 ** 40 }),
+  maxConnections: fc.integer({ min: -2, max: 2 ** 32 }),
 });
 
 const connectOptions = optionsOf({
-  timeout: fc.integer({ min: -2, max: 50 }),
+  connectTimeout: fc.integer({ min: -2, max: 50 }),
   signal: fc.constantFrom(undefined, AbortSignal.abort()),
   mode: fc.constantFrom('byte', 'message'),
   access: fc.constantFrom('duplex', 'read', 'write'),
@@ -317,6 +318,7 @@ describe('scenario 14: fuzzed bad input gives typed errors, no crash, no leak', 
           if (twice) await typedOutcome(() => s.listen(uniqueName('wp-fz')));
           await typedOutcome(() => s.address());
           await typedOutcome(() => s.unref().ref());
+          await typedOutcome(() => s.connectionStats());
           if (isWindows) await typedOutcome(() => (s as unknown as { securityDescriptor(): string }).securityDescriptor());
         } finally {
           await s.close();
@@ -461,7 +463,7 @@ describe('scenario 14: fuzzed bad input gives typed errors, no crash, no leak', 
       junk,
     );
     const sizes = fc.oneof(fc.integer({ min: -2, max: 300 }), fc.integer({ min: -2, max: 2 ** 40 }));
-    const listenerOptions = plausibleOptionsOf({ authkey: authkeys, backlog: fc.integer({ min: -2, max: 2 ** 31 }), maxMessageSize: sizes });
+    const listenerOptions = plausibleOptionsOf({ authkey: authkeys, backlog: fc.integer({ min: -2, max: 2 ** 31 }), maxMessageSize: sizes, maxPendingConnections: fc.integer({ min: -2, max: 2 ** 32 }) });
     const clientOptions = plausibleOptionsOf({ authkey: authkeys, maxMessageSize: sizes });
     /** Addresses: junk and bad names, ones plausible for this platform, and ones of the other family. */
     const addresses = fc.oneof(
@@ -511,6 +513,7 @@ describe('scenario 14: fuzzed bad input gives typed errors, no crash, no leak', 
           const [server, client] = await within(Promise.all([accepting, connecting]), BOUND, 'accept and Client settle');
           closeIfConnection(server);
           closeIfConnection(client);
+          await typedOutcome(() => listener.connectionStats());
           const again = await typedOutcome(() => listener.accept());
           expect((again as { code?: string }).code).toBe('ERR_PIPE_CLOSED');
         } finally {

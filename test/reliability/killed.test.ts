@@ -5,7 +5,7 @@
 // Sizes: one kill per variant by default; 5 per variant under WINPIPE_STRESS=1.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, isPipeError, pipePath, type PipeConnection } from '../../src/index.js';
@@ -106,17 +106,22 @@ describe('scenario 11: a peer killed mid-transfer', () => {
       // POSIX: the fixture is a plain Node server; it needs the private directory winpipe would make.
       if (!isWindows) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       const doomed = child('stream-server.mjs', [path], ['ignore', 'pipe', 'inherit']);
-      await within(once(doomed.stdout!, 'data'), BOUND, 'the server child listening');
-      const c = track(await connect(name));
-      const watch = received(c, MiB);
-      await within(watch.reached, BOUND, 'the first MiB from the server child');
-      const killedAt = Date.now();
-      doomed.kill('SIGKILL');
-      const outcome = await within(watch.end, NOTICE, 'the client noticing the killed server');
-      noticed.push(Date.now() - killedAt);
-      outcomes.push(outcome);
-      expect(['end', 'ECONNRESET', 'EPIPE']).toContain(outcome);
-      await within(doomed.gone, BOUND, 'the killed server exiting');
+      try {
+        await within(once(doomed.stdout!, 'data'), BOUND, 'the server child listening');
+        const c = track(await connect(name));
+        const watch = received(c, MiB);
+        await within(watch.reached, BOUND, 'the first MiB from the server child');
+        const killedAt = Date.now();
+        doomed.kill('SIGKILL');
+        const outcome = await within(watch.end, NOTICE, 'the client noticing the killed server');
+        noticed.push(Date.now() - killedAt);
+        outcomes.push(outcome);
+        expect(['end', 'ECONNRESET', 'EPIPE']).toContain(outcome);
+        await within(doomed.gone, BOUND, 'the killed server exiting');
+      } finally {
+        // POSIX: a killed server leaves its socket file behind (it had no chance to unlink it).
+        if (!isWindows) rmSync(path, { force: true });
+      }
     }
     figure('11 killed peer', `killed server: ${ROUNDS} kills, the client saw ${JSON.stringify(outcomes)} (${noticed.join(', ')} ms after the kill)`);
   }, budget(120_000, 300_000));

@@ -75,7 +75,7 @@ async function cycle(i: number, name: string, server: PipeServer, mode: 'byte' |
   writer.close();
 
   const accepted = new Promise<PipeConnection>((resolve) => server.once('connection', resolve));
-  const c = await within(connect(name, { mode, timeout: 30_000 }), 20_000, `cycle ${i}: connect`);
+  const c = await within(connect(name, { mode, connectTimeout: 30_000 }), 20_000, `cycle ${i}: connect`);
   const s = await within(accepted, 20_000, `cycle ${i}: accept`);
   c.on('error', () => {});
   s.on('error', () => {});
@@ -108,7 +108,7 @@ async function run(count: number): Promise<void> {
   }
   for (let i = 0; i < Math.max(1, Math.round((count / CYCLES) * FAILED_CONNECTS)); i++) {
     try {
-      (await connect(uniqueName('wp-rel-absent'), { timeout: 0 })).destroy();
+      (await connect(uniqueName('wp-rel-absent'), { connectTimeout: 0 })).destroy();
       failedCodes.set('connected?!', (failedCodes.get('connected?!') ?? 0) + 1);
     } catch (err) {
       const code = isPipeError(err) ? err.code : `untyped ${String(err)}`;

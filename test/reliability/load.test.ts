@@ -3,13 +3,22 @@
 // Scenario 3, connect churn: connect/close cycles against a live server; every connect succeeds,
 // and there is no ENOENT window between one instance being taken and the next one waiting.
 //
+// Scenario 16, round trips: an echo server in another process, so that this process has only the
+// client's I/O pending. A burst on 4 connections at once (16 KiB messages), closed together, then
+// ping-pongs on a new connection, ref'd and unref'd: every byte comes back, and the longest round
+// trip stays under 250 ms. A completion nobody takes waits for an unrelated timer: seconds.
+//
 // Sizes: fan-in 200 clients × 100 messages by default, 1000 × 100 under WINPIPE_STRESS=1.
 // Churn: 1000 cycles per variant by default, 10,000 under stress.
+// Round trips: a burst of 100 messages per connection and 300 round trips by default, 1000 and
+// 3000 under stress.
 import { describe, expect, it } from 'vitest';
 import { connect, isPipeError, type PipeConnection } from '../../src/index.js';
-import { BOUND, budget, figure, namedPipes, sized, within } from './helpers.js';
+import { burst, closeTogether, echoPeers, roundTrips, summary, unref } from '../helpers/echo.js';
+import { BOUND, MiB, budget, figure, namedPipes, sized, within } from './helpers.js';
 
 const { serve, track } = namedPipes();
+const echoPeer = echoPeers();
 
 const CLIENTS = sized(200, 1000);
 const MESSAGES = 100;
@@ -82,7 +91,7 @@ describe.each(['message', 'byte'] as const)('scenario 2: fan-in, %s mode', (mode
     const answers: string[] = [];
     await within(
       pool(CLIENTS, AT_ONCE, async (who) => {
-        const c = track(await connect(name, { mode, timeout: 60_000 }));
+        const c = track(await connect(name, { mode, connectTimeout: 60_000 }));
         const answer = answerOf(c);
         for (let seq = 0; seq < MESSAGES; seq++) {
           const text = `${who}:${seq}`;
@@ -131,7 +140,7 @@ describe('scenario 3: connect churn', () => {
       pool(CYCLES, width, async () => {
         try {
           // A timeout only covers "every instance busy"; a missing name would fail at once with ENOENT.
-          const c = await connect(name, { mode: options.mode, timeout: 30_000 });
+          const c = await connect(name, { mode: options.mode, connectTimeout: 30_000 });
           c.on('error', () => {});
           c.destroy();
           ok++;
@@ -156,4 +165,47 @@ describe('scenario 3: connect churn', () => {
     expect(accepted).toBe(CYCLES);
     figure('3 churn', `${label}: ${CYCLES} cycles, ${ok} connects succeeded, ${accepted} accepted, 0 failures`);
   }, budget(300_000, 2_400_000));
+});
+
+describe.each(['message', 'byte'] as const)('scenario 16: round trips with a peer in another process, %s mode', (mode) => {
+  const BURST_CONNECTIONS = 4;
+  const BURST = sized(100, 1000);
+  const SIZE = 16 * 1024;
+  const ROUND_TRIPS = sized(300, 3000);
+  /** A generous bound that a stall (seconds) cannot meet; not a speed claim. */
+  const LONGEST_MS = 250;
+  /** Synchronous work after each send: the reply is already waiting when the event loop next looks. */
+  const WORK_MS = 5;
+
+  it.each(['ref', 'unref'] as const)(
+    `a burst on ${BURST_CONNECTIONS} connections at once, closed together, then ${ROUND_TRIPS} round trips on a new %s'd connection: every byte back, the longest round trip under ${LONGEST_MS} ms`,
+    async (refed) => {
+      // The unref'd case: the process lives on this timer, which never fires during the test, so
+      // it wakes nothing.
+      const keeper = setInterval(() => {}, 3_600_000);
+      try {
+        const name = await echoPeer(mode);
+        const first: PipeConnection[] = [];
+        for (let i = 0; i < BURST_CONNECTIONS; i++) first.push(track(await connect(name, { mode })));
+        const t0 = performance.now();
+        const bursts = await Promise.all(first.map((c) => burst(c, BURST, SIZE)));
+        const seconds = (performance.now() - t0) / 1000;
+        const intact = bursts.filter(({ sent, got }) => got.equals(sent)).length;
+        expect(intact).toBe(BURST_CONNECTIONS);
+        await closeTogether(first);
+
+        const conn = track(await connect(name, { mode }));
+        if (refed === 'unref') unref(conn);
+        const times = summary(await roundTrips(conn, ROUND_TRIPS, { workMs: WORK_MS, stopAboveMs: LONGEST_MS }));
+        const echoed = (BURST_CONNECTIONS * BURST * SIZE) / MiB;
+        figure('16 round trips', `${mode} mode, ${refed}'d: burst ${echoed} MiB echoed intact in ${seconds.toFixed(2)} s (${(echoed / seconds).toFixed(1)} MiB/s each way); ${times.text}`);
+        expect(times.max).toBeLessThan(LONGEST_MS);
+        expect(times.count).toBe(ROUND_TRIPS);
+        await closeTogether([conn]);
+      } finally {
+        clearInterval(keeper);
+      }
+    },
+    budget(120_000, 600_000),
+  );
 });

@@ -59,7 +59,7 @@ describe('scenario 15: security defaults', () => {
     // The server's pending instances were not inherited either: after close the name is free.
     s.destroy();
     await server.close();
-    const err = await within(rejection(connect(name, { timeout: 0 })), BOUND, 'connect after close while the child lives');
+    const err = await within(rejection(connect(name, { connectTimeout: 0 })), BOUND, 'connect after close while the child lives');
     expect(err.code).toBe('ENOENT');
   });
 
@@ -97,7 +97,7 @@ describe('scenario 15: security defaults', () => {
 
     it('remote clients are rejected: \\\\localhost\\pipe\\<name> is refused', async () => {
       const { name } = await serve();
-      const err = await within(rejection(connect(`\\\\localhost\\pipe\\${name}`, { allowRemote: true, timeout: 2000 })), BOUND, 'a remote connect');
+      const err = await within(rejection(connect(`\\\\localhost\\pipe\\${name}`, { allowRemote: true, connectTimeout: 2000 })), BOUND, 'a remote connect');
       expect(isPipeError(err)).toBe(true);
       // PIPE_REJECT_REMOTE_CLIENTS answers ERROR_ACCESS_DENIED; without the Server service the
       // redirector answers that the path is not found. Either way nobody got in.

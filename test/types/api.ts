@@ -1,11 +1,16 @@
 // Type tests for the public API (compiled with `tsc --noEmit -p test/types` by test/types.test.ts,
 // never run). Each `@ts-expect-error` line must be an error: tsc fails on an unused one.
+import { spawn } from 'node:child_process';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   connect,
+  createPipe,
   createServer,
+  type PipeReader,
+  type PipeWriter,
   type BytePipeConnection,
+  type ConnectionStats,
   type MessagePipeConnection,
   type PipeConnection,
   type PipeServer,
@@ -23,6 +28,16 @@ export async function serverEvents(): Promise<void> {
     is<'byte'>(conn.mode);
   });
   server.once('listening', () => {});
+  server.on('drop', () => {});
+  // @ts-expect-error: 'drop' has no arguments to emit
+  server.emit('drop', 1);
+  is<ConnectionStats>(server.connectionStats());
+  is<number>(server.connectionStats().dropped);
+  // @ts-expect-error: a snapshot, read-only
+  server.connectionStats().current = 0;
+  createServer({ maxConnections: 2000 });
+  // @ts-expect-error: maxConnections is a number
+  createServer({ maxConnections: 'unlimited' });
   server.on('close', () => {});
   server.on('error', (err) => is<Error>(err));
   server.off('connection', () => {});
@@ -70,4 +85,47 @@ export async function modesFollowThroughOverloads(): Promise<void> {
   either.setTimeout(1);
   // @ts-expect-error: wait is a boolean
   await connect('name', { wait: 1 });
+}
+
+export async function endsInStdioAndPositions(): Promise<void> {
+  const { reader, writer } = createPipe();
+  // The ends themselves, in @types/node's StdioOptions (a Stream), at any index.
+  const child = spawn('cmd', ['arg'], { stdio: ['ignore', 'inherit', 'inherit', writer] });
+  is<number | undefined>(child.pid);
+  spawn('cmd', [], { stdio: [reader, 'inherit', 'inherit'] });
+  spawn('cmd', { stdio: ['ignore', writer, writer.fd] });
+  // A pair destructured by position types each end.
+  const [r, w] = createPipe();
+  is<PipeReader>(r);
+  is<PipeWriter>(w);
+  // @ts-expect-error: position 0 is the reader
+  is<PipeWriter>(r);
+  is<PipeReader>(createPipe()[0]);
+  // `for await` over a reader is spelled chunks().
+  for await (const chunk of reader.chunks({ size: 1024, signal: AbortSignal.timeout(1) })) is<Buffer>(chunk);
+  // @ts-expect-error: an end is not async-iterable (execa would read it instead of passing its fd)
+  for await (const chunk of reader) void chunk;
+  is<{ readonly fd: number } | null>(writer._handle);
+}
+
+export async function childSideKillOnCloseAndListing(): Promise<void> {
+  type W = typeof import('../../src/index.js');
+  const w: W = await import('../../src/index.js');
+  const reader = w.adoptEnd('3', 'r');
+  is<InstanceType<W['PipeReader']>>(reader);
+  is<InstanceType<W['PipeWriter']>>(w.adoptEnd(3n, 'w'));
+  // @ts-expect-error: 'r' gives a reader, which has no writeSync
+  w.adoptEnd(3, 'r').writeSync('x');
+  // @ts-expect-error: the direction is 'r' or 'w'
+  w.adoptEnd(3, 'read');
+  // @ts-expect-error: a value is a number, a bigint or a decimal string
+  w.adoptEnd({ fd: 3 }, 'r');
+  w.spawnWithHandles('x', [], { handles: [reader], killOnClose: true });
+  // @ts-expect-error: killOnClose is a boolean
+  w.spawnWithHandles('x', [], { handles: [reader], killOnClose: 'yes' });
+  const pipes = await w.listPipes();
+  is<string>(pipes[0]!.path);
+  is<string>(pipes[0]!.name);
+  is<number | undefined>(pipes[0]!.instances);
+  is<'current-user' | 'everyone' | undefined>(pipes[0]!.security);
 }

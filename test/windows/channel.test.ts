@@ -7,7 +7,7 @@ import { getOsfHandle } from '../../src/windows/crt.js';
 import * as k from '../../src/windows/kernel32.js';
 import { overlappedStats } from '../../src/windows/overlapped.js';
 import { readSecurity, currentUserSid } from '../../src/windows/security.js';
-import { uniqueName, within } from '../helpers/index.js';
+import { syncCode, uniqueName, within } from '../helpers/index.js';
 
 /** Resolves once `check()` is true, polling on a timer; rejects after `ms` (a hang check only). */
 function eventually(check: () => boolean, ms: number, what: string): Promise<void> {
@@ -78,5 +78,28 @@ describe('winpipe/connection on Windows', () => {
     await pendingAccept;
     await eventually(() => overlappedStats().pendingWaits <= before, 30_000, 'every wait released');
     expect(overlappedStats().pendingWaits).toBeLessThanOrEqual(before);
+  });
+
+  it('a remote \\\\server\\pipe\\ address needs allowRemote, as connect() does, and is refused before any open', async () => {
+    const listener = new Listener(`\\\\.\\pipe\\${uniqueName('wp-ch-remote')}`);
+    try {
+      const remote = listener.address.replace(/^\\\\\.\\/, '\\\\localhost\\');
+      // Thrown, not rejected: nothing was opened, so no login to the named machine was tried.
+      for (const addr of [remote, '\\\\otherhost\\pipe\\x']) {
+        expect(syncCode(() => Client(addr))).toBe('ERR_INVALID_ARG_VALUE');
+        expect(syncCode(() => Client(addr, { allowRemote: false }))).toBe('ERR_INVALID_ARG_VALUE');
+      }
+      expect(syncCode(() => Client(remote, { allowRemote: 'yes' as never }))).toBe('ERR_INVALID_ARG_TYPE');
+      await new Promise((r) => setTimeout(r, 50));
+      expect(listener.connectionStats().current).toBe(0);
+      // allowRemote changes nothing for a local address.
+      const [server, client] = await within(Promise.all([listener.accept(), Client(listener.address, { allowRemote: true })]), 10_000, 'a local Client with allowRemote');
+      await client.sendBytes(Buffer.from('local'));
+      expect((await server.recvBytes()).toString()).toBe('local');
+      server.close();
+      client.close();
+    } finally {
+      listener.close();
+    }
   });
 });

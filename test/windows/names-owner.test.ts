@@ -186,7 +186,7 @@ describe('case 6: maxInstances 1 keeps serving', () => {
       });
       server.on('error', (e) => errors.push(e));
       for (let i = 0; i < 5; i++) {
-        const c = await connect(name, { mode, timeout: 5000 });
+        const c = await connect(name, { mode, connectTimeout: 5000 });
         conns.push(c);
         await c.writeMessage(Buffer.from(`m${i}`));
         const got: Buffer[] = [];

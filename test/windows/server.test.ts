@@ -32,10 +32,10 @@ describe('busy pipe', () => {
     const server = await listen({ maxInstances: 1 }, name);
     expect(server.listening).toBe(true);
     const first = await client(name);
-    const err = await connect(name, { timeout: 300 }).catch((e: unknown) => e);
+    const err = await connect(name, { connectTimeout: 300 }).catch((e: unknown) => e);
     expect(isPipeError(err)).toBe(true);
     expect(err).toMatchObject({ code: 'ETIMEDOUT', win32Code: 'ERROR_PIPE_BUSY' });
-    const waiting = connect(name, { timeout: 20_000 });
+    const waiting = connect(name, { connectTimeout: 20_000 });
     setTimeout(() => first.destroy(), 100);
     const second = await within(waiting, 25_000, 'connect after the first client left');
     conns.push(second);
@@ -47,7 +47,7 @@ describe('busy pipe', () => {
     await listen({ maxInstances: 1 }, name);
     await client(name);
     const ac = new AbortController();
-    const pending = connect(name, { timeout: 20_000, signal: ac.signal });
+    const pending = connect(name, { connectTimeout: 20_000, signal: ac.signal });
     setTimeout(() => ac.abort(), 50);
     await expect(within(pending, 5000, 'aborted connect')).rejects.toMatchObject({ name: 'AbortError' });
   });

@@ -13,5 +13,6 @@ import * as b3 from './b3-roundtrip.mjs';
 import * as b4 from './b4-fanin.mjs';
 import * as b5 from './b5-pair.mjs';
 import * as b6 from './b6-accept.mjs';
+import * as b7 from './b7-feed.mjs';
 
-export const caseModules = [b1, b2, b3, b4, b5, b6];
+export const caseModules = [b1, b2, b3, b4, b5, b6, b7];

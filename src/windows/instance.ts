@@ -1,0 +1,66 @@
+/**
+ * Named-pipe instances, for both stacks on Windows (`createServer` in src/windows/server.ts and
+ * the `winpipe/connection` Listener and `Pipe()` in src/channel/windows.ts): whether a name is
+ * served, how an instance is created, and when its accept (`ConnectNamedPipe`) has a client.
+ * Where an instance's handle goes afterwards (libuv's completion port for a byte-mode instance,
+ * ours for a message-mode one: a handle joins one port only) stays with the caller.
+ */
+import { PipeError, WIN32_ERRORS as E, win32Error } from '../errors.js';
+import { win32OpenPath } from '../named.js';
+import * as k32 from './kernel32.js';
+
+/** True when an instance of `path` is waiting for a client right now. Waits at most 1 ms. */
+export function someoneListens(path: string): boolean {
+  return k32.WaitNamedPipeW(win32OpenPath(path), 1);
+}
+
+/**
+ * True when someone serves `path` (an instance is free, or all are busy). Waits at most 1 ms.
+ * `FILE_FLAG_FIRST_PIPE_INSTANCE` alone does not tell: Wine does not enforce it.
+ */
+export function nameInUse(path: string): boolean {
+  if (k32.WaitNamedPipeW(win32OpenPath(path), 1)) return true;
+  const e = k32.GetLastError();
+  return e === E.ERROR_SEM_TIMEOUT || e === E.ERROR_PIPE_BUSY;
+}
+
+/**
+ * Did an accept's completion bring a client? ERROR_PIPE_CONNECTED: the client came before the
+ * accept. ERROR_NO_DATA: it came, wrote and left; what it wrote is still readable, then end of
+ * file (CPython handles it the same way).
+ */
+export function acceptedClient(error: number): boolean {
+  return error === 0 || error === E.ERROR_PIPE_CONNECTED || error === E.ERROR_NO_DATA;
+}
+
+export interface InstanceSpec {
+  path: string;
+  openMode: number;
+  pipeMode: number;
+  maxInstances: number;
+  outBufferSize: number;
+  inBufferSize: number;
+  /** SECURITY_ATTRIBUTES bytes, or null for the default DACL. */
+  security: Uint8Array | null;
+}
+
+/**
+ * Creates one instance. Ownership: the caller owns the returned handle.
+ *
+ * - `first` (the listen itself): a name someone else serves (`ERROR_ACCESS_DENIED` under
+ *   `FILE_FLAG_FIRST_PIPE_INSTANCE`, or `ERROR_PIPE_BUSY`) throws PipeError `EADDRINUSE`.
+ * - otherwise those two return `undefined`, "not now": the instance limit is reached, or, with
+ *   `exclusive`, an instance we closed lingers until its client closes too.
+ *
+ * @throws PipeError for any other failure of `CreateNamedPipeW`.
+ */
+export function createInstance(spec: InstanceSpec, first: boolean, exclusive = first): k32.HANDLE | undefined {
+  const handle = k32.CreateNamedPipeW(win32OpenPath(spec.path), spec.openMode, spec.pipeMode, spec.maxInstances, spec.outBufferSize, spec.inBufferSize, 0, spec.security);
+  if (handle !== k32.INVALID_HANDLE_VALUE) return handle;
+  const e = k32.GetLastError();
+  if (first && (e === E.ERROR_ACCESS_DENIED || e === E.ERROR_PIPE_BUSY)) {
+    throw new PipeError({ code: 'EADDRINUSE', syscall: 'CreateNamedPipeW', path: spec.path, win32Errno: e });
+  }
+  if (e === E.ERROR_PIPE_BUSY || (exclusive && e === E.ERROR_ACCESS_DENIED)) return undefined;
+  throw win32Error(e, 'CreateNamedPipeW', spec.path);
+}
