@@ -21,6 +21,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { execa10Dir } from './runtimes.mjs';
 import {
   BED_DEFAULT_NODE_MAJOR,
   BED_NODE_MAJORS,
@@ -643,6 +644,11 @@ async function test(plan, vitestArgs) {
   fs.rmSync(countsFile, { force: true });
   const env = { WINPIPE_UNDER_WINE: '1' };
   if (packedDir) env.WINPIPE_PACKED_DIR = toWinePath(packedDir);
+  // execa 10 (Node >= 22) for test/peers/execa.test.ts: node.exe has no npm here, so the host
+  // installs it where the run can see it (the checkout is mounted in the bed; the cache is not).
+  if (plan.nodes.some((n) => Number(n.version.split('.')[0]) >= 22)) {
+    env.WINPIPE_EXECA10_DIR = toWinePath(execa10Dir(path.join(wineDir, 'execa10')));
+  }
   const timeoutMs = Number(process.env.WINE_TIMEOUT_MIN || 45) * 60_000;
   const runs = [];
   for (const node of plan.nodes) {
