@@ -240,9 +240,12 @@ export interface ConnectOptions {
    */
   allowHalfOpen?: boolean;
   /**
-   * Must match the server's mode. Default `'byte'`. Windows refuses a mismatch (`EPROTOTYPE`),
-   * except a message-mode client of a byte server with `halfClose` (whose pipe is message-type);
-   * a Unix socket cannot tell, and the bytes are misread.
+   * Should match the server's mode. Default `'byte'`. Windows checks a message-mode client only: on
+   * a byte server's pipe it fails with `EPROTOTYPE` (but a byte server with `halfClose` has a
+   * message-type pipe, so it connects). A byte-mode client of a message server connects: each of
+   * its writes is one message to the server, and it reads the server's messages as one byte
+   * stream. A Unix socket cannot tell either way, and the bytes are misread (the length prefixes
+   * of message mode are read as data).
    */
   mode?: PipeMode;
   /** Default `'duplex'`. `'read'` / `'write'`: the other direction is ended at once on our side. */

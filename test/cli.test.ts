@@ -246,7 +246,7 @@ describe('winpipe send to a server that never answers', () => {
   });
 
   // A Windows byte pipe has no half-close: there send's reply ends 50 ms after the server goes
-  // quiet (libuv's EOF timer, see README), so it never waits for a silent byte server.
+  // quiet (libuv's EOF timer, see docs/cli.md), so it never waits for a silent byte server.
   it.each(isWindows ? (['message'] as const) : (['byte', 'message'] as const))('--mode %s --timeout 300: gives up, exit 1, ETIMEDOUT on stderr', async (mode) => {
     const name = uniqueName('wp-cli-timeout');
     const got = await silent(name, mode);

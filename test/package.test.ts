@@ -6,7 +6,9 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { brokenLinks } from './helpers/links.js';
 import { removeChildDir } from './helpers/index.js';
+import { markdownFiles } from './helpers/readme.js';
 
 const dir = process.env.WINPIPE_PACKED_DIR;
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -67,6 +69,13 @@ describe.skipIf(!dir)('packed tarball (WINPIPE_PACKED_DIR is set by npm test)', 
     const installed = (JSON.parse(readFileSync(join(dir!, 'node_modules', 'winpipe', 'package.json'), 'utf8')) as { version: string }).version;
     const v = spawnSync(link, ['--version'], { cwd: dir, encoding: 'utf8' });
     expect({ status: v.status, out: v.stdout }).toEqual({ status: 0, out: `${installed}\n` });
+  });
+
+  it('ships docs/ and BENCHMARKS.md: every relative link of its Markdown works inside the installed package', () => {
+    const pkgDir = join(dir!, 'node_modules', 'winpipe');
+    const files = [...markdownFiles(pkgDir), 'BENCHMARKS.md'];
+    expect(files).toEqual(expect.arrayContaining(['README.md', 'docs/anonymous-pipes.md', 'docs/named-pipes.md', 'BENCHMARKS.md']));
+    expect(brokenLinks(pkgDir, files)).toEqual([]);
   });
 
   it('works through require', () => {

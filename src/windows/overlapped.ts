@@ -1,7 +1,7 @@
 /**
  * Overlapped I/O completed on the JS thread without holding a thread-pool thread per operation.
  *
- * The engine (README "Windows I/O engine"): one I/O completion port for the whole process.
+ * The engine (docs/architecture.md, "How named pipes work on Windows"): one I/O completion port for the whole process.
  * - Every handle a slot serves is associated with the port once, with
  *   `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE`: an operation that
  *   completes at once costs its one system call and nothing else (no event, no packet, no wait).

@@ -147,6 +147,30 @@ describe('names and modes', () => {
     await expect(connect(name, { mode: 'message' })).rejects.toMatchObject({ code: 'EPROTOTYPE' });
   });
 
+  // Only a message client is checked: a byte client of a message pipe connects, each of its writes
+  // is one message to the server, and it reads the server's messages as one stream of bytes.
+  it('a byte-mode client of a message-mode server connects and reads the messages as bytes', async () => {
+    const name = uniqueName();
+    let resolveReceived!: (m: Buffer) => void;
+    const received = new Promise<Buffer>((resolve) => (resolveReceived = resolve));
+    const server = createServer({ mode: 'message' }, async (conn) => {
+      await conn.writeMessage(Buffer.from('one'));
+      await conn.writeMessage(Buffer.from('two'));
+      for await (const m of conn.messages()) resolveReceived(m);
+    });
+    servers.push(server);
+    await server.listen(name);
+    const c = await client(name);
+    expect(c.mode).toBe('byte');
+    let bytes = '';
+    c.on('data', (d: Buffer) => (bytes += d));
+    c.write('ping');
+    expect((await within(received, 10_000, 'the server got the client write as one message')).toString()).toBe('ping');
+    const deadline = Date.now() + 10_000;
+    while (bytes.length < 6 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(bytes).toBe('onetwo');
+  });
+
   it('a message longer than the 64 KiB read buffer is reassembled from ERROR_MORE_DATA pieces', async () => {
     const name = uniqueName();
     let resolveReceived!: (m: Buffer) => void;
