@@ -14,7 +14,13 @@ import { emitted, exampleSnippets, readmeSnippets, type Snippet } from './helper
 const packed = process.env.WINPIPE_PACKED_DIR;
 const here = fileURLToPath(import.meta.url);
 const repo = resolve(dirname(here), '..');
-const snippets: Snippet[] = [...readmeSnippets(join(repo, 'README.md')), ...exampleSnippets(join(repo, 'examples'))];
+/** docs/ pages whose blocks run as the README's do. */
+const DOC_PAGES = ['docs/passing-ends.md'];
+const snippets: Snippet[] = [
+  ...readmeSnippets(join(repo, 'README.md')),
+  ...DOC_PAGES.flatMap((page) => readmeSnippets(join(repo, page), page)),
+  ...exampleSnippets(join(repo, 'examples')),
+];
 const RUN_LIMIT_MS = 20_000;
 const platform = process.platform === 'win32' ? 'win32' : 'posix';
 
@@ -82,6 +88,7 @@ describe.skipIf(!packed)('README blocks and examples/ against the packed tarball
   it('finds the README blocks and the examples', () => {
     expect(snippets.filter((s) => s.origin.startsWith('README')).length).toBeGreaterThanOrEqual(6);
     expect(snippets.filter((s) => s.origin.startsWith('examples')).length).toBeGreaterThanOrEqual(4);
+    for (const page of DOC_PAGES) expect(snippets.filter((s) => s.origin.startsWith(`${page}:`)).length, page).toBeGreaterThanOrEqual(1);
   });
 
   it('the type check itself ran: every diagnostic names a snippet, every snippet was emitted', () => {

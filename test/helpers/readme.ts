@@ -48,8 +48,12 @@ function parseHarness(text: string | undefined, origin: string): Harness {
   }
 }
 
-/** The README's ```ts / ```js blocks that import winpipe, with their harness lines. */
-export function readmeSnippets(readmePath: string): Snippet[] {
+/**
+ * The ```ts / ```js blocks that import winpipe, with their harness lines, of the README or of a
+ * page under docs/ (`label` is its path in the repository, for test names and file names).
+ */
+export function readmeSnippets(readmePath: string, label = 'README.md'): Snippet[] {
+  const stem = label === 'README.md' ? 'readme' : label.replace(/\.md$/, '').replace(/[^a-z0-9]+/gi, '-');
   const lines = readFileSync(readmePath, 'utf8').split(/\r?\n/);
   const out: Snippet[] = [];
   for (let i = 0; i < lines.length; i++) {
@@ -67,8 +71,8 @@ export function readmeSnippets(readmePath: string): Snippet[] {
     let h = start - 1;
     while (h >= 0 && lines[h]!.trim() === '') h--;
     const m = h >= 0 ? /^<!--\s*readme-test:\s*(\{.*\})\s*-->\s*$/.exec(lines[h]!) : null;
-    const origin = `README.md:${start + 1}`;
-    out.push({ origin, file: `readme-${start + 1}.${lang === 'ts' ? 'ts' : 'mjs'}`, code, harness: parseHarness(m?.[1], origin) });
+    const origin = `${label}:${start + 1}`;
+    out.push({ origin, file: `${stem}-${start + 1}.${lang === 'ts' ? 'ts' : 'mjs'}`, code, harness: parseHarness(m?.[1], origin) });
   }
   return out;
 }
