@@ -32,7 +32,7 @@ import {
 const wineDir = path.join(repoRoot, '.wine');
 const prefix = path.join(wineDir, 'prefix');
 // What `test` and `exec` copy into the stage (stale copies are deleted first).
-const SYNC = ['src', 'test', 'scripts', 'benchmarks', 'examples', 'README.md', 'dist', 'tsconfig.json', 'vitest.config.ts', 'package.json'];
+const SYNC = ['src', 'test', 'scripts', 'benchmarks', 'examples', 'README.md', 'docs', 'dist', 'tsconfig.json', 'vitest.config.ts', 'package.json'];
 
 function wineEnv(extra = {}) {
   // WINPIPE_WINEDEBUG (e.g. +server, to count wineserver requests) overrides the silence.
