@@ -195,7 +195,15 @@ function channelFrom(conn: PipeConnection, peerPid: number | undefined): HandleC
   return new HandleChannel(new PosixHandleCore(fd, posixBackend, peerPid));
 }
 
-/** The events of a {@link HandleServer}. */
+/**
+ * The events of a {@link HandleServer}, with their arguments: `'channel'` (a client connected),
+ * `'listening'`, `'close'` and `'error'`, as a `PipeServer`'s.
+ *
+ * @example
+ * ```ts
+ * server.on('channel', (...[channel]: HandleServerEvents['channel']) => console.log(channel.peerPid));
+ * ```
+ */
 export interface HandleServerEvents {
   channel: [channel: HandleChannel];
   listening: [];
@@ -253,16 +261,19 @@ export class HandleServer extends EventEmitter<HandleServerEvents> {
     return this.#server.close();
   }
 
+  /** Keeps the process alive while listening (the default), as `net.Server.ref()`. */
   ref(): this {
     this.#server.ref();
     return this;
   }
 
+  /** Lets the process exit while only this server is left, as `net.Server.unref()`. */
   unref(): this {
     this.#server.unref();
     return this;
   }
 
+  /** Same as {@link HandleServer.close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
