@@ -365,6 +365,19 @@ export interface PipeConnectionFields {
   writeMessage(data: ArrayBufferView): Promise<void>;
   /** Every message until end of stream (byte mode: every chunk). */
   messages(): AsyncIterableIterator<Buffer>;
+  /**
+   * Keeps the process alive while this connection waits for data (the default), as
+   * `net.Socket.ref()` does. Both modes have it, so code that holds a {@link PipeConnection} of
+   * either mode can call it.
+   *
+   * @example
+   * ```ts
+   * conn.unref(); // a connection that should not keep a CLI running on its own
+   * ```
+   */
+  ref(): this;
+  /** Lets the process exit although this connection is open (see {@link PipeConnectionFields.ref}). */
+  unref(): this;
 }
 
 /**

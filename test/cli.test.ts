@@ -536,7 +536,7 @@ describe('winpipe ls', () => {
     }
   });
 
-  it.skipIf(underWine)('lists a pipe being served, by the path relay and send accept (Wine: FindFirstFileW on \\\\.\\pipe\\ fails with error 66 under Wine 8)', async () => {
+  it.skipIf(underWine)('lists a pipe being served, by the path relay and send accept (Wine: FindFirstFileW on \\\\.\\pipe\\ fails with error 66 under Wine 8 and 10)', async () => {
     const name = uniqueName('wp-cli-ls');
     const server = await serveHere(name, 'byte', () => {});
     const r = await runCli(['ls']);
@@ -558,7 +558,7 @@ describe('winpipe ls', () => {
     }
   });
 
-  it.runIf(underWine)('where the system cannot list pipes (Wine 8: error 66), one line on stderr and exit 1', async () => {
+  it.runIf(underWine)('where the system cannot list pipes (Wine 8 and 10: error 66), one line on stderr and exit 1', async () => {
     const r = await runCli(['ls']);
     expect(r.code).toBe(1);
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);

@@ -10,9 +10,8 @@ import { WindowsHandleCore, openPeerProcess } from '../src/windows/handles.js';
 import * as k32 from '../src/windows/kernel32.js';
 import { connect, createServer, type MessagePipeConnection } from '../src/index.js';
 import { socketFd } from '../src/posix/socket.js';
-import { processHandleCount } from './reliability/helpers.js';
 import { bundle } from './helpers/bundle.js';
-import { codeOf, collect, exited, fixturesDir, isWindows, readAll, spawnFixture, syncCode, trackedPipes, underWine, uniqueName, within } from './helpers/index.js';
+import { codeOf, collect, exited, fixturesDir, isWindows, processHandleCount, readAll, spawnFixture, syncCode, trackedPipes, uniqueName, within } from './helpers/index.js';
 
 const pipe = trackedPipes();
 const servers: HandleServer[] = [];
@@ -244,15 +243,15 @@ describe.runIf(!isWindows)('POSIX: what arrives malformed is closed, and fails t
 });
 
 describe('nothing leaks', () => {
-  /** Linux: open descriptors; Windows: GetProcessHandleCount. */
+  /** Linux: open descriptors; Windows: the process's handles (under Wine counted with GetHandleInformation: test/helpers). */
   async function count(): Promise<number> {
     await new Promise((r) => setTimeout(r, 50));
-    return isWindows ? (await processHandleCount())! : fdCount();
+    return isWindows ? processHandleCount()! : fdCount();
   }
   // Windows: the handle count moves by a few on its own (thread-pool threads); a leak here is +100 or more.
   const slack = isWindows ? 32 : 0;
-  const runs = isWindows ? !underWine && true : process.platform === 'linux';
-  const why = isWindows ? ' (skipped under Wine: GetProcessHandleCount answers 0 there)' : process.platform === 'linux' ? '' : ' (Linux only: counts /proc/self/fd)';
+  const runs = isWindows || process.platform === 'linux';
+  const why = runs ? '' : ' (Linux and Windows only: counts /proc/self/fd or the process handles)';
 
   it.runIf(runs)(`100 ends sent, received and closed, and 100 sent and never received, leave the open handle count as it was${why}`, async () => {
     // One round first: the first channel loads libraries and makes process-wide buffers.

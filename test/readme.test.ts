@@ -9,6 +9,7 @@ import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { removeChildDir } from './helpers/index.js';
 import { emitted, exampleSnippets, readmeSnippets, type Snippet } from './helpers/readme.js';
 
 const packed = process.env.WINPIPE_PACKED_DIR;
@@ -81,8 +82,9 @@ describe.skipIf(!packed)('README blocks and examples/ against the packed tarball
     diagnostics = `${r.stdout}${r.stderr}`;
   }, 180_000);
 
-  afterAll(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
+  afterAll(async () => {
+    // tsc ran in it.
+    if (dir) await removeChildDir(dir);
   });
 
   it('finds the README blocks and the examples', () => {
@@ -142,7 +144,8 @@ describe.skipIf(!packed)('README blocks and examples/ against the packed tarball
       } finally {
         peer?.kill('SIGKILL');
         clean();
-        rmSync(cwd, { recursive: true, force: true });
+        // The block (and its peer, just killed) ran in it.
+        await removeChildDir(cwd);
       }
     }, RUN_LIMIT_MS + 15_000);
   }

@@ -261,13 +261,12 @@ export class WindowsHandleCore {
     }
   }
 
-  // Both connection kinds have them (a net.Socket, a MessageConnection); the shared type does not say so.
   ref(): void {
-    (this.#conn as unknown as { ref(): void }).ref();
+    this.#conn.ref();
   }
 
   unref(): void {
-    (this.#conn as unknown as { unref(): void }).unref();
+    this.#conn.unref();
   }
 
   close(): void {

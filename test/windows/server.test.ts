@@ -85,7 +85,7 @@ describe('security', () => {
     await expect(createServer({ security: { sddl: 'not sddl' } }).listen(uniqueName())).rejects.toMatchObject({ code: 'EINVAL' });
   });
 
-  it.skipIf(underWine)('a DACL without the current user denies it: connect fails with EACCES (Wine 8 does not enforce DACLs for the same user)', async () => {
+  it.skipIf(underWine)('a DACL without the current user denies it: connect fails with EACCES (Wine 8 and 10 do not enforce DACLs for the same user)', async () => {
     const name = uniqueName();
     await listen({ security: { sddl: 'D:P(A;;GA;;;SY)' } }, name);
     await expect(connect(name)).rejects.toMatchObject({ code: 'EACCES', win32Code: 'ERROR_ACCESS_DENIED' });
@@ -108,7 +108,7 @@ describe('first instance', () => {
     }
   });
 
-  it.skipIf(underWine)('FILE_FLAG_FIRST_PIPE_INSTANCE itself refuses an existing name (Wine 8 does not enforce FIRST_PIPE_INSTANCE)', () => {
+  it.skipIf(underWine)('FILE_FLAG_FIRST_PIPE_INSTANCE itself refuses an existing name (Wine 8 and 10 do not enforce FIRST_PIPE_INSTANCE)', () => {
     const path = `\\\\.\\pipe\\${uniqueName()}`;
     const a = k.CreateNamedPipeW(path, k.PIPE_ACCESS_DUPLEX, k.PIPE_TYPE_BYTE, k.PIPE_UNLIMITED_INSTANCES, 4096, 4096, 0, null);
     try {
