@@ -238,3 +238,4 @@ export { createFifo, openFifo, type CreateFifoOptions, type OpenFifoOptions } fr
 export { spawnWithHandles, type HandleChild, type HandleSource, type SpawnWithHandlesOptions } from './spawn.js';
 export { adoptEnd } from './adopt.js';
 export { listPipes, type PipeInfo } from './list.js';
+export { createHandleServer, connectHandleChannel, HandleChannel, HandleServer, type HandleServerEvents, type HandleChannelIoOptions, type ConnectHandleChannelOptions } from './handles.js';

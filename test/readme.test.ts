@@ -17,6 +17,8 @@ const packed = process.env.WINPIPE_PACKED_DIR;
 const here = fileURLToPath(import.meta.url);
 const repo = resolve(dirname(here), '..');
 const snippets: Snippet[] = [...docSnippets(repo), ...exampleSnippets(join(repo, 'examples'))];
+/** docs/ pages that must hold at least one runnable block. */
+const DOC_PAGES = ['docs/passing-ends.md'];
 const RUN_LIMIT_MS = 20_000;
 const platform = process.platform === 'win32' ? 'win32' : 'posix';
 
@@ -87,6 +89,7 @@ describe.skipIf(!packed)('README and docs/ blocks and examples/ against the pack
     expect(snippets.filter((s) => s.origin.startsWith('README')).length).toBeGreaterThanOrEqual(3);
     expect(snippets.filter((s) => s.origin.startsWith('docs/')).length).toBeGreaterThanOrEqual(15);
     expect(snippets.filter((s) => s.origin.startsWith('examples')).length).toBeGreaterThanOrEqual(4);
+    for (const page of DOC_PAGES) expect(snippets.filter((s) => s.origin.startsWith(`${page}:`)).length, page).toBeGreaterThanOrEqual(1);
   });
 
   it('the type check itself ran: every diagnostic names a snippet, every snippet was emitted', () => {

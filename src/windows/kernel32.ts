@@ -224,6 +224,8 @@ export const DuplicateHandle: (
 export const GetCurrentProcess: () => HANDLE = bind('HANDLE __stdcall GetCurrentProcess()');
 
 export const PROCESS_QUERY_LIMITED_INFORMATION = 0x1000;
+/** `PROCESS_DUP_HANDLE`: what {@link DuplicateHandle} needs on a process handle to duplicate into (or out of) that process. */
+export const PROCESS_DUP_HANDLE = 0x0040;
 export const PROCESS_QUERY_INFORMATION = 0x0400;
 
 /** `HANDLE OpenProcess(DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwProcessId)`. Returns NULL (0n) on failure. */
