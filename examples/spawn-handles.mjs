@@ -12,8 +12,9 @@ const child =
   process.platform === 'win32'
     ? spawnWithHandles(process.argv[2] ?? 'writefile.exe', ([handle]) => [handle, 'hello from a Win32 child'], { handles: [writer], stdio: 'inherit' })
     : spawnWithHandles('sh', ([fd]) => ['-c', `echo "hello from sh, writing to its fd ${fd}" >&${fd}`], { handles: [writer], stdio: 'inherit' });
+// Listen before reading: under Wine the child is usually reported gone before the reader's end of file.
+child.on('exit', (code) => console.log(`\nchild exited with ${code}`));
 writer.close(); // the child has its own copy; ours must go for end of file
 let chunk;
 while ((chunk = await reader.read()).length > 0) process.stdout.write(chunk);
 reader.close();
-child.on('exit', (code) => console.log(`\nchild exited with ${code}`));

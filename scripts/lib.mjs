@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -14,6 +15,59 @@ export function cacheDir() {
   const dir = path.join(base, 'winpipe-wine');
   fs.mkdirSync(dir, { recursive: true });
   return dir;
+}
+
+/**
+ * Take a lock file holding our pid; a dead holder's lock is taken over. Waits (saying so once,
+ * with `what`) while a live process holds it. Resolves with a function that releases it; it is
+ * also released when the process exits.
+ */
+export async function acquireLock(file, what) {
+  let said = false;
+  for (;;) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+      const release = () => {
+        try {
+          if (fs.readFileSync(file, 'utf8') === String(process.pid)) fs.rmSync(file);
+        } catch {
+          /* gone */
+        }
+        process.off('exit', release);
+      };
+      process.on('exit', release);
+      return release;
+    } catch (err) {
+      if (err.code !== 'EEXIST') throw err;
+    }
+    let holder = NaN;
+    try {
+      holder = Number(fs.readFileSync(file, 'utf8'));
+    } catch {
+      continue; // released between our two calls
+    }
+    let alive = false;
+    if (holder > 0) {
+      try {
+        process.kill(holder, 0);
+        alive = true;
+      } catch (err) {
+        alive = err.code === 'EPERM';
+      }
+    }
+    if (!alive) {
+      // A pid of 0 or garbage is a lock written half: only its writer can still be about to finish it.
+      if (!(holder > 0) && Date.now() - fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs < 5000) {
+        await sleep(200);
+        continue;
+      }
+      fs.rmSync(file, { force: true });
+      continue;
+    }
+    if (!said) log(`${what}: waiting for pid ${holder} (${file})`);
+    said = true;
+    await sleep(1000);
+  }
 }
 
 export function log(msg) {

@@ -77,17 +77,23 @@ export function runtimeBinary(name) {
   return bin;
 }
 
-/** A folder whose node_modules holds `execa@10`, installed on first use. */
-export function execa10Dir() {
-  const dir = path.join(runtimesCacheDir(), `execa-${PINNED.execa10}`);
+/**
+ * A folder whose node_modules holds `execa@10`, installed on first use: `dir` when given, else
+ * WINPIPE_EXECA10_DIR (set by scripts/wine.mjs for node.exe, which has no npm to install with:
+ * the host installs it into the checkout's .wine/ first), else the cache.
+ */
+export function execa10Dir(dir = process.env.WINPIPE_EXECA10_DIR || path.join(runtimesCacheDir(), `execa-${PINNED.execa10}`)) {
   const stamp = path.join(dir, '.installed');
-  if (fs.existsSync(stamp)) return dir;
+  if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8').startsWith(`${PINNED.execa10} `)) return dir;
+  if (process.env.WINPIPE_EXECA10_DIR && dir === process.env.WINPIPE_EXECA10_DIR) {
+    throw new ScriptError(`WINPIPE_EXECA10_DIR=${dir} holds no execa@${PINNED.execa10}`);
+  }
   log(`execa10: npm install execa@${PINNED.execa10} into ${dir}`);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'package.json'), '{"private":true}\n');
   npm(['install', `execa@${PINNED.execa10}`, '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir });
-  fs.writeFileSync(stamp, new Date().toISOString());
+  fs.writeFileSync(stamp, `${PINNED.execa10} ${new Date().toISOString()}`);
   return dir;
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // What a spawnWithHandles costs against child_process.spawn of the same child, in one run,
-// interleaved (README "Handing a pipe to any child"). Each round starts the child and waits for
+// interleaved (docs/spawn.md "Handing a pipe to any child"). Each round starts the child and waits for
 // its exit; the synchronous call alone is timed too.
 //
 //   npm run build && node scripts/wine.mjs exec scripts/spawn-cost.mjs [rounds]   (Windows, Wine)

@@ -3,12 +3,15 @@
 //
 //   node scripts/test.mjs [vitest args...]    e.g. `npm test -- test/server.test.ts`
 //
-// The last line printed is the total over both runs: `N passed, N failed, N skipped`.
-// REQUIRE_WINE=1 turns a missing `wine` into a failure (CI sets it).
+// The last line printed is the total over every run: `N passed, N failed, N skipped`, with one
+// line per run above it (the host, then one per node.exe version under Wine).
+// REQUIRE_WINE=1 turns a missing Wine into a failure (CI sets it). WINE_NODE_VERSION (e.g. `24,26`)
+// and WINPIPE_WINE_BED are passed on to scripts/wine.mjs, which says what they do.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { bedBlocker } from './wine-bed.mjs';
 import {
   buildAndPack,
   cacheDir,
@@ -35,7 +38,8 @@ let tgz = null;
 const env = { ...process.env };
 try {
   tgz = buildAndPack();
-  if (tgz) env.WINPIPE_PACKED_DIR = installPacked(tgz, path.join(cacheDir(), 'packed-host'));
+  // In the checkout, so that checkouts testing at the same time do not install over each other.
+  if (tgz) env.WINPIPE_PACKED_DIR = installPacked(tgz, path.join(repoRoot, '.wine', 'packed-host'));
 } catch (err) {
   log(`pack: ${err.message}`);
   summary.push('pack: build, pack or install of the tarball failed; counted as 1 failed');
@@ -59,7 +63,7 @@ add(hostCounts);
 // 3. The Windows path under Wine.
 if (process.platform === 'win32') {
   summary.push('wine: not needed on Windows (the host run is the Windows path)');
-} else if (onPath('wine')) {
+} else if (onPath('wine') || (process.env.WINPIPE_WINE_BED !== 'off' && !bedBlocker(cacheDir()))) {
   const countsFile = path.join(repoRoot, '.wine', 'last-counts.json');
   fs.rmSync(countsFile, { force: true });
   const wineEnv = { ...process.env };
@@ -76,15 +80,30 @@ if (process.platform === 'win32') {
     wineCounts = { passed: 0, failed: 1, skipped: 0 };
     summary.push(`wine: scripts/wine.mjs exited with ${wine.status ?? wine.signal} before counting; counted as 1 failed`);
   }
-  summary.push(countsLine('wine', wineCounts));
-  add(wineCounts);
-} else if (process.env.REQUIRE_WINE === '1') {
-  summary.push('wine: not found on PATH, and REQUIRE_WINE=1 requires it (Debian: apt-get install -y wine64); counted as 1 failed');
-  add({ passed: 0, failed: 1, skipped: 0 });
+  if (wineCounts.unavailable) {
+    noWine(wineCounts.unavailable);
+  } else {
+    // One line per node.exe version (wine.mjs writes `runs`), then they count once each.
+    for (const r of wineCounts.runs ?? [{ label: 'wine', ...wineCounts }]) summary.push(countsLine(r.label, r));
+    add(wineCounts);
+  }
 } else {
-  summary.push('wine: not found on PATH; the Windows path was not tested (set REQUIRE_WINE=1 to make this an error)');
+  noWine(`no Wine 10 bed (${bedWhy()}) and no wine on PATH`);
 }
 discardPack(tgz);
+
+function bedWhy() {
+  return process.env.WINPIPE_WINE_BED === 'off' ? 'WINPIPE_WINE_BED=off' : bedBlocker(cacheDir());
+}
+
+function noWine(why) {
+  if (process.env.REQUIRE_WINE === '1') {
+    summary.push(`wine: ${why}, and REQUIRE_WINE=1 requires one; counted as 1 failed`);
+    add({ passed: 0, failed: 1, skipped: 0 });
+  } else {
+    summary.push(`wine: ${why}; the Windows path was not tested (set REQUIRE_WINE=1 to make this an error)`);
+  }
+}
 
 log('');
 for (const line of summary) log(line);

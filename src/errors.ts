@@ -189,7 +189,7 @@ const WIN32_TO_UV: Record<number, string> = {
   50: 'ENOTSUP',
   53: 'ENOENT',
   64: 'ECONNRESET',
-  // FindFirstFileW on \\.\pipe\ under Wine 8: the pipe device does not support listing.
+  // FindFirstFileW on \\.\pipe\ under Wine 8 and 10: the pipe device does not support listing.
   66: 'ENOTSUP',
   87: 'EINVAL',
   109: 'EPIPE',

@@ -252,3 +252,4 @@ export { spawnWithHandles, type HandleChild, type HandleSource, type SpawnWithHa
 export { adoptEnd } from './adopt.js';
 export { listPipes, type PipeInfo } from './list.js';
 export type { AccessPolicy, AccessPrincipal, IntegrityLevel } from './access.js';
+export { createHandleServer, connectHandleChannel, HandleChannel, HandleServer, type HandleServerEvents, type HandleChannelIoOptions, type ConnectHandleChannelOptions } from './handles.js';

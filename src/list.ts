@@ -37,7 +37,7 @@ export interface PipeInfo {
  * - Windows: every pipe in `\\.\pipe\` (FindFirstFileW / FindNextFileW), whoever serves it, with
  *   its instance count. Not its owner, its server's pid, or whether an instance is free: those
  *   need a connection. A pipe's entry exists from its first `CreateNamedPipeW` until its last
- *   instance closes. Under Wine 8 the pipe device cannot be listed (error 66): it rejects with
+ *   instance closes. Under Wine (8 and 10) the pipe device cannot be listed (error 66): it rejects with
  *   `ENOTSUP`.
  * - POSIX: only what winpipe serves for this user: the sockets in its private directory and in
  *   the one for `security: 'everyone'` (as `pipePath` finds them; a directory `connect` would

@@ -246,7 +246,7 @@ export class MessageConnection extends Duplex implements PipeConnection {
     const reason = err ?? closedError('read');
     for (const w of this.#waiters.splice(0)) w.reject(reason);
     // 'close' only once the OS handle is gone: a server that makes its next instance on 'close'
-    // must not find the old one still counted (issue 10, case 6).
+    // must not find the old one still counted (ERROR_PIPE_BUSY for the new instance).
     if (released) released.then(() => callback(err), () => callback(err));
     else callback(err);
   }

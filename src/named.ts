@@ -289,9 +289,12 @@ export interface ConnectOptions {
    */
   allowHalfOpen?: boolean;
   /**
-   * Must match the server's mode. Default `'byte'`. Windows refuses a mismatch (`EPROTOTYPE`),
-   * except a message-mode client of a byte server with `halfClose` (whose pipe is message-type);
-   * a Unix socket cannot tell, and the bytes are misread.
+   * Should match the server's mode. Default `'byte'`. Windows checks a message-mode client only: on
+   * a byte server's pipe it fails with `EPROTOTYPE` (but a byte server with `halfClose` has a
+   * message-type pipe, so it connects). A byte-mode client of a message server connects: each of
+   * its writes is one message to the server, and it reads the server's messages as one byte
+   * stream. A Unix socket cannot tell either way, and the bytes are misread (the length prefixes
+   * of message mode are read as data).
    */
   mode?: PipeMode;
   /** Default `'duplex'`. `'read'` / `'write'`: the other direction is ended at once on our side. */
@@ -414,6 +417,19 @@ export interface PipeConnectionFields {
   writeMessage(data: ArrayBufferView): Promise<void>;
   /** Every message until end of stream (byte mode: every chunk). */
   messages(): AsyncIterableIterator<Buffer>;
+  /**
+   * Keeps the process alive while this connection waits for data (the default), as
+   * `net.Socket.ref()` does. Both modes have it, so code that holds a {@link PipeConnection} of
+   * either mode can call it.
+   *
+   * @example
+   * ```ts
+   * conn.unref(); // a connection that should not keep a CLI running on its own
+   * ```
+   */
+  ref(): this;
+  /** Lets the process exit although this connection is open (see {@link PipeConnectionFields.ref}). */
+  unref(): this;
 }
 
 /**

@@ -246,7 +246,7 @@ describe('winpipe send to a server that never answers', () => {
   });
 
   // A Windows byte pipe has no half-close: there send's reply ends 50 ms after the server goes
-  // quiet (libuv's EOF timer, see README), so it never waits for a silent byte server.
+  // quiet (libuv's EOF timer, see docs/cli.md), so it never waits for a silent byte server.
   it.each(isWindows ? (['message'] as const) : (['byte', 'message'] as const))('--mode %s --timeout 300: gives up, exit 1, ETIMEDOUT on stderr', async (mode) => {
     const name = uniqueName('wp-cli-timeout');
     const got = await silent(name, mode);
@@ -536,7 +536,7 @@ describe('winpipe ls', () => {
     }
   });
 
-  it.skipIf(underWine)('lists a pipe being served, by the path relay and send accept (Wine: FindFirstFileW on \\\\.\\pipe\\ fails with error 66 under Wine 8)', async () => {
+  it.skipIf(underWine)('lists a pipe being served, by the path relay and send accept (Wine: FindFirstFileW on \\\\.\\pipe\\ fails with error 66 under Wine 8 and 10)', async () => {
     const name = uniqueName('wp-cli-ls');
     const server = await serveHere(name, 'byte', () => {});
     const r = await runCli(['ls']);
@@ -558,7 +558,7 @@ describe('winpipe ls', () => {
     }
   });
 
-  it.runIf(underWine)('where the system cannot list pipes (Wine 8: error 66), one line on stderr and exit 1', async () => {
+  it.runIf(underWine)('where the system cannot list pipes (Wine 8 and 10: error 66), one line on stderr and exit 1', async () => {
     const r = await runCli(['ls']);
     expect(r.code).toBe(1);
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);

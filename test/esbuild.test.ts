@@ -1,4 +1,4 @@
-// README "Bundlers and Electron": the esbuild recipe, both forms. A small app is bundled from a
+// docs/platforms.md "Bundlers and Electron": the esbuild recipe, both forms. A small app is bundled from a
 // project that installed the packed tarball, the bundle is copied to a directory with no
 // node_modules but koffi's one native package (as the recipe says), and run there.
 import { spawnSync } from 'node:child_process';
@@ -20,7 +20,7 @@ reader.close(); writer.close();
 console.log(b.toString());
 `;
 
-// The options the README gives (its command lines, as esbuild's API). CJS: koffi's CommonJS entry
+// The options docs/platforms.md gives (its command lines, as esbuild's API). CJS: koffi's CommonJS entry
 // finds its native module only by paths relative to its own file, which a bundle no longer has;
 // its ES entry requires the platform package by name, so the CJS recipe bundles that entry and
 // supplies import.meta.
@@ -43,7 +43,7 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-describe.skipIf(!packed)('esbuild recipe (README "Bundlers and Electron")', () => {
+describe.skipIf(!packed)('esbuild recipe (docs/platforms.md "Bundlers and Electron")', () => {
   for (const [form, f] of Object.entries(FORMS)) {
     it(`a ${form.toUpperCase()} bundle runs far from node_modules, with only ${native} beside it`, () => {
       const src = mkdtempSync(join(packed!, 'esbuild-'));

@@ -1,11 +1,14 @@
 // The packed tarball (npm pack) works as an installed dependency through both import and require.
 // scripts/test.mjs (host) and scripts/wine.mjs (Windows) install it and pass WINPIPE_PACKED_DIR.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { brokenLinks } from './helpers/links.js';
+import { removeChildDir } from './helpers/index.js';
+import { markdownFiles } from './helpers/readme.js';
 
 const dir = process.env.WINPIPE_PACKED_DIR;
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -68,6 +71,13 @@ describe.skipIf(!dir)('packed tarball (WINPIPE_PACKED_DIR is set by npm test)', 
     expect({ status: v.status, out: v.stdout }).toEqual({ status: 0, out: `${installed}\n` });
   });
 
+  it('ships docs/ and BENCHMARKS.md: every relative link of its Markdown works inside the installed package', () => {
+    const pkgDir = join(dir!, 'node_modules', 'winpipe');
+    const files = [...markdownFiles(pkgDir), 'BENCHMARKS.md'];
+    expect(files).toEqual(expect.arrayContaining(['README.md', 'docs/anonymous-pipes.md', 'docs/named-pipes.md', 'BENCHMARKS.md']));
+    expect(brokenLinks(pkgDir, files)).toEqual([]);
+  });
+
   it('works through require', () => {
     const code = `
       const w = require('winpipe');
@@ -118,14 +128,15 @@ describe.skipIf(!dir)('types of the packed tarball under each moduleResolution',
     ['node10', { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: true }, 'use.ts'],
   ];
   for (const [name, options, file] of cases) {
-    it(`every entry point type-checks with moduleResolution ${name}`, () => {
+    it(`every entry point type-checks with moduleResolution ${name}`, async () => {
       const project = mkdtempSync(join(dir!, 'types-'));
       try {
         const r = tscIn(project, options, file);
         expect(r.out).toBe('');
         expect(r.status).toBe(0);
       } finally {
-        rmSync(project, { recursive: true, force: true });
+        // tsc ran in it.
+        await removeChildDir(project);
       }
     });
   }

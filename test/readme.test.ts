@@ -1,4 +1,5 @@
-// Every README block that imports winpipe, and every file of examples/, as a user gets it: pasted
+// Every block that imports winpipe in README.md and docs/**/*.md, and every file of examples/, as a
+// user gets it: pasted
 // into a project that installed the packed tarball, type-checked (strict, module/moduleResolution
 // nodenext), run, and exiting 0 by itself within 20 s. The harness lines are described in
 // test/helpers/readme.ts. WINPIPE_PACKED_DIR is set by npm test (host) and scripts/wine.mjs.
@@ -9,17 +10,15 @@ import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { emitted, exampleSnippets, readmeSnippets, type Snippet } from './helpers/readme.js';
+import { removeChildDir } from './helpers/index.js';
+import { docSnippets, emitted, exampleSnippets, type Snippet } from './helpers/readme.js';
 
 const packed = process.env.WINPIPE_PACKED_DIR;
 const here = fileURLToPath(import.meta.url);
 const repo = resolve(dirname(here), '..');
-const snippets: Snippet[] = [
-  ...readmeSnippets(join(repo, 'README.md')),
-  // The docs pages with runnable blocks, in the same format.
-  ...readmeSnippets(join(repo, 'docs', 'access.md'), 'docs/access.md'),
-  ...exampleSnippets(join(repo, 'examples')),
-];
+const snippets: Snippet[] = [...docSnippets(repo), ...exampleSnippets(join(repo, 'examples'))];
+/** docs/ pages that must hold at least one runnable block. */
+const DOC_PAGES = ['docs/passing-ends.md'];
 const RUN_LIMIT_MS = 20_000;
 const platform = process.platform === 'win32' ? 'win32' : 'posix';
 
@@ -43,6 +42,7 @@ function envFor(s: Snippet): NodeJS.ProcessEnv {
 
 /** Why this snippet cannot run here, or null. */
 function skipReason(s: Snippet): string | null {
+  if (s.harness.skip) return s.harness.skip;
   if (s.harness.platform && s.harness.platform !== platform) return `for ${s.harness.platform} only (type-checked here)`;
   const env = envFor(s);
   const pathVar = env[Object.keys(env).find((k) => k.toUpperCase() === 'PATH') ?? 'PATH'];
@@ -51,7 +51,7 @@ function skipReason(s: Snippet): string | null {
   return null;
 }
 
-describe.skipIf(!packed)('README blocks and examples/ against the packed tarball', () => {
+describe.skipIf(!packed)('README and docs/ blocks and examples/ against the packed tarball', () => {
   beforeAll(() => {
     // Inside the packed project, so `winpipe` resolves to node_modules/winpipe as in a user's project.
     dir = mkdtempSync(join(packed!, 'readme-'));
@@ -80,13 +80,16 @@ describe.skipIf(!packed)('README blocks and examples/ against the packed tarball
     diagnostics = `${r.stdout}${r.stderr}`;
   }, 180_000);
 
-  afterAll(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
+  afterAll(async () => {
+    // tsc ran in it.
+    if (dir) await removeChildDir(dir);
   });
 
-  it('finds the README blocks and the examples', () => {
-    expect(snippets.filter((s) => s.origin.startsWith('README')).length).toBeGreaterThanOrEqual(6);
+  it('finds the README blocks, the docs/ blocks and the examples', () => {
+    expect(snippets.filter((s) => s.origin.startsWith('README')).length).toBeGreaterThanOrEqual(3);
+    expect(snippets.filter((s) => s.origin.startsWith('docs/')).length).toBeGreaterThanOrEqual(15);
     expect(snippets.filter((s) => s.origin.startsWith('examples')).length).toBeGreaterThanOrEqual(4);
+    for (const page of DOC_PAGES) expect(snippets.filter((s) => s.origin.startsWith(`${page}:`)).length, page).toBeGreaterThanOrEqual(1);
   });
 
   it('the type check itself ran: every diagnostic names a snippet, every snippet was emitted', () => {
@@ -140,7 +143,8 @@ describe.skipIf(!packed)('README blocks and examples/ against the packed tarball
       } finally {
         peer?.kill('SIGKILL');
         clean();
-        rmSync(cwd, { recursive: true, force: true });
+        // The block (and its peer, just killed) ran in it.
+        await removeChildDir(cwd);
       }
     }, RUN_LIMIT_MS + 15_000);
   }

@@ -927,7 +927,7 @@ describe.each(modes)('%s mode: allowHalfOpen', (mode: Mode) => {
   });
 
   // Windows named pipes have no half-close: a plain end() flushes and closes the handle, so no reply
-  // can follow it (docs: README "End of stream and half-close"; halfClose: 'zero-message' is the way).
+  // can follow it (docs: docs/named-pipes.md "End of stream and half-close"; halfClose: 'zero-message' is the way).
   it.skipIf(isWindows)('true: after the client ends, the server is still writable and its reply reaches the client; close follows its own end() (not Windows: pipes have no half-close)', async () => {
     const { server, name } = await serve({ mode, allowHalfOpen: true });
     const accepted = nextConnection(server);

@@ -3,7 +3,7 @@
  * accept): what `listPipes()` returns. No server pid: that needs a connection.
  *
  * - Windows: every pipe in `\\.\pipe\` (FindFirstFileW / FindNextFileW), with `-l` its current
- *   instance count. Where the system cannot list them (Wine 8 fails with ERROR_BAD_DEV_TYPE, 66),
+ *   instance count. Where the system cannot list them (Wine 8 and 10 fail with ERROR_BAD_DEV_TYPE, 66),
  *   one line on stderr and exit 1.
  * - POSIX: the sockets in winpipe's own directories, the private one and the one for
  *   `security: 'everyone'` (found through `pipePath`, so they follow its rule).

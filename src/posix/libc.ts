@@ -99,6 +99,32 @@ export const SHUT_RD = 0;
 export const SHUT_WR = 1;
 export const SHUT_RDWR = 2;
 
+/** `F_DUPFD_CLOEXEC` for {@link fcntl}: a duplicate at the lowest free number >= arg, close-on-exec from birth. */
+export const F_DUPFD_CLOEXEC = isDarwin ? 67 : 1030;
+/** `SCM_RIGHTS`: a control message at {@link SOL_SOCKET} that carries descriptors (the same on Linux and macOS). */
+export const SCM_RIGHTS = 1;
+/** `MSG_DONTWAIT` for {@link sendmsg} / {@link recvmsg}: this call does not block, whatever the descriptor's mode. */
+export const MSG_DONTWAIT = isDarwin ? 0x80 : 0x40;
+/** Linux only: `MSG_NOSIGNAL`, no SIGPIPE for a send to a closed peer (EPIPE instead). 0 on macOS (Node ignores SIGPIPE). */
+export const MSG_NOSIGNAL = isLinux ? 0x4000 : 0;
+/** Linux only: `MSG_CMSG_CLOEXEC` for {@link recvmsg}: received descriptors are close-on-exec from birth. 0 on macOS: set `FD_CLOEXEC` at once. */
+export const MSG_CMSG_CLOEXEC = isLinux ? 0x40000000 : 0;
+/** `MSG_CTRUNC` in `msg_flags` after {@link recvmsg}: control data did not fit, and what did not fit is lost. */
+export const MSG_CTRUNC = isDarwin ? 0x20 : 0x8;
+/**
+ * `struct msghdr` as {@link sendmsg} / {@link recvmsg} take it, by byte offset (64-bit Linux and
+ * macOS): `msg_name`, `msg_namelen`, `msg_iov`, `msg_iovlen` (size_t on Linux, int on macOS),
+ * `msg_control`, `msg_controllen` (size_t on Linux, socklen_t on macOS), `msg_flags`.
+ */
+export const MSGHDR = isDarwin
+  ? { size: 48, name: 0, namelen: 8, iov: 16, iovlen: 24, iovlenSize: 4, control: 32, controllen: 40, controllenSize: 4, flags: 44 }
+  : { size: 56, name: 0, namelen: 8, iov: 16, iovlen: 24, iovlenSize: 8, control: 32, controllen: 40, controllenSize: 8, flags: 48 };
+/**
+ * `struct cmsghdr`: `cmsg_len` (size_t on Linux, socklen_t on macOS), `cmsg_level`, `cmsg_type`,
+ * then the data at `CMSG_DATA`, and each header aligned to `align` (`CMSG_ALIGN`).
+ */
+export const CMSGHDR = isDarwin ? { lenSize: 4, level: 4, type: 8, data: 12, align: 4 } : { lenSize: 8, level: 8, type: 12, data: 16, align: 8 };
+
 // --- functions ---------------------------------------------------------------------------------
 
 /** `int pipe2(int pipefd[2], int flags)` (Linux). `fds` receives [read end, write end]. */
@@ -234,6 +260,18 @@ export const fchmodat: (dirfd: number, path: string, mode: number, flags: number
 
 /** `int listen(int sockfd, int backlog)`. */
 export const listen: (fd: number, backlog: number) => number = bind('int listen(int sockfd, int backlog)');
+
+/**
+ * `ssize_t sendmsg(int sockfd, const struct msghdr *msg, int flags)`. `msg` is the native address
+ * (koffi.alloc) of a {@link MSGHDR}-shaped header whose iovec and control pointers are native too.
+ */
+export const sendmsg: (fd: number, msg: bigint, flags: number) => number = bind('intptr_t sendmsg(int sockfd, void *msg, int flags)');
+
+/**
+ * `ssize_t recvmsg(int sockfd, struct msghdr *msg, int flags)`. `msg` as for {@link sendmsg}; the
+ * kernel writes the data, the control messages, `msg_controllen` and `msg_flags` through it.
+ */
+export const recvmsg: (fd: number, msg: bigint, flags: number) => number = bind('intptr_t recvmsg(int sockfd, void *msg, int flags)');
 
 /** The calling thread's `errno`, read right after a failed call. */
 export function errno(): number {

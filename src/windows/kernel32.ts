@@ -233,6 +233,8 @@ export const CreateDirectoryW: (path: string, sa: Uint8Array | null) => boolean 
 export const GetCurrentThread: () => HANDLE = bind('HANDLE __stdcall GetCurrentThread()');
 
 export const PROCESS_QUERY_LIMITED_INFORMATION = 0x1000;
+/** `PROCESS_DUP_HANDLE`: what {@link DuplicateHandle} needs on a process handle to duplicate into (or out of) that process. */
+export const PROCESS_DUP_HANDLE = 0x0040;
 export const PROCESS_QUERY_INFORMATION = 0x0400;
 
 /** `HANDLE OpenProcess(DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwProcessId)`. Returns NULL (0n) on failure. */
@@ -243,7 +245,7 @@ export const OpenProcess: (dwDesiredAccess: number, bInheritHandle: boolean, dwP
 /** `DWORD GetCurrentProcessId(void)`. */
 export const GetCurrentProcessId: () => number = bind('uint32_t __stdcall GetCurrentProcessId()');
 
-/** `BOOL GetProcessHandleCount(HANDLE hProcess, PDWORD pdwHandleCount)`. Wine 8 always answers 0. */
+/** `BOOL GetProcessHandleCount(HANDLE hProcess, PDWORD pdwHandleCount)`. Wine 8 and 10 always answer 0. */
 export const GetProcessHandleCount: (hProcess: HANDLE, pdwHandleCount: Out<number>) => boolean = bind(
   'bool __stdcall GetProcessHandleCount(HANDLE hProcess, _Out_ uint32_t *pdwHandleCount)',
 );
@@ -334,7 +336,7 @@ export const WIN32_FIND_DATAW_SIZE_LOW = 32;
 /**
  * `HANDLE FindFirstFileW(LPCWSTR lpFileName, LPWIN32_FIND_DATAW lpFindFileData)`: INVALID_HANDLE_VALUE
  * on failure. `data` is a Buffer of {@link WIN32_FIND_DATAW_SIZE} bytes. `\\.\pipe\*` lists pipes
- * (Wine 8 fails it with ERROR_BAD_DEV_TYPE, 66).
+ * (Wine 8 and 10 fail it with ERROR_BAD_DEV_TYPE, 66).
  */
 export const FindFirstFileW: (lpFileName: string, data: Buffer) => HANDLE = bind('HANDLE __stdcall FindFirstFileW(const char16_t *lpFileName, void *lpFindFileData)');
 

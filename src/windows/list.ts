@@ -9,7 +9,7 @@ import * as k32 from './kernel32.js';
 /**
  * The entries FindFirstFileW / FindNextFileW give for `pattern` (e.g. `\\.\pipe\*`), each with
  * `nFileSizeLow` (for a pipe: its instance count). An empty list where nothing matches.
- * @throws PipeError where the system cannot list them (Wine 8: ERROR_BAD_DEV_TYPE, 66, `ENOTSUP`).
+ * @throws PipeError where the system cannot list them (Wine 8 and 10: ERROR_BAD_DEV_TYPE, 66, `ENOTSUP`).
  */
 export function findFiles(pattern: string): { name: string; sizeLow: number }[] {
   const data = Buffer.alloc(k32.WIN32_FIND_DATAW_SIZE);
@@ -44,7 +44,7 @@ const PIPE_DIR = '\\\\.\\pipe\\';
 
 /**
  * Every pipe in `\\.\pipe\`, with its current instance count, sorted by name.
- * @throws PipeError `ENOTSUP` where the system cannot list them: Wine 8 fails FindFirstFileW there
+ * @throws PipeError `ENOTSUP` where the system cannot list them: Wine 8 and 10 fail FindFirstFileW there
  * with ERROR_BAD_DEV_TYPE (66), whose libuv text ("operation not supported on socket") says nothing
  * useful, so the message says what happened.
  */
@@ -60,7 +60,7 @@ export function listWindowsPipes(): PipeInfo[] {
       path: PIPE_DIR,
       win32Errno: err.win32Errno,
       cause: err,
-      message: `ENOTSUP: this system cannot list named pipes (FindFirstFileW on ${PIPE_DIR} fails with ERROR_BAD_DEV_TYPE 66, as under Wine 8); a pipe can still be reached by its name`,
+      message: `ENOTSUP: this system cannot list named pipes (FindFirstFileW on ${PIPE_DIR} fails with ERROR_BAD_DEV_TYPE 66, as under Wine 8 and 10); a pipe can still be reached by its name`,
     });
   }
   return found

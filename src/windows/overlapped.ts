@@ -1,7 +1,7 @@
 /**
  * Overlapped I/O completed on the JS thread without holding a thread-pool thread per operation.
  *
- * The engine (README "Windows I/O engine"): one I/O completion port for the whole process.
+ * The engine (docs/architecture.md, "How named pipes work on Windows"): one I/O completion port for the whole process.
  * - Every handle a slot serves is associated with the port once, with
  *   `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE`: an operation that
  *   completes at once costs its one system call and nothing else (no event, no packet, no wait).
@@ -83,6 +83,29 @@ const waits = new Map<number, { signalled(): void }>();
 let nextId = 1;
 let callbackPtr: bigint | undefined;
 
+/**
+ * Every registered wait this process holds (the lent events' and the pending ObjectWaits'). At
+ * 'exit' they are all unregistered: a wait that fires while Node tears the process down (a child
+ * ended by a kill-on-close job, say) would have koffi post its call to a libuv async handle that
+ * is already closing, and node.exe aborts (libuv's `!(handle->flags & UV_HANDLE_CLOSING)`
+ * assertion, seen once on node.exe 26 under Wine 10).
+ */
+const registeredWaits = new Set<k32.HANDLE>();
+let exitHookSet = false;
+function trackWait(wait: k32.HANDLE): void {
+  registeredWaits.add(wait);
+  if (exitHookSet) return;
+  exitHookSet = true;
+  process.once('exit', () => {
+    // Non-blocking (no completion event): a callback blocked on the JS thread must not be waited for here.
+    for (const w of registeredWaits) k32.UnregisterWaitEx(w, null);
+    registeredWaits.clear();
+  });
+}
+function untrackWait(wait: k32.HANDLE): void {
+  registeredWaits.delete(wait);
+}
+
 function callback(): bigint {
   if (callbackPtr === undefined) {
     k32.defineTypes();
@@ -147,6 +170,7 @@ function lendEvent(): LentEvent {
     k32.CloseHandle(event);
     throw win32Error(e, 'RegisterWaitForSingleObject');
   }
+  trackWait(wait[0]);
   const lent: LentEvent = { event, id, slot: undefined };
   events.set(id, lent);
   return lent;
@@ -508,6 +532,7 @@ export class ObjectWait {
     }
     this.#id = id;
     this.#wait = out[0];
+    trackWait(this.#wait);
     this.#count(true);
   }
 
@@ -521,6 +546,7 @@ export class ObjectWait {
   cancel(): void {
     if (!this.#wait) return;
     waits.delete(this.#id);
+    untrackWait(this.#wait);
     k32.UnregisterWaitEx(this.#wait, null);
     this.#wait = 0n;
     this.#count(false);
@@ -528,6 +554,7 @@ export class ObjectWait {
 
   /** @internal Called by the shared wait callback on the JS thread. */
   signalled(): void {
+    untrackWait(this.#wait);
     k32.UnregisterWaitEx(this.#wait, null);
     this.#wait = 0n;
     this.#count(false);

@@ -53,7 +53,7 @@ function tokenSidAndName(process: k32.HANDLE, infoClass: number, withName: boole
   }
 }
 
-function tokenSid(process: k32.HANDLE, infoClass: number): string {
+export function tokenSid(process: k32.HANDLE, infoClass: number): string {
   return tokenSidAndName(process, infoClass, false).sid;
 }
 

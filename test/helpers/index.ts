@@ -1,11 +1,13 @@
 // Shared test helpers: unique names, spawning fixtures, draining pipe ends, platform facts.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach } from 'vitest';
-import { rmSync } from 'node:fs';
 import { createPipe, pipePath, type Pipe, type PipeReader } from '../../src/index.js';
+import * as k32 from '../../src/windows/kernel32.js';
 
 export const isWindows = process.platform === 'win32';
 /** Set by scripts/wine.mjs for the Wine run. */
@@ -75,6 +77,35 @@ export function readAllSync(reader: PipeReader): Buffer {
   }
 }
 
+/**
+ * Windows: how many handles this process holds. GetProcessHandleCount, except under Wine, whose
+ * GetProcessHandleCount answers 0 (Wine 8 and 10; scripts/probe-wine-gaps.mjs): there the handle
+ * values (multiples of 4) that GetHandleInformation accepts are counted, up to 4096 values past the
+ * last one it accepted. Wine gives out the lowest free value, so only a handle with 4096 free
+ * values below it could be missed, which takes more than 4096 handles open at once. Elsewhere
+ * undefined.
+ */
+export function processHandleCount(): number | undefined {
+  if (!isWindows) return undefined;
+  // Wine itself, whatever the environment says: ntdll exports wine_get_version.
+  if (k32.GetProcAddress(k32.GetModuleHandleW('ntdll.dll'), 'wine_get_version') === 0n) {
+    const out: k32.Out<number> = [0];
+    if (!k32.GetProcessHandleCount(k32.GetCurrentProcess(), out)) throw new Error(`GetProcessHandleCount failed: ${k32.GetLastError()}`);
+    return out[0];
+  }
+  const flags: k32.Out<number> = [0];
+  let count = 0;
+  for (let value = 4n, gap = 0; gap < 4096; value += 4n) {
+    if (k32.GetHandleInformation(value, flags)) {
+      count++;
+      gap = 0;
+    } else {
+      gap++;
+    }
+  }
+  return count;
+}
+
 /** A seeded PRNG (mulberry32) so failures reproduce. */
 export function prng(seed: number): () => number {
   let a = seed >>> 0;
@@ -102,6 +133,28 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
     timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Removes a folder that a child process ran in (its current directory), as `rmSync(dir,
+ * { recursive: true, force: true })`, retrying for up to 5 s while Windows calls it busy. Under
+ * Wine a console child started without a console gets a conhost.exe of its own, which holds the
+ * child's folder and exits up to ~150 ms after the child (Wine 10; docs/wine.md): until then the
+ * folder cannot be removed, EBUSY from node.exe 22's rmSync and EPERM from the native rmSync of
+ * node.exe 24 and later.
+ */
+export async function removeChildDir(dir: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (!isWindows || (code !== 'EBUSY' && code !== 'EPERM') || Date.now() > deadline) throw err;
+      await sleep(50);
+    }
+  }
 }
 
 /** `createPipe` that closes every pipe it made after each test of the calling file. */

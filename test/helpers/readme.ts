@@ -1,6 +1,7 @@
-// README code blocks and examples/ as tests: what a user pastes into a project that installed the
-// packed tarball. A block is a ```ts or ```js fence that imports 'winpipe' (or a subpath); other
-// fences (```sh, ```text, ```python) are recipes and fragments, never run.
+// The code blocks of README.md and docs/**/*.md, and examples/, as tests: what a user pastes into a
+// project that installed the packed tarball. A block is a ```ts or ```js fence that imports
+// 'winpipe' (or a subpath); other fences (```sh, ```text, ```python, ```c) are recipes and
+// fragments, never run.
 //
 // A hidden harness line may precede a block (an HTML comment, invisible on GitHub), or sit in an
 // example's first lines (`// readme-test: {...}`):
@@ -16,6 +17,8 @@
 //             or one per platform: {"posix": "python3", "win32": "python"}.
 //   path      a directory (relative to the repository) put first on PATH for the block and peer.
 //   clean     paths removed before and after the run (fixed paths the block creates).
+//   skip      why the block cannot run here at all (it needs Docker, another machine, ...): it is
+//             still type-checked, and the reason shows in the test's name.
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -26,12 +29,13 @@ export interface Harness {
   needs?: string | Partial<Record<'posix' | 'win32', string>>;
   path?: string;
   clean?: string[];
+  skip?: string;
 }
 
 export interface Snippet {
-  /** Where it comes from, for test names: `README.md:49` or `examples/echo.mjs`. */
+  /** Where it comes from, for test names: `README.md:49`, `docs/named-pipes.md:12`, `examples/echo.mjs`. */
   origin: string;
-  /** The file name it gets in the scratch project: `readme-49.ts`, `example-echo.mjs`. */
+  /** The file name it gets in the scratch project: `readme-49.ts`, `docs-named-pipes-12.ts`, `example-echo.mjs`. */
   file: string;
   code: string;
   harness: Harness;
@@ -48,12 +52,23 @@ function parseHarness(text: string | undefined, origin: string): Harness {
   }
 }
 
-/**
- * The ```ts / ```js blocks that import winpipe, with their harness lines, of the README or of a
- * page under docs/ (`label`: its path in the repository, as test names show it).
- */
-export function readmeSnippets(readmePath: string, label = 'README.md'): Snippet[] {
-  const lines = readFileSync(readmePath, 'utf8').split(/\r?\n/);
+/** Every Markdown file the package documents itself in: README.md, then docs/**\/*.md (sorted). */
+export function markdownFiles(repo: string): string[] {
+  const out = ['README.md'];
+  const walk = (rel: string) => {
+    for (const e of readdirSync(join(repo, rel), { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (e.isDirectory()) walk(`${rel}/${e.name}`);
+      else if (e.name.endsWith('.md')) out.push(`${rel}/${e.name}`);
+    }
+  };
+  walk('docs');
+  return out;
+}
+
+/** The ```ts / ```js blocks of one Markdown file (`rel` to `repo`) that import winpipe, with their harness lines. */
+export function markdownSnippets(repo: string, rel: string): Snippet[] {
+  const lines = readFileSync(join(repo, rel), 'utf8').split(/\r?\n/);
+  const stem = rel === 'README.md' ? 'readme' : rel.replace(/\.md$/, '').replace(/[^A-Za-z0-9]+/g, '-').toLowerCase();
   const out: Snippet[] = [];
   for (let i = 0; i < lines.length; i++) {
     const open = /^```(\w*)\s*$/.exec(lines[i]!);
@@ -70,11 +85,15 @@ export function readmeSnippets(readmePath: string, label = 'README.md'): Snippet
     let h = start - 1;
     while (h >= 0 && lines[h]!.trim() === '') h--;
     const m = h >= 0 ? /^<!--\s*readme-test:\s*(\{.*\})\s*-->\s*$/.exec(lines[h]!) : null;
-    const origin = `${label}:${start + 1}`;
-    const stem = label === 'README.md' ? 'readme' : label.replace(/\.md$/, '').replace(/[^A-Za-z0-9]+/g, '-');
+    const origin = `${rel}:${start + 1}`;
     out.push({ origin, file: `${stem}-${start + 1}.${lang === 'ts' ? 'ts' : 'mjs'}`, code, harness: parseHarness(m?.[1], origin) });
   }
   return out;
+}
+
+/** The blocks of README.md and of every page under docs/. */
+export function docSnippets(repo: string): Snippet[] {
+  return markdownFiles(repo).flatMap((rel) => markdownSnippets(repo, rel));
 }
 
 /** examples/*.mjs and *.ts, each with the harness line from its first comment lines. */

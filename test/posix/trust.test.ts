@@ -368,7 +368,7 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     const name = uniqueName('t');
     const path = await serveUnderUmask(0o077, name, 'everyone');
     expect(path).toBe(join(tmp, `winpipe-${me}.public`, `${name}.sock`));
-    // The other user reaches it by its full path, as the README tells them to.
+    // The other user reaches it by its full path, as docs/named-pipes.md tells them to.
     expect(await attacker(['connect', path]).line('end:', 'error:')).toBe('end:ours');
     const dir = lstatSync(dirname(path));
     expect([dir.isDirectory(), dir.uid, dir.mode & 0o7777]).toEqual([true, me, 0o711]);

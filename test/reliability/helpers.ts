@@ -11,7 +11,7 @@ import { afterEach } from 'vitest';
 import { connect, createServer, type ConnectOptions, type CreateServerOptions, type PipeConnection, type PipeServer } from '../../src/index.js';
 import { isWindows, uniqueName } from '../helpers/index.js';
 
-export { isWindows, underWine, uniqueName, within, prng } from '../helpers/index.js';
+export { isWindows, processHandleCount, underWine, uniqueName, within, prng } from '../helpers/index.js';
 
 /** `npm run test:stress` sets WINPIPE_STRESS=1. */
 export const STRESS = process.env.WINPIPE_STRESS === '1';
@@ -106,15 +106,6 @@ export function openFdCount(): number | undefined {
   if (process.platform !== 'linux') return undefined;
   // The readdir itself opens one fd for the directory; it is counted every time, so it cancels out.
   return readdirSync('/proc/self/fd').length;
-}
-
-/** Windows: GetProcessHandleCount for this process (Wine 8 always answers 0). Elsewhere undefined. */
-export async function processHandleCount(): Promise<number | undefined> {
-  if (!isWindows) return undefined;
-  const k32 = await import('../../src/windows/kernel32.js');
-  const out: [number] = [0];
-  if (!k32.GetProcessHandleCount(k32.GetCurrentProcess(), out)) throw new Error(`GetProcessHandleCount failed: ${k32.GetLastError()}`);
-  return out[0];
 }
 
 /** Windows: live registered waits and keep-alive refs of src/windows/overlapped.ts. Elsewhere undefined. */

@@ -76,11 +76,13 @@ export async function modesFollowThroughOverloads(): Promise<void> {
   const msg = await connect('name', { mode: 'message' });
   is<MessagePipeConnection>(msg);
   is<Duplex>(msg);
+  is<MessagePipeConnection>(msg.unref().ref());
   // @ts-expect-error: a message connection has no setTimeout
   msg.setTimeout(1);
   const mode = Math.random() > 0.5 ? ('byte' as const) : ('message' as const);
   const either = await connect('name', { mode });
   is<PipeConnection>(either);
+  is<PipeConnection>(either.unref());
   // @ts-expect-error: not known to be a socket when the mode is not known
   either.setTimeout(1);
   // @ts-expect-error: wait is a boolean

@@ -85,7 +85,7 @@ describe('security', () => {
     await expect(createServer({ security: { sddl: 'not sddl' } }).listen(uniqueName())).rejects.toMatchObject({ code: 'EINVAL' });
   });
 
-  it.skipIf(underWine)('a DACL without the current user denies it: connect fails with EACCES (Wine 8 does not enforce DACLs for the same user)', async () => {
+  it.skipIf(underWine)('a DACL without the current user denies it: connect fails with EACCES (Wine 8 and 10 do not enforce DACLs for the same user)', async () => {
     const name = uniqueName();
     await listen({ security: { sddl: 'D:P(A;;GA;;;SY)' } }, name);
     await expect(connect(name)).rejects.toMatchObject({ code: 'EACCES', win32Code: 'ERROR_ACCESS_DENIED' });
@@ -108,7 +108,7 @@ describe('first instance', () => {
     }
   });
 
-  it.skipIf(underWine)('FILE_FLAG_FIRST_PIPE_INSTANCE itself refuses an existing name (Wine 8 does not enforce FIRST_PIPE_INSTANCE)', () => {
+  it.skipIf(underWine)('FILE_FLAG_FIRST_PIPE_INSTANCE itself refuses an existing name (Wine 8 and 10 do not enforce FIRST_PIPE_INSTANCE)', () => {
     const path = `\\\\.\\pipe\\${uniqueName()}`;
     const a = k.CreateNamedPipeW(path, k.PIPE_ACCESS_DUPLEX, k.PIPE_TYPE_BYTE, k.PIPE_UNLIMITED_INSTANCES, 4096, 4096, 0, null);
     try {
@@ -145,6 +145,30 @@ describe('names and modes', () => {
     const name = uniqueName();
     await listen({ mode: 'byte' }, name);
     await expect(connect(name, { mode: 'message' })).rejects.toMatchObject({ code: 'EPROTOTYPE' });
+  });
+
+  // Only a message client is checked: a byte client of a message pipe connects, each of its writes
+  // is one message to the server, and it reads the server's messages as one stream of bytes.
+  it('a byte-mode client of a message-mode server connects and reads the messages as bytes', async () => {
+    const name = uniqueName();
+    let resolveReceived!: (m: Buffer) => void;
+    const received = new Promise<Buffer>((resolve) => (resolveReceived = resolve));
+    const server = createServer({ mode: 'message' }, async (conn) => {
+      await conn.writeMessage(Buffer.from('one'));
+      await conn.writeMessage(Buffer.from('two'));
+      for await (const m of conn.messages()) resolveReceived(m);
+    });
+    servers.push(server);
+    await server.listen(name);
+    const c = await client(name);
+    expect(c.mode).toBe('byte');
+    let bytes = '';
+    c.on('data', (d: Buffer) => (bytes += d));
+    c.write('ping');
+    expect((await within(received, 10_000, 'the server got the client write as one message')).toString()).toBe('ping');
+    const deadline = Date.now() + 10_000;
+    while (bytes.length < 6 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(bytes).toBe('onetwo');
   });
 
   it('a message longer than the 64 KiB read buffer is reassembled from ERROR_MORE_DATA pieces', async () => {

@@ -1,0 +1,110 @@
+// The documentation as a reader meets it: every relative link leads somewhere, the README's index
+// of exports names every runtime export of every entry point, and the generated API reference
+// (TypeDoc, `npm run docs:api`) covers every export. The code blocks themselves run in
+// test/readme.test.ts.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { brokenLinks, relativeLinks } from './helpers/links.js';
+import { markdownFiles } from './helpers/readme.js';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { exports: Record<string, unknown>; files: string[] };
+
+/** package.json "exports": each entry point and the source file its ESM build comes from. */
+function entryPoints(): { entry: string; source: string }[] {
+  return Object.entries(pkg.exports)
+    .filter(([entry]) => entry !== './package.json')
+    .map(([entry, target]) => {
+      const esm = (target as { import: { default: string } }).import.default; // ./dist/esm/x/y.js
+      return { entry: entry === '.' ? 'winpipe' : `winpipe/${entry.slice(2)}`, source: esm.replace('./dist/esm/', 'src/').replace(/\.js$/, '.ts') };
+    });
+}
+
+async function runtimeExports(source: string): Promise<string[]> {
+  return Object.keys((await import(pathToFileURL(join(repo, source)).href)) as object).sort();
+}
+
+describe('links in README.md, docs/ and BENCHMARKS.md', () => {
+  const files = [...markdownFiles(repo), 'BENCHMARKS.md'];
+
+  it('every relative link names a file that exists, and every #fragment a heading of it', () => {
+    expect(files.length).toBeGreaterThan(10);
+    expect(relativeLinks(repo, 'README.md').length).toBeGreaterThan(20); // the check looked at something
+    expect(brokenLinks(repo, files)).toEqual([]);
+  });
+
+  it('the package ships every file the links lead to ("files" in package.json)', () => {
+    const shipped = (p: string) => pkg.files.some((f) => p === f || p.startsWith(`${f}/`));
+    const targets = files.flatMap((rel) =>
+      relativeLinks(repo, rel)
+        .map((l) => l.target.split('#')[0]!)
+        .filter((t) => t !== '')
+        .map((t) => join(dirname(rel), t).replace(/\\/g, '/')),
+    );
+    expect(files.filter((f) => !shipped(f))).toEqual([]);
+    expect([...new Set(targets.filter((t) => !shipped(t)))]).toEqual([]);
+  });
+});
+
+describe('index of exports', () => {
+  const readme = readFileSync(join(repo, 'README.md'), 'utf8');
+  const start = readme.indexOf('\n## Index of exports\n');
+  const index = start < 0 ? '' : readme.slice(start, readme.indexOf('\n## ', start + 1));
+  const lowLevelPage = join(repo, 'docs', 'low-level.md');
+  const lowLevel = existsSync(lowLevelPage) ? readFileSync(lowLevelPage, 'utf8') : '';
+  // A name is indexed when a code span starts with it: `createPipe(options?)`, `PipeEnd`.
+  const names = (text: string, name: string) => new RegExp('`' + name.replace(/\$/g, '\\$') + '[`(]').test(text);
+
+  it('covers every entry point of package.json "exports"', () => {
+    expect(entryPoints().map((e) => e.entry)).toEqual(['winpipe', 'winpipe/win32', 'winpipe/posix', 'winpipe/connection']);
+  });
+
+  for (const { entry, source } of entryPoints()) {
+    // winpipe/win32 and winpipe/posix are kernel32 and libc, 188 names: the README gives them one
+    // line that leads to docs/low-level.md, and that page names each one.
+    const lowLevelEntry = entry === 'winpipe/win32' || entry === 'winpipe/posix';
+    it(`${lowLevelEntry ? 'docs/low-level.md' : "the README's index"} names every runtime export of ${entry}`, async () => {
+      const exported = await runtimeExports(source);
+      expect(exported.length).toBeGreaterThan(3);
+      expect(exported.filter((name) => !names(lowLevelEntry ? lowLevel : index, name))).toEqual([]);
+      if (lowLevelEntry) expect(index).toContain(`\`${entry}\``);
+    });
+  }
+});
+
+// TypeDoc reads the TSDoc the way the .d.ts files carry it to editors. The reference is generated,
+// not kept in git (api/ is ignored): this checks that it covers every runtime export, and that the
+// public faces have a summary for each. Platform-independent, so the host run covers it.
+describe.skipIf(process.env.WINPIPE_UNDER_WINE === '1')('API reference (TypeDoc, npm run docs:api)', () => {
+  it('documents every runtime export of every entry point; winpipe and winpipe/connection each with a summary', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'winpipe-api-'));
+    try {
+      const typedoc = join(dirname(createRequire(import.meta.url).resolve('typedoc/package.json')), 'bin', 'typedoc');
+      const r = spawnSync(process.execPath, [typedoc, '--options', join(repo, 'typedoc.json'), '--out', join(out, 'html'), '--json', join(out, 'api.json')], { cwd: repo, encoding: 'utf8' });
+      expect({ status: r.status, errors: `${r.stdout}${r.stderr}`.split('\n').filter((l) => /\berror\b/i.test(l) && !/Found 0 errors/.test(l)) }).toEqual({ status: 0, errors: [] });
+      interface Reflection { name: string; kind: number; comment?: { summary: { text: string }[] }; signatures?: Reflection[]; children?: Reflection[]; sources?: { fileName: string }[] }
+      const project = JSON.parse(readFileSync(join(out, 'api.json'), 'utf8')) as Reflection;
+      const modules = new Map((project.children ?? []).map((m) => [m.name, m]));
+      const REFERENCE = 4194304; // a re-export of a symbol documented where it is declared
+      for (const { entry, source } of entryPoints()) {
+        const moduleName = source.replace(/^src\//, '').replace(/\.ts$/, '').replace(/\/index$/, '').replace(/^index$/, 'index');
+        const mod = modules.get(moduleName);
+        expect(mod, `TypeDoc module ${moduleName} for ${entry}`).toBeDefined();
+        const documented = new Map((mod!.children ?? []).map((c) => [c.name, c]));
+        const exported = await runtimeExports(source);
+        expect(exported.filter((n) => !documented.has(n)), entry).toEqual([]);
+        if (entry === 'winpipe' || entry === 'winpipe/connection') {
+          const summary = (c: Reflection) => [c.comment, ...(c.signatures ?? []).map((s) => s.comment)].some((cm) => cm?.summary.some((p) => p.text.trim() !== ''));
+          expect(exported.filter((n) => documented.get(n)!.kind !== REFERENCE && !summary(documented.get(n)!)), `${entry}: exports without a TSDoc summary`).toEqual([]);
+        }
+      }
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
