@@ -162,7 +162,7 @@ describe.runIf(isWindows)('access presets on Windows: the descriptor read back f
     if (policy.integrity === undefined) expect(sd).not.toMatch(/ML;/);
   });
 
-  it.skipIf(underWine)("integrity: 'low' reads back as the pipe's mandatory label (Wine 8 keeps no mandatory label on a pipe: it reads back no S: part)", async () => {
+  it.skipIf(underWine)("integrity: 'low' reads back as the pipe's mandatory label (Wine 8 and 10 keep no mandatory label on a pipe: it reads back no S: part)", async () => {
     const server = await listen({ security: { allow: ['current-user', 'all-app-packages'], integrity: 'low' } });
     expect(server.securityDescriptor()).toMatch(/S:(\w*)\(ML;;NW;;;LW\)/);
   });
@@ -435,7 +435,7 @@ describe('rendezvous names', () => {
     expect(aces.some((a) => a.endsWith(`;;;${currentUserSid()})`))).toBe(true);
   });
 
-  it.runIf(isWindows && !underWine)("Windows: the published file's DACL is protected (D:P), so nothing the profile grants is inherited (real Windows only: Wine 8 does not keep the protected flag on a file's DACL)", async () => {
+  it.runIf(isWindows && !underWine)("Windows: the published file's DACL is protected (D:P), so nothing the profile grants is inherited (real Windows only: Wine 8 and 10 do not keep the protected flag on a file's DACL)", async () => {
     privateAppData();
     const name = uniqueName('rv');
     const server = await echoServer(name, 'ours');
