@@ -11,8 +11,7 @@
 import type { RawEnd, Backend } from './backend.js';
 import { PipeReader, PipeWriter, type PipeEnd } from './end.js';
 import { PipeError, invalidArgType, invalidArgValue, outOfRange } from './errors.js';
-import { adoptPosixFd } from './posix/adopt.js';
-import { adoptWindowsHandle } from './windows/adopt.js';
+import { host } from './platform.js';
 
 /** The largest value accepted: an fd is an `int`; a Windows handle value fits in 32 bits, and above 2 ** 31 only pseudo-handles (sign-extended -1, -2, ...) live. */
 const MAX_VALUE = 0x7fff_ffff;
@@ -76,7 +75,7 @@ export function adoptEnd(value: number | bigint | string, direction: 'r' | 'w'):
     throw new PipeError({ code: 'EBUSY', syscall: 'adoptEnd', message: `EBUSY: ${key} was already adopted by this process, and that end is still open` });
   }
   // Ownership: from here the end owns the value (the fd, and on Windows the HANDLE the fd owns).
-  const { backend, raw }: { backend: Backend; raw: RawEnd } = process.platform === 'win32' ? adoptWindowsHandle(n, direction) : adoptPosixFd(Number(n), direction);
+  const { backend, raw }: { backend: Backend; raw: RawEnd } = host.adopt(n, direction);
   const end = direction === 'r' ? new PipeReader(backend, raw) : new PipeWriter(backend, raw);
   for (const [k, ref] of adopted) if (ref.deref()?.closed !== false) adopted.delete(k);
   adopted.set(key, new WeakRef(end));
@@ -85,7 +84,7 @@ export function adoptEnd(value: number | bigint | string, direction: 'r' | 'w'):
 
 /** The value as a bigint, checked for type and range (Windows: a NULL handle is not one). */
 function parseValue(value: unknown): bigint {
-  const min = process.platform === 'win32' ? 1 : 0;
+  const min = host.minAdoptValue;
   const range = `>= ${min} && <= ${MAX_VALUE}`;
   let n: bigint;
   if (typeof value === 'number') {

@@ -17,13 +17,8 @@ import { PipeReader, PipeWriter, type PipeEnd } from './end.js';
 import { PipeError, closedError, invalidArgType } from './errors.js';
 import { connect, createServer } from './index.js';
 import type { ConnectOptions, ListenOptions, PipeConnection, PipeServer } from './named.js';
-import { PosixHandleCore, takeSocket } from './posix/handles.js';
-import { posixBackend } from './posix/pipe.js';
-import { socketFd } from './posix/socket.js';
+import { host, type HandleCore } from './platform.js';
 import { validateAbortSignal, validateObject } from './validate.js';
-import { WindowsHandleCore, openPeerProcess } from './windows/handles.js';
-
-const isWindows = process.platform === 'win32';
 
 /** Options for {@link HandleChannel.sendEnd} and {@link HandleChannel.receiveEnd}. */
 export interface HandleChannelIoOptions {
@@ -33,17 +28,6 @@ export interface HandleChannelIoOptions {
 
 /** Options for {@link connectHandleChannel}: `connect`'s own (`connectTimeout`, `wait`, `signal`, ...), minus `mode`. */
 export type ConnectHandleChannelOptions = Omit<ConnectOptions, 'mode'>;
-
-/** What both platforms' channels do. */
-interface HandleCore {
-  readonly peerPid: number | undefined;
-  readonly closed: boolean;
-  send(end: PipeEnd, direction: 'r' | 'w', signal: AbortSignal | undefined): Promise<void>;
-  receive(signal: AbortSignal | undefined): Promise<PipeReader | PipeWriter | null>;
-  close(): void;
-  ref(): void;
-  unref(): void;
-}
 
 function validateIoOptions(options: unknown): AbortSignal | undefined {
   if (options === undefined) return undefined;
@@ -187,12 +171,7 @@ export class HandleChannel {
  * connection itself destroyed; Windows: the connection).
  */
 function channelFrom(conn: PipeConnection, peerPid: number | undefined): HandleChannel {
-  if (isWindows) {
-    // At once, as the connection is made: a pid looked up later may be someone else's.
-    return new HandleChannel(new WindowsHandleCore(conn, peerPid, openPeerProcess(peerPid)));
-  }
-  const fd = takeSocket(socketFd(conn as never), () => conn.destroy());
-  return new HandleChannel(new PosixHandleCore(fd, posixBackend, peerPid));
+  return new HandleChannel(host.handleCore(conn, peerPid));
 }
 
 /**
@@ -229,7 +208,7 @@ export class HandleServer extends EventEmitter<HandleServerEvents> {
   constructor(listener?: (channel: HandleChannel) => void) {
     super();
     if (listener) this.on('channel', listener);
-    this.#server = createServer(isWindows ? { mode: 'message' } : {}, (conn) => {
+    this.#server = createServer(host.handleChannelMode === 'message' ? { mode: 'message' } : {}, (conn) => {
       let channel: HandleChannel;
       try {
         channel = channelFrom(conn, conn.clientProcessId);
@@ -323,5 +302,5 @@ export function connectHandleChannel(name: string, options?: ConnectHandleChanne
   if (options !== undefined) validateObject(options, 'options');
   if (options !== undefined && 'mode' in options) throw invalidArgType('options.mode', 'undefined (a handle channel has its own mode)', (options as { mode?: unknown }).mode);
   // Same turn as the connect (a microtask): nothing has been read from the socket yet.
-  return connect(name, { ...options, mode: isWindows ? 'message' : 'byte' }).then((conn) => channelFrom(conn, conn.serverProcessId));
+  return connect(name, { ...options, mode: host.handleChannelMode }).then((conn) => channelFrom(conn, conn.serverProcessId));
 }

@@ -4,7 +4,7 @@
  * - Windows: kernel32 `CreatePipe`, `ReadFile`, `WriteFile`, bridged into Node's own fd table.
  * - Linux / macOS: `pipe2` (`pipe` + `FD_CLOEXEC` on macOS), `read`, `write`.
  *
- * The backend is picked once, here, from `process.platform`.
+ * The platform is picked once, from `process.platform`, in src/platform.ts.
  *
  * @example
  * ```ts
@@ -22,13 +22,10 @@
  *
  * @module
  */
-import type { Backend } from './backend.js';
 import { PipeError, abortError, invalidArgType, invalidArgValue } from './errors.js';
 import { RETRY, retry } from './retry.js';
 import {
-  refuseRemote,
   pipePath,
-  posixConnectPath,
   resolveConnectOptions,
   resolveServerOptions,
   type ConnectOptions,
@@ -41,14 +38,7 @@ import {
   type PipeServer,
 } from './named.js';
 import { createPipeWith, type CreatePipeOptions, type Pipe } from './pipe.js';
-import { posixBackend } from './posix/pipe.js';
-import { createPosixServer, posixConnect, posixPipeExists, type UntrustedSeen } from './posix/server.js';
-import { windowsBackend } from './windows/pipe.js';
-import { validateRendezvousName } from './windows/rendezvous.js';
-import { createWindowsServer, resolveRendezvous, windowsConnect, windowsPipeExists } from './windows/server.js';
-
-const isWindows = process.platform === 'win32';
-const backend: Backend = isWindows ? windowsBackend : posixBackend;
+import { host, type UntrustedSeen } from './platform.js';
 
 /**
  * Creates an anonymous OS pipe, like Python's `os.pipe()` or pywin32's `win32pipe.CreatePipe`.
@@ -66,7 +56,7 @@ const backend: Backend = isWindows ? windowsBackend : posixBackend;
  * @throws PipeError when the OS refuses (`EMFILE`, ...).
  */
 export function createPipe(options?: CreatePipeOptions): Pipe {
-  return createPipeWith(backend, options);
+  return createPipeWith(host.pipes, options);
 }
 
 /**
@@ -105,7 +95,7 @@ export function createServer(
   }
   const resolved = resolveServerOptions(options);
   const listener = connectionListener as ((conn: PipeConnection) => void) | undefined;
-  return (isWindows ? createWindowsServer(resolved, listener) : createPosixServer(resolved, listener)) as PipeServer<never>;
+  return host.createServer(resolved, listener) as PipeServer<never>;
 }
 
 /**
@@ -136,30 +126,14 @@ export function connect(name: string, options?: ConnectOptions & { mode?: 'byte'
 export function connect(name: string, options?: ConnectOptions): Promise<PipeConnection>;
 export function connect(name: string, options?: ConnectOptions): Promise<PipeConnection> {
   const resolved = resolveConnectOptions(options);
-  // POSIX: the socket directories the name was resolved against go with the path, for connect's
-  // candidates (src/posix/server.ts), so the environment is read once per connect.
-  let dirs: SocketDirs | undefined;
-  let path: string;
-  if (isWindows) {
-    // A rendezvous name is read from its file at each attempt (with `wait`, until it appears).
-    if (resolved.rendezvous) validateRendezvousName(name);
-    if (resolved.rendezvous) return resolved.wait ? connectWaiting(name, resolved, undefined) : connectOnce(name, resolved, undefined);
-    path = pipePath(name);
-  } else ({ path, dirs } = posixConnectPath(name));
-  if (isWindows) refuseRemote(path, resolved.allowRemote, 'name', name);
+  const { path, dirs } = host.connectTarget(name, resolved);
   if (!resolved.wait) return connectOnce(path, resolved, dirs);
   if (resolved.signal?.aborted) return Promise.reject(abortError(resolved.signal));
   return connectWaiting(path, resolved, dirs);
 }
 
 function connectOnce(path: string, o: ResolvedConnectOptions, dirs: SocketDirs | undefined, waiting?: UntrustedSeen): Promise<PipeConnection> {
-  if (!isWindows) return posixConnect(path, o, dirs, waiting);
-  if (!o.rendezvous) return windowsConnect(path, o);
-  try {
-    return windowsConnect(resolveRendezvous(path), o);
-  } catch (err) {
-    return Promise.reject(err);
-  }
+  return host.connectOnce(path, o, dirs, waiting);
 }
 
 /** First wait between polls for a server that does not exist yet, and the most it grows to. */
@@ -220,14 +194,14 @@ function connectWaiting(path: string, o: ResolvedConnectOptions, dirs: SocketDir
 export function pipeExists(name: string): Promise<boolean> {
   const path = pipePath(name);
   try {
-    return Promise.resolve(isWindows ? windowsPipeExists(path) : posixPipeExists(path));
+    return Promise.resolve(host.exists(path));
   } catch (err) {
     return Promise.reject(err);
   }
 }
 
 /** Which backend this process uses: `'windows'` or `'posix'`. */
-export const platform: 'windows' | 'posix' = backend.platform;
+export const platform: 'windows' | 'posix' = host.name;
 
 export type { CreatePipeOptions, Pipe } from './pipe.js';
 export {

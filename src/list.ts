@@ -3,8 +3,7 @@
  * enumeration `winpipe ls` prints.
  */
 import { fromNodeError } from './errors.js';
-import { listPosixPipes } from './posix/list.js';
-import { listWindowsPipes } from './windows/list.js';
+import { host } from './platform.js';
 
 /** One pipe {@link listPipes} found: what can be known of it without connecting. */
 export interface PipeInfo {
@@ -49,7 +48,7 @@ export interface PipeInfo {
  */
 export async function listPipes(): Promise<PipeInfo[]> {
   try {
-    return process.platform === 'win32' ? listWindowsPipes() : await listPosixPipes();
+    return await host.listPipes();
   } catch (err) {
     throw fromNodeError(err, 'listPipes');
   }

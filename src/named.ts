@@ -6,7 +6,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import { tmpdir, userInfo } from 'node:os';
-import { join, isAbsolute } from 'node:path';
+import { join, isAbsolute, sep } from 'node:path';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { invalidArgType, invalidArgValue } from './errors.js';
@@ -927,9 +927,9 @@ function posixPath(name: string, dirs: SocketDirs | undefined, security: PipeSec
     // What join() would make, without its normalising pass (3.5k instructions a connect, B6): the
     // directory is join()'s own output (normalised, no trailing slash) and `<name>.sock` one segment
     // that is neither '.' nor '..'.
-    // (A Windows host asked for a POSIX path keeps win32's join.)
+    // Where the separator is not '/', join() rewrites the slashes, so it is kept.
     const dir = isPublicSecurity(security) ? dirs.public : dirs.private;
-    full = process.platform === 'win32' ? join(dir, `${name}.sock`) : `${dir}/${name}.sock`;
+    full = sep === '/' ? `${dir}/${name}.sock` : join(dir, `${name}.sock`);
   }
   if (Buffer.byteLength(full) >= SUN_PATH_MAX) {
     throw invalidArgValue('name', name, `makes a socket path of ${Buffer.byteLength(full)} bytes; sun_path holds ${SUN_PATH_MAX - 1}`);

@@ -12,12 +12,10 @@
  *   and a libuv that passes its own handle list changes nothing. The price: a subset of `spawn`'s
  *   options, and a `ChildProcess`-like object instead of Node's.
  */
-import { spawn, type ChildProcess, type SpawnOptions, type StdioOptions } from 'node:child_process';
-import { fstatSync } from 'node:fs';
-import { closedError, fromNodeError, invalidArgType, invalidArgValue } from './errors.js';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
+import { closedError, invalidArgType, invalidArgValue } from './errors.js';
 import type { EventEmitter } from 'node:events';
-import { spawnKillOnClose } from './posix/kill-on-close.js';
-import { noNulls, spawnWindowsChild } from './windows/spawn.js';
+import { host } from './platform.js';
 
 /** Something that has a descriptor of this process: a pipe end, a Connection, or an fd number. */
 export type HandleSource = { readonly fd: number; readonly handle: bigint } | number;
@@ -122,9 +120,14 @@ export function spawnWithHandles(
   const { stdio } = spawnOptions;
   if (stdio !== undefined && typeof stdio !== 'string' && !Array.isArray(stdio)) throw invalidArgType('options.stdio', 'of type string or an instance of Array', stdio);
   handles.forEach(validateSource);
-  return process.platform === 'win32'
-    ? spawnWindows(command, args, handles, { ...spawnOptions, killOnClose })
-    : spawnPosix(command, args, handles, spawnOptions, killOnClose === true);
+  return host.spawn({
+    command,
+    given: typeof args === 'function' ? undefined : args,
+    args: (values) => resolveArgs(args, values),
+    handles,
+    options: spawnOptions as Record<string, unknown>,
+    killOnClose,
+  });
 }
 
 /**
@@ -157,50 +160,11 @@ function validateSource(h: unknown, i: number): void {
   // A closed end (pipe end or Connection) reports fd -1.
   if (fd === -1) throw closedError('spawnWithHandles');
   if (!isFd(fd)) throw invalidArgValue(`${name}.fd`, fd, 'must be a file descriptor (an integer >= 0 and < 2 ** 31)');
-  if (process.platform === 'win32' && typeof handle !== 'bigint') throw invalidArgType(`${name}.handle`, 'of type bigint', handle);
-}
-
-function fdOf(h: HandleSource): number {
-  return typeof h === 'number' ? h : h.fd;
+  if (host.spawnNeedsHandle && typeof handle !== 'bigint') throw invalidArgType(`${name}.handle`, 'of type bigint', handle);
 }
 
 function resolveArgs(args: readonly string[] | ((values: string[]) => readonly string[]), values: string[]): string[] {
   const out: unknown = typeof args === 'function' ? args(values) : args;
   validateArgs(out, typeof args === 'function' ? 'args()' : 'args');
   return [...out];
-}
-
-/** `stdio` as an array of at least three entries, as Node normalizes it. */
-function stdioArray(stdio: StdioOptions | undefined): unknown[] {
-  if (stdio === undefined) return ['pipe', 'pipe', 'pipe'];
-  if (typeof stdio === 'string') return [stdio, stdio, stdio];
-  const arr = [...stdio];
-  while (arr.length < 3) arr.push(undefined);
-  return arr;
-}
-
-function spawnPosix(command: string, args: readonly string[] | ((v: string[]) => readonly string[]), handles: readonly HandleSource[], options: SpawnOptions, killOnClose: boolean): ChildProcess {
-  const stdio = stdioArray(options.stdio);
-  const first = stdio.length;
-  // Node dup2()s stdio[i] to fd i in the child, and only there: the child-side number is the index.
-  const values = handles.map((_, i) => String(first + i));
-  for (const h of handles) {
-    const fd = fdOf(h);
-    // A descriptor that is not open would fail only in the child, after the fork, as an untyped
-    // spawn error: refuse it here, as the Windows side does.
-    try {
-      fstatSync(fd);
-    } catch (err) {
-      throw fromNodeError(err, 'spawnWithHandles');
-    }
-    stdio.push(fd);
-  }
-  const final = { ...options, stdio: stdio as StdioOptions };
-  return killOnClose ? spawnKillOnClose(command, resolveArgs(args, values), final) : spawn(command, resolveArgs(args, values), final);
-}
-
-function spawnWindows(command: string, args: readonly string[] | ((v: string[]) => readonly string[]), handles: readonly HandleSource[], options: SpawnOptions & { killOnClose?: boolean }): HandleChild {
-  // A static argument list is checked before any handle exists; a function's result once the values are known.
-  if (typeof args !== 'function') args.forEach((a, i) => noNulls(`args[${i}]`, a));
-  return spawnWindowsChild({ command, args: (values) => resolveArgs(args, values), handles, options: options as Record<string, unknown> });
 }
