@@ -15,9 +15,9 @@ import { closeSync } from 'node:fs';
 import { PipeError, WIN32_ERRORS, closedError, win32Error } from '../errors.js';
 import { getOsfHandle, openOsfHandle } from '../windows/crt.js';
 import * as k32 from '../windows/kernel32.js';
-import { OverlappedSlot, type Completion } from '../windows/overlapped.js';
+import type { Completion } from '../windows/overlapped.js';
 import { SecurityAttributes } from '../windows/security.js';
-import { acceptedClient, createInstance, nameInUse } from '../windows/instance.js';
+import { AcceptPool, acceptedClient, createInstance, nameInUse, type WaitingInstance } from '../windows/instance.js';
 import { openPipe } from '../windows/open.js';
 import { validateWinAddress, win32OpenPath, type ServerConnectionStats } from '../named.js';
 import { runAdmit, type AdmitFunction } from '../admit.js';
@@ -209,13 +209,6 @@ function pendingFromHandle(handle: k32.HANDLE, path: string, maxMessageSize: num
 
 // --- Listener ------------------------------------------------------------------------------------
 
-interface Instance {
-  handle: k32.HANDLE;
-  slot: OverlappedSlot;
-  /** The handle was closed by close(); the accept's completion is still to come. */
-  handleClosed?: boolean;
-}
-
 /**
  * The named-pipe instances behind a Listener. Connected clients not yet claimed (ready, or in the
  * handshake) plus waiting instances stay within `maxPending`: at the bound no instance waits, so a
@@ -231,7 +224,7 @@ export class WinListenerBackend {
   readonly #handshakeMax: number | undefined;
   readonly #backlog: number;
   #security: SecurityAttributes | undefined;
-  #pending = new Set<Instance>();
+  readonly #pending = new AcceptPool((inst, c) => this.#onConnect(inst, c));
   #ready: k32.HANDLE[] = [];
   #waiters: { resolve(p: PendingConnection): void; reject(e: unknown): void }[] = [];
   #error: PipeError | undefined;
@@ -303,48 +296,22 @@ export class WinListenerBackend {
       k32.CloseHandle(a.handle);
     }
     this.#admitting.clear();
-    for (const inst of this.#pending) {
-      // Close the instances now, so that the name is gone when close() returns (as in Python):
-      // a client must not connect to an instance nobody will accept. The cancelled accept still
-      // completes through the slot's own event (GetOverlappedResult without waiting never touches
-      // the file handle), and only then is the slot's OVERLAPPED freed (#onConnect).
-      inst.slot.cancel();
-      inst.handleClosed = true;
-      k32.CloseHandle(inst.handle);
-    }
+    // Close the instances now, so that the name is gone when close() returns (as in Python):
+    // a client must not connect to an instance nobody will accept.
+    this.#pending.cancel(true);
     this.#security?.free();
     this.#security = undefined;
   }
 
   #refAll(): void {
-    const want = this.#waiters.length > 0;
-    for (const inst of this.#pending) inst.slot.ref(want);
+    this.#pending.ref(this.#waiters.length > 0);
   }
 
   #addInstance(first: boolean): void {
     const openMode = k32.PIPE_ACCESS_DUPLEX | k32.FILE_FLAG_OVERLAPPED | (first ? k32.FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
     const spec = { path: this.address, openMode, pipeMode: MESSAGE_PIPE, maxInstances: k32.PIPE_UNLIMITED_INSTANCES, outBufferSize: BUFSIZE, inBufferSize: BUFSIZE, security: this.#security!.bytes };
     // Unlimited instances: "not now" cannot come, so a failure is an error.
-    const handle = createInstance(spec, first, false) ?? throwWin32(E.ERROR_PIPE_BUSY, this.address);
-    // Ownership: the instance owns `handle` until accept() hands it to a connection or it is closed.
-    let slot: OverlappedSlot;
-    try {
-      slot = new OverlappedSlot(handle);
-    } catch (err) {
-      k32.CloseHandle(handle);
-      throw err;
-    }
-    slot.ref(this.#waiters.length > 0);
-    const inst: Instance = { handle, slot };
-    this.#pending.add(inst);
-    try {
-      void slot.start('ConnectNamedPipe', (ov) => k32.ConnectNamedPipe(handle, ov)).then((c) => this.#onConnect(inst, c));
-    } catch (err) {
-      this.#pending.delete(inst);
-      slot.free();
-      k32.CloseHandle(handle);
-      throw err;
-    }
+    if (this.#pending.add(spec, first, false, {}, this.#waiters.length > 0) === undefined) throwWin32(E.ERROR_PIPE_BUSY, this.address);
   }
 
   #replenish(): void {
@@ -359,9 +326,7 @@ export class WinListenerBackend {
     }
   }
 
-  #onConnect(inst: Instance, c: Completion): void {
-    this.#pending.delete(inst);
-    inst.slot.free();
+  #onConnect(inst: WaitingInstance, c: Completion): void {
     const connected = acceptedClient(c.error);
     if (!connected || this.#closed) {
       if (!inst.handleClosed) k32.CloseHandle(inst.handle);

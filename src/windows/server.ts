@@ -11,7 +11,7 @@ import net from 'node:net';
 import { byteConnection } from '../connection.js';
 import { PipeError, WIN32_ERRORS, abortError, invalidArgValue, win32Error } from '../errors.js';
 import { Backoff } from '../retry.js';
-import { acceptedClient, createInstance, nameInUse, someoneListens } from './instance.js';
+import { AcceptPool, acceptedClient, nameInUse, someoneListens, type WaitingInstance } from './instance.js';
 import { openPipe } from './open.js';
 import { MessageConnection, type MessageSink, type MessageTransport } from '../message.js';
 import { PipeServerBase } from '../server.js';
@@ -69,11 +69,6 @@ function wrap(
 
 // --- server ------------------------------------------------------------------------------------
 
-interface Instance {
-  handle: k32.HANDLE;
-  slot: OverlappedSlot;
-}
-
 type ServerState = 'idle' | 'starting' | 'listening' | 'closing' | 'closed';
 
 /**
@@ -90,7 +85,7 @@ class WindowsPipeServer extends PipeServerBase {
   #security: SecurityAttributes | undefined;
   /** The rendezvous name this server published, until close() removes it. */
   #rendezvous: string | undefined;
-  #pending = new Set<Instance>();
+  readonly #pending = new AcceptPool((inst, c) => this.#onConnect(inst, c));
   #settling = new Set<Promise<void>>();
   /** Connections handed out plus clients whose `admit` check is running. */
   #live = 0;
@@ -168,7 +163,7 @@ class WindowsPipeServer extends PipeServerBase {
     this.#unpublish(this.#path!);
     clearTimeout(this.#retry);
     this.#retry = undefined;
-    for (const inst of this.#pending) inst.slot.cancel();
+    this.#pending.cancel(false);
     // Clients still being checked: nobody will serve them now.
     for (const a of this.#admitting) {
       a.closed = true;
@@ -190,20 +185,20 @@ class WindowsPipeServer extends PipeServerBase {
   ref(): this {
     this.#refed = true;
     this.#retry?.ref();
-    for (const inst of this.#pending) inst.slot.ref(true);
+    this.#pending.ref(true);
     return this;
   }
 
   unref(): this {
     this.#refed = false;
     this.#retry?.unref();
-    for (const inst of this.#pending) inst.slot.ref(false);
+    this.#pending.ref(false);
     return this;
   }
 
   /** The owner, DACL and label actually applied to the pipe, as SDDL (read back with GetSecurityInfo). */
   securityDescriptor(): string {
-    const inst = this.#pending.values().next().value as Instance | undefined;
+    const inst = this.#pending.any();
     if (!inst) throw new PipeError({ code: this.#state === 'listening' ? 'EBUSY' : 'ERR_PIPE_CLOSED', syscall: 'GetSecurityInfo', path: this.#path ?? undefined });
     return readSecurity(inst.handle);
   }
@@ -247,30 +242,10 @@ class WindowsPipeServer extends PipeServerBase {
     const pipeMode = type | k32.PIPE_WAIT | (o.rejectRemoteClients ? k32.PIPE_REJECT_REMOTE_CLIENTS : 0);
     const max = o.maxInstances === 'unlimited' ? k32.PIPE_UNLIMITED_INSTANCES : o.maxInstances;
     const spec = { path: this.#path!, openMode, pipeMode, maxInstances: max, outBufferSize: o.outBufferSize, inBufferSize: o.inBufferSize, security: this.#security!.bytes };
-    const handle = createInstance(spec, first, exclusive);
-    if (handle === undefined) return false;
-    // Ownership: the instance owns `handle` until a connection takes it or it is closed below.
-    let slot: OverlappedSlot;
-    try {
-      // A byte-mode instance goes to libuv once connected, whose port must be able to take it.
-      // (With halfClose, byte mode runs on our transport too, so it joins our port.)
-      slot = new OverlappedSlot(handle, { port: o.mode === 'message' || o.halfClose !== undefined });
-    } catch (err) {
-      k32.CloseHandle(handle);
-      throw err;
-    }
-    slot.ref(this.#refed);
-    const inst: Instance = { handle, slot };
-    this.#pending.add(inst);
-    let settled: Promise<void>;
-    try {
-      settled = slot.start('ConnectNamedPipe', (ov) => k32.ConnectNamedPipe(handle, ov)).then((c) => this.#onConnect(inst, c));
-    } catch (err) {
-      this.#pending.delete(inst);
-      slot.free();
-      k32.CloseHandle(handle);
-      throw err;
-    }
+    // A byte-mode instance goes to libuv once connected, whose port must be able to take it.
+    // (With halfClose, byte mode runs on our transport too, so it joins our port.)
+    const settled = this.#pending.add(spec, first, exclusive, { port: o.mode === 'message' || o.halfClose !== undefined }, this.#refed);
+    if (settled === undefined) return false;
     this.#settling.add(settled);
     void settled.finally(() => this.#settling.delete(settled));
     return true;
@@ -332,9 +307,7 @@ class WindowsPipeServer extends PipeServerBase {
     this.emit('error', err);
   }
 
-  #onConnect(inst: Instance, c: Completion): void {
-    this.#pending.delete(inst);
-    inst.slot.free();
+  #onConnect(inst: WaitingInstance, c: Completion): void {
     const connected = acceptedClient(c.error);
     if (!connected || this.#state !== 'listening') {
       k32.CloseHandle(inst.handle);
