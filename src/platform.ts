@@ -87,5 +87,13 @@ export interface Platform {
   handleCore(conn: PipeConnection, peerPid: number | undefined): HandleCore;
 }
 
-/** The platform this process runs on. */
+/**
+ * The platform this process runs on, picked once at load.
+ *
+ * @example
+ * ```ts
+ * import { host } from './platform.js';
+ * const server = host.createServer(resolveServerOptions({ mode: 'message' }), (conn) => conn.end());
+ * ```
+ */
 export const host: Platform = process.platform === 'win32' ? windowsPlatform : posixPlatform;

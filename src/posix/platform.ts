@@ -13,6 +13,7 @@ import { createPosixServer, posixConnect, posixPipeExists } from './server.js';
 import { socketFd } from './socket.js';
 import { spawnPosix } from './spawn.js';
 
+/** The POSIX platform (Linux, macOS); src/platform.ts picks it off win32. Ownership as each member's module says. */
 export const posixPlatform: Platform = {
   name: 'posix',
   pipes: posixBackend,

@@ -12,6 +12,7 @@ import { validateRendezvousName } from './rendezvous.js';
 import { createWindowsServer, resolveRendezvous, windowsConnect, windowsPipeExists } from './server.js';
 import { noNulls, spawnWindowsChild } from './spawn.js';
 
+/** The Windows platform; src/platform.ts picks it on win32. Ownership as each member's module says. */
 export const windowsPlatform: Platform = {
   name: 'windows',
   pipes: windowsBackend,
