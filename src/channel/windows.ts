@@ -20,7 +20,8 @@ import { SecurityAttributes } from '../windows/security.js';
 import { AcceptPool, acceptedClient, createInstance, nameInUse, type WaitingInstance } from '../windows/instance.js';
 import { openPipe } from '../windows/open.js';
 import { validateWinAddress, win32OpenPath, type ServerConnectionStats } from '../named.js';
-import { runAdmit, type AdmitFunction } from '../admit.js';
+import type { AdmitFunction } from '../admit.js';
+import { Admissions } from '../windows/admission.js';
 import { peerIdentity } from '../windows/trust.js';
 import { messageTransportFromHandle } from '../windows/server.js';
 import type { ChannelPlatform } from './platform.js';
@@ -232,7 +233,7 @@ export class WinListenerBackend {
   #admit: AdmitFunction | undefined;
   #admitTimeout = 0;
   /** Clients whose admit check is running (counted in #unclaimed), with their handles: close() closes them. */
-  readonly #admitting = new Set<{ handle: k32.HANDLE; closed: boolean }>();
+  readonly #admitting = new Admissions();
   #refused = 0;
 
   /** Creates the first instance synchronously, so that a name in use throws `EADDRINUSE` here. */
@@ -291,11 +292,7 @@ export class WinListenerBackend {
     for (const w of this.#waiters.splice(0)) w.reject(closedError('accept'));
     this.#unclaimed -= this.#ready.length + this.#admitting.size;
     for (const h of this.#ready.splice(0)) k32.CloseHandle(h);
-    for (const a of this.#admitting) {
-      a.closed = true;
-      k32.CloseHandle(a.handle);
-    }
-    this.#admitting.clear();
+    this.#admitting.closeAll();
     // Close the instances now, so that the name is gone when close() returns (as in Python):
     // a client must not connect to an instance nobody will accept.
     this.#pending.cancel(true);
@@ -344,20 +341,15 @@ export class WinListenerBackend {
     }
     // Before it is queued, so before accept() and the authkey handshake. Ownership: the admission
     // owns the handle until it admits (then the queue does), refuses, or close() takes it.
-    const pending = { handle: inst.handle, closed: false };
-    this.#admitting.add(pending);
-    void runAdmit(admit, peerIdentity(inst.handle, 'client'), this.#admitTimeout).then((outcome) => {
-      if (pending.closed) return;
-      this.#admitting.delete(pending);
-      if (!outcome.admitted || this.#closed) {
-        pending.closed = true;
-        k32.CloseHandle(pending.handle);
-        this.#unclaimed--;
-        if (!outcome.admitted) this.#refused++;
-        this.#replenish();
+    this.#admitting.run(inst.handle, admit, peerIdentity(inst.handle, 'client'), this.#admitTimeout, () => !this.#closed, (end) => {
+      if (end.kind === 'gone') return;
+      if (end.kind === 'admitted') {
+        this.#queueOrHand(end.handle);
         return;
       }
-      this.#queueOrHand(pending.handle);
+      this.#unclaimed--;
+      if (!end.outcome.admitted) this.#refused++;
+      this.#replenish();
     });
   }
 

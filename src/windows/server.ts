@@ -22,7 +22,7 @@ import { NativeBuffer, OverlappedSlot, type Completion } from './overlapped.js';
 import { SecurityAttributes, readSecurity } from './security.js';
 import { LazyPeer } from './trust.js';
 import { publishRendezvous, randomPipePath, readRendezvous, removeRendezvous, validateRendezvousName } from './rendezvous.js';
-import { runAdmit } from '../admit.js';
+import { Admissions } from './admission.js';
 
 const E = WIN32_ERRORS;
 
@@ -90,7 +90,7 @@ class WindowsPipeServer extends PipeServerBase {
   /** Connections handed out plus clients whose `admit` check is running. */
   #live = 0;
   /** Clients whose `admit` check is running, with their handles: close() closes them. */
-  readonly #admitting = new Set<{ handle: k32.HANDLE; closed: boolean }>();
+  readonly #admitting = new Admissions();
   /** Clients `admit` refused. */
   #refused = 0;
   /** How many times #live reached maxConnections. */
@@ -164,12 +164,7 @@ class WindowsPipeServer extends PipeServerBase {
     clearTimeout(this.#retry);
     this.#retry = undefined;
     this.#pending.cancel(false);
-    // Clients still being checked: nobody will serve them now.
-    for (const a of this.#admitting) {
-      a.closed = true;
-      k32.CloseHandle(a.handle);
-    }
-    this.#admitting.clear();
+    this.#admitting.closeAll();
     this.#closed = Promise.all([...this.#settling]).then(() => {
       this.#teardown();
       this.#state = 'closed';
@@ -343,26 +338,17 @@ class WindowsPipeServer extends PipeServerBase {
     }
     // Ownership: the admission owns the handle until it admits (then the connection does), refuses
     // or close() takes it (both close it).
-    const pending = { handle: inst.handle, closed: false };
-    this.#admitting.add(pending);
     const identity = peerSource.get();
-    void runAdmit(admit, identity, this.#o.admitTimeout).then((outcome) => {
-      if (pending.closed) {
-        release();
+    this.#admitting.run(inst.handle, admit, identity, this.#o.admitTimeout, () => this.#state === 'listening', (end) => {
+      if (end.kind === 'admitted') {
+        this.#handOut(end.handle, peerSource, release);
         return;
       }
-      this.#admitting.delete(pending);
-      if (this.#state !== 'listening' || !outcome.admitted) {
-        // Closing the server end: the client reads end of stream (ERROR_BROKEN_PIPE), its writes fail.
-        pending.closed = true;
-        k32.CloseHandle(pending.handle);
-        release();
-        if (outcome.admitted) return;
-        this.#refused++;
-        this.emit('refused', identity, outcome.reason, ...(outcome.error === undefined ? [] : [outcome.error]));
-        return;
-      }
-      this.#handOut(pending.handle, peerSource, release);
+      release();
+      if (end.kind === 'gone' || end.outcome.admitted) return;
+      const { outcome } = end;
+      this.#refused++;
+      this.emit('refused', identity, outcome.reason, ...(outcome.error === undefined ? [] : [outcome.error]));
     });
   }
 
