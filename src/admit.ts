@@ -1,7 +1,8 @@
 /**
  * Admission: the server's `admit(peer)` check, run once a client's identity is known and before
- * the application sees the client (`'connection'`, the async iterator). One place for what both
- * servers share: the time bound, a throwing or rejecting check, and how a refusal is reported.
+ * the application sees the client (`'connection'`, the async iterator). One place for what every
+ * server shares: the time bound, a throwing or rejecting check, how a refusal is reported, and
+ * the clients whose check is running ({@link Admissions}).
  */
 import type { PeerIdentity } from './named.js';
 
@@ -68,4 +69,67 @@ export function runAdmit(admit: AdmitFunction, peer: PeerIdentity, timeoutMs: nu
       },
     );
   });
+}
+
+/**
+ * How a check run by {@link Admissions} ended: admitted (the client is the caller's again), closed
+ * there (refused, or no longer `wanted`, which says which), or taken by {@link Admissions.closeAll}.
+ */
+export type AdmissionEnd<T> = { kind: 'admitted'; client: T } | { kind: 'closed'; outcome: AdmitOutcome; wanted: boolean } | { kind: 'gone' };
+
+/**
+ * The clients of one server whose check is running, for every server (`createServer` and the
+ * `winpipe/connection` Listener, both platforms). A client is a Windows pipe handle or a
+ * `net.Socket`; `close` is how one is closed (the client reads end of stream, its writes fail).
+ *
+ * @example
+ * ```ts
+ * const admissions = new Admissions<net.Socket>((s) => s.destroy());
+ * admissions.run(socket, admit, identity, 5000, () => listening, (end) => end.kind === 'admitted' && serve(end.client));
+ * ```
+ * Ownership: the admissions own each client until its check ends (then `done` gets it back when it
+ * is admitted and still wanted; otherwise it is closed here) or {@link Admissions.closeAll} closes it.
+ */
+export class Admissions<T> {
+  readonly #running = new Set<{ client: T; closed: boolean }>();
+  readonly #close: (client: T) => void;
+
+  constructor(close: (client: T) => void) {
+    this.#close = close;
+  }
+
+  /** Checks running now (they count toward the server's bound). */
+  get size(): number {
+    return this.#running.size;
+  }
+
+  /** Runs `admit` for `client`; `done` runs once when it ends, unless {@link Admissions.closeAll} took the client (then `gone`). */
+  run(client: T, admit: AdmitFunction, identity: PeerIdentity, timeout: number, wanted: () => boolean, done: (end: AdmissionEnd<T>) => void): void {
+    const pending = { client, closed: false };
+    this.#running.add(pending);
+    void runAdmit(admit, identity, timeout).then((outcome) => {
+      if (pending.closed) {
+        done({ kind: 'gone' });
+        return;
+      }
+      this.#running.delete(pending);
+      const want = wanted();
+      if (!outcome.admitted || !want) {
+        pending.closed = true;
+        this.#close(pending.client);
+        done({ kind: 'closed', outcome, wanted: want });
+        return;
+      }
+      done({ kind: 'admitted', client: pending.client });
+    });
+  }
+
+  /** Closes every client still being checked: nobody will serve them now. */
+  closeAll(): void {
+    for (const a of this.#running) {
+      a.closed = true;
+      this.#close(a.client);
+    }
+    this.#running.clear();
+  }
 }

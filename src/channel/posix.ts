@@ -19,7 +19,7 @@ import * as libc from '../posix/libc.js';
 import { posixBackend } from '../posix/pipe.js';
 import { SocketMessageTransport } from '../posix/transport.js';
 import { checkServer, mayAccept, peerCredentials, peerIdentity } from '../posix/trust.js';
-import { runAdmit, type AdmitFunction } from '../admit.js';
+import { Admissions, type AdmitFunction } from '../admit.js';
 import { setCloexec } from '../posix/fd.js';
 import { RETRY, retry } from '../retry.js';
 import { bindListening, connectUnix, removeSocketFile, socketFd } from '../posix/socket.js';
@@ -252,7 +252,7 @@ export class PosixListenerBackend {
   #admit: AdmitFunction | undefined;
   #admitTimeout = 0;
   /** Clients whose admit check is running (counted in #unclaimed). */
-  readonly #admitting = new Set<net.Socket>();
+  readonly #admitting = new Admissions<net.Socket>((socket) => socket.destroy());
   #refused = 0;
 
   /** Binds and listens synchronously, so that errors (EADDRINUSE, ENOENT, EACCES) are thrown here. */
@@ -312,8 +312,7 @@ export class PosixListenerBackend {
     for (const w of this.#waiters.splice(0)) w.reject(closedError('accept'));
     this.#unclaimed -= this.#queue.length + this.#admitting.size;
     for (const s of this.#queue.splice(0)) s.destroy();
-    for (const s of this.#admitting) s.destroy();
-    this.#admitting.clear();
+    this.#admitting.closeAll();
     this.#server.close();
     // Python's Listener unlinks its socket file on close; we do too, if it is still ours.
     if (this.#absolute !== undefined) removeSocketFile(this.#absolute, this.#file);
@@ -343,17 +342,15 @@ export class PosixListenerBackend {
     const admit = this.#admit;
     if (admit) {
       // Before it is queued, so before accept() and the authkey handshake.
-      this.#admitting.add(socket);
-      void runAdmit(admit, peerIdentity(cred), this.#admitTimeout).then((outcome) => {
+      this.#admitting.run(socket, admit, peerIdentity(cred), this.#admitTimeout, () => !this.#closed && !socket.destroyed, (end) => {
         // Gone meanwhile: close() took it.
-        if (!this.#admitting.delete(socket)) return;
-        if (!outcome.admitted || this.#closed || socket.destroyed) {
-          socket.destroy();
-          this.#unclaimed--;
-          if (!outcome.admitted) this.#refused++;
+        if (end.kind === 'gone') return;
+        if (end.kind === 'admitted') {
+          this.#queueOrHand(socket);
           return;
         }
-        this.#queueOrHand(socket);
+        this.#unclaimed--;
+        if (!end.outcome.admitted) this.#refused++;
       });
       return;
     }

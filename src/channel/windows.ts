@@ -20,8 +20,7 @@ import { SecurityAttributes } from '../windows/security.js';
 import { AcceptPool, acceptedClient, createInstance, nameInUse, type WaitingInstance } from '../windows/instance.js';
 import { openPipe } from '../windows/open.js';
 import { validateWinAddress, win32OpenPath, type ServerConnectionStats } from '../named.js';
-import type { AdmitFunction } from '../admit.js';
-import { Admissions } from '../windows/admission.js';
+import { Admissions, type AdmitFunction } from '../admit.js';
 import { peerIdentity } from '../windows/trust.js';
 import { messageTransportFromHandle } from '../windows/server.js';
 import type { ChannelPlatform } from './platform.js';
@@ -233,7 +232,7 @@ export class WinListenerBackend {
   #admit: AdmitFunction | undefined;
   #admitTimeout = 0;
   /** Clients whose admit check is running (counted in #unclaimed), with their handles: close() closes them. */
-  readonly #admitting = new Admissions();
+  readonly #admitting = new Admissions<k32.HANDLE>((handle) => k32.CloseHandle(handle));
   #refused = 0;
 
   /** Creates the first instance synchronously, so that a name in use throws `EADDRINUSE` here. */
@@ -344,7 +343,7 @@ export class WinListenerBackend {
     this.#admitting.run(inst.handle, admit, peerIdentity(inst.handle, 'client'), this.#admitTimeout, () => !this.#closed, (end) => {
       if (end.kind === 'gone') return;
       if (end.kind === 'admitted') {
-        this.#queueOrHand(end.handle);
+        this.#queueOrHand(end.client);
         return;
       }
       this.#unclaimed--;

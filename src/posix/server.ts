@@ -25,7 +25,7 @@ import { isAccessPolicy } from '../access.js';
 import { SocketMessageTransport } from './transport.js';
 import { RETRY, retry } from '../retry.js';
 import { checkServer, mayAccept, peerCredentials, peerIdentity, verifyDir, type PeerCredentials } from './trust.js';
-import { runAdmit } from '../admit.js';
+import { Admissions } from '../admit.js';
 import { bindListening, connectUnix, removeSocketFile, socketFd } from './socket.js';
 
 /** Mode of the socket file: only us, or every local user (connecting needs write permission). */
@@ -155,7 +155,7 @@ class PosixPipeServer extends PipeServerBase {
   #live = 0;
   #held: { socket: net.Socket; peer: PeerCredentials | undefined }[] = [];
   /** Clients whose `admit` check is running: counted toward maxConnections, closed by close(). */
-  readonly #admitting = new Set<net.Socket>();
+  readonly #admitting = new Admissions<net.Socket>((socket) => socket.destroy());
   /** Clients closed at accept because a bound was reached. */
   #dropped = 0;
   /** Clients `admit` refused. */
@@ -210,8 +210,7 @@ class PosixPipeServer extends PipeServerBase {
     }
     // Clients accepted by the kernel but never handed out: nobody will serve them now.
     for (const { socket } of this.#held.splice(0)) socket.destroy();
-    for (const socket of this.#admitting) socket.destroy();
-    this.#admitting.clear();
+    this.#admitting.closeAll();
     this.wakeIterations();
     this.#closed = new Promise<void>((resolve) => {
       process.nextTick(() => {
@@ -347,25 +346,23 @@ class PosixPipeServer extends PipeServerBase {
       // Unread (pauseOnConnect) while the check runs; an error meanwhile only ends it.
       const onError = (): void => {};
       socket.on('error', onError);
-      this.#admitting.add(socket);
-      if (this.#live + this.#held.length + this.#admitting.size === bound) this.#reachedMax++;
       const identity = peerIdentity(peer);
-      void runAdmit(admit, identity, this.#o.admitTimeout).then((outcome) => {
-        // Gone meanwhile: closed by close(), or the client left.
-        if (!this.#admitting.delete(socket)) return;
+      this.#admitting.run(socket, admit, identity, this.#o.admitTimeout, () => this.#state === 'listening' && !socket.destroyed, (end) => {
+        // Gone meanwhile: closed by close().
+        if (end.kind === 'gone') return;
         socket.off('error', onError);
-        if (this.#state !== 'listening' || socket.destroyed) {
-          socket.destroy();
+        if (end.kind === 'admitted') {
+          this.#place(socket, peer, false);
           return;
         }
-        if (!outcome.admitted) {
-          socket.destroy();
-          this.#refused++;
-          this.emit('refused', identity, outcome.reason, ...(outcome.error === undefined ? [] : [outcome.error]));
-          return;
-        }
-        this.#place(socket, peer, false);
+        // Not refused when the server closed or the client left meanwhile.
+        if (!end.wanted) return;
+        const { outcome } = end;
+        if (outcome.admitted) return;
+        this.#refused++;
+        this.emit('refused', identity, outcome.reason, ...(outcome.error === undefined ? [] : [outcome.error]));
       });
+      if (this.#live + this.#held.length + this.#admitting.size === bound) this.#reachedMax++;
       return;
     }
     this.#place(socket, peer, true);

@@ -15,6 +15,7 @@ import { AcceptPool, acceptedClient, nameInUse, someoneListens, type WaitingInst
 import { openPipe } from './open.js';
 import { MessageConnection, type MessageSink, type MessageTransport } from '../message.js';
 import { PipeServerBase } from '../server.js';
+import { Admissions } from '../admit.js';
 import { isRemotePipePath, pipePath, win32OpenPath, type ServerConnectionStats, type HalfClose, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import { openOsfHandle } from './crt.js';
 import * as k32 from './kernel32.js';
@@ -22,7 +23,6 @@ import { NativeBuffer, OverlappedSlot, type Completion } from './overlapped.js';
 import { SecurityAttributes, readSecurity } from './security.js';
 import { LazyPeer } from './trust.js';
 import { publishRendezvous, randomPipePath, readRendezvous, removeRendezvous, validateRendezvousName } from './rendezvous.js';
-import { Admissions } from './admission.js';
 
 const E = WIN32_ERRORS;
 
@@ -90,7 +90,7 @@ class WindowsPipeServer extends PipeServerBase {
   /** Connections handed out plus clients whose `admit` check is running. */
   #live = 0;
   /** Clients whose `admit` check is running, with their handles: close() closes them. */
-  readonly #admitting = new Admissions();
+  readonly #admitting = new Admissions<k32.HANDLE>((handle) => k32.CloseHandle(handle));
   /** Clients `admit` refused. */
   #refused = 0;
   /** How many times #live reached maxConnections. */
@@ -341,7 +341,7 @@ class WindowsPipeServer extends PipeServerBase {
     const identity = peerSource.get();
     this.#admitting.run(inst.handle, admit, identity, this.#o.admitTimeout, () => this.#state === 'listening', (end) => {
       if (end.kind === 'admitted') {
-        this.#handOut(end.handle, peerSource, release);
+        this.#handOut(end.client, peerSource, release);
         return;
       }
       release();
