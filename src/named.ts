@@ -279,6 +279,22 @@ export interface ConnectOptions {
    * Default `false`.
    */
   rendezvous?: boolean;
+  /**
+   * Windows: the Terminal Services session the server must run in, checked on the pipe handle
+   * (`GetNamedPipeServerSessionId`) before `connect` resolves, with the owner check; another
+   * session, or one the system will not tell, rejects with `EACCES`. `'same'`: this process's own
+   * session (`ProcessIdToSessionId`). Default: not checked. It is what a client can learn of the
+   * server from the pipe itself: the server's pid (`serverProcessId`) is not a safe key, since
+   * that process may have exited and its pid been reused. POSIX: there are no sessions; any value
+   * rejects with `ENOTSUP` (the server's uid is checked instead, see `allowServerUids`).
+   *
+   * @example
+   * ```ts
+   * // A desktop app that must reach the server of its own login session, not another user's.
+   * const conn = await connect('my-app', { serverSession: 'same' });
+   * ```
+   */
+  serverSession?: 'same' | number;
   /** Aborts the connect (waiting included); it rejects with an `AbortError`. */
   signal?: AbortSignal;
   /**
@@ -671,8 +687,10 @@ export const MAX_CONNECTIONS_LIMIT = 0x7fff_ffff;
 
 /** Options with every default filled in. */
 export type ResolvedServerOptions = Required<Omit<CreateServerOptions, 'maxInstances' | 'halfClose' | 'admit'>> & { maxInstances: number | 'unlimited'; halfClose: HalfClose | undefined; admit: AdmitFunction | undefined };
-export type ResolvedConnectOptions = Required<Omit<ConnectOptions, 'signal' | 'trustedServerOwners' | 'timeout' | 'halfClose'>> & {
+export type ResolvedConnectOptions = Required<Omit<ConnectOptions, 'signal' | 'trustedServerOwners' | 'timeout' | 'halfClose' | 'serverSession'>> & {
   halfClose: HalfClose | undefined;
+  /** `connect`'s `serverSession` as given (`'same'` is resolved on Windows, at the check). */
+  serverSession: 'same' | number | undefined;
   signal: AbortSignal | undefined;
   /** `'any'`, or the SIDs given, with `'default'` standing for the default set. */
   trustedServerOwners: 'any' | readonly string[];
@@ -744,7 +762,7 @@ export function resolveConnectOptions(options: unknown): ResolvedConnectOptions 
   validateObject(options, 'options');
   const o = (options ?? {}) as ConnectOptions;
   if (o.timeout !== undefined) {
-/** `connect`'s old `timeout` option is an alias of `connectTimeout`: said once per process, as Node's own deprecations are. */
+    // The old `timeout` option is an alias of `connectTimeout`: said once per process, as Node's own deprecations are.
     warnTimeoutDeprecated();
   }
   const connectTimeout = o.connectTimeout ?? o.timeout ?? 5000;
@@ -770,7 +788,9 @@ export function resolveConnectOptions(options: unknown): ResolvedConnectOptions 
   const trustedServerOwners = resolveTrustedServerOwners(o.trustedServerOwners, 'options.trustedServerOwners');
   const rendezvous = o.rendezvous ?? false;
   validateBoolean(rendezvous, 'options.rendezvous');
-  return { connectTimeout, wait, signal: o.signal, allowHalfOpen, mode, access, maxMessageSize, readAheadBytes, allowRemote, trustedServerOwners, allowServerUids, halfClose, rendezvous };
+  const serverSession = o.serverSession;
+  if (serverSession !== undefined && serverSession !== 'same') validateInteger(serverSession, 'options.serverSession', 0, 0xffff_ffff);
+  return { connectTimeout, wait, signal: o.signal, allowHalfOpen, mode, access, maxMessageSize, readAheadBytes, allowRemote, trustedServerOwners, allowServerUids, halfClose, rendezvous, serverSession };
 }
 
 /** Validates a `halfClose` option: `'zero-message'` or `undefined`. */

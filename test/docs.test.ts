@@ -29,6 +29,28 @@ async function runtimeExports(source: string): Promise<string[]> {
   return Object.keys((await import(pathToFileURL(join(repo, source)).href)) as object).sort();
 }
 
+// Platform-independent, and the Wine stage has no .ci/: the host run covers it.
+describe.skipIf(process.env.WINPIPE_UNDER_WINE === '1')("the README's two commands", () => {
+  const readme = readFileSync(join(repo, 'README.md'), 'utf8');
+  const block = /## From a clone[^\n]*\n[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
+  const commands = block.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean);
+
+  it('are one to set up and run the demo and one to run the tests, and both scripts exist', () => {
+    expect(commands).toEqual(['npm ci && npm run demo', 'npm test']);
+    const scripts = (pkg as unknown as { scripts: Record<string, string> }).scripts;
+    expect(Object.keys(scripts)).toEqual(expect.arrayContaining(['demo', 'test']));
+  });
+
+  it('.ci/run runs the same test command, after npm ci', () => {
+    const ci = readFileSync(join(repo, '.ci', 'run'), 'utf8').split('\n').filter((l) => !l.trimStart().startsWith('#'));
+    const run = ci.findIndex((l) => /(^|\s)npm test(\s|$)/.test(l));
+    const install = ci.findIndex((l) => /(^|\s)npm ci(\s|$)/.test(l));
+    expect(run).toBeGreaterThan(-1);
+    expect(install).toBeGreaterThan(-1);
+    expect(install).toBeLessThan(run);
+  });
+});
+
 describe('links in README.md, docs/ and BENCHMARKS.md', () => {
   const files = [...markdownFiles(repo), 'BENCHMARKS.md'];
 

@@ -638,6 +638,10 @@ function passOver(err: PipeError, seen: UntrustedSeen): void {
 export function posixConnect(path: string, o: ResolvedConnectOptions, dirs?: SocketDirs, waiting?: UntrustedSeen): Promise<PipeConnection> {
   const signal = o.signal;
   if (signal?.aborted) return Promise.reject(abortError(signal));
+  // A session expectation that cannot be checked here must not pass as met.
+  if (o.serverSession !== undefined) {
+    return Promise.reject(new PipeError({ code: 'ENOTSUP', syscall: 'connect', path, message: 'ENOTSUP: serverSession: POSIX has no Terminal Services sessions (check the server by its uid: allowServerUids)' }));
+  }
   return (async () => {
     const deadline = Date.now() + o.connectTimeout;
     let connected: Connected | undefined;

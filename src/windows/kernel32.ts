@@ -196,6 +196,11 @@ export const GetNamedPipeServerSessionId: (pipe: HANDLE, sessionId: Out<number>)
   'bool __stdcall GetNamedPipeServerSessionId(HANDLE Pipe, _Out_ uint32_t *ServerSessionId)',
 );
 
+/** `BOOL ProcessIdToSessionId(DWORD dwProcessId, DWORD *pSessionId)`: the Terminal Services session of a process. */
+export const ProcessIdToSessionId: (pid: number, sessionId: Out<number>) => boolean = bind(
+  'bool __stdcall ProcessIdToSessionId(uint32_t dwProcessId, _Out_ uint32_t *pSessionId)',
+);
+
 /** `BOOL CloseHandle(HANDLE hObject)`. Never on a handle that has a Node fd: close the fd instead. */
 export const CloseHandle: (hObject: HANDLE) => boolean = bind('bool __stdcall CloseHandle(HANDLE hObject)');
 

@@ -20,11 +20,14 @@ export interface OpenSpec {
   /** No attempt starts after this `Date.now()`; a pipe still busy then is `ETIMEDOUT`. */
   deadline: number;
   signal?: AbortSignal | undefined;
+  /** The session the server must run in (`connect`'s `serverSession`, resolved); not checked when undefined. */
+  serverSession?: number | undefined;
 }
 
 /**
  * Opens the pipe at `path`. Rejects with `ENOENT` (nobody serves), `ETIMEDOUT` (busy until the
- * deadline), `EINVAL` (not a pipe), `EACCES` (an untrusted owner), or an `AbortError`; the handle
+ * deadline), `EINVAL` (not a pipe), `EACCES` (an untrusted owner, or a server in another session
+ * than `serverSession`), or an `AbortError`; the handle
  * is closed on every failure. Ownership: the caller owns the returned handle.
  */
 export function openPipe(path: string, spec: OpenSpec): Promise<{ handle: k32.HANDLE; serverOwnerSid: string | undefined }> {
@@ -39,7 +42,9 @@ export function openPipe(path: string, spec: OpenSpec): Promise<{ handle: k32.HA
       try {
         // `\\?\pipe\` reaches only pipes; a handle of any other kind is still refused here.
         if (k32.GetFileType(handle) !== k32.FILE_TYPE_PIPE) throw new PipeError({ code: 'EINVAL', syscall: 'connect', path, message: `EINVAL: ${path} is not a pipe` });
-        return { handle, serverOwnerSid: verifyServerOwner(handle, path, spec.trusted) };
+        const serverOwnerSid = verifyServerOwner(handle, path, spec.trusted);
+        if (spec.serverSession !== undefined) verifyServerSession(handle, path, spec.serverSession);
+        return { handle, serverOwnerSid };
       } catch (err) {
         k32.CloseHandle(handle);
         throw err;
@@ -53,4 +58,27 @@ export function openPipe(path: string, spec: OpenSpec): Promise<{ handle: k32.HA
       signal: spec.signal,
     },
   );
+}
+
+/** This process's Terminal Services session. @throws PipeError where the system will not say. */
+export function ownSession(): number {
+  const out: k32.Out<number> = [0];
+  if (!k32.ProcessIdToSessionId(k32.GetCurrentProcessId(), out)) throw win32Error(k32.GetLastError(), 'ProcessIdToSessionId');
+  return out[0];
+}
+
+/**
+ * The server of the pipe `handle` runs in session `want`, by the pipe's own word
+ * (`GetNamedPipeServerSessionId`), not by its pid. Another session, or none the system will give,
+ * is `EACCES`: the expectation could not be shown to hold.
+ */
+function verifyServerSession(handle: k32.HANDLE, path: string, want: number): void {
+  const got: k32.Out<number> = [0];
+  if (!k32.GetNamedPipeServerSessionId(handle, got)) {
+    const e = k32.GetLastError();
+    throw new PipeError({ code: 'EACCES', syscall: 'connect', path, win32Errno: e, message: `EACCES: the server session of ${path} cannot be read (GetNamedPipeServerSessionId failed with ${e})` });
+  }
+  if (got[0] !== want) {
+    throw new PipeError({ code: 'EACCES', syscall: 'connect', path, message: `EACCES: the server of ${path} runs in session ${got[0]}, not in session ${want}` });
+  }
 }

@@ -12,7 +12,7 @@ import { byteConnection } from '../connection.js';
 import { PipeError, WIN32_ERRORS, abortError, invalidArgValue, win32Error } from '../errors.js';
 import { Backoff } from '../retry.js';
 import { AcceptPool, acceptedClient, nameInUse, someoneListens, type WaitingInstance } from './instance.js';
-import { openPipe } from './open.js';
+import { openPipe, ownSession } from './open.js';
 import { MessageConnection, type MessageSink, type MessageTransport } from '../message.js';
 import { PipeServerBase } from '../server.js';
 import { Admissions } from '../admit.js';
@@ -412,7 +412,13 @@ export function windowsConnect(path: string, o: ResolvedConnectOptions): Promise
     o.access === 'read' ? k32.GENERIC_READ | k32.FILE_WRITE_ATTRIBUTES : o.access === 'write' ? k32.GENERIC_WRITE | k32.FILE_READ_ATTRIBUTES : k32.GENERIC_READ | k32.GENERIC_WRITE;
   // Identification only: a server cannot act as this user with our token.
   const flags = k32.FILE_FLAG_OVERLAPPED | k32.SECURITY_SQOS_PRESENT | k32.SECURITY_IDENTIFICATION;
-  return openPipe(path, { access, flags, trusted: o.trustedServerOwners, deadline: Date.now() + o.connectTimeout, signal: o.signal }).then(({ handle, serverOwnerSid }) =>
+  let serverSession: number | undefined;
+  try {
+    serverSession = o.serverSession === 'same' ? ownSession() : o.serverSession;
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return openPipe(path, { access, flags, trusted: o.trustedServerOwners, deadline: Date.now() + o.connectTimeout, signal: o.signal, serverSession }).then(({ handle, serverOwnerSid }) =>
     clientConnection(handle, path, o, serverOwnerSid),
   );
 }

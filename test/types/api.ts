@@ -147,6 +147,10 @@ export async function accessTypes(): Promise<void> {
   });
   await server.listen({ name: 'x', rendezvous: true });
   await connect('x', { rendezvous: true });
+  await connect('x', { serverSession: 'same' });
+  await connect('x', { serverSession: 1 });
+  // @ts-expect-error: 'same' or a session number
+  await connect('x', { serverSession: 'mine' });
   // @ts-expect-error an unknown party is not a preset entry
   createServer({ security: { allow: ['friends'] } });
   // @ts-expect-error admit answers a boolean
