@@ -257,7 +257,7 @@ describe('socket files and directories', () => {
     symlinkSync(real, dir);
     await expect(connect(name)).rejects.toMatchObject({ code: 'ENOTDIR', path: dir });
   });
-  it('connect(name) follows a change of XDG_RUNTIME_DIR or TMPDIR between two connects, both ways (the directories are read on every connect)', async () => {
+  it('connect(name) follows a change of XDG_RUNTIME_DIR, TMPDIR or TMP between two connects, both ways (the directories are read on every connect, as os.tmpdir() reads them)', async () => {
     // Two servers of one name, in two runtime directories: each connect reaches the one where the
     // environment points now, and again the first after switching back.
     const name = uniqueName();
@@ -292,6 +292,18 @@ describe('socket files and directories', () => {
     const back = await client(name);
     expect(back.path).toBe(join(t1, `winpipe-${uid()}`, `${name}.sock`));
     expect((await readToEnd(back)).toString()).toBe('t1');
+    // As os.tmpdir(): TMP counts only while TMPDIR is empty or unset.
+    const savedTmpVar = process.env.TMP;
+    cleanups.push(() => {
+      if (savedTmpVar === undefined) delete process.env.TMP;
+      else process.env.TMP = savedTmpVar;
+    });
+    process.env.TMP = t2;
+    expect((await readToEnd(await client(name))).toString()).toBe('t1');
+    process.env.TMPDIR = '';
+    expect((await readToEnd(await client(name))).toString()).toBe('t2');
+    process.env.TMP = t1;
+    expect((await readToEnd(await client(name))).toString()).toBe('t1');
   });
 });
 
