@@ -245,6 +245,9 @@ async function main() {
     connection: connectionModuleExists(),
     // Windows has no load average; under Wine the host's is passed in by --wine.
     loadavg: value('host-load') ?? (isWindows ? 'n/a' : os.loadavg().map((x) => x.toFixed(2)).join(' ')),
+    // node.exe 26 under Wine 10 lists no CPUs: the host's are passed in by --wine too.
+    cpus: Number(value('host-cpus')) || os.cpus().length,
+    cpuModel: value('host-cpu-model') ?? os.cpus()[0]?.model?.trim(),
   };
   const list = cases(cfg, env);
   log(`bench: ${cfg.mode} mode, ${cfg.runs} run(s) per row, ${label(env).title}`);
@@ -295,9 +298,10 @@ async function hostWine() {
   if (isWindows) throw new Error('--wine runs the Windows path under Wine from a Linux host; on Windows run the script directly');
   ensureBuilt();
   const { toWinePath } = await import(pathToFileURL(path.join(here, 'lib.mjs')).href);
-  const pass = argv.filter((a) => a !== '--wine' && !a.startsWith('--out-root=') && !a.startsWith('--host-load='));
+  const pass = argv.filter((a) => a !== '--wine' && !a.startsWith('--out-root=') && !a.startsWith('--host-load=') && !a.startsWith('--host-cpu'));
   const load = `--host-load=${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (Linux host)`;
-  const r = spawnSync(process.execPath, [path.join(here, 'wine.mjs'), 'exec', path.join('scripts', 'bench.mjs'), `--out-root=${toWinePath(root)}`, load, ...pass], {
+  const cpus = [`--host-cpus=${os.cpus().length}`, `--host-cpu-model=${os.cpus()[0]?.model?.trim() ?? '?'}`];
+  const r = spawnSync(process.execPath, [path.join(here, 'wine.mjs'), 'exec', path.join('scripts', 'bench.mjs'), `--out-root=${toWinePath(root)}`, load, ...cpus, ...pass], {
     cwd: root,
     stdio: 'inherit',
   });

@@ -44,7 +44,8 @@ import { createPipeWith, type CreatePipeOptions, type Pipe } from './pipe.js';
 import { posixBackend } from './posix/pipe.js';
 import { createPosixServer, posixConnect, posixPipeExists, type UntrustedSeen } from './posix/server.js';
 import { windowsBackend } from './windows/pipe.js';
-import { createWindowsServer, windowsConnect, windowsPipeExists } from './windows/server.js';
+import { validateRendezvousName } from './windows/rendezvous.js';
+import { createWindowsServer, resolveRendezvous, windowsConnect, windowsPipeExists } from './windows/server.js';
 
 const isWindows = process.platform === 'win32';
 const backend: Backend = isWindows ? windowsBackend : posixBackend;
@@ -139,8 +140,12 @@ export function connect(name: string, options?: ConnectOptions): Promise<PipeCon
   // candidates (src/posix/server.ts), so the environment is read once per connect.
   let dirs: SocketDirs | undefined;
   let path: string;
-  if (isWindows) path = pipePath(name);
-  else ({ path, dirs } = posixConnectPath(name));
+  if (isWindows) {
+    // A rendezvous name is read from its file at each attempt (with `wait`, until it appears).
+    if (resolved.rendezvous) validateRendezvousName(name);
+    if (resolved.rendezvous) return resolved.wait ? connectWaiting(name, resolved, undefined) : connectOnce(name, resolved, undefined);
+    path = pipePath(name);
+  } else ({ path, dirs } = posixConnectPath(name));
   if (isWindows) refuseRemote(path, resolved.allowRemote, 'name', name);
   if (!resolved.wait) return connectOnce(path, resolved, dirs);
   if (resolved.signal?.aborted) return Promise.reject(abortError(resolved.signal));
@@ -148,7 +153,13 @@ export function connect(name: string, options?: ConnectOptions): Promise<PipeCon
 }
 
 function connectOnce(path: string, o: ResolvedConnectOptions, dirs: SocketDirs | undefined, waiting?: UntrustedSeen): Promise<PipeConnection> {
-  return isWindows ? windowsConnect(path, o) : posixConnect(path, o, dirs, waiting);
+  if (!isWindows) return posixConnect(path, o, dirs, waiting);
+  if (!o.rendezvous) return windowsConnect(path, o);
+  try {
+    return windowsConnect(resolveRendezvous(path), o);
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }
 
 /** First wait between polls for a server that does not exist yet, and the most it grows to. */
@@ -227,10 +238,12 @@ export {
   type PipeServer,
   type PipeServerEvents,
   type ConnectionStats,
+  type ServerConnectionStats,
   type PipeConnection,
   type PipeConnectionFields,
   type BytePipeConnection,
   type MessagePipeConnection,
+  type PeerIdentity,
   type ConnectionFor, type PipeMode, type PipeSecurity, type ServerAccess, type ClientAccess, type HalfClose } from './named.js';
 export { PipeEnd, PipeReader, PipeWriter, DEFAULT_READ_SIZE, type PipeChunksOptions, type PipeIoOptions, type PipeWriteOptions } from './end.js';
 export { PipeError, isPipeError, type PipeErrorInit, type PipeLibraryCode } from './errors.js';
@@ -238,4 +251,5 @@ export { createFifo, openFifo, type CreateFifoOptions, type OpenFifoOptions } fr
 export { spawnWithHandles, type HandleChild, type HandleSource, type SpawnWithHandlesOptions } from './spawn.js';
 export { adoptEnd } from './adopt.js';
 export { listPipes, type PipeInfo } from './list.js';
+export type { AccessPolicy, AccessPrincipal, IntegrityLevel } from './access.js';
 export { createHandleServer, connectHandleChannel, HandleChannel, HandleServer, type HandleServerEvents, type HandleChannelIoOptions, type ConnectHandleChannelOptions } from './handles.js';

@@ -11,6 +11,8 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { invalidArgType, invalidArgValue } from './errors.js';
 import { validateAbortSignal, validateBoolean, validateInteger, validateObject, validateOneOf } from './validate.js';
+import { isAccessPolicy, posixAccess, validateAccessPolicy, type AccessPolicy } from './access.js';
+import { DEFAULT_ADMIT_TIMEOUT, type AdmitFunction, type AdmitRefusal } from './admit.js';
 
 /** `'byte'`: a stream of bytes. `'message'`: each write is one message, read back whole. */
 export type PipeMode = 'byte' | 'message';
@@ -29,6 +31,9 @@ export type ClientAccess = 'duplex' | 'read' | 'write';
  * traverse but not list or write (0711), so nobody else can rename, replace or remove the
  * socket. Other users reach it by its full path (`server.address()`) with `allowServerUids`.
  * `{ sddl }`: a Windows SDDL string (Windows only).
+ * `{ allow, integrity }`: a preset ({@link AccessPolicy}, docs/access.md): who may connect, built
+ * into a descriptor for you on Windows, and onto the socket directory, mode and peer-credential
+ * check on POSIX (what has no POSIX meaning throws `ENOTSUP`).
  *
  * @example
  * ```ts
@@ -36,25 +41,27 @@ export type ClientAccess = 'duplex' | 'read' | 'write';
  * await server.listen('my-app'); // POSIX: /tmp/winpipe-1000.public/my-app.sock, mode 0666
  * ```
  */
-export type PipeSecurity = 'current-user' | 'everyone' | { sddl: string };
+export type PipeSecurity = 'current-user' | 'everyone' | { sddl: string } | AccessPolicy;
 
 /**
  * Who is at the other end of a connection, as the OS says (never what the peer claims): on a
  * server connection the client, on a client connection the server.
  *
  * - POSIX: `pid`, `uid`, `gid` from `SO_PEERCRED` (Linux) / `getpeereid` + `LOCAL_PEERPID`
- *   (macOS), read once, in the call whose uid the trust checks use.
+ *   (macOS), read once, in the call whose uid the trust checks use; on a server, Linux adds the
+ *   supplementary `groups` (`SO_PEERGROUPS`, kernel 4.13+).
  * - Windows, server side: `pid` (GetNamedPipeClientProcessId), `sessionId`
- *   (GetNamedPipeClientSessionId), and the client process's user `sid` and `user`
- *   (`DOMAIN\name`, LookupAccountSidW) when its token can be opened (same user, or we are elevated).
+ *   (GetNamedPipeClientSessionId), and from the client's own token (ImpersonateNamedPipeClient,
+ *   OpenThreadToken, RevertToSelf): `sid`, `user` (`DOMAIN\name`), `groupSids`, `elevated`,
+ *   `integrity`, `appContainer`, `packageSid`, `logonSession`. Read at accept, before `admit`
+ *   and `'connection'`, so a client that has already exited still has its identity. A client that
+ *   connected at anonymous level has no token: then only `pid` and `sessionId` (its process is
+ *   never asked instead: a pid may already name another process).
  * - Windows, client side: `pid`, `sessionId` (GetNamedPipeServer…), `sid` = the user of the server
  *   process when its token can be opened (it cannot for SYSTEM services), else the pipe's owner
- *   SID (always readable; also on `serverOwnerSid`), and `user` for that SID.
- * - Windows, when: read from the pipe the first time `peer`, `clientProcessId` or
- *   `serverProcessId` is asked for, then kept (most connections never ask, and the reads cost
- *   nine kernel calls). Ask while the connection is open: in the `'connection'` handler, after
- *   `connect` resolves, or any time before `'close'` (also after the peer has gone). First asked
- *   after the close, the handle is gone and the identity is `{ pid: undefined }`.
+ *   SID (always readable; also on `serverOwnerSid`), and `user` for that SID. Read the first time
+ *   `peer` or `serverProcessId` is asked for, then kept; first asked after the close, the handle
+ *   is gone and the identity is `{ pid: undefined }`.
  *
  * @example
  * ```ts
@@ -70,12 +77,26 @@ export interface PeerIdentity {
   uid?: number;
   /** POSIX: the effective gid. */
   gid?: number;
+  /** Linux (server side, SO_PEERGROUPS, kernel 4.13+): the supplementary groups. Absent elsewhere. */
+  groups?: number[];
   /** Windows: the user SID (`S-1-5-…`). */
   sid?: string;
   /** Windows: the account name of `sid`, `DOMAIN\name`. */
   user?: string;
   /** Windows: the Terminal Services session id. */
   sessionId?: number;
+  /** Windows, server side (from the client's token): the enabled groups' SIDs (deny-only groups left out). */
+  groupSids?: string[];
+  /** Windows, server side (token): true for an elevated (full administrator) token. */
+  elevated?: boolean;
+  /** Windows, server side (token): the mandatory integrity level. */
+  integrity?: 'untrusted' | 'low' | 'medium' | 'high' | 'system' | 'protected';
+  /** Windows, server side (token): true inside an AppContainer (a sandboxed or packaged app). */
+  appContainer?: boolean;
+  /** Windows, server side (token): the AppContainer's package SID (`S-1-15-2-…`), when `appContainer`. */
+  packageSid?: string;
+  /** Windows, server side (token): the logon session (the token's AuthenticationId LUID), `0x…`. */
+  logonSession?: string;
 }
 
 /** Options for {@link createServer}. Every default is the safe choice. */
@@ -142,8 +163,29 @@ export interface CreateServerOptions {
   inBufferSize?: number;
   /** Windows: the output buffer size in bytes, default 64 KiB. POSIX: validated only; the kernel sizes socket buffers. */
   outBufferSize?: number;
-  /** Default `'current-user'`. */
+  /** Default `'current-user'`. See {@link PipeSecurity} and docs/access.md. */
   security?: PipeSecurity;
+  /**
+   * A check run for every client once its identity ({@link PeerIdentity}) is known, before
+   * `'connection'` and the async iterator see it. Resolve `true` to admit. `false`, a throw, a
+   * rejection or no answer within `admitTimeout` refuses: the client is disconnected (it reads
+   * end of stream, or `ECONNRESET`), counted in `connectionStats().refused`, and `'refused'` is
+   * emitted; a throw or rejection is also a process warning with code `WINPIPE_ADMIT_FAILED`.
+   * Checks run concurrently: a slow one never holds up another client. A client being checked
+   * counts toward `maxConnections`.
+   *
+   * @example
+   * ```ts
+   * const server = createServer({ admit: (peer) => peer.uid === 1000 }); // POSIX
+   * const server2 = createServer({ admit: (peer) => peer.sid === trustedSid && peer.elevated !== true }); // Windows
+   * ```
+   * Platform notes: POSIX peers carry `uid`, `gid` (and on Linux `groups`); Windows server-side
+   * peers carry what the client's token says (see {@link PeerIdentity}); a client that connected
+   * at anonymous impersonation level has no token, so only `pid` and `sessionId`.
+   */
+  admit?: AdmitFunction | undefined;
+  /** How long `admit` may take per client, in ms, before the client is refused. Default 5000. */
+  admitTimeout?: number;
   /**
    * Windows: refuse clients from other machines (PIPE_REJECT_REMOTE_CLIENTS). Default `true`.
    * POSIX: no effect; Unix domain sockets are local only.
@@ -230,6 +272,13 @@ export interface ConnectOptions {
    * ```
    */
   wait?: boolean;
+  /**
+   * Windows: resolve `name` through the rendezvous file a `listen({ name, rendezvous: true })`
+   * server of our own user published (see {@link ListenOptions.rendezvous}); no file is `ENOENT`
+   * (polled with `wait`). The server's owner is checked as always. POSIX: accepted, no effect.
+   * Default `false`.
+   */
+  rendezvous?: boolean;
   /** Aborts the connect (waiting included); it rejects with an `AbortError`. */
   signal?: AbortSignal;
   /**
@@ -340,7 +389,7 @@ export interface PipeConnectionFields {
   readonly mode: PipeMode;
   /** The full OS path of the pipe. */
   readonly path: string;
-  /** Server side: the connected client's process id (GetNamedPipeClientProcessId / SO_PEERCRED). Windows: read when first asked, see {@link PeerIdentity}. */
+  /** Server side: the connected client's process id (GetNamedPipeClientProcessId / SO_PEERCRED), read at accept. See {@link PeerIdentity}. */
   readonly clientProcessId: number | undefined;
   /** Client side: the server's process id. */
   readonly serverProcessId: number | undefined;
@@ -445,6 +494,11 @@ export interface PipeServerEvents<C extends PipeConnection = PipeConnection> {
    * on Windows, where a client beyond the bound waits in the kernel (see `connectionStats()`).
    */
   drop: [];
+  /**
+   * A client was refused by `admit` (`reason` `'denied'`, `'timeout'` or `'error'`, with the
+   * thrown `error`) and disconnected before the application saw it.
+   */
+  refused: [peer: PeerIdentity, reason: AdmitRefusal, error?: unknown];
   listening: [];
   close: [];
   error: [err: Error];
@@ -468,6 +522,21 @@ export interface ListenOptions {
   name?: string;
   /** Aborting it closes the server (before `listen` resolves: it rejects with an `AbortError`). */
   signal?: AbortSignal;
+  /**
+   * Windows: serve `name` (a plain name) under a random pipe name, published for our own user
+   * only (`%LOCALAPPDATA%\winpipe\rendezvous\<name>.pipe`, a file with a DACL for us and SYSTEM),
+   * so nobody can take the name first. Clients connect with `connect(name, { rendezvous: true })`;
+   * `address()` is the random pipe path. Removed again by `close()`. Default `false`.
+   * POSIX: accepted, no effect (a name already lives in our private directory, which nobody else
+   * can take). See docs/access.md for the threat model.
+   *
+   * @example
+   * ```ts
+   * await server.listen({ name: 'my-app', rendezvous: true });
+   * const conn = await connect('my-app', { rendezvous: true });
+   * ```
+   */
+  rendezvous?: boolean;
 }
 
 /**
@@ -477,7 +546,7 @@ export interface ListenOptions {
  *
  * @example
  * ```ts
- * const s = server.connectionStats(); // { current: 3, max: 512, dropped: 0, reachedMax: 0 }
+ * const s = server.connectionStats(); // { current: 3, max: 512, dropped: 0, refused: 0, reachedMax: 0 }
  * ```
  * Platform notes: on Windows nothing is dropped (a client beyond the bound finds the pipe busy
  * and waits in the kernel, where the server cannot see it), so there `reachedMax` is the count.
@@ -497,6 +566,12 @@ export interface ConnectionStats {
    * clients were turned away (POSIX: closed and counted in `dropped`; Windows: the pipe was busy).
    */
   readonly reachedMax: number;
+}
+
+/** A server's {@link ConnectionStats}, with the clients its `admit` check refused. */
+export interface ServerConnectionStats extends ConnectionStats {
+  /** Clients `admit` refused (it said no, did not answer within `admitTimeout`, or threw). */
+  readonly refused: number;
 }
 
 type ServerListener<C extends PipeConnection, K extends keyof PipeServerEvents<C>> = (...args: PipeServerEvents<C>[K]) => void;
@@ -538,7 +613,23 @@ export interface PipeServer<C extends PipeConnection = PipeConnection> extends E
    * ```
    * Platform notes: `dropped` stays 0 on Windows (see {@link ConnectionStats}).
    */
-  connectionStats(): ConnectionStats;
+  connectionStats(): ServerConnectionStats;
+  /**
+   * Windows: the security descriptor actually applied to the pipe, read back from a waiting
+   * instance (GetSecurityInfo: owner, DACL and mandatory label) as SDDL, e.g.
+   * `O:S-1-5-21-…D:P(D;;GA;;;NU)(A;;GA;;;S-1-5-21-…)(A;;0x12019b;;;IU)S:(ML;;NW;;;LW)`.
+   * No `S:` part when the pipe has no explicit label.
+   *
+   * @example
+   * ```ts
+   * const server = createServer({ security: { allow: ['current-user'], integrity: 'low' } });
+   * await server.listen('my-app');
+   * console.log(server.securityDescriptor()); // …S:(ML;;NW;;;LW)
+   * ```
+   * @throws PipeError `ENOTSUP` on POSIX (see `address()` and the socket's mode instead);
+   * `EBUSY` when no instance is waiting (every one is connected); `ERR_PIPE_CLOSED` when not listening.
+   */
+  securityDescriptor(): string;
   /** Keep the process alive while listening (default). */
   ref(): this;
   /** Let the process exit even though the server is listening. */
@@ -579,7 +670,7 @@ export const DEFAULT_MAX_CONNECTIONS = 512;
 export const MAX_CONNECTIONS_LIMIT = 0x7fff_ffff;
 
 /** Options with every default filled in. */
-export type ResolvedServerOptions = Required<Omit<CreateServerOptions, 'maxInstances' | 'halfClose'>> & { maxInstances: number | 'unlimited'; halfClose: HalfClose | undefined };
+export type ResolvedServerOptions = Required<Omit<CreateServerOptions, 'maxInstances' | 'halfClose' | 'admit'>> & { maxInstances: number | 'unlimited'; halfClose: HalfClose | undefined; admit: AdmitFunction | undefined };
 export type ResolvedConnectOptions = Required<Omit<ConnectOptions, 'signal' | 'trustedServerOwners' | 'timeout' | 'halfClose'>> & {
   halfClose: HalfClose | undefined;
   signal: AbortSignal | undefined;
@@ -617,22 +708,36 @@ export function resolveServerOptions(options: unknown): ResolvedServerOptions {
   validateInteger(maxMessageSize, 'options.maxMessageSize', 1, Number.MAX_SAFE_INTEGER);
   const readAheadBytes = o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES;
   validateInteger(readAheadBytes, 'options.readAheadBytes', 1, Number.MAX_SAFE_INTEGER);
+  const admit = o.admit;
+  if (admit !== undefined && typeof admit !== 'function') throw invalidArgType('options.admit', 'of type function', admit);
+  const admitTimeout = o.admitTimeout ?? DEFAULT_ADMIT_TIMEOUT;
+  validateInteger(admitTimeout, 'options.admitTimeout', 1, 0x7fff_ffff);
   const halfClose = resolveHalfClose(o.halfClose, 'options.halfClose');
   // halfClose exists to answer after the peer's end, so it implies half-open unless told otherwise.
   const allowHalfOpen = o.allowHalfOpen ?? halfClose !== undefined;
   validateBoolean(allowHalfOpen, 'options.allowHalfOpen');
-  return { allowHalfOpen, mode, access, maxInstances, maxPendingClients, maxConnections, pendingInstances, inBufferSize, outBufferSize, security, rejectRemoteClients, firstInstance, maxMessageSize, readAheadBytes, halfClose };
+  return { allowHalfOpen, mode, access, maxInstances, maxPendingClients, maxConnections, pendingInstances, inBufferSize, outBufferSize, security, rejectRemoteClients, firstInstance, maxMessageSize, readAheadBytes, halfClose, admit, admitTimeout };
 }
 
 function validateSecurity(security: unknown): asserts security is PipeSecurity {
   if (security === 'current-user' || security === 'everyone') return;
+  if (isAccessPolicy(security)) {
+    validateAccessPolicy(security, 'options.security');
+    return;
+  }
   if (security !== null && typeof security === 'object' && !Array.isArray(security)) {
     const sddl = (security as { sddl?: unknown }).sddl;
     if (typeof sddl !== 'string') throw invalidArgType('options.security.sddl', 'of type string', sddl);
     if (sddl.length === 0 || sddl.includes('\0')) throw invalidArgValue('options.security.sddl', sddl, 'must be a non-empty string without NUL');
     return;
   }
-  throw invalidArgValue('options.security', security, "must be 'current-user', 'everyone' or { sddl }");
+  throw invalidArgValue('options.security', security, "must be 'current-user', 'everyone', { sddl } or { allow }");
+}
+
+/** POSIX: does `security` put the socket in the public directory (0711, socket 0666)? */
+export function isPublicSecurity(security: PipeSecurity): boolean {
+  if (security === 'everyone') return true;
+  return isAccessPolicy(security) && posixAccess(security).reach !== 'private';
 }
 
 export function resolveConnectOptions(options: unknown): ResolvedConnectOptions {
@@ -663,7 +768,9 @@ export function resolveConnectOptions(options: unknown): ResolvedConnectOptions 
   validateBoolean(allowHalfOpen, 'options.allowHalfOpen');
   const allowServerUids = resolveAllowServerUids(o.allowServerUids, 'options.allowServerUids');
   const trustedServerOwners = resolveTrustedServerOwners(o.trustedServerOwners, 'options.trustedServerOwners');
-  return { connectTimeout, wait, signal: o.signal, allowHalfOpen, mode, access, maxMessageSize, readAheadBytes, allowRemote, trustedServerOwners, allowServerUids, halfClose };
+  const rendezvous = o.rendezvous ?? false;
+  validateBoolean(rendezvous, 'options.rendezvous');
+  return { connectTimeout, wait, signal: o.signal, allowHalfOpen, mode, access, maxMessageSize, readAheadBytes, allowRemote, trustedServerOwners, allowServerUids, halfClose, rendezvous };
 }
 
 /** Validates a `halfClose` option: `'zero-message'` or `undefined`. */
@@ -821,7 +928,7 @@ function posixPath(name: string, dirs: SocketDirs | undefined, security: PipeSec
     // directory is join()'s own output (normalised, no trailing slash) and `<name>.sock` one segment
     // that is neither '.' nor '..'.
     // (A Windows host asked for a POSIX path keeps win32's join.)
-    const dir = security === 'everyone' ? dirs.public : dirs.private;
+    const dir = isPublicSecurity(security) ? dirs.public : dirs.private;
     full = process.platform === 'win32' ? join(dir, `${name}.sock`) : `${dir}/${name}.sock`;
   }
   if (Buffer.byteLength(full) >= SUN_PATH_MAX) {
@@ -849,7 +956,7 @@ export function posixConnectPath(name: string): { path: string; dirs: SocketDirs
  */
 export function socketDir(security: PipeSecurity): string {
   const dirs = socketDirs();
-  return security === 'everyone' ? dirs.public : dirs.private;
+  return isPublicSecurity(security) ? dirs.public : dirs.private;
 }
 
 /** POSIX: the private and the public socket directory, as {@link socketDirs} gives them. */
@@ -885,7 +992,7 @@ export function socketDirs(): SocketDirs {
 
 /** POSIX: the mode of a socket directory winpipe makes (and the most it tolerates). */
 export function socketDirMode(security: PipeSecurity): number {
-  return security === 'everyone' ? 0o711 : 0o700;
+  return isPublicSecurity(security) ? 0o711 : 0o700;
 }
 
 // --- winpipe/connection addresses: CPython's, used as given ----------------------------------------

@@ -4,8 +4,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { abortError, invalidArgType, invalidArgValue } from './errors.js';
-import type { ConnectionStats, ListenOptions, PipeConnection, PipeServer } from './named.js';
-import { validateAbortSignal } from './validate.js';
+import type { ServerConnectionStats, ListenOptions, PipeConnection, PipeServer } from './named.js';
+import { validateAbortSignal, validateBoolean } from './validate.js';
 
 const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose');
 
@@ -26,9 +26,10 @@ export abstract class PipeServerBase extends EventEmitter implements PipeServer 
   abstract get listening(): boolean;
   abstract address(): string | null;
   /** Starts serving `name`; bad names throw synchronously. */
-  protected abstract startListening(name: string): Promise<void>;
+  protected abstract startListening(name: string, options: { rendezvous: boolean }): Promise<void>;
   abstract close(): Promise<void>;
-  abstract connectionStats(): ConnectionStats;
+  abstract connectionStats(): ServerConnectionStats;
+  abstract securityDescriptor(): string;
   abstract ref(): this;
   abstract unref(): this;
 
@@ -38,6 +39,7 @@ export abstract class PipeServerBase extends EventEmitter implements PipeServer 
   listen(target: string | ListenOptions, callback?: () => void): Promise<void> {
     let name: string;
     let signal: AbortSignal | undefined;
+    let rendezvous = false;
     if (typeof target === 'string') name = target;
     else if (target !== null && typeof target === 'object' && !Array.isArray(target)) {
       const { path, name: n } = target;
@@ -47,10 +49,14 @@ export abstract class PipeServerBase extends EventEmitter implements PipeServer 
       name = given;
       validateAbortSignal(target.signal, 'options.signal');
       signal = target.signal;
+      if (target.rendezvous !== undefined) {
+        validateBoolean(target.rendezvous, 'options.rendezvous');
+        rendezvous = target.rendezvous;
+      }
     } else throw invalidArgType('name', 'of type string or an object', target);
     if (callback !== undefined && typeof callback !== 'function') throw invalidArgType('callback', 'of type function', callback);
     if (signal?.aborted) return this.#settle(Promise.reject(abortError(signal)), callback);
-    const started = this.startListening(name);
+    const started = this.startListening(name, { rendezvous });
     if (signal) {
       // As net's listen({ signal }): an abort closes the server, at any time after this call.
       const onAbort = (): void => void this.close();

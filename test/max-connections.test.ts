@@ -81,7 +81,7 @@ async function until(check: () => boolean, what: string): Promise<void> {
 describe('createServer maxConnections', () => {
   it('has a fixed default of 512, whatever the descriptor limit', async () => {
     const { server } = await serve({});
-    expect(server.connectionStats()).toEqual({ current: 0, max: 512, dropped: 0, reachedMax: 0 });
+    expect(server.connectionStats()).toEqual({ current: 0, max: 512, dropped: 0, refused: 0, reachedMax: 0 });
   });
 
   const bad: [string, unknown, string][] = [
@@ -109,18 +109,18 @@ describe('createServer maxConnections', () => {
       const b = track(await connect(name, opts));
       expect(await echoed(a, 'a')).toBe('a');
       expect(await echoed(b, 'b')).toBe('b');
-      expect(server.connectionStats()).toEqual({ current: 2, max: 2, dropped: 0, reachedMax: 1 });
+      expect(server.connectionStats()).toEqual({ current: 2, max: 2, dropped: 0, refused: 0, reachedMax: 1 });
 
       if (isWindows) {
         // No instance waits at the bound: the client finds the pipe busy until its connectTimeout.
         expect(await codeOf(connect(name, { ...opts, connectTimeout: 300 }).then((c) => track(c)))).toBe('ETIMEDOUT');
-        expect(server.connectionStats()).toEqual({ current: 2, max: 2, dropped: 0, reachedMax: 1 });
+        expect(server.connectionStats()).toEqual({ current: 2, max: 2, dropped: 0, refused: 0, reachedMax: 1 });
       } else {
         // The kernel completes the connect; the server closes it as soon as it accepts it.
         const third = track(await connect(name, opts));
         await within(closedByServer(third), BOUND, 'the third client to be closed');
         await until(() => drops === 1, "the 'drop' event");
-        expect(server.connectionStats()).toEqual({ current: 2, max: 2, dropped: 1, reachedMax: 1 });
+        expect(server.connectionStats()).toEqual({ current: 2, max: 2, dropped: 1, refused: 0, reachedMax: 1 });
       }
       expect(handed).toHaveLength(2);
       // The two existing clients are still served.
@@ -161,7 +161,7 @@ function listen(options: ListenerOptions): { listener: Listener; address: string
 describe('Listener maxPendingConnections', () => {
   it('has a default of 512', () => {
     const { listener } = listen({});
-    expect(listener.connectionStats()).toEqual({ current: 0, max: 512, dropped: 0, reachedMax: 0 });
+    expect(listener.connectionStats()).toEqual({ current: 0, max: 512, dropped: 0, refused: 0, reachedMax: 0 });
   });
 
   const bad: [string, unknown, string][] = [
@@ -191,7 +191,7 @@ describe('Listener maxPendingConnections', () => {
       const third = track(await connect(address, { mode: 'message' }));
       await within(closedByServer(third), BOUND, 'the third client to be closed');
     }
-    expect(listener.connectionStats()).toEqual({ current: 2, max: 2, dropped: isWindows ? 0 : 1, reachedMax: 1 });
+    expect(listener.connectionStats()).toEqual({ current: 2, max: 2, dropped: isWindows ? 0 : 1, refused: 0, reachedMax: 1 });
 
     // The silent clients time out (the oldest accept() learns it), and their slots are free again.
     expect(await within(codeOf(first), BOUND, 'the first accept')).toBe('ETIMEDOUT');
@@ -233,7 +233,7 @@ describe('Listener maxPendingConnections', () => {
       expect(await within(codeOf(c.recvBytes()), BOUND, 'a read of the third client')).toBe('ERR_CHANNEL_CLOSED');
       third = Promise.resolve();
     }
-    expect(listener.connectionStats()).toEqual({ current: 2, max: 2, dropped: isWindows ? 0 : 1, reachedMax: 1 });
+    expect(listener.connectionStats()).toEqual({ current: 2, max: 2, dropped: isWindows ? 0 : 1, refused: 0, reachedMax: 1 });
     // accept() takes the two queued clients, in order, and they talk.
     for (const c of clients) {
       const served = await within(listener.accept(), BOUND, 'accept');

@@ -29,7 +29,8 @@
  * @module
  */
 import { PipeError, abortError, closedError, invalidArgType, invalidArgValue } from '../errors.js';
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_SIZE, MAX_CONNECTIONS_LIMIT, refuseRemote, resolveAllowServerUids, resolveTrustedServerOwners, type ConnectionStats } from '../named.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_SIZE, MAX_CONNECTIONS_LIMIT, refuseRemote, resolveAllowServerUids, resolveTrustedServerOwners, type PeerIdentity, type ServerConnectionStats } from '../named.js';
+import { DEFAULT_ADMIT_TIMEOUT, type AdmitFunction } from '../admit.js';
 import { validateAbortSignal, validateBoolean, validateInteger, validateObject } from '../validate.js';
 import { clientHandshake, serverHandshake } from './auth.js';
 import { Connection, installFromFd, type FromFdOptions, type PendingConnection } from './connection.js';
@@ -88,6 +89,21 @@ export interface ListenerOptions {
    * and retries (`Client` waits up to 20 s, as Python's does). See {@link Listener.connectionStats}.
    */
   maxPendingConnections?: number;
+  /**
+   * A check run for each client once its identity is known (the same {@link PeerIdentity} as
+   * `createServer`'s `admit`), before `accept()` yields it and before the authkey handshake.
+   * Only `true` admits; `false`, a throw (also a process warning `WINPIPE_ADMIT_FAILED`) or no
+   * answer within `admitTimeout` closes the client, counted in `connectionStats().refused`.
+   * Checks run concurrently, and a client being checked counts toward `maxPendingConnections`.
+   *
+   * @example
+   * ```ts
+   * const listener = new Listener(address, { authkey, admit: (peer) => peer.uid === process.getuid?.() });
+   * ```
+   */
+  admit?: AdmitFunction;
+  /** How long `admit` may take per client, in ms. Default 5000. */
+  admitTimeout?: number;
 }
 
 /** Options for {@link Client}. */
@@ -257,11 +273,15 @@ export class Listener {
     const max = resolveMax(options?.maxMessageSize, 'options.maxMessageSize');
     this.#timeout = resolveHandshakeTimeout(options?.handshakeTimeout);
     const maxPending = resolveMaxPending(options?.maxPendingConnections);
+    const admit = options?.admit;
+    if (admit !== undefined && typeof admit !== 'function') throw invalidArgType('options.admit', 'of type function', admit);
+    const admitTimeout = options?.admitTimeout ?? DEFAULT_ADMIT_TIMEOUT;
+    validateInteger(admitTimeout, 'options.admitTimeout', 1, 0x7fff_ffff);
     // Before authentication nothing longer than a handshake message is read (Windows; POSIX
     // checks the length prefix of each handshake frame).
     const preAuth = this.#authkey === undefined ? undefined : HANDSHAKE_MESSAGE_MAX;
     const given = address === undefined || address === null ? undefined : resolveAddress(address, true);
-    this.#backend = platform.listen(given, { backlog, maxMessageSize: max, maxPending, handshakeMax: preAuth });
+    this.#backend = platform.listen(given, { backlog, maxMessageSize: max, maxPending, handshakeMax: preAuth, admit, admitTimeout });
   }
 
   /** The address clients connect to: the path as given, or `\\.\pipe\name`. */
@@ -334,7 +354,7 @@ export class Listener {
    * Platform notes: `dropped` stays 0 on Windows, where a client beyond the bound finds the pipe
    * busy and waits (the Listener cannot see it); `reachedMax` counts there.
    */
-  connectionStats(): ConnectionStats {
+  connectionStats(): ServerConnectionStats {
     return this.#backend.stats();
   }
 

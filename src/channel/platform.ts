@@ -2,7 +2,8 @@
  * The channel's platform seam: what `winpipe/connection` needs from a platform, implemented once
  * in src/channel/windows.ts and once in src/channel/posix.ts, and picked here, once.
  */
-import type { ConnectionStats } from '../named.js';
+import type { ServerConnectionStats } from '../named.js';
+import type { AdmitFunction } from '../admit.js';
 import type { Connection, PendingConnection } from './connection.js';
 import { posixChannel } from './posix.js';
 import { windowsChannel } from './windows.js';
@@ -14,7 +15,7 @@ export interface ListenerBackend {
   /** Forgets every pending `next()` (they never settle); a client that comes later is queued. */
   withdraw(): void;
   close(): void;
-  stats(): ConnectionStats;
+  stats(): ServerConnectionStats;
 }
 
 export interface ListenSpec {
@@ -23,6 +24,9 @@ export interface ListenSpec {
   maxPending: number;
   /** With an authkey: nothing longer than this is read before the handshake is done. */
   handshakeMax: number | undefined;
+  /** Run for each client before it is queued for accept() (and before its handshake). */
+  admit: AdmitFunction | undefined;
+  admitTimeout: number;
 }
 
 export interface ConnectSpec {

@@ -18,13 +18,14 @@ import { SUN_PATH_MAX, validatePosixAddress } from '../named.js';
 import * as libc from '../posix/libc.js';
 import { posixBackend } from '../posix/pipe.js';
 import { SocketMessageTransport } from '../posix/transport.js';
-import { checkServer, mayAccept, peerCredentials } from '../posix/trust.js';
+import { checkServer, mayAccept, peerCredentials, peerIdentity } from '../posix/trust.js';
+import { runAdmit, type AdmitFunction } from '../admit.js';
 import { setCloexec } from '../posix/fd.js';
 import { RETRY, retry } from '../retry.js';
 import { bindListening, connectUnix, removeSocketFile, socketFd } from '../posix/socket.js';
 import type { HandshakeIO } from './auth.js';
 import type { ChannelPlatform } from './platform.js';
-import type { ConnectionStats } from '../named.js';
+import type { ServerConnectionStats } from '../named.js';
 import { Connection, channelClosed, releasedOnce, type ChannelEndpoint, type PendingConnection } from './connection.js';
 
 const isLinux = process.platform === 'linux';
@@ -248,6 +249,11 @@ export class PosixListenerBackend {
   #waiters: { resolve(p: PendingConnection): void; reject(e: unknown): void }[] = [];
   #error: PipeError | undefined;
   #closed = false;
+  #admit: AdmitFunction | undefined;
+  #admitTimeout = 0;
+  /** Clients whose admit check is running (counted in #unclaimed). */
+  readonly #admitting = new Set<net.Socket>();
+  #refused = 0;
 
   /** Binds and listens synchronously, so that errors (EADDRINUSE, ENOENT, EACCES) are thrown here. */
   constructor(address: string, backlog: number, maxMessageSize: number, maxPending: number, tempDir?: string) {
@@ -290,16 +296,24 @@ export class PosixListenerBackend {
     this.#server.unref();
   }
 
-  stats(): ConnectionStats {
-    return { current: this.#unclaimed, max: this.#maxPending, dropped: this.#dropped, reachedMax: this.#reachedMax };
+  stats(): ServerConnectionStats {
+    return { current: this.#unclaimed, max: this.#maxPending, dropped: this.#dropped, refused: this.#refused, reachedMax: this.#reachedMax };
+  }
+
+  /** Sets the check each client passes before it is queued; given right after construction, before any client. */
+  admitWith(admit: AdmitFunction | undefined, timeout: number): void {
+    this.#admit = admit;
+    this.#admitTimeout = timeout;
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     for (const w of this.#waiters.splice(0)) w.reject(closedError('accept'));
-    this.#unclaimed -= this.#queue.length;
+    this.#unclaimed -= this.#queue.length + this.#admitting.size;
     for (const s of this.#queue.splice(0)) s.destroy();
+    for (const s of this.#admitting) s.destroy();
+    this.#admitting.clear();
     this.#server.close();
     // Python's Listener unlinks its socket file on close; we do too, if it is still ours.
     if (this.#absolute !== undefined) removeSocketFile(this.#absolute, this.#file);
@@ -318,13 +332,35 @@ export class PosixListenerBackend {
       this.#dropped++;
       return;
     }
-    if (!mayAccept(peerCredentials(socketFd(socket)), 'current-user')) {
+    const cred = peerCredentials(socketFd(socket), this.#admit !== undefined);
+    if (!mayAccept(cred, 'current-user')) {
       socket.destroy();
       return;
     }
     if (++this.#unclaimed === this.#maxPending) this.#reachedMax++;
     // Until the pending connection is claimed, a socket error must not become an uncaught exception.
     socket.on('error', () => {});
+    const admit = this.#admit;
+    if (admit) {
+      // Before it is queued, so before accept() and the authkey handshake.
+      this.#admitting.add(socket);
+      void runAdmit(admit, peerIdentity(cred), this.#admitTimeout).then((outcome) => {
+        // Gone meanwhile: close() took it.
+        if (!this.#admitting.delete(socket)) return;
+        if (!outcome.admitted || this.#closed || socket.destroyed) {
+          socket.destroy();
+          this.#unclaimed--;
+          if (!outcome.admitted) this.#refused++;
+          return;
+        }
+        this.#queueOrHand(socket);
+      });
+      return;
+    }
+    this.#queueOrHand(socket);
+  }
+
+  #queueOrHand(socket: net.Socket): void {
     const w = this.#waiters.shift();
     if (w) w.resolve(this.#pending(socket));
     else this.#queue.push(socket);
@@ -380,9 +416,14 @@ export const posixChannel: ChannelPlatform = {
   pipe: posixPipe,
   fromFd: (fd, _readable, _writable, max) => posixFromFd(fd, max),
   listen(address, o) {
-    if (address !== undefined) return new PosixListenerBackend(address, o.backlog, o.maxMessageSize, o.maxPending);
-    const { address: a, dir } = arbitraryPosixAddress();
-    return new PosixListenerBackend(a, o.backlog, o.maxMessageSize, o.maxPending, dir);
+    let backend: PosixListenerBackend;
+    if (address !== undefined) backend = new PosixListenerBackend(address, o.backlog, o.maxMessageSize, o.maxPending);
+    else {
+      const { address: a, dir } = arbitraryPosixAddress();
+      backend = new PosixListenerBackend(a, o.backlog, o.maxMessageSize, o.maxPending, dir);
+    }
+    backend.admitWith(o.admit, o.admitTimeout);
+    return backend;
   },
   connect: (address, o) => posixConnect(address, o.maxMessageSize, o.allowServerUids),
 };

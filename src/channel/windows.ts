@@ -19,7 +19,9 @@ import { OverlappedSlot, type Completion } from '../windows/overlapped.js';
 import { SecurityAttributes } from '../windows/security.js';
 import { acceptedClient, createInstance, nameInUse } from '../windows/instance.js';
 import { openPipe } from '../windows/open.js';
-import { validateWinAddress, win32OpenPath, type ConnectionStats } from '../named.js';
+import { validateWinAddress, win32OpenPath, type ServerConnectionStats } from '../named.js';
+import { runAdmit, type AdmitFunction } from '../admit.js';
+import { peerIdentity } from '../windows/trust.js';
 import { messageTransportFromHandle } from '../windows/server.js';
 import type { ChannelPlatform } from './platform.js';
 import { Connection, releasedOnce, type ChannelEndpoint, type PendingConnection } from './connection.js';
@@ -234,6 +236,11 @@ export class WinListenerBackend {
   #waiters: { resolve(p: PendingConnection): void; reject(e: unknown): void }[] = [];
   #error: PipeError | undefined;
   #closed = false;
+  #admit: AdmitFunction | undefined;
+  #admitTimeout = 0;
+  /** Clients whose admit check is running (counted in #unclaimed), with their handles: close() closes them. */
+  readonly #admitting = new Set<{ handle: k32.HANDLE; closed: boolean }>();
+  #refused = 0;
 
   /** Creates the first instance synchronously, so that a name in use throws `EADDRINUSE` here. */
   constructor(address: string, backlog: number, maxMessageSize: number, maxPending: number, handshakeMax?: number) {
@@ -275,16 +282,27 @@ export class WinListenerBackend {
     this.#refAll();
   }
 
-  stats(): ConnectionStats {
-    return { current: this.#unclaimed, max: this.#maxPending, dropped: 0, reachedMax: this.#reachedMax };
+  stats(): ServerConnectionStats {
+    return { current: this.#unclaimed, max: this.#maxPending, dropped: 0, refused: this.#refused, reachedMax: this.#reachedMax };
+  }
+
+  /** Sets the check each client passes before it is queued; given right after construction, before any client. */
+  admitWith(admit: AdmitFunction | undefined, timeout: number): void {
+    this.#admit = admit;
+    this.#admitTimeout = timeout;
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     for (const w of this.#waiters.splice(0)) w.reject(closedError('accept'));
-    this.#unclaimed -= this.#ready.length;
+    this.#unclaimed -= this.#ready.length + this.#admitting.size;
     for (const h of this.#ready.splice(0)) k32.CloseHandle(h);
+    for (const a of this.#admitting) {
+      a.closed = true;
+      k32.CloseHandle(a.handle);
+    }
+    this.#admitting.clear();
     for (const inst of this.#pending) {
       // Close the instances now, so that the name is gone when close() returns (as in Python):
       // a client must not connect to an instance nobody will accept. The cancelled accept still
@@ -354,9 +372,34 @@ export class WinListenerBackend {
     if (++this.#unclaimed === this.#maxPending) this.#reachedMax++;
     // A fresh instance waits before this client is even handed out.
     this.#replenish();
+    const admit = this.#admit;
+    if (!admit) {
+      this.#queueOrHand(inst.handle);
+      return;
+    }
+    // Before it is queued, so before accept() and the authkey handshake. Ownership: the admission
+    // owns the handle until it admits (then the queue does), refuses, or close() takes it.
+    const pending = { handle: inst.handle, closed: false };
+    this.#admitting.add(pending);
+    void runAdmit(admit, peerIdentity(inst.handle, 'client'), this.#admitTimeout).then((outcome) => {
+      if (pending.closed) return;
+      this.#admitting.delete(pending);
+      if (!outcome.admitted || this.#closed) {
+        pending.closed = true;
+        k32.CloseHandle(pending.handle);
+        this.#unclaimed--;
+        if (!outcome.admitted) this.#refused++;
+        this.#replenish();
+        return;
+      }
+      this.#queueOrHand(pending.handle);
+    });
+  }
+
+  #queueOrHand(handle: k32.HANDLE): void {
     const w = this.#waiters.shift();
-    if (w) w.resolve(this.#pendingOf(inst.handle));
-    else this.#ready.push(inst.handle);
+    if (w) w.resolve(this.#pendingOf(handle));
+    else this.#ready.push(handle);
   }
 
   /** Ownership: the PendingConnection owns `handle`; it stays counted until claimed or destroyed. */
@@ -394,6 +437,10 @@ export const windowsChannel: ChannelPlatform = {
   address: validateWinAddress,
   pipe: winPipe,
   fromFd: winFromFd,
-  listen: (address, o) => new WinListenerBackend(address ?? arbitraryWinAddress(), o.backlog, o.maxMessageSize, o.maxPending, o.handshakeMax),
+  listen: (address, o) => {
+    const backend = new WinListenerBackend(address ?? arbitraryWinAddress(), o.backlog, o.maxMessageSize, o.maxPending, o.handshakeMax);
+    backend.admitWith(o.admit, o.admitTimeout);
+    return backend;
+  },
   connect: (address, o) => winConnect(address, o.maxMessageSize, o.trustedServerOwners, o.handshakeMax),
 };

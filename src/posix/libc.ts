@@ -78,6 +78,8 @@ export const POLLHUP = 0x010;
 export const SOL_SOCKET = isDarwin ? 0xffff : 1;
 /** Linux: `struct ucred { pid_t pid; uid_t uid; gid_t gid; }` of the peer, at `SOL_SOCKET`. */
 export const SO_PEERCRED = 17;
+/** Linux 4.13+: the peer's supplementary groups (`gid_t[]`) at `SOL_SOCKET`, as they were at connect time. */
+export const SO_PEERGROUPS = 59;
 /** macOS: the level of the `LOCAL_*` options (Unix domain sockets). */
 export const SOL_LOCAL = 0;
 /** macOS: the peer's `pid_t`, at `SOL_LOCAL`. */

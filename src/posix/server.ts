@@ -19,11 +19,13 @@ import { byteConnection } from '../connection.js';
 import { PipeError, abortError, fromNodeError } from '../errors.js';
 import { MessageConnection } from '../message.js';
 import { PipeServerBase } from '../server.js';
-import { SUN_PATH_MAX, pipePath, socketDir, socketDirMode, socketDirs, type ConnectionStats, type HalfClose, type SocketDirs, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
+import { SUN_PATH_MAX, isPublicSecurity, pipePath, socketDir, socketDirMode, socketDirs, type ServerConnectionStats, type HalfClose, type SocketDirs, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import * as libc from './libc.js';
+import { isAccessPolicy } from '../access.js';
 import { SocketMessageTransport } from './transport.js';
 import { RETRY, retry } from '../retry.js';
 import { checkDir, checkServer, currentUid, mayAccept, peerCredentials, peerIdentity, verifyDir, type PeerCredentials } from './trust.js';
+import { runAdmit } from '../admit.js';
 import { bindListening, connectPathThen, connectUnix, removeSocketFile, socketFd } from './socket.js';
 
 /** Mode of the socket file: only us, or every local user (connecting needs write permission). */
@@ -154,8 +156,12 @@ class PosixPipeServer extends PipeServerBase {
   #file: { dev: number; ino: number } | undefined;
   #live = 0;
   #held: { socket: net.Socket; peer: PeerCredentials | undefined }[] = [];
+  /** Clients whose `admit` check is running: counted toward maxConnections, closed by close(). */
+  readonly #admitting = new Set<net.Socket>();
   /** Clients closed at accept because a bound was reached. */
   #dropped = 0;
+  /** Clients `admit` refused. */
+  #refused = 0;
   #reachedMax = 0;
   #refed = true;
   #closed: Promise<void> | undefined;
@@ -177,6 +183,7 @@ class PosixPipeServer extends PipeServerBase {
     return this.#path;
   }
 
+  // `rendezvous` has no effect here: a name lives in our private directory, which nobody else can take.
   protected startListening(name: string): Promise<void> {
     // Bad names throw here, synchronously, before any system call.
     const path = pipePath(name, { security: this.#o.security });
@@ -205,6 +212,8 @@ class PosixPipeServer extends PipeServerBase {
     }
     // Clients accepted by the kernel but never handed out: nobody will serve them now.
     for (const { socket } of this.#held.splice(0)) socket.destroy();
+    for (const socket of this.#admitting) socket.destroy();
+    this.#admitting.clear();
     this.wakeIterations();
     this.#closed = new Promise<void>((resolve) => {
       process.nextTick(() => {
@@ -215,8 +224,12 @@ class PosixPipeServer extends PipeServerBase {
     return this.#closed;
   }
 
-  connectionStats(): ConnectionStats {
-    return { current: this.#live + this.#held.length, max: this.#o.maxConnections, dropped: this.#dropped, reachedMax: this.#reachedMax };
+  connectionStats(): ServerConnectionStats {
+    return { current: this.#live + this.#held.length + this.#admitting.size, max: this.#o.maxConnections, dropped: this.#dropped, refused: this.#refused, reachedMax: this.#reachedMax };
+  }
+
+  securityDescriptor(): string {
+    throw new PipeError({ code: 'ENOTSUP', syscall: 'securityDescriptor', message: 'ENOTSUP: a security descriptor is Windows-only; on POSIX access is the socket directory, its mode and the peer check' });
   }
 
   ref(): this {
@@ -232,7 +245,7 @@ class PosixPipeServer extends PipeServerBase {
   }
 
   async #listen(name: string, path: string): Promise<void> {
-    const security = this.#o.security as 'current-user' | 'everyone';
+    const security = this.#o.security;
     // The directory winpipe derives from a name must be ours and closed to others (trust.ts).
     if (!isAbsolute(name)) verifyDir(socketDir(security), { mode: socketDirMode(security), create: true, syscall: 'mkdir' });
     await this.#clearStale(path);
@@ -241,7 +254,7 @@ class PosixPipeServer extends PipeServerBase {
     // Bound in a private staging directory, given its mode there, then linked into place: never
     // reachable at the umask's mode, and never replacing a file that appeared meanwhile.
     // Ownership: the fd is ours until server.listen({ fd }) below hands it to the net.Server.
-    const { fd, file } = bindListening(path, security === 'everyone' ? SHARED_MODE : PRIVATE_MODE, BACKLOG, SUN_PATH_MAX);
+    const { fd, file } = bindListening(path, isPublicSecurity(security) ? SHARED_MODE : PRIVATE_MODE, BACKLOG, SUN_PATH_MAX);
     this.#file = file;
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
     await new Promise<void>((resolve, reject) => {
@@ -317,19 +330,55 @@ class PosixPipeServer extends PipeServerBase {
       return;
     }
     const bound = this.#o.maxConnections;
-    if (this.#live + this.#held.length >= bound) {
+    if (this.#live + this.#held.length + this.#admitting.size >= bound) {
       // Closed before any system call of ours: its descriptor is gone again at once.
       this.#drop(socket);
       return;
     }
-    // One getsockopt: the uid decides, the pid is information for the connection.
-    const peer = peerCredentials(socketFd(socket));
-    if (!mayAccept(peer, this.#o.security as 'current-user' | 'everyone')) {
+    // The credentials decide (the uid; the groups for a preset's gid rule); the pid is information
+    // for the connection. Linux: SO_PEERCRED, then SO_PEERGROUPS.
+    const peer = peerCredentials(socketFd(socket), true);
+    if (!mayAccept(peer, this.#o.security)) {
       // Another user's client (it could only get here through a socket made reachable by
       // hand, or a Linux abstract name): closed before the application sees it.
       socket.destroy();
       return;
     }
+    const admit = this.#o.admit;
+    if (admit) {
+      // Unread (pauseOnConnect) while the check runs; an error meanwhile only ends it.
+      const onError = (): void => {};
+      socket.on('error', onError);
+      this.#admitting.add(socket);
+      if (this.#live + this.#held.length + this.#admitting.size === bound) this.#reachedMax++;
+      const identity = peerIdentity(peer);
+      void runAdmit(admit, identity, this.#o.admitTimeout).then((outcome) => {
+        // Gone meanwhile: closed by close(), or the client left.
+        if (!this.#admitting.delete(socket)) return;
+        socket.off('error', onError);
+        if (this.#state !== 'listening' || socket.destroyed) {
+          socket.destroy();
+          return;
+        }
+        if (!outcome.admitted) {
+          socket.destroy();
+          this.#refused++;
+          this.emit('refused', identity, outcome.reason, ...(outcome.error === undefined ? [] : [outcome.error]));
+          return;
+        }
+        this.#place(socket, peer, false);
+      });
+      return;
+    }
+    this.#place(socket, peer, true);
+  }
+
+  /**
+   * Hands out an accepted (and admitted) client, or holds it while `maxInstances` are busy.
+   * `count`: it joins the bound here (an admitted client joined when its check began).
+   */
+  #place(socket: net.Socket, peer: PeerCredentials | undefined, count: boolean): void {
+    const bound = this.#o.maxConnections;
     const max = this.#o.maxInstances;
     if (max !== 'unlimited' && this.#live >= max) {
       if (this.#held.length >= this.#o.maxPendingClients) {
@@ -350,7 +399,7 @@ class PosixPipeServer extends PipeServerBase {
       this.#handOut(socket, peer);
     }
     // Counted here, where a client joins, not in #handOut, which also moves held ones up.
-    if (this.#live + this.#held.length === bound) this.#reachedMax++;
+    if (count && this.#live + this.#held.length + this.#admitting.size === bound) this.#reachedMax++;
   }
 
   /** Closes a client that a bound turns away, and says so. */
@@ -392,8 +441,8 @@ class PosixPipeServer extends PipeServerBase {
   readonly #onConnectionClose = (): void => {
     this.#live--;
     // After every 'close' listener of this connection has run, so that users counting their
-    // connections never see more than maxInstances at once. Nobody held, nobody to admit: held
-    // clients join only from an accept, which cannot run before this tick ends.
+    // connections never see more than maxInstances at once. Nobody held, nobody to move up (no
+    // tick per connection): a client placed later sees the slot freed here and is handed out.
     if (this.#held.length > 0) process.nextTick(this.#admitHeldNow);
   };
   readonly #admitHeldNow = (): void => this.#admitHeld();
@@ -453,7 +502,7 @@ function probeSocket(path: string): Promise<'live' | 'stale' | 'gone' | Error> {
  * @throws PipeError `ERR_UNSUPPORTED_PLATFORM` for `{ sddl }`.
  */
 export function createPosixServer(options: ResolvedServerOptions, listener?: (conn: PipeConnection) => void): PipeServer {
-  if (typeof options.security === 'object') {
+  if (typeof options.security === 'object' && !isAccessPolicy(options.security)) {
     throw new PipeError({ code: 'ERR_UNSUPPORTED_PLATFORM', syscall: 'createServer', message: 'ERR_UNSUPPORTED_PLATFORM: security: { sddl } is Windows-only; use \'current-user\' or \'everyone\'' });
   }
   return new PosixPipeServer(options, listener);

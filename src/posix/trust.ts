@@ -32,7 +32,8 @@ import { closeSync, constants as fsc, fchmodSync, fstatSync, lstatSync, mkdirSyn
 import { userInfo } from 'node:os';
 import { PipeError, posixError } from '../errors.js';
 import * as libc from './libc.js';
-import type { PeerIdentity } from '../named.js';
+import type { PeerIdentity, PipeSecurity } from '../named.js';
+import { isAccessPolicy, mayAcceptPolicy, posixAccess } from '../access.js';
 
 const isLinux = process.platform === 'linux';
 const isDarwin = process.platform === 'darwin';
@@ -48,6 +49,8 @@ export interface PeerCredentials {
   pid: number | undefined;
   uid: number;
   gid: number;
+  /** Linux (SO_PEERGROUPS): the supplementary groups, read on accept only; absent where the kernel has no such option. */
+  groups?: number[];
 }
 
 /**
@@ -56,7 +59,9 @@ export interface PeerCredentials {
  */
 export function peerIdentity(cred: PeerCredentials | undefined): PeerIdentity {
   if (!cred) return { pid: undefined };
-  return { pid: cred.pid, uid: cred.uid, gid: cred.gid };
+  const peer: PeerIdentity = { pid: cred.pid, uid: cred.uid, gid: cred.gid };
+  if (cred.groups !== undefined) peer.groups = [...cred.groups];
+  return peer;
 }
 
 /** SO_PEERCRED's out-buffers (Linux): `struct ucred` as int32 words (host order), and its length. */
@@ -73,7 +78,7 @@ const ucredLen = new Uint32Array(1);
  * net.createServer((s) => console.log(peerCredentials(socketFd(s)!))).listen('/tmp/x.sock');
  * ```
  */
-export function peerCredentials(fd: number | undefined): PeerCredentials | undefined {
+export function peerCredentials(fd: number | undefined, withGroups = false): PeerCredentials | undefined {
   if (fd === undefined) return undefined;
   try {
     if (isLinux) {
@@ -83,7 +88,12 @@ export function peerCredentials(fd: number | undefined): PeerCredentials | undef
       len[0] = 12;
       if (libc.getsockopt(fd, libc.SOL_SOCKET, libc.SO_PEERCRED, ucredBytes, len) !== 0 || len[0]! < 12) return undefined;
       const pid = ucred[0]!;
-      return { pid: pid > 0 ? pid : undefined, uid: ucred[1]! >>> 0, gid: ucred[2]! >>> 0 };
+      const cred: PeerCredentials = { pid: pid > 0 ? pid : undefined, uid: ucred[1]! >>> 0, gid: ucred[2]! >>> 0 };
+      if (withGroups) {
+        const groups = peerGroups(fd);
+        if (groups !== undefined) cred.groups = groups;
+      }
+      return cred;
     }
     const uid = new Uint32Array(1);
     const gid = new Uint32Array(1);
@@ -104,12 +114,35 @@ export function peerCredentials(fd: number | undefined): PeerCredentials | undef
   }
 }
 
+/** SO_PEERGROUPS' out-buffer: room for 64 groups at first; grown to what the kernel asks for (ERANGE). */
+let groupsBuf = new Uint32Array(64);
+const groupsLen = new Uint32Array(1);
+const ERANGE = 34;
+
+/**
+ * Linux: the peer's supplementary groups as the kernel recorded them at connect (SO_PEERGROUPS,
+ * Linux 4.13+), or undefined where the option does not exist (ENOPROTOOPT) or fails.
+ */
+function peerGroups(fd: number): number[] | undefined {
+  for (let tries = 0; tries < 3; tries++) {
+    groupsLen[0] = groupsBuf.byteLength;
+    if (libc.getsockopt(fd, libc.SOL_SOCKET, libc.SO_PEERGROUPS, new Uint8Array(groupsBuf.buffer), groupsLen) === 0) {
+      return Array.from(groupsBuf.subarray(0, groupsLen[0]! / 4));
+    }
+    if (libc.errno() !== ERANGE || groupsLen[0]! <= groupsBuf.byteLength) return undefined;
+    groupsBuf = new Uint32Array(Math.ceil(groupsLen[0]! / 4));
+  }
+  return undefined;
+}
+
 /**
  * Accept side: may this peer be handed to the application? `'current-user'`: our uid or root;
- * `'everyone'`: any uid.
+ * `'everyone'`: any uid; a preset: our uid, root, and what it allows (src/access.ts
+ * `mayAcceptPolicy`: listed uids, listed gids among the peer's groups, or any uid).
  */
-export function mayAccept(peer: PeerCredentials | undefined, security: 'current-user' | 'everyone'): boolean {
+export function mayAccept(peer: PeerCredentials | undefined, security: PipeSecurity): boolean {
   if (security === 'everyone') return true;
+  if (isAccessPolicy(security)) return mayAcceptPolicy(posixAccess(security), peer, currentUid());
   if (!peer) return false;
   return trustedUid(peer.uid, []);
 }

@@ -28,9 +28,22 @@ export const TOKEN_QUERY = 0x8;
 export const TokenUser = 1;
 /** TOKEN_INFORMATION_CLASS TokenOwner: the SID given as owner to objects this token creates. */
 export const TokenOwner = 4;
+/** TOKEN_INFORMATION_CLASS values read from a client's token (src/windows/identity.ts). */
+export const TokenGroups = 2;
+export const TokenStatistics = 10;
+export const TokenElevation = 20;
+export const TokenIntegrityLevel = 25;
+export const TokenIsAppContainer = 29;
+export const TokenAppContainerSid = 31;
+/** SID_AND_ATTRIBUTES.Attributes of a group that counts for access (not deny-only). */
+export const SE_GROUP_ENABLED = 0x4;
+export const SE_GROUP_USE_FOR_DENY_ONLY = 0x10;
 export const SE_KERNEL_OBJECT = 6;
+export const SE_FILE_OBJECT = 1;
 export const OWNER_SECURITY_INFORMATION = 0x1;
 export const DACL_SECURITY_INFORMATION = 0x4;
+/** The mandatory integrity label (SACL's ML entry); reading it needs no privilege, unlike the rest of the SACL. */
+export const LABEL_SECURITY_INFORMATION = 0x10;
 
 /** `BOOL ConvertStringSecurityDescriptorToSecurityDescriptorW(LPCWSTR StringSecurityDescriptor, DWORD StringSDRevision, PSECURITY_DESCRIPTOR *SecurityDescriptor, PULONG SecurityDescriptorSize)`. Free the result with LocalFree. */
 export const ConvertStringSecurityDescriptorToSecurityDescriptorW: (sddl: string, revision: number, sd: Out<bigint>, size: Out<number> | null) => boolean = bind(
@@ -75,4 +88,23 @@ export const IsValidSid: (sid: bigint) => boolean = bind('bool __stdcall IsValid
  */
 export const LookupAccountSidW: (system: null, sid: bigint, name: Uint16Array, cchName: [number], domain: Uint16Array, cchDomain: [number], use: Out<number>) => boolean = bind(
   'bool __stdcall LookupAccountSidW(const char16_t *lpSystemName, void *Sid, _Out_ void *Name, _Inout_ uint32_t *cchName, _Out_ void *ReferencedDomainName, _Inout_ uint32_t *cchReferencedDomainName, _Out_ int *peUse)',
+);
+
+/**
+ * `BOOL LookupAccountNameW(LPCWSTR lpSystemName, LPCWSTR lpAccountName, PSID Sid, LPDWORD cbSid, LPWSTR ReferencedDomainName, LPDWORD cchReferencedDomainName, PSID_NAME_USE peUse)`.
+ * `Sid` is a buffer of `cbSid` bytes (68 holds any SID); `ReferencedDomainName` UTF-16 of `cch` characters.
+ */
+export const LookupAccountNameW: (system: null, account: string, sid: Uint8Array, cbSid: [number], domain: Uint16Array, cchDomain: [number], use: Out<number>) => boolean = bind(
+  'bool __stdcall LookupAccountNameW(const char16_t *lpSystemName, const char16_t *lpAccountName, _Out_ void *Sid, _Inout_ uint32_t *cbSid, _Out_ void *ReferencedDomainName, _Inout_ uint32_t *cchReferencedDomainName, _Out_ int *peUse)',
+);
+
+/** `BOOL ImpersonateNamedPipeClient(HANDLE hNamedPipe)`: this thread takes the pipe client's token (at the level the client allowed). */
+export const ImpersonateNamedPipeClient: (pipe: HANDLE) => boolean = bind('bool __stdcall ImpersonateNamedPipeClient(HANDLE hNamedPipe)');
+
+/** `BOOL RevertToSelf(void)`: ends this thread's impersonation. */
+export const RevertToSelf: () => boolean = bind('bool __stdcall RevertToSelf()');
+
+/** `BOOL OpenThreadToken(HANDLE ThreadHandle, DWORD DesiredAccess, BOOL OpenAsSelf, PHANDLE TokenHandle)`. */
+export const OpenThreadToken: (thread: HANDLE, access: number, openAsSelf: boolean, token: Out<HANDLE>) => boolean = bind(
+  'bool __stdcall OpenThreadToken(HANDLE ThreadHandle, uint32_t DesiredAccess, bool OpenAsSelf, _Out_ HANDLE *TokenHandle)',
 );

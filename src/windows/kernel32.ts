@@ -88,6 +88,11 @@ export const FILE_WRITE_ATTRIBUTES = 0x100;
 export const OPEN_EXISTING = 3;
 export const FILE_SHARE_READ = 0x1;
 export const FILE_SHARE_WRITE = 0x2;
+export const FILE_SHARE_DELETE = 0x4;
+/** CreateFileW: fail if the file exists. */
+export const CREATE_NEW = 1;
+/** Access right to read an object's security descriptor (owner, DACL, label). */
+export const READ_CONTROL = 0x0002_0000;
 export const SECURITY_SQOS_PRESENT = 0x0010_0000;
 export const SECURITY_IDENTIFICATION = 0x0001_0000;
 
@@ -222,6 +227,10 @@ export const DuplicateHandle: (
 
 /** `HANDLE GetCurrentProcess(void)`: the pseudo-handle -1. */
 export const GetCurrentProcess: () => HANDLE = bind('HANDLE __stdcall GetCurrentProcess()');
+/** `BOOL CreateDirectoryW(LPCWSTR lpPathName, LPSECURITY_ATTRIBUTES lpSecurityAttributes)`. */
+export const CreateDirectoryW: (path: string, sa: Uint8Array | null) => boolean = bind('bool __stdcall CreateDirectoryW(const char16_t *lpPathName, void *lpSecurityAttributes)');
+/** `HANDLE GetCurrentThread(void)`: the pseudo-handle -2 (needs no close). */
+export const GetCurrentThread: () => HANDLE = bind('HANDLE __stdcall GetCurrentThread()');
 
 export const PROCESS_QUERY_LIMITED_INFORMATION = 0x1000;
 /** `PROCESS_DUP_HANDLE`: what {@link DuplicateHandle} needs on a process handle to duplicate into (or out of) that process. */

@@ -8,15 +8,9 @@
 import koffi from 'koffi';
 import { PipeError, win32Error } from '../errors.js';
 import type { PipeSecurity } from '../named.js';
+import { CLIENT_READ_WRITE, isAccessPolicy, presetSddl } from '../access.js';
 import * as adv from './advapi32.js';
 import * as k32 from './kernel32.js';
-
-/**
- * FILE_GENERIC_READ | FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES | FILE_WRITE_EA | SYNCHRONIZE:
- * connect, read and write, but not FILE_CREATE_PIPE_INSTANCE (= FILE_APPEND_DATA), so a client
- * cannot squat on the name by creating instances of its own. (.NET calls this PipeAccessRights.ReadWrite.)
- */
-const CLIENT_READ_WRITE = '0x12019b';
 
 let userSid: string | undefined;
 
@@ -52,12 +46,39 @@ export function currentUserSid(): string {
  * - `'current-user'`: the user and SYSTEM get full control; nobody else gets anything.
  * - `'everyone'`: additionally, Everyone may connect, read and write (not create instances).
  * - `{ sddl }`: used as given.
+ * - `{ allow, integrity }`: src/access.ts `presetSddl`, with each `{ account }` looked up here.
  */
 export function sddlFor(security: PipeSecurity): string {
+  if (isAccessPolicy(security)) {
+    const accounts: string[] = [];
+    for (const entry of security.allow) if (typeof entry === 'object' && 'account' in entry) accounts.push(accountSid(entry.account));
+    return presetSddl(security, currentUserSid(), accounts);
+  }
   if (typeof security === 'object') return security.sddl;
   const user = currentUserSid();
   const base = `D:P(A;;GA;;;${user})(A;;GA;;;SY)`;
   return security === 'everyone' ? `${base}(A;;${CLIENT_READ_WRITE};;;WD)` : base;
+}
+
+/** The SID of an account or group name (LookupAccountNameW); `ENOENT` when there is no such account. */
+export function accountSid(account: string): string {
+  const sid = new Uint8Array(68);
+  const domain = new Uint16Array(256);
+  const cbSid: [number] = [sid.length];
+  const cchDomain: [number] = [domain.length];
+  const use: k32.Out<number> = [0];
+  if (!adv.LookupAccountNameW(null, account, sid, cbSid, domain, cchDomain, use)) {
+    const e = k32.GetLastError();
+    throw new PipeError({ code: 'ENOENT', syscall: 'LookupAccountNameW', win32Errno: e, message: `ENOENT: no account named '${account}'` });
+  }
+  // koffi passes the typed array itself as the PSID (valid for the call).
+  const str: k32.Out<bigint> = [0n];
+  if (!adv.ConvertSidToStringSidW(sid as unknown as bigint, str)) throw win32Error(k32.GetLastError(), 'ConvertSidToStringSidW');
+  try {
+    return koffi.decode(str[0], 'char16_t', -1) as string;
+  } finally {
+    k32.LocalFree(str[0]);
+  }
 }
 
 /**
@@ -93,11 +114,11 @@ export class SecurityAttributes {
   }
 }
 
-/** The DACL (and owner) actually applied to a live pipe handle, as SDDL. */
-export function readSecurity(handle: k32.HANDLE): string {
+/** The owner, DACL and mandatory label actually applied to a live pipe handle (or, with `SE_FILE_OBJECT`, a file's), as SDDL (`O:…D:…S:…`; no `S:` when it has no label). */
+export function readSecurity(handle: k32.HANDLE, objectType = adv.SE_KERNEL_OBJECT): string {
   const sd: k32.Out<bigint> = [0n];
-  const info = adv.DACL_SECURITY_INFORMATION | adv.OWNER_SECURITY_INFORMATION;
-  const err = adv.GetSecurityInfo(handle, adv.SE_KERNEL_OBJECT, info, null, null, null, null, sd);
+  const info = adv.DACL_SECURITY_INFORMATION | adv.OWNER_SECURITY_INFORMATION | adv.LABEL_SECURITY_INFORMATION;
+  const err = adv.GetSecurityInfo(handle, objectType, info, null, null, null, null, sd);
   if (err !== 0) throw win32Error(err, 'GetSecurityInfo');
   try {
     const str: k32.Out<bigint> = [0n];

@@ -15,12 +15,14 @@ import { acceptedClient, createInstance, nameInUse, someoneListens } from './ins
 import { openPipe } from './open.js';
 import { MessageConnection, type MessageSink, type MessageTransport } from '../message.js';
 import { PipeServerBase } from '../server.js';
-import { isRemotePipePath, pipePath, win32OpenPath, type ConnectionStats, type HalfClose, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
+import { isRemotePipePath, pipePath, win32OpenPath, type ServerConnectionStats, type HalfClose, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import { openOsfHandle } from './crt.js';
 import * as k32 from './kernel32.js';
 import { NativeBuffer, OverlappedSlot, type Completion } from './overlapped.js';
 import { SecurityAttributes, readSecurity } from './security.js';
 import { LazyPeer } from './trust.js';
+import { publishRendezvous, randomPipePath, readRendezvous, removeRendezvous, validateRendezvousName } from './rendezvous.js';
+import { runAdmit } from '../admit.js';
 
 const E = WIN32_ERRORS;
 
@@ -86,9 +88,16 @@ class WindowsPipeServer extends PipeServerBase {
   #path: string | null = null;
   #state: ServerState = 'idle';
   #security: SecurityAttributes | undefined;
+  /** The rendezvous name this server published, until close() removes it. */
+  #rendezvous: string | undefined;
   #pending = new Set<Instance>();
   #settling = new Set<Promise<void>>();
+  /** Connections handed out plus clients whose `admit` check is running. */
   #live = 0;
+  /** Clients whose `admit` check is running, with their handles: close() closes them. */
+  readonly #admitting = new Set<{ handle: k32.HANDLE; closed: boolean }>();
+  /** Clients `admit` refused. */
+  #refused = 0;
   /** How many times #live reached maxConnections. */
   #reachedMax = 0;
   #refed = true;
@@ -115,8 +124,9 @@ class WindowsPipeServer extends PipeServerBase {
     return this.#path;
   }
 
-  protected startListening(name: string): Promise<void> {
-    const path = pipePath(name);
+  protected startListening(name: string, options: { rendezvous: boolean }): Promise<void> {
+    if (options.rendezvous) validateRendezvousName(name);
+    const path = options.rendezvous ? randomPipePath() : pipePath(name);
     if (isRemotePipePath(path)) throw invalidArgValue('name', name, 'is a remote pipe; a server can only create local pipes');
     if (this.#state !== 'idle') {
       return this.alreadyListening();
@@ -126,11 +136,17 @@ class WindowsPipeServer extends PipeServerBase {
     try {
       if (this.#o.firstInstance && nameInUse(path)) throw new PipeError({ code: 'EADDRINUSE', syscall: 'listen', path });
       this.#security = new SecurityAttributes(this.#o.security);
+      // Published before the pipe exists: a client that reads it meanwhile finds no pipe (ENOENT).
+      if (options.rendezvous) {
+        publishRendezvous(name, path, nameInUse);
+        this.#rendezvous = name;
+      }
       this.#addInstance(true);
       this.#replenish();
     } catch (err) {
       this.#state = 'idle';
       this.#path = null;
+      this.#unpublish(path);
       this.#teardown();
       return Promise.reject(err);
     }
@@ -148,9 +164,17 @@ class WindowsPipeServer extends PipeServerBase {
       return this.#closed;
     }
     this.#state = 'closing';
+    // The name stops resolving at once; the pipe goes as its instances settle.
+    this.#unpublish(this.#path!);
     clearTimeout(this.#retry);
     this.#retry = undefined;
     for (const inst of this.#pending) inst.slot.cancel();
+    // Clients still being checked: nobody will serve them now.
+    for (const a of this.#admitting) {
+      a.closed = true;
+      k32.CloseHandle(a.handle);
+    }
+    this.#admitting.clear();
     this.#closed = Promise.all([...this.#settling]).then(() => {
       this.#teardown();
       this.#state = 'closed';
@@ -159,8 +183,8 @@ class WindowsPipeServer extends PipeServerBase {
     return this.#closed;
   }
 
-  connectionStats(): ConnectionStats {
-    return { current: this.#live, max: this.#o.maxConnections, dropped: 0, reachedMax: this.#reachedMax };
+  connectionStats(): ServerConnectionStats {
+    return { current: this.#live, max: this.#o.maxConnections, dropped: 0, refused: this.#refused, reachedMax: this.#reachedMax };
   }
 
   ref(): this {
@@ -177,11 +201,18 @@ class WindowsPipeServer extends PipeServerBase {
     return this;
   }
 
-  /** Windows only: the owner and DACL actually applied to the pipe, as SDDL (read back with GetSecurityInfo). */
+  /** The owner, DACL and label actually applied to the pipe, as SDDL (read back with GetSecurityInfo). */
   securityDescriptor(): string {
     const inst = this.#pending.values().next().value as Instance | undefined;
     if (!inst) throw new PipeError({ code: this.#state === 'listening' ? 'EBUSY' : 'ERR_PIPE_CLOSED', syscall: 'GetSecurityInfo', path: this.#path ?? undefined });
     return readSecurity(inst.handle);
+  }
+
+  /** Removes our rendezvous file, if we published one for `path`. */
+  #unpublish(path: string): void {
+    if (this.#rendezvous === undefined) return;
+    removeRendezvous(this.#rendezvous, path);
+    this.#rendezvous = undefined;
   }
 
   #finishClose(): void {
@@ -313,8 +344,12 @@ class WindowsPipeServer extends PipeServerBase {
       }
       return;
     }
-    // The client's pid, session and user: one place, trust.ts, read when first asked.
+    // Who the client is (pid, session, and its token's user, groups, elevation, integrity,
+    // package and logon session: trust.ts and identity.ts), read now, before admit and
+    // 'connection', while the handle is surely this client's.
     const peerSource = new LazyPeer(inst.handle, 'client');
+    peerSource.bind(() => true);
+    peerSource.get();
     if (++this.#live === this.#o.maxConnections) this.#reachedMax++;
     // A fresh instance waits before this client is even handed out.
     this.#replenish();
@@ -328,10 +363,42 @@ class WindowsPipeServer extends PipeServerBase {
       this.#live--;
       this.#replenish();
     };
+    const admit = this.#o.admit;
+    if (!admit) {
+      this.#handOut(inst.handle, peerSource, release);
+      return;
+    }
+    // Ownership: the admission owns the handle until it admits (then the connection does), refuses
+    // or close() takes it (both close it).
+    const pending = { handle: inst.handle, closed: false };
+    this.#admitting.add(pending);
+    const identity = peerSource.get();
+    void runAdmit(admit, identity, this.#o.admitTimeout).then((outcome) => {
+      if (pending.closed) {
+        release();
+        return;
+      }
+      this.#admitting.delete(pending);
+      if (this.#state !== 'listening' || !outcome.admitted) {
+        // Closing the server end: the client reads end of stream (ERROR_BROKEN_PIPE), its writes fail.
+        pending.closed = true;
+        k32.CloseHandle(pending.handle);
+        release();
+        if (outcome.admitted) return;
+        this.#refused++;
+        this.emit('refused', identity, outcome.reason, ...(outcome.error === undefined ? [] : [outcome.error]));
+        return;
+      }
+      this.#handOut(pending.handle, peerSource, release);
+    });
+  }
+
+  /** Wraps a connected (and admitted) instance and hands it out. Ownership: takes `handle`. */
+  #handOut(handle: k32.HANDLE, peerSource: LazyPeer, release: () => void): void {
     let conn: PipeConnection;
     try {
       conn = wrap(
-        inst.handle,
+        handle,
         this.#o.mode,
         {
           path: this.#path!,
@@ -368,6 +435,17 @@ export function createWindowsServer(options: ResolvedServerOptions, listener?: (
 }
 
 // --- client ------------------------------------------------------------------------------------
+
+/**
+ * The pipe path a rendezvous name resolves to (src/windows/rendezvous.ts), or `ENOENT` when no
+ * server of ours publishes it.
+ */
+export function resolveRendezvous(name: string): string {
+  validateRendezvousName(name);
+  const path = readRendezvous(name);
+  if (path === undefined) throw new PipeError({ code: 'ENOENT', syscall: 'connect', path: name, message: `ENOENT: no server publishes the rendezvous name '${name}'` });
+  return path;
+}
 
 export function windowsConnect(path: string, o: ResolvedConnectOptions): Promise<PipeConnection> {
   if (o.signal?.aborted) return Promise.reject(abortError(o.signal));

@@ -14,6 +14,7 @@ import * as adv from './advapi32.js';
 import * as k32 from './kernel32.js';
 import * as nt from './ntdll.js';
 import { currentUserSid } from './security.js';
+import { clientTokenIdentity } from './identity.js';
 import type { PeerIdentity } from '../named.js';
 
 /** SYSTEM: services run as it. */
@@ -23,7 +24,7 @@ export const SID_ADMINISTRATORS = 'S-1-5-32-544';
 
 let tokenOwner: string | undefined;
 
-function sidString(sid: bigint): string {
+export function sidString(sid: bigint): string {
   const str: k32.Out<bigint> = [0n];
   if (!adv.ConvertSidToStringSidW(sid, str)) throw win32Error(k32.GetLastError(), 'ConvertSidToStringSidW');
   try {
@@ -57,7 +58,7 @@ export function tokenSid(process: k32.HANDLE, infoClass: number): string {
 }
 
 /** `DOMAIN\name` of a SID (LookupAccountSidW), or undefined when it has no name here. */
-function accountName(psid: bigint): string | undefined {
+export function accountName(psid: bigint): string | undefined {
   const name = new Uint16Array(256);
   const domain = new Uint16Array(256);
   const cchName: [number] = [name.length];
@@ -133,12 +134,14 @@ function withOwner<T>(handle: k32.HANDLE, use: (psid: bigint) => T): T {
 }
 
 /**
- * The `peer` of a connection on the pipe `handle`, from the same calls the owner check uses.
- * Server side (`'client'`): the client's pid and session, and its process's user when its token
- * can be opened. Client side (`'server'`): the server's pid and session, and as `sid` the user of
- * the server process when its token opens (not a SYSTEM service's), else `ownerSid`, the pipe's
- * owner that {@link verifyServerOwner} returned. Every call here is best effort: a field the OS
- * will not give is left out, never guessed.
+ * The `peer` of a connection on the pipe `handle`.
+ * Server side (`'client'`): the client's pid and session, and the rest from the client's own
+ * token, read through impersonation (src/windows/identity.ts); a client without a token
+ * (anonymous level) has only pid and session: its process is never asked instead. Client side
+ * (`'server'`): the server's pid and session, and as `sid` the user of the server process when
+ * its token opens (not a SYSTEM service's), else `ownerSid`, the pipe's owner that
+ * {@link verifyServerOwner} returned. Every call here is best effort: a field the OS will not give
+ * is left out, never guessed.
  */
 export function peerIdentity(handle: k32.HANDLE, who: 'client' | 'server', ownerSidChecked?: string): PeerIdentity {
   const pid: k32.Out<number> = [0];
@@ -152,11 +155,20 @@ export function peerIdentity(handle: k32.HANDLE, who: 'client' | 'server', owner
   }
   const peer: PeerIdentity = { pid: gotPid ? pid[0] : undefined };
   if (gotSession) peer.sessionId = session[0];
+  if (who === 'client') {
+    let token: ReturnType<typeof clientTokenIdentity> = {};
+    try {
+      token = clientTokenIdentity(handle);
+    } catch {
+      // The token could not be read: its fields stay absent.
+    }
+    return Object.assign(peer, token);
+  }
   const account = processUser(peer.pid);
   if (account) {
     peer.sid = account.sid;
     if (account.user !== undefined) peer.user = account.user;
-  } else if (who === 'server' && ownerSidChecked !== undefined) {
+  } else if (ownerSidChecked !== undefined) {
     peer.sid = ownerSidChecked;
     const name = ownerName(handle);
     if (name !== undefined) peer.user = name;
@@ -166,12 +178,11 @@ export function peerIdentity(handle: k32.HANDLE, who: 'client' | 'server', owner
 
 /**
  * The `peer` of a connection (and the peer's pid, `clientProcessId` / `serverProcessId`), read
- * with {@link peerIdentity} the first time anyone asks, then kept. Why lazy: the identity is nine
- * kernel calls per connection (the pid, OpenProcess, OpenProcessToken, GetTokenInformation,
- * LookupAccountSidW's registry read, three closes; each a wineserver request under Wine), and most
- * connections never look at it (B6 under Wine: 9 of the server's 42 requests per connection, 9 of
- * the client's 33). No check depends on it: the owner check ({@link verifyServerOwner}) runs
- * before `connect` resolves, whatever is asked later.
+ * with {@link peerIdentity} once, then kept. A server reads it at accept (it calls `get()` at
+ * once: the client's token is read before `admit` and `'connection'`). A client reads it the
+ * first time anyone asks: there it is the server process's user, which no check needs (the owner
+ * check, {@link verifyServerOwner}, runs before `connect` resolves), and most connections never
+ * ask (B6 under Wine: 9 of the client's 33 requests per connection).
  *
  * It is read from the pipe handle, so only while the connection still holds that handle
  * (`isOpen`, given by the connection's owner with {@link LazyPeer.bind}); an identity first asked

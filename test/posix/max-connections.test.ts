@@ -77,7 +77,7 @@ function stagedFlood(): string {
 }
 
 interface VictimState {
-  stats?: { current: number; max: number; dropped: number; reachedMax: number };
+  stats?: { current: number; max: number; dropped: number; refused: number; reachedMax: number };
   drops: number;
   errors: string[];
   file: string;
@@ -136,7 +136,7 @@ describe('the default connection bound keeps a server from running out of descri
     );
     expect(s.errors).toEqual([]);
     expect(s.file).toBe('ok');
-    expect(s.stats).toEqual({ current: 512, max: 512, dropped: 589, reachedMax: 1 });
+    expect(s.stats).toEqual({ current: 512, max: 512, dropped: 589, refused: 0, reachedMax: 1 });
     expect(s.drops).toBe(589);
     expect(await echo('after')).toBe('after');
   });
@@ -160,7 +160,7 @@ describe('clients held beyond maxInstances count toward maxConnections', () => {
       clients[3]!.resume();
     });
     await within(fourthEnded, BOUND, 'the fourth client to be closed');
-    expect(server.connectionStats()).toEqual({ current: 3, max: 3, dropped: 1, reachedMax: 1 });
+    expect(server.connectionStats()).toEqual({ current: 3, max: 3, dropped: 1, refused: 0, reachedMax: 1 });
     expect(drops).toBe(1);
     for (const expected of [2, 3]) {
       const next = once(server, 'connection');

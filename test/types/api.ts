@@ -131,3 +131,24 @@ export async function childSideKillOnCloseAndListing(): Promise<void> {
   is<number | undefined>(pipes[0]!.instances);
   is<'current-user' | 'everyone' | undefined>(pipes[0]!.security);
 }
+
+export async function accessTypes(): Promise<void> {
+  const server = createServer({
+    security: { allow: ['interactive', { sid: 'S-1-15-2-1' }, { account: 'PC\\ann' }], integrity: 'low' },
+    admit: async (peer) => peer.sid !== undefined && peer.integrity !== 'low' && peer.elevated !== true,
+    admitTimeout: 1000,
+  });
+  is<string>(server.securityDescriptor());
+  is<number>(server.connectionStats().refused);
+  server.on('refused', (peer, reason, error) => {
+    is<number | undefined>(peer.pid);
+    is<'denied' | 'timeout' | 'error'>(reason);
+    is<unknown>(error);
+  });
+  await server.listen({ name: 'x', rendezvous: true });
+  await connect('x', { rendezvous: true });
+  // @ts-expect-error an unknown party is not a preset entry
+  createServer({ security: { allow: ['friends'] } });
+  // @ts-expect-error admit answers a boolean
+  createServer({ admit: () => 'yes' });
+}
