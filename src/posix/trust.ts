@@ -116,6 +116,8 @@ export function peerCredentials(fd: number | undefined, withGroups = false): Pee
 
 /** SO_PEERGROUPS' out-buffer: room for 64 groups at first; grown to what the kernel asks for (ERANGE). */
 let groupsBuf = new Uint32Array(64);
+/** The same memory as bytes, for getsockopt: made when the buffer is, not per accept. */
+let groupsBytes = new Uint8Array(groupsBuf.buffer);
 const groupsLen = new Uint32Array(1);
 const ERANGE = 34;
 
@@ -126,11 +128,16 @@ const ERANGE = 34;
 function peerGroups(fd: number): number[] | undefined {
   for (let tries = 0; tries < 3; tries++) {
     groupsLen[0] = groupsBuf.byteLength;
-    if (libc.getsockopt(fd, libc.SOL_SOCKET, libc.SO_PEERGROUPS, new Uint8Array(groupsBuf.buffer), groupsLen) === 0) {
-      return Array.from(groupsBuf.subarray(0, groupsLen[0]! / 4));
+    if (libc.getsockopt(fd, libc.SOL_SOCKET, libc.SO_PEERGROUPS, groupsBytes, groupsLen) === 0) {
+      // Copied out word by word: no subarray view and Array.from per accept (B6 counts them).
+      const n = groupsLen[0]! >>> 2;
+      const groups: number[] = [];
+      for (let i = 0; i < n; i++) groups.push(groupsBuf[i]!);
+      return groups;
     }
     if (libc.errno() !== ERANGE || groupsLen[0]! <= groupsBuf.byteLength) return undefined;
     groupsBuf = new Uint32Array(Math.ceil(groupsLen[0]! / 4));
+    groupsBytes = new Uint8Array(groupsBuf.buffer);
   }
   return undefined;
 }
