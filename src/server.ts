@@ -114,9 +114,11 @@ export abstract class PipeServerBase extends EventEmitter implements PipeServer 
 
   /** Hands a new connection to every iteration and `'connection'` listener. */
   protected deliver(conn: PipeConnection): void {
-    for (const it of this.#iterations) {
-      it.queue.push(conn);
-      it.wake?.();
+    if (this.#iterations.size > 0) {
+      for (const it of this.#iterations) {
+        it.queue.push(conn);
+        it.wake?.();
+      }
     }
     this.emit('connection', conn);
   }

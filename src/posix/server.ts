@@ -24,9 +24,9 @@ import * as libc from './libc.js';
 import { isAccessPolicy } from '../access.js';
 import { SocketMessageTransport } from './transport.js';
 import { RETRY, retry } from '../retry.js';
-import { checkServer, mayAccept, peerCredentials, peerIdentity, verifyDir, type PeerCredentials } from './trust.js';
+import { checkDir, checkServer, currentUid, mayAccept, peerCredentials, peerIdentity, verifyDir, type PeerCredentials } from './trust.js';
 import { Admissions } from '../admit.js';
-import { bindListening, connectUnix, removeSocketFile, socketFd } from './socket.js';
+import { bindListening, connectPathThen, connectUnix, removeSocketFile, socketFd } from './socket.js';
 
 /** Mode of the socket file: only us, or every local user (connecting needs write permission). */
 const PRIVATE_MODE = 0o600;
@@ -120,8 +120,10 @@ function wrapSocket(
  * switches it to flowing (an explicit pause() would stop that).
  */
 function startReading(socket: net.Socket): void {
+  // Not paused (a client's socket): net started reading it as it connected (its own read(0)).
+  if (socket.readableFlowing !== false) return;
   // The setter exists on every Readable (Node itself uses it for pauseOnCreate); the typings say readonly.
-  if (socket.readableFlowing === false) (socket as { readableFlowing: boolean | null }).readableFlowing = null;
+  (socket as { readableFlowing: boolean | null }).readableFlowing = null;
   socket.read(0);
 }
 
@@ -427,15 +429,20 @@ class PosixPipeServer extends PipeServerBase {
     }
     this.#live++;
     // The slot is freed when the connection the user holds closes (in message mode its 'close'
-    // also destroys the socket under it).
-    conn.once('close', () => {
-      this.#live--;
-      // After every 'close' listener of this connection has run, so that users counting their
-      // connections never see more than maxInstances at once.
-      process.nextTick(() => this.#admitHeld());
-    });
+    // also destroys the socket under it). One listener function for every connection of this
+    // server ('close' is emitted once, so `on` is `once` without its wrapper).
+    conn.on('close', this.#onConnectionClose);
     this.deliver(conn);
   }
+
+  readonly #onConnectionClose = (): void => {
+    this.#live--;
+    // After every 'close' listener of this connection has run, so that users counting their
+    // connections never see more than maxInstances at once. Nobody held, nobody to move up (no
+    // tick per connection): a client placed later sees the slot freed here and is handed out.
+    if (this.#held.length > 0) process.nextTick(this.#admitHeldNow);
+  };
+  readonly #admitHeldNow = (): void => this.#admitHeld();
 
   #admitHeld(): void {
     const max = this.#o.maxInstances;
@@ -505,6 +512,12 @@ function isNobodyThere(code: string | undefined): boolean {
   return code === 'ENOENT' || code === 'ECONNREFUSED';
 }
 
+/** A path connect tries, and the socket directory to check before it (none for a path given in full elsewhere). */
+interface Candidate {
+  readonly path: string;
+  readonly dir?: { readonly path: string; readonly mode: number };
+}
+
 /**
  * Where to look for `path`, each with the directory to verify first (trust.ts) or none: a name
  * in our private directory is also looked for in OUR public directory, so that `connect('name')`
@@ -512,40 +525,34 @@ function isNobodyThere(code: string | undefined): boolean {
  * anyone else's directory: reaching another user's server takes its full path and
  * `allowServerUids`. An absolute path is used as is; the server's uid is checked after connect.
  * `dirs`: the directories `path` was resolved against (named.ts posixConnectPath), else today's.
+ *
+ * The answer for the same path and the same directories answer (named.ts keeps one object while
+ * the environment and uid stay the same) is kept and shared, frozen: a client connecting to one
+ * name again and again builds its list once.
  */
-function candidates(path: string, dirs: SocketDirs = socketDirs()): { path: string; dir?: { path: string; mode: number } }[] {
+function candidates(path: string, dirs: SocketDirs = socketDirs()): readonly Candidate[] {
+  const last = lastCandidates;
+  if (last !== undefined && last.dirs === dirs && last.path === path) return last.list;
+  const list = Object.freeze(findCandidates(path, dirs).map((c) => Object.freeze(c)));
+  lastCandidates = { path, dirs, list };
+  return list;
+}
+let lastCandidates: { path: string; dirs: SocketDirs; list: readonly Candidate[] } | undefined;
+
+function findCandidates(path: string, dirs: SocketDirs): Candidate[] {
   const { private: priv, public: pub } = dirs;
-  // `<priv>/<file>` (what pipePath makes of a name): dirname, basename and join spelled out, for
-  // they measured 5k instructions a connect (B6). Anything else goes through them.
-  const file = path.startsWith(priv) && path.charCodeAt(priv.length) === 0x2f ? path.slice(priv.length + 1) : undefined;
-  if (file !== undefined && file !== '' && file !== '.' && file !== '..' && !file.includes('/')) {
-    const d = dirChecks(dirs);
-    return [
-      { path, dir: d.private },
-      { path: `${pub}/${file}`, dir: d.public },
-    ];
-  }
   const dir = dirname(path);
   if (dir === priv) {
     return [
-      { path, dir: { path: priv, mode: PRIVATE_DIR_MODE } },
-      { path: join(pub, basename(path)), dir: { path: pub, mode: PUBLIC_DIR_MODE } },
+      { path, dir: Object.freeze({ path: priv, mode: PRIVATE_DIR_MODE }) },
+      { path: join(pub, basename(path)), dir: Object.freeze({ path: pub, mode: PUBLIC_DIR_MODE }) },
     ];
   }
-  if (dir === pub) return [{ path, dir: { path: pub, mode: PUBLIC_DIR_MODE } }];
+  if (dir === pub) return [{ path, dir: Object.freeze({ path: pub, mode: PUBLIC_DIR_MODE }) }];
   return [{ path }];
 }
 const PRIVATE_DIR_MODE = socketDirMode('current-user');
 const PUBLIC_DIR_MODE = socketDirMode('everyone');
-
-/** The two directory checks of `dirs` (named.ts memoises its answer, so this is built once per answer). */
-let lastChecks: { dirs: SocketDirs; private: { path: string; mode: number }; public: { path: string; mode: number } } | undefined;
-function dirChecks(dirs: SocketDirs): NonNullable<typeof lastChecks> {
-  if (lastChecks?.dirs !== dirs) {
-    lastChecks = { dirs, private: Object.freeze({ path: dirs.private, mode: PRIVATE_DIR_MODE }), public: Object.freeze({ path: dirs.public, mode: PUBLIC_DIR_MODE }) };
-  }
-  return lastChecks;
-}
 
 /**
  * `pipeExists` on POSIX: a socket file at one of the paths `connect` would try, in a directory
@@ -576,7 +583,7 @@ interface Connected {
   server: PeerCredentials | undefined;
 }
 
-/** One connect attempt. Resolves the connected socket or rejects with a PipeError (or an AbortError). */
+/** One connect attempt (the retries on a full backlog). Resolves the connected socket or rejects with a PipeError (or an AbortError). */
 async function attempt(path: string, signal: AbortSignal | undefined): Promise<Connected> {
   const socket = await connectUnix(path, signal);
   // Read now, while the handle surely exists: a server that closes at once can have the socket
@@ -584,7 +591,6 @@ async function attempt(path: string, signal: AbortSignal | undefined): Promise<C
   // socket (one object, not a WeakMap entry per connection).
   return { socket, server: peerCredentials(socketFd(socket)) };
 }
-
 
 function connectError(err: unknown, path: string): PipeError | Error {
   if ((err as Error)?.name === 'AbortError') return err as Error;
@@ -642,77 +648,101 @@ export function posixConnect(path: string, o: ResolvedConnectOptions, dirs?: Soc
   if (o.serverSession !== undefined) {
     return Promise.reject(new PipeError({ code: 'ENOTSUP', syscall: 'connect', path, message: 'ENOTSUP: serverSession: POSIX has no Terminal Services sessions (check the server by its uid: allowServerUids)' }));
   }
-  return (async () => {
+  // One promise per call, settled from the socket's own events: no async function or awaited
+  // promise per stage (B6 counts them).
+  return new Promise<PipeConnection>((resolve, reject) => {
     const deadline = Date.now() + o.connectTimeout;
-    let connected: Connected | undefined;
-    let target: string | undefined;
+    const list = candidates(path, dirs);
+    // Our effective uid, read once for this connect: the directory check and the server's.
+    const self = currentUid();
+    let i = 0;
     let busy: string | undefined;
-    for (const { path: candidate, dir } of candidates(path, dirs)) {
-      if (dir) {
-        try {
-          verifyDir(dir.path, { mode: dir.mode, create: false, syscall: 'connect', trustedOwners: o.allowServerUids });
-        } catch (err) {
-          // No directory: nobody of ours serves there. Anything else (someone else's, a symlink,
-          // open to others) is never connected through: without `wait` the connect ends there.
-          if ((err as PipeError).code === 'ENOENT') continue;
-          // Waiting: our server cannot appear in that directory, but may in the other one (a
-          // squatted public directory says nothing about our private one). Pass it over, say so,
-          // and let the wait go on.
-          if (waiting && err instanceof PipeError) {
-            passOver(err, waiting);
-            continue;
-          }
-          throw err;
-        }
-      }
-      try {
-        connected = await attempt(candidate, signal);
-        target = candidate;
-        break;
-      } catch (err) {
+    let target = '';
+    const settle = (err: PipeError | Error | undefined, socket?: net.Socket): void => {
+      if (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (isNobodyThere(code)) continue;
-        if (code === 'EAGAIN') {
-          busy = candidate;
-          break;
-        }
-        throw connectError(err, candidate);
+        if (isNobodyThere(code)) next();
+        else if (code === 'EAGAIN') {
+          busy = target;
+          i = list.length;
+          next();
+        } else reject(connectError(err, target));
+        return;
       }
-    }
-    if (!connected && busy) {
+      // In the socket's 'connect' event: its descriptor surely exists (a server that closes at
+      // once can have it ended and destroyed before any later continuation).
+      connected(socket!, peerCredentials(socketFd(socket!)));
+    };
+    const connected = (socket: net.Socket, server: PeerCredentials | undefined): void => {
+      try {
+        resolve(clientConnection(socket, server, target, o, self));
+      } catch (err) {
+        socket.destroy();
+        reject(err);
+      }
+    };
+    const next = (): void => {
+      while (i < list.length) {
+        const { path: candidate, dir } = list[i++]!;
+        if (dir) {
+          try {
+            checkDir(dir.path, dir.mode, o.allowServerUids, 'connect', self);
+          } catch (err) {
+            // No directory: nobody of ours serves there. Anything else (someone else's, a symlink,
+            // open to others) is never connected through: without `wait` the connect ends there.
+            if ((err as PipeError).code === 'ENOENT') continue;
+            // Waiting: our server cannot appear in that directory, but may in the other one (a
+            // squatted public directory says nothing about our private one). Pass it over, say so,
+            // and let the wait go on.
+            if (waiting && err instanceof PipeError) {
+              passOver(err, waiting);
+              continue;
+            }
+            reject(err);
+            return;
+          }
+        }
+        target = candidate;
+        if (signal?.aborted) reject(abortError(signal));
+        else if (candidate.charCodeAt(0) === 0) attempt(candidate, signal).then((c) => connected(c.socket, c.server), settle);
+        else connectPathThen(candidate, signal, false, settle);
+        return;
+      }
+      if (!busy) {
+        reject(new PipeError({ code: 'ENOENT', syscall: 'connect', path }));
+        return;
+      }
       // Every slot of the backlog is taken: the server is there but slow to accept. Retry with a
       // short, growing delay, as Windows retries CreateFileW on ERROR_PIPE_BUSY.
       const again = busy;
-      connected = await retry(
+      target = again;
+      retry<Connected>(
         () =>
           attempt(again, signal).catch((err: unknown) => {
             if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return RETRY;
             throw connectError(err, again);
           }),
         { first: 2, max: 50, deadline, timedOut: () => new PipeError({ code: 'ETIMEDOUT', syscall: 'connect', path: again }), signal },
-      );
-      target = busy;
-    }
-    if (!connected || !target) throw new PipeError({ code: 'ENOENT', syscall: 'connect', path });
-    const socket = connected.socket;
-    try {
-      // Before a byte is sent: the server must be ours, root's, or a uid the caller named.
-      const server = checkServer(connected.server, o.allowServerUids, target);
-      return wrapSocket(socket, o.mode, {
-        path: target,
-        clientProcessId: undefined,
-        serverProcessId: server.pid,
-        peer: server,
-        readable: o.access !== 'write',
-        writable: o.access !== 'read',
-        allowHalfOpen: o.allowHalfOpen,
-        maxMessageSize: o.maxMessageSize,
-        readAheadBytes: o.readAheadBytes,
-        halfClose: o.halfClose,
-      });
-    } catch (err) {
-      socket.destroy();
-      throw err;
-    }
-  })();
+      ).then((c) => connected(c.socket, c.server), reject);
+    };
+    next();
+  });
+}
+
+/** The client's connection on `socket` at `target`, once the server is one we trust (else `EACCES`, before a byte is sent). */
+function clientConnection(socket: net.Socket, server: PeerCredentials | undefined, target: string, o: ResolvedConnectOptions, self: number): PipeConnection {
+  // Before a byte is sent: the server must be ours, root's, or a uid the caller named.
+  const peer = checkServer(server, o.allowServerUids, target, 'connect', self);
+  return wrapSocket(socket, o.mode, {
+    path: target,
+    clientProcessId: undefined,
+    serverProcessId: peer.pid,
+    peer,
+    readable: o.access !== 'write',
+    writable: o.access !== 'read',
+    allowHalfOpen: o.allowHalfOpen,
+    maxMessageSize: o.maxMessageSize,
+    readAheadBytes: o.readAheadBytes,
+    halfClose: o.halfClose,
+  });
 }

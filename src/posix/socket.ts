@@ -256,32 +256,49 @@ export function connectUnix(path: string, signal?: AbortSignal, paused = false):
 function connectByPath(path: string, signal: AbortSignal | undefined, paused: boolean): Promise<net.Socket> {
   if (signal?.aborted) return Promise.reject(abortError(signal));
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ path, allowHalfOpen: true });
-    // Only with a signal (a closure less per connect without one).
-    const onAbort = signal
-      ? (): void => {
-          socket.off('connect', onConnect);
-          socket.off('error', onError);
-          socket.destroy();
-          reject(abortError(signal));
-        }
-      : undefined;
-    const onConnect = (): void => {
-      if (onAbort) signal!.removeEventListener('abort', onAbort);
-      socket.off('error', onError);
-      if (paused) socket.pause();
-      resolve(socket);
-    };
-    const onError = (err: Error): void => {
-      if (onAbort) signal!.removeEventListener('abort', onAbort);
-      socket.off('connect', onConnect);
-      socket.destroy();
-      reject(posixFromNode(err, 'connect', path));
-    };
-    if (onAbort) signal!.addEventListener('abort', onAbort, { once: true });
-    socket.once('connect', onConnect);
-    socket.once('error', onError);
+    connectPathThen(path, signal, paused, (err, socket) => (err ? reject(err) : resolve(socket!)));
   });
+}
+
+/**
+ * How {@link connectPathThen} reports: `(error)` or `(undefined, socket)`, exactly once. It runs in
+ * the socket's `'connect'` event, so whatever reads the connected descriptor there (the peer's
+ * credentials) reads it while it surely exists.
+ */
+export type Connected = (err: PipeError | Error | undefined, socket?: net.Socket) => void;
+
+/**
+ * {@link connectUnix} for a path in the file system with a callback instead of a promise, for a
+ * caller that makes its own (connect: one promise per call, as `net.connect` wrapped by hand
+ * has). Never calls `done` synchronously; the signal must not be aborted already.
+ * Ownership: on success `done` owns the socket.
+ */
+export function connectPathThen(path: string, signal: AbortSignal | undefined, paused: boolean, done: Connected): void {
+  const socket = net.connect({ path, allowHalfOpen: true });
+  // Only with a signal (a closure less per connect without one).
+  const onAbort = signal
+    ? (): void => {
+        socket.off('connect', onConnect);
+        socket.off('error', onError);
+        socket.destroy();
+        done(abortError(signal));
+      }
+    : undefined;
+  const onConnect = (): void => {
+    if (onAbort) signal!.removeEventListener('abort', onAbort);
+    socket.off('error', onError);
+    if (paused) socket.pause();
+    done(undefined, socket);
+  };
+  const onError = (err: Error): void => {
+    if (onAbort) signal!.removeEventListener('abort', onAbort);
+    socket.off('connect', onConnect);
+    socket.destroy();
+    done(posixFromNode(err, 'connect', path));
+  };
+  if (onAbort) signal!.addEventListener('abort', onAbort, { once: true });
+  socket.once('connect', onConnect);
+  socket.once('error', onError);
 }
 
 /** {@link connectUnix} for a Linux abstract name, at its exact length, through koffi. */

@@ -116,6 +116,8 @@ export function peerCredentials(fd: number | undefined, withGroups = false): Pee
 
 /** SO_PEERGROUPS' out-buffer: room for 64 groups at first; grown to what the kernel asks for (ERANGE). */
 let groupsBuf = new Uint32Array(64);
+/** The same memory as bytes, for getsockopt: made when the buffer is, not per accept. */
+let groupsBytes = new Uint8Array(groupsBuf.buffer);
 const groupsLen = new Uint32Array(1);
 const ERANGE = 34;
 
@@ -126,11 +128,16 @@ const ERANGE = 34;
 function peerGroups(fd: number): number[] | undefined {
   for (let tries = 0; tries < 3; tries++) {
     groupsLen[0] = groupsBuf.byteLength;
-    if (libc.getsockopt(fd, libc.SOL_SOCKET, libc.SO_PEERGROUPS, new Uint8Array(groupsBuf.buffer), groupsLen) === 0) {
-      return Array.from(groupsBuf.subarray(0, groupsLen[0]! / 4));
+    if (libc.getsockopt(fd, libc.SOL_SOCKET, libc.SO_PEERGROUPS, groupsBytes, groupsLen) === 0) {
+      // Copied out word by word: no subarray view and Array.from per accept (B6 counts them).
+      const n = groupsLen[0]! >>> 2;
+      const groups: number[] = [];
+      for (let i = 0; i < n; i++) groups.push(groupsBuf[i]!);
+      return groups;
     }
     if (libc.errno() !== ERANGE || groupsLen[0]! <= groupsBuf.byteLength) return undefined;
     groupsBuf = new Uint32Array(Math.ceil(groupsLen[0]! / 4));
+    groupsBytes = new Uint8Array(groupsBuf.buffer);
   }
   return undefined;
 }
@@ -147,20 +154,21 @@ export function mayAccept(peer: PeerCredentials | undefined, security: PipeSecur
   return trustedUid(peer.uid, []);
 }
 
-/** The one uid rule: ours, root's, or one the caller named. */
-function trustedUid(uid: number, named: readonly number[]): boolean {
-  return uid === currentUid() || uid === 0 || named.includes(uid);
+/** The one uid rule: ours (`self`, the effective uid), root's, or one the caller named. */
+function trustedUid(uid: number, named: readonly number[], self: number = currentUid()): boolean {
+  return uid === self || uid === 0 || named.includes(uid);
 }
 
 /**
  * Connect side: throws `EACCES` unless the server at `path` runs as our uid, root, or one of
- * `allowServerUids`. Returns the server's credentials.
+ * `allowServerUids`. Returns the server's credentials. `self`: our effective uid as this connect
+ * read it (one `geteuid` for its directory check and this one), else read here.
  */
-export function checkServer(peer: PeerCredentials | undefined, allowServerUids: readonly number[], path: string, syscall = 'connect'): PeerCredentials {
+export function checkServer(peer: PeerCredentials | undefined, allowServerUids: readonly number[], path: string, syscall = 'connect', self: number = currentUid()): PeerCredentials {
   if (!peer) {
     throw new PipeError({ code: 'EACCES', syscall, path, message: `EACCES: cannot read the credentials of the server at ${path}` });
   }
-  if (!trustedUid(peer.uid, allowServerUids)) {
+  if (!trustedUid(peer.uid, allowServerUids, self)) {
     throw new PipeError({
       code: 'EACCES',
       syscall,
@@ -200,16 +208,25 @@ export function verifyDir(dir: string, opts: { mode: number; create: boolean; sy
     ownDir(dir, opts.mode, opts.syscall);
     return;
   }
-  lstatDir(dir, opts.syscall);
+  checkDir(dir, opts.mode, opts.trustedOwners ?? NO_OWNERS, opts.syscall, currentUid());
+}
+const NO_OWNERS: readonly number[] = Object.freeze([]);
+
+/**
+ * The looking half of {@link verifyDir} (connect's), with our effective uid given: connect reads
+ * it once for this check and the server's ({@link checkServer}). One `lstat`.
+ * @throws PipeError as {@link verifyDir}.
+ */
+export function checkDir(dir: string, maxMode: number, trustedOwners: readonly number[], syscall: string, self: number): void {
+  lstatDir(dir, syscall);
   const mode = dirStat[libc.STAT_MODE_WORD]!;
   const owner = dirStat[libc.STAT_UID_WORD]!;
-  if ((mode & S_IFMT) !== S_IFDIR) throw notDir(dir, opts.syscall);
-  const uid = currentUid();
+  if ((mode & S_IFMT) !== S_IFDIR) throw notDir(dir, syscall);
   // Someone else's directory, or one a squatter pre-created: never connect through it.
-  if (owner !== uid && !(opts.trustedOwners ?? []).includes(owner)) throw notOurs(dir, opts.syscall, owner);
-  // Ours but looser than wanted (bits beyond `mode`): only we could have loosened it, but someone
-  // may have used the gap: refuse. (Listen sets the mode back.)
-  if ((mode & 0o777 & ~opts.mode) !== 0) throw new PipeError({ code: 'EACCES', syscall: opts.syscall, path: dir, message: `EACCES: ${dir} is mode ${(mode & 0o777).toString(8)}, open to other users` });
+  if (owner !== self && !trustedOwners.includes(owner)) throw notOurs(dir, syscall, owner, self);
+  // Ours but looser than wanted (bits beyond `maxMode`): only we could have loosened it, but
+  // someone may have used the gap: refuse. (Listen sets the mode back.)
+  if ((mode & 0o777 & ~maxMode) !== 0) throw new PipeError({ code: 'EACCES', syscall, path: dir, message: `EACCES: ${dir} is mode ${(mode & 0o777).toString(8)}, open to other users` });
 }
 
 /** `O_RDONLY | O_DIRECTORY | O_NOFOLLOW`, and two that make opening anything else harmless. libuv adds `O_CLOEXEC` to every open. */
@@ -266,8 +283,8 @@ function notDir(dir: string, syscall: string): PipeError {
   return new PipeError({ code: 'ENOTDIR', syscall, path: dir, message: `ENOTDIR: ${dir} is not a directory (a symlink is never followed)` });
 }
 
-function notOurs(dir: string, syscall: string, owner: number): PipeError {
-  return new PipeError({ code: 'EACCES', syscall, path: dir, message: `EACCES: ${dir} belongs to uid ${owner}, not ${currentUid()}` });
+function notOurs(dir: string, syscall: string, owner: number, self: number = currentUid()): PipeError {
+  return new PipeError({ code: 'EACCES', syscall, path: dir, message: `EACCES: ${dir} belongs to uid ${owner}, not ${self}` });
 }
 
 const S_IFMT = 0o170000;

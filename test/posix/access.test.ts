@@ -1,9 +1,9 @@
 // Access presets, admission and identity across two real users (POSIX): this process (root in CI)
 // serves, and test/fixtures/attacker.mjs connects as `wptattacker` (test/helpers/users.ts). Each
 // test gets its own TMPDIR (1777, as /tmp) with XDG_RUNTIME_DIR unset.
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createServer, type CreateServerOptions, type PipeConnection, type PipeServer } from '../../src/index.js';
+import { connect, createServer, type CreateServerOptions, type PipeConnection, type PipeServer } from '../../src/index.js';
 import { uniqueName } from '../helpers/index.js';
 import { asSecondUser, unstageAttacker } from '../helpers/cross-user.js';
 import { isRoot, secondUser } from '../helpers/users.js';
@@ -122,5 +122,23 @@ describe.runIf(isRoot)('presets across two real users (skipped when not root: us
       const server = await serve({ security: 'everyone', admit: (peer) => peer.gid === gid || (peer.groups ?? []).includes(gid) });
       expect(await secondUserConnects(server.address()!)).toBe(want);
     }
+  });
+});
+
+describe.runIf(process.platform === 'linux')('SO_PEERGROUPS (Linux)', () => {
+  it("a server connection's peer.groups are the client's supplementary groups, as /proc/self/status lists them (the client is this process)", async () => {
+    privateTmp();
+    const line = /^Groups:(.*)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]!.trim();
+    const ours = line === '' ? [] : line.split(/\s+/).map(Number);
+    const peers: PipeConnection['peer'][] = [];
+    const server = await serve({}, (c) => {
+      peers.push(c.peer);
+      c.end('ours');
+    });
+    const conn = await connect(server.address()!);
+    conn.resume();
+    await new Promise((resolve) => conn.once('close', resolve));
+    expect(peers).toHaveLength(1);
+    expect(peers[0]!.groups).toEqual(ours);
   });
 });

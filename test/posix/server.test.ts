@@ -257,6 +257,54 @@ describe('socket files and directories', () => {
     symlinkSync(real, dir);
     await expect(connect(name)).rejects.toMatchObject({ code: 'ENOTDIR', path: dir });
   });
+  it('connect(name) follows a change of XDG_RUNTIME_DIR, TMPDIR or TMP between two connects, both ways (the directories are read on every connect, as os.tmpdir() reads them)', async () => {
+    // Two servers of one name, in two runtime directories: each connect reaches the one where the
+    // environment points now, and again the first after switching back.
+    const name = uniqueName();
+    const a = tempDir();
+    const b = tempDir();
+    useRuntimeDir(a);
+    await serve(undefined, (c) => c.end('a'), name);
+    expect((await readToEnd(await client(name))).toString()).toBe('a');
+    process.env.XDG_RUNTIME_DIR = b;
+    await expect(connect(name)).rejects.toMatchObject({ code: 'ENOENT' });
+    await serve(undefined, (c) => c.end('b'), name);
+    expect((await readToEnd(await client(name))).toString()).toBe('b');
+    process.env.XDG_RUNTIME_DIR = a;
+    expect((await readToEnd(await client(name))).toString()).toBe('a');
+    // XDG_RUNTIME_DIR unset: the private directory is under TMPDIR, which is followed the same way.
+    delete process.env.XDG_RUNTIME_DIR;
+    const savedTmp = process.env.TMPDIR;
+    cleanups.push(() => {
+      if (savedTmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = savedTmp;
+    });
+    const t1 = tempDir();
+    const t2 = tempDir();
+    process.env.TMPDIR = t1;
+    await serve(undefined, (c) => c.end('t1'), name);
+    expect((await readToEnd(await client(name))).toString()).toBe('t1');
+    process.env.TMPDIR = t2;
+    await expect(connect(name)).rejects.toMatchObject({ code: 'ENOENT' });
+    await serve(undefined, (c) => c.end('t2'), name);
+    expect((await readToEnd(await client(name))).toString()).toBe('t2');
+    process.env.TMPDIR = t1;
+    const back = await client(name);
+    expect(back.path).toBe(join(t1, `winpipe-${uid()}`, `${name}.sock`));
+    expect((await readToEnd(back)).toString()).toBe('t1');
+    // As os.tmpdir(): TMP counts only while TMPDIR is empty or unset.
+    const savedTmpVar = process.env.TMP;
+    cleanups.push(() => {
+      if (savedTmpVar === undefined) delete process.env.TMP;
+      else process.env.TMP = savedTmpVar;
+    });
+    process.env.TMP = t2;
+    expect((await readToEnd(await client(name))).toString()).toBe('t1');
+    process.env.TMPDIR = '';
+    expect((await readToEnd(await client(name))).toString()).toBe('t2');
+    process.env.TMP = t1;
+    expect((await readToEnd(await client(name))).toString()).toBe('t1');
+  });
 });
 
 describe('names and sun_path', () => {
