@@ -13,7 +13,7 @@
  *   duplicated into the peer process (`DuplicateHandle`), which must run as our user.
  */
 import { EventEmitter } from 'node:events';
-import { PipeReader, PipeWriter, type PipeEnd } from './end.js';
+import { PipeReader, PipeWriter } from './end.js';
 import { PipeError, closedError, invalidArgType } from './errors.js';
 import { connect, createServer } from './index.js';
 import type { ConnectOptions, ListenOptions, PipeConnection, PipeServer } from './named.js';

@@ -22,7 +22,7 @@
  *
  * @module
  */
-import { PipeError, abortError, invalidArgType, invalidArgValue } from './errors.js';
+import { PipeError, abortError, invalidArgType } from './errors.js';
 import { RETRY, retry } from './retry.js';
 import {
   pipePath,

@@ -16,7 +16,7 @@ import { openPipe, ownSession } from './open.js';
 import { MessageConnection, type MessageSink, type MessageTransport } from '../message.js';
 import { PipeServerBase } from '../server.js';
 import { Admissions } from '../admit.js';
-import { isRemotePipePath, pipePath, win32OpenPath, type ServerConnectionStats, type HalfClose, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
+import { isRemotePipePath, pipePath, type ServerConnectionStats, type HalfClose, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
 import { openOsfHandle } from './crt.js';
 import * as k32 from './kernel32.js';
 import { NativeBuffer, OverlappedSlot, type Completion } from './overlapped.js';

@@ -31,6 +31,8 @@ export function unstageAttacker(): void {
 
 export interface SecondUserRun {
   child: ChildProcess;
+  /** Every line it has written so far. */
+  lines: string[];
   /** Resolves with the first line (seen so far or later) that starts with one of `prefixes`. */
   line(...prefixes: string[]): Promise<string>;
 }
@@ -38,6 +40,8 @@ export interface SecondUserRun {
 /** Runs `attacker.mjs ...args` as the second user; the caller kills `child` when done. */
 export function asSecondUser(args: string[], bound = 20_000): SecondUserRun {
   const { uid, gid } = secondUser();
+  // argv cannot carry NUL: the fixture reads a leading '@' as the NUL of an abstract name.
+  args = args.map((x) => (x.startsWith('\0') ? `@${x.slice(1)}` : x));
   const child = spawn(process.execPath, [script(), ...args], { uid, gid, cwd: '/', stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: string[] = [];
   const waiters: (() => void)[] = [];
@@ -62,5 +66,5 @@ export function asSecondUser(args: string[], bound = 20_000): SecondUserRun {
       bound,
       `the second user to say ${prefixes.join(' or ')} (said: ${lines.join(' | ')})`,
     );
-  return { child, line };
+  return { child, lines, line };
 }

@@ -8,9 +8,9 @@
 // useradd once, reused after). Each test gets its own TMPDIR (1777, as /tmp) with XDG_RUNTIME_DIR
 // unset, so the fallback directories live there and nothing of the real /tmp is touched.
 // vitest.config.ts runs this folder on Linux and macOS only.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, copyFileSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,6 +21,7 @@ import { Client, Listener, type Connection } from '../../src/channel/index.js';
 import { bundle } from '../helpers/bundle.js';
 import { exited, fixturesDir, uniqueName, within } from '../helpers/index.js';
 import { secondUser } from '../helpers/users.js';
+import { asSecondUser, unstageAttacker } from '../helpers/cross-user.js';
 
 const BOUND = 20_000;
 const modes = ['byte', 'message'] as const;
@@ -93,59 +94,14 @@ interface Attacker {
   line(...prefixes: string[]): Promise<string>;
 }
 
-let stagedFixture: string | undefined;
 // afterAll, not process 'exit': a vitest worker is ended without that event, and the directory stayed.
-afterAll(() => {
-  if (stagedFixture !== undefined) rmSync(dirname(stagedFixture), { recursive: true, force: true });
-});
-/**
- * test/fixtures/attacker.mjs, copied once into a 0755 directory of its own: the second user must
- * be able to read the script, and the checkout may sit where it cannot (a clone into `mktemp -d`
- * is 0700, and so is a home directory). The fixture imports Node built-ins only.
- */
-function attackerScript(): string {
-  if (stagedFixture === undefined) {
-    const dir = mkdtempSync('/tmp/wpt-fixture-');
-    chmodSync(dir, 0o755);
-    const file = join(dir, 'attacker.mjs');
-    copyFileSync(join(fixturesDir, 'attacker.mjs'), file);
-    chmodSync(file, 0o644);
-    stagedFixture = file;
-  }
-  return stagedFixture;
-}
+afterAll(unstageAttacker);
 
-/** Runs test/fixtures/attacker.mjs as the second user. */
+/** Runs test/fixtures/attacker.mjs as the second user (killed after the test). */
 function attacker(args: string[]): Attacker {
-  const { uid, gid } = secondUser();
-  // argv cannot carry NUL: the fixture reads a leading '@' as the NUL of an abstract name.
-  args = args.map((x) => (x.startsWith('\0') ? `@${x.slice(1)}` : x));
-  const child = spawn(process.execPath, [attackerScript(), ...args], { uid, gid, cwd: '/', stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  const lines: string[] = [];
-  const waiters: (() => void)[] = [];
-  let rest = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    rest += chunk;
-    const parts = rest.split('\n');
-    rest = parts.pop()!;
-    lines.push(...parts);
-    for (const w of waiters.splice(0)) w();
-  });
-  const line = (...prefixes: string[]): Promise<string> =>
-    within(
-      new Promise<string>((resolve) => {
-        const look = (): void => {
-          const found = lines.find((l) => prefixes.some((p) => l.startsWith(p)));
-          if (found !== undefined) resolve(found);
-          else waiters.push(look);
-        };
-        look();
-      }),
-      BOUND,
-      `the attacker to say ${prefixes.join(' or ')} (said: ${lines.join(' | ')})`,
-    );
-  return { uid, lines, line };
+  const run = asSecondUser(args, BOUND);
+  children.push(run.child);
+  return { uid: secondUser().uid, lines: run.lines, line: run.line };
 }
 
 /** Everything a connection says until its end, as a string. */
