@@ -130,9 +130,9 @@ export function fileSha256(file) {
   return sha256(fs.readFileSync(file));
 }
 
-/** Is `name` an executable on PATH? (POSIX only; used to find `wine`.) */
-export function onPath(name) {
-  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
+/** Is `name` an executable on PATH, or in one of `moreDirs` after it? (POSIX only; used to find `wine`.) */
+export function onPath(name, moreDirs = []) {
+  for (const dir of [...(process.env.PATH || '').split(path.delimiter), ...moreDirs]) {
     if (!dir) continue;
     const p = path.join(dir, name);
     try {

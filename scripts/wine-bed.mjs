@@ -15,7 +15,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ScriptError, log, repoRoot } from './lib.mjs';
+import { ScriptError, log, onPath, repoRoot } from './lib.mjs';
 
 export const BED_SUITE = 'trixie';
 const BED_PACKAGES = ['wine64', 'wine'];
@@ -33,18 +33,7 @@ export function bedDir(cache) {
 
 /** A tool on PATH or in the sbin folders (chroot and debootstrap live there; a user's PATH may lack them). */
 export function findTool(name) {
-  const dirs = [...(process.env.PATH || '').split(path.delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'];
-  for (const dir of dirs) {
-    if (!dir) continue;
-    const p = path.join(dir, name);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      if (fs.statSync(p).isFile()) return p;
-    } catch {
-      /* not here */
-    }
-  }
-  return null;
+  return onPath(name, ['/usr/local/sbin', '/usr/sbin', '/sbin']);
 }
 
 /**
