@@ -3,7 +3,7 @@
  * `STARTUPINFOEXW` whose attribute list names exactly the handles it may inherit, through a
  * broker so that this process never holds an inheritable handle.
  *
- * The broker (scripts/probe-broker.mjs): a suspended, never-resumed process of the same program,
+ * The broker (scripts/lab/probe-broker.mjs): a suspended, never-resumed process of the same program,
  * created with no inheritance. The child's stdio and the handles given are duplicated
  * (inheritable) into the broker, and the child is created with
  * `PROC_THREAD_ATTRIBUTE_PARENT_PROCESS` = the broker and `PROC_THREAD_ATTRIBUTE_HANDLE_LIST` =

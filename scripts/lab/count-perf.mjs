@@ -4,13 +4,13 @@
 // not change, unlike wall-clock time. Each measure is the difference of two runs of different
 // lengths, so that start-up and shutdown drop out.
 //
-//   node scripts/bench/count-perf.mjs --unit=MiB --short=64 --long=320 -- <command with {N}>
+//   node scripts/lab/count-perf.mjs --unit=MiB --short=64 --long=320 -- <command with {N}>
 //
 // {N} in the command is replaced by the run length (in units; e.g. a byte count as {N*MiB}, see
 // below). Examples:
-//   node scripts/bench/count-perf.mjs --unit=MiB --short=64 --long=320 -- node scripts/bench.mjs \
+//   node scripts/lab/count-perf.mjs --unit=MiB --short=64 --long=320 -- node scripts/bench.mjs \
 //     --run '{"case":"B1","peer":"ours","params":{"chunk":65536,"total":{N*MiB},"pipeSize":1048576}}'
-//   node scripts/bench/count-perf.mjs --unit=MiB --short=64 --long=320 -- benchmarks/tmp/peers b1 65536 {N*MiB} 1048576
+//   node scripts/lab/count-perf.mjs --unit=MiB --short=64 --long=320 -- benchmarks/tmp/peers b1 65536 {N*MiB} 1048576
 //
 // Processes are named by the order they appear: the first is "main" (the process perf started),
 // later ones "child1", "child2", ... . Needs perf with tracepoint access (root, or

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// Counts wineserver requests between the marks scripts/bench/io-engines.mjs makes (WINPIPE_MARK=1),
+// Counts wineserver requests between the marks scripts/lab/io-engines.mjs makes (WINPIPE_MARK=1),
 // in a WINEDEBUG=+server trace:
-//   WINPIPE_WINEDEBUG=+server WINPIPE_MARK=1 node scripts/wine.mjs exec scripts/bench-mechanism.mjs --io --runs=1 ...
-//   node scripts/bench/count-server.mjs .wine/last-output.log <pingpongs> <floods>
+//   WINPIPE_WINEDEBUG=+server WINPIPE_MARK=1 node scripts/wine.mjs exec scripts/lab/bench-mechanism.mjs --io --runs=1 ...
+//   node scripts/lab/count-server.mjs .wine/last-output.log <pingpongs> <floods>
 // Prints requests per round trip and per flooded message, per engine.
 import fs from 'node:fs';
 import readline from 'node:readline';

@@ -3,8 +3,8 @@
 // child one handle: CreateProcessW with bInheritHandles=TRUE and an attribute list naming the only
 // handles the child may inherit.
 //
-//   node scripts/wine.mjs exec scripts/probe-handle-list.mjs     (under Wine)
-//   node scripts/probe-handle-list.mjs                           (on Windows)
+//   node scripts/wine.mjs exec scripts/lab/probe-handle-list.mjs     (under Wine)
+//   node scripts/lab/probe-handle-list.mjs                           (on Windows)
 //
 // Needs test/fixtures/bin/writefile.exe (x86_64-w64-mingw32-gcc -o test/fixtures/bin/writefile.exe
 // test/fixtures/writefile.c). Two inheritable pipe write ends exist; only the first is in the list.
@@ -19,7 +19,7 @@ if (process.platform !== 'win32') {
   console.log('probe-handle-list: Windows only (run it under Wine with scripts/wine.mjs exec)');
   process.exit(0);
 }
-const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const exe = path.join(root, 'test', 'fixtures', 'bin', 'writefile.exe');
 if (!fs.existsSync(exe)) {
   console.log(`probe-handle-list: ${exe} is missing (build test/fixtures/writefile.c with x86_64-w64-mingw32-gcc)`);

@@ -5,7 +5,7 @@
 //   WINPIPE_WINEDEBUG=+server node scripts/wine.mjs exec scripts/bench.mjs --run \
 //     '{"case":"B6","peer":"ours","params":{"cycles":200,"parallel":4}}' >/dev/null; cp .wine/last-output.log short.log
 //   (the same with 600 cycles into long.log)
-//   node scripts/bench/count-procs.mjs short.log 200 long.log 600 [--top=30]
+//   node scripts/lab/count-procs.mjs short.log 200 long.log 600 [--top=30]
 //
 // Each request line ("0024: read( handle=... )"; replies "... ) = 0 {...}" are not counted) is
 // given to the process of its thread: thread ids come from init_first_thread's reply (pid, tid)

@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 const [impl, name, totalS, parS] = process.argv.slice(2);
 const total = Number(totalS), parallel = Number(parS);
 const dist = process.env.WINPIPE_BENCH_DIST ?? new URL('../../../dist', import.meta.url).pathname;
-const { connectRetry, netConnect } = await import('../clients.mjs');
+const { connectRetry, netConnect } = await import('../../bench/clients.mjs');
 const lib = impl === 'ours' ? await import(pathToFileURL(path.join(dist, 'esm/index.js')).href) : undefined;
 let started = 0, closed = 0;
 const one = async () => {

@@ -5,8 +5,8 @@
 // PROC_THREAD_ATTRIBUTE_HANDLE_LIST naming the broker's copy. A concurrent CreateProcessW with
 // bInheritHandles=TRUE in this process (what libuv does) then has nothing of ours to inherit.
 //
-//   node scripts/wine.mjs exec scripts/probe-broker.mjs     (under Wine)
-//   node scripts/probe-broker.mjs                           (on Windows)
+//   node scripts/wine.mjs exec scripts/lab/probe-broker.mjs     (under Wine)
+//   node scripts/lab/probe-broker.mjs                           (on Windows)
 //
 // Needs test/fixtures/bin/writefile.exe (scripts/wine.mjs builds it). Prints one JSON line:
 // - suspendedBroker: a fresh suspended process as the broker (terminated after the spawn);
@@ -24,7 +24,7 @@ if (process.platform !== 'win32') {
   console.log('probe-broker: Windows only (run it under Wine with scripts/wine.mjs exec)');
   process.exit(0);
 }
-const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const exe = path.join(root, 'test', 'fixtures', 'bin', 'writefile.exe');
 if (!fs.existsSync(exe)) {
   console.log(`probe-broker: ${exe} is missing (build test/fixtures/writefile.c with x86_64-w64-mingw32-gcc)`);

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // What spawnWithHandles' killOnClose and adoptEnd rely on, probed on the Windows path:
 //
-//   node scripts/wine.mjs exec scripts/probe-job.mjs     (under Wine)
-//   node scripts/probe-job.mjs                           (on Windows)
+//   node scripts/wine.mjs exec scripts/lab/probe-job.mjs     (under Wine)
+//   node scripts/lab/probe-job.mjs                           (on Windows)
 //
 // Needs test/fixtures/bin/handles.exe (scripts/wine.mjs builds it). Prints one JSON object:
 // - wine: ntdll's wine_get_version, or null on Windows;
@@ -31,7 +31,7 @@ if (process.platform !== 'win32') {
   console.log('probe-job: Windows only (run it under Wine with scripts/wine.mjs exec)');
   process.exit(0);
 }
-const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const exe = path.join(root, 'test', 'fixtures', 'bin', 'handles.exe');
 
 const k = koffi.load('kernel32.dll');

@@ -14,10 +14,10 @@
 // It also times creating + closing one pair (A and B), and checks whether CreateFileW after
 // CreateNamedPipeW connects the pipe without ConnectNamedPipe.
 //
-//   node scripts/wine.mjs exec scripts/bench-mechanism.mjs [--mib=256] [--runs=5] [--pairs=2000]
-//   node scripts/wine.mjs exec scripts/bench-mechanism.mjs --io [--runs=3] [--pingpongs=500] [--floods=4000] [--engines=a-wait,c-port]
-//      the Windows I/O-engine candidates for message mode instead (scripts/bench/io-engines.mjs)
-//   node scripts\bench-mechanism.mjs ...              (on Windows)
+//   node scripts/wine.mjs exec scripts/lab/bench-mechanism.mjs [--mib=256] [--runs=5] [--pairs=2000]
+//   node scripts/wine.mjs exec scripts/lab/bench-mechanism.mjs --io [--runs=3] [--pingpongs=500] [--floods=4000] [--engines=a-wait,c-port]
+//      the Windows I/O-engine candidates for message mode instead (scripts/lab/io-engines.mjs)
+//   node scripts\lab\bench-mechanism.mjs ...              (on Windows)
 //
 // Node built-ins and koffi only. On anything but Windows it prints "Windows only" and exits 0.
 import { spawn } from 'node:child_process';
@@ -25,15 +25,15 @@ import fs from 'node:fs';
 import net from 'node:net';
 
 if (process.platform !== 'win32') {
-  console.log('bench-mechanism: Windows only (run it with: node scripts/wine.mjs exec scripts/bench-mechanism.mjs)');
+  console.log('bench-mechanism: Windows only (run it with: node scripts/wine.mjs exec scripts/lab/bench-mechanism.mjs)');
   process.exit(0);
 }
 
 const { default: koffi } = await import('koffi');
 
-// --io: the I/O-engine candidates for message mode (issue 12), scripts/bench/io-engines.mjs.
+// --io: the I/O-engine candidates for message mode (issue 12), scripts/lab/io-engines.mjs.
 if (process.argv.includes('--io')) {
-  const { runIoEngines } = await import('./bench/io-engines.mjs');
+  const { runIoEngines } = await import('./io-engines.mjs');
   const num = (n, d) => Number(process.argv.find((a) => a.startsWith(`--${n}=`))?.split('=')[1] ?? d);
   const only = process.argv.find((a) => a.startsWith('--engines='))?.split('=')[1].split(',');
   const r = await runIoEngines({ runs: num('runs', 3), pingPongs: num('pingpongs', 500), floods: num('floods', 4000), only });
