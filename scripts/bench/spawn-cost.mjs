@@ -3,17 +3,17 @@
 // interleaved (docs/spawn.md "Handing a pipe to any child"). Each round starts the child and waits for
 // its exit; the synchronous call alone is timed too.
 //
-//   npm run build && node scripts/wine.mjs exec scripts/spawn-cost.mjs [rounds]   (Windows, Wine)
-//   npm run build && node scripts/spawn-cost.mjs [rounds]                         (POSIX: sh)
+//   npm run build && node scripts/wine.mjs exec scripts/bench/spawn-cost.mjs [rounds]   (Windows, Wine)
+//   npm run build && node scripts/bench/spawn-cost.mjs [rounds]                         (POSIX: sh)
 //
 // Windows needs test/fixtures/bin/handles.exe (scripts/wine.mjs builds it). Prints one JSON line.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createPipe, spawnWithHandles } from '../dist/esm/index.js';
+import { createPipe, spawnWithHandles } from '../../dist/esm/index.js';
 
 const rounds = Number(process.argv[2] ?? 30);
-const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const [cmd, args] = process.platform === 'win32' ? [path.join(root, 'test', 'fixtures', 'bin', 'handles.exe'), ['exit', '0']] : ['sh', ['-c', 'exit 0']];
 const { reader, writer } = createPipe();
 
