@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench`: winpipe against the alternatives a user would pick instead, in one run on one
-// machine (issue 5). Writes BENCHMARKS.md (the table and a short reading) and benchmarks/results.json.
+// machine. Writes BENCHMARKS.md (the table and a short reading) and benchmarks/results.json.
 //
 //   node scripts/bench.mjs [--quick] [--smoke] [--runs=N] [--case B4[,B1]] [--cpu-prof] [--out-root=DIR]
 //   node scripts/bench.mjs --wine [...]      the same, with Windows node.exe under Wine

@@ -24,7 +24,7 @@ export const FLOOR_TRIALS = 5;
 
 /**
  * The B4 row "C floor": `count` messages of `size` bytes through one client, in FLOOR_TRIALS
- * trials. Its target is the issue's: ours ≥ 0.8× the floor. The exe prints one JSON line
+ * trials. Its target: ours ≥ 0.8× the floor (BENCHMARKS.md, "Targets, Wine"). The exe prints one JSON line
  * { ok, count, bytes, seconds, trialRates }.
  *
  * One floor per run: every B4 point gets this row with the same `shared` key, and the runner

@@ -154,7 +154,7 @@ export function markdown(r) {
   return lines.join('\n');
 }
 
-/** Issue 11: a winpipe row's peak RSS at most this times its Node peer's (the measured process's). */
+/** The RSS target (BENCHMARKS.md, "Targets, native"): a winpipe row's peak RSS at most this times its Node peer's (the measured process's). */
 const RSS_TARGET = 1.2;
 /** Rows whose peer is Node's own: fs (B2), stdio (B1), net and IPC (B3, B4, B6). */
 const isNodePeer = (peer) => peer === 'fs' || peer.startsWith('node-');

@@ -31,7 +31,7 @@ if (process.platform !== 'win32') {
 
 const { default: koffi } = await import('koffi');
 
-// --io: the I/O-engine candidates for message mode (issue 12), scripts/lab/io-engines.mjs.
+// --io: the I/O-engine candidates for message mode, scripts/lab/io-engines.mjs.
 if (process.argv.includes('--io')) {
   const { runIoEngines } = await import('./io-engines.mjs');
   const num = (n, d) => Number(process.argv.find((a) => a.startsWith(`--${n}=`))?.split('=')[1] ?? d);

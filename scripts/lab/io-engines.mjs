@@ -1,4 +1,5 @@
-// I/O-engine candidates for message-mode named pipes (issue 12), run by scripts/lab/bench-mechanism.mjs --io.
+// I/O-engine candidates for message-mode named pipes (docs/decisions/windows-io-engine.md), run by
+// scripts/lab/bench-mechanism.mjs --io.
 // Raw koffi, nothing from src/. One process: a message-mode pipe (server end + client end, both
 // overlapped). Two measures per engine:
 //   ping-pong  each side waits for every message: the cost of one wait → JS completion (what B3 pays)

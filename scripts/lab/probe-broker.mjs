@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Can a child get exactly one handle while this process never holds an inheritable one? The
-// broker design of issue 16: the handle is duplicated (inheritable) into a broker process, and the
-// child is created with PROC_THREAD_ATTRIBUTE_PARENT_PROCESS = the broker and
-// PROC_THREAD_ATTRIBUTE_HANDLE_LIST naming the broker's copy. A concurrent CreateProcessW with
+// broker design (docs/decisions/windows-spawn-broker.md): the handle is duplicated (inheritable)
+// into a broker process, and the child is created with PROC_THREAD_ATTRIBUTE_PARENT_PROCESS = the
+// broker and PROC_THREAD_ATTRIBUTE_HANDLE_LIST naming the broker's copy. A concurrent CreateProcessW with
 // bInheritHandles=TRUE in this process (what libuv does) then has nothing of ours to inherit.
 //
 //   node scripts/wine.mjs exec scripts/lab/probe-broker.mjs     (under Wine)
