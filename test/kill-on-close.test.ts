@@ -16,7 +16,7 @@ import { collect, exited, fixturesDir, isWindows, syncCode, trackedPipes, within
 const pipe = trackedPipes();
 const handlesExe = join(fixturesDir, 'bin', 'handles.exe');
 const noFixture = isWindows && !existsSync(handlesExe) ? 'test/fixtures/handles.c is not built: install gcc-mingw-w64-x86-64 (scripts/wine.mjs builds it on the host)' : undefined;
-/** The bound: the child is gone within a second of the parent's death. */
+/** The documented bound (docs/spawn.md, killOnClose): the child is gone within a second of the parent's death. */
 const GONE_MS = 1000;
 
 /** A child that runs a minute unless killed. */

@@ -1,5 +1,5 @@
 // The Windows name rule (src/named.ts pipePath / win32OpenPath) as pure functions, and the
-// trustedServerOwners option's validation: run on every platform (issue 10, case 5).
+// trustedServerOwners option's validation: run on every platform, since neither makes a system call.
 import { describe, expect, it } from 'vitest';
 import { connect, pipePath } from '../src/index.js';
 import { win32OpenPath } from '../src/named.js';

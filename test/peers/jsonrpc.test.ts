@@ -3,7 +3,7 @@
 // transports are plain net servers/sockets on the same path, named LSP's way round: the editor
 // (createClientPipeTransport) listens, the language server (createServerPipeTransport) connects; its stream reader/writer run over our
 // byte-mode connections. vscode-jsonrpc learns that a peer left from 'close' only, so the
-// client-leaving cases are the allowHalfOpen default (issue 13).
+// client-leaving cases run with the allowHalfOpen default, false (docs/named-pipes.md).
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

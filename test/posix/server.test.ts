@@ -137,8 +137,8 @@ describe('socket files and directories', () => {
     }
   });
 
-  // Issue 10 case 2 moved this from the shared sticky `winpipe-shared` directory (which whoever
-  // made it first owns) to a public directory of our own.
+  // Not the shared sticky `winpipe-shared` directory of before, which whoever made it first owns,
+  // but a public directory of our own (docs/security.md, 'everyone').
   it("security 'everyone': a 0666 socket in our own 0711 public directory; connect(name) finds it", async () => {
     const old = process.umask(0o077);
     let served;

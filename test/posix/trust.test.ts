@@ -1,5 +1,5 @@
-// Issue 10, POSIX part (cases 1, 2, 3, 4 and 8): who may be at the other end of a Unix socket,
-// which directories winpipe serves from and connects through, and how many clients a server holds.
+// Who may be at the other end of a Unix socket, which directories winpipe serves from and connects
+// through, and how many clients a server holds.
 // The rule under test lives in src/posix/trust.ts, called by createServer / connect and by the
 // winpipe/connection Listener / Client.
 //
@@ -177,7 +177,7 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     tmp = privateTmp();
   });
 
-  it('case 1: XDG_RUNTIME_DIR unset, the private directory made first by another user: connect(name) rejects EACCES and never reaches their server; by path too, unless allowServerUids names them', async () => {
+  it('XDG_RUNTIME_DIR unset, the private directory made first by another user: connect(name) rejects EACCES and never reaches their server; by path too, unless allowServerUids names them', async () => {
     const name = uniqueName('t');
     const squatted = join(tmp, `winpipe-${me}`);
     const path = join(squatted, `${name}.sock`);
@@ -201,7 +201,7 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     expect(c.peer.pid).toBe(c.serverProcessId);
   });
 
-  it("case 3: our server is down: connect(name) does not fall back to the shared directory where another user serves the name (ENOENT), nor through our public directory if they made it (EACCES)", async () => {
+  it("our server is down: connect(name) does not fall back to the shared directory where another user serves the name (ENOENT), nor through our public directory if they made it (EACCES)", async () => {
     const name = uniqueName('t');
     const shared = join(tmp, 'winpipe-shared');
     const atk = attacker(['serve', join(shared, `${name}.sock`), shared, '1777']);
@@ -216,8 +216,8 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     expect(atk2.lines).not.toContain('conn');
   });
 
-  it("case 2: security 'everyone' is served from a directory of ours that others cannot write, even if another user made the old shared directory first: they connect, but cannot rename the socket away", async () => {
-    // The attack of the issue: the other user owns the directory that used to be shared.
+  it("security 'everyone' is served from a directory of ours that others cannot write, even if another user made the old shared directory first: they connect, but cannot rename the socket away", async () => {
+    // The attack: the other user owns the directory that used to be shared (docs/security.md, 'everyone').
     expect(await attacker(['mkdir', join(tmp, 'winpipe-shared'), '1777']).line('ok', 'error:')).toBe('ok');
     const name = uniqueName('t');
     const peers: PipeConnection['peer'][] = [];
@@ -242,7 +242,7 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     expect(lstatSync(path).isSocket()).toBe(true);
   });
 
-  it("case 2: security 'everyone' refuses a public directory another user made first: listen rejects EACCES", async () => {
+  it("security 'everyone' refuses a public directory another user made first: listen rejects EACCES", async () => {
     const pub = join(tmp, `winpipe-${me}.public`);
     expect(await attacker(['mkdir', pub, '777']).line('ok', 'error:')).toBe('ok');
     const server = createServer({ security: 'everyone' });
@@ -251,7 +251,7 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     expect(server.listening).toBe(false);
   });
 
-  it.each(modes)("case 4: %s mode: a 'current-user' server at an absolute path closes another user's client before 'connection', even when the socket file is reachable", async (mode) => {
+  it.each(modes)("%s mode: a 'current-user' server at an absolute path closes another user's client before 'connection', even when the socket file is reachable", async (mode) => {
     const dir = mkdtempSync(join(tmp, 'abs-'));
     chmodSync(dir, 0o755);
     const path = join(dir, 's.sock');
@@ -273,7 +273,7 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     expect([ours.peerUid, ours.peerGid, ours.serverProcessId]).toEqual([me, process.getgid!(), process.pid]);
   });
 
-  it("case 4: a winpipe/connection Listener closes another user's client before accept() sees it, even when the socket file is reachable", async () => {
+  it("a winpipe/connection Listener closes another user's client before accept() sees it, even when the socket file is reachable", async () => {
     const dir = mkdtempSync(join(tmp, 'lst-'));
     chmodSync(dir, 0o755);
     const address = join(dir, 'l.sock');
@@ -292,7 +292,7 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     expect((await server.recvBytes()).toString()).toBe('ours');
   });
 
-  it('cases 1 and 3 for winpipe/connection: Client refuses a Listener of another user with EACCES unless allowServerUids names its uid', async () => {
+  it('winpipe/connection: a Client refuses a Listener of another user with EACCES unless allowServerUids names its uid', async () => {
     const dir = join(tmp, 'atk');
     const address = join(dir, 'l.sock');
     const atk = attacker(['serve', address, dir, '755']);
@@ -307,7 +307,7 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     expect(atk.lines.filter((l) => l.startsWith('got:'))).toHaveLength(1);
   });
 
-  it('case 3: a server of another user at an absolute path: connect rejects EACCES before sending a byte, unless allowServerUids names its uid', async () => {
+  it('a server of another user at an absolute path: connect rejects EACCES before sending a byte, unless allowServerUids names its uid', async () => {
     const dir = join(tmp, 'atk');
     const path = join(dir, 's.sock');
     const atk = attacker(['serve', path, dir, '755']);
@@ -320,7 +320,7 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     expect(atk.lines.filter((l) => l === 'conn')).toHaveLength(3);
   });
 
-  it("case 5: a security 'everyone' server started under umask 077 serves another user: its public directory is 0711 and its socket 0666, whatever the umask", async () => {
+  it("a security 'everyone' server started under umask 077 serves another user: its public directory is 0711 and its socket 0666, whatever the umask", async () => {
     const name = uniqueName('t');
     const path = await serveUnderUmask(0o077, name, 'everyone');
     expect(path).toBe(join(tmp, `winpipe-${me}.public`, `${name}.sock`));
@@ -331,7 +331,7 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     expect(lstatSync(path).mode & 0o7777).toBe(0o666);
   });
 
-  it('case 5: a public directory of ours left 0700 (made under umask 077 before) is opened to 0711 by the next listen, and another user gets through', async () => {
+  it('a public directory of ours left 0700 (made under umask 077 before) is opened to 0711 by the next listen, and another user gets through', async () => {
     const pub = join(tmp, `winpipe-${me}.public`);
     mkdirSync(pub, { mode: 0o700 });
     chmodSync(pub, 0o700);
@@ -341,7 +341,7 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     expect(lstatSync(pub).mode & 0o7777).toBe(0o711);
   });
 
-  it.each(['unset', 'set'] as const)('case 6: XDG_RUNTIME_DIR %s, our public directory made first by another user: connect(name, { wait: true }) passes over it (one WINPIPE_UNTRUSTED_CANDIDATE warning) and reaches our own server that comes up 500 ms later; without wait it is EACCES at once; listen there is still refused', async (xdg) => {
+  it.each(['unset', 'set'] as const)('XDG_RUNTIME_DIR %s, our public directory made first by another user: connect(name, { wait: true }) passes over it (one WINPIPE_UNTRUSTED_CANDIDATE warning) and reaches our own server that comes up 500 ms later; without wait it is EACCES at once; listen there is still refused', async (xdg) => {
     if (xdg === 'set') {
       const runtime = mkdtempSync(join(tmp, 'rt-'));
       process.env.XDG_RUNTIME_DIR = runtime; // privateTmp's cleanup restores it
@@ -380,7 +380,7 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     expect(await refused(everyone.listen(uniqueName('t')) as never)).toBe('EACCES');
   });
 
-  it("case 6: with wait and no server of ours, a squatted public directory ends the wait with ETIMEDOUT after connectTimeout (cause: the directory's EACCES), never EACCES at once; warned once per process", async () => {
+  it("with wait and no server of ours, a squatted public directory ends the wait with ETIMEDOUT after connectTimeout (cause: the directory's EACCES), never EACCES at once; warned once per process", async () => {
     const warnings = warningsWith('WINPIPE_UNTRUSTED_CANDIDATE');
     const name = uniqueName('t');
     const pub = join(tmp, `winpipe-${me}.public`);
@@ -404,7 +404,7 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     expect(atk.lines).not.toContain('conn');
   });
 
-  it('case 6: winpipe relay -p with our public directory squatted keeps polling and relays once our own server is up (without -p: exit 1, EACCES)', async () => {
+  it('winpipe relay -p with our public directory squatted keeps polling and relays once our own server is up (without -p: exit 1, EACCES)', async () => {
     const cli = fileURLToPath(await bundle('cli/main.ts'));
     const name = uniqueName('t');
     const pub = join(tmp, `winpipe-${me}.public`);
@@ -510,7 +510,7 @@ describe('socket files: bound in a private staging directory, linked into place,
   });
 });
 
-describe('case 8: clients held beyond maxInstances are bounded by maxPendingClients', () => {
+describe('clients held beyond maxInstances are bounded by maxPendingClients', () => {
   async function clientThatEnds(name: string, options: ConnectOptions): Promise<{ conn: PipeConnection; ended: Promise<unknown> }> {
     const conn = track(await connect(name, options));
     const ended = new Promise((resolve) => {

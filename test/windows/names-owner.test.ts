@@ -1,6 +1,6 @@
-// Issue 10, part 2 (Windows): names stay in the pipe namespace (case 5), a server never stops
-// serving silently between instances (case 6), clients connect only to pipes a trusted SID owns,
-// and sizes that cross a 32-bit FFI parameter are refused (case 10). Runs on win32 and under Wine.
+// Windows names and owners: names stay in the pipe namespace, a server never stops serving
+// silently between instances, clients connect only to pipes a trusted SID owns, and sizes that
+// cross a 32-bit FFI parameter are refused. Runs on win32 and under Wine.
 import { writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,7 +50,7 @@ function clientClosed(server: bigint): boolean {
   return !ok && k.GetLastError() === k.WIN32_ERRORS.ERROR_BROKEN_PIPE;
 }
 
-describe('case 5: names cannot leave the pipe namespace', () => {
+describe('names cannot leave the pipe namespace', () => {
   it("connect('..\\\\C:\\\\file') is refused with ERR_INVALID_ARG_VALUE before any system call, and the file stays unlocked", () => {
     const file = join(tmpdir(), `${uniqueName()}.txt`);
     writeFileSync(file, 'secret');
@@ -168,7 +168,7 @@ describe('server owner check', () => {
   });
 });
 
-describe('case 6: maxInstances 1 keeps serving', () => {
+describe('maxInstances 1 keeps serving', () => {
   // Byte mode is not here: libuv closes the handle a few turns before 'close', and a client that
   // comes in that window still finds no pipe (docs/guarantees.md, "Not covered yet").
   for (const mode of ['message'] as const) {
@@ -209,7 +209,7 @@ describe('case 6: maxInstances 1 keeps serving', () => {
   });
 });
 
-describe('case 10: sizes that cross a 32-bit FFI parameter', () => {
+describe('sizes that cross a 32-bit FFI parameter', () => {
   /** A real view whose byteLength claims 4 GiB: what the validation sees, without allocating it. */
   function claims4GiB(): Uint8Array {
     const view = new Uint8Array(1);
