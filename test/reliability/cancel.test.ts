@@ -1,9 +1,9 @@
-// Scenario 8: close during a pending read, write or accept. Every pending operation settles (no
+// Close during a pending read, write or accept. Every pending operation settles (no
 // promise is left hanging), nothing crashes, and on Windows no registered wait or keep-alive ref
 // outlives it. This is the FFI callback-after-close race of src/windows/overlapped.ts: the
 // completion of a cancelled ConnectNamedPipe / ReadFile / WriteFile still arrives through the koffi
 // callback after close, and must find its OVERLAPPED and buffer alive.
-// Scenario 9: an AbortSignal on a pending read, write, connect or accept rejects with AbortError;
+// An AbortSignal on a pending read, write, connect or accept rejects with AbortError;
 // an already-aborted signal rejects before any system call.
 //
 // Sizes: 1000 close-during-I/O iterations per variant by default, 10,000 under WINPIPE_STRESS=1.
@@ -83,7 +83,7 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-describe('scenario 8: close during pending I/O settles every operation', () => {
+describe('close during pending I/O settles every operation', () => {
   it(`anonymous pipe: close() during a pending read(), ${ITERATIONS} times`, async () => {
     const outcomes = await churn(async (i, moment) => {
       const { reader, writer } = pipe();
@@ -192,7 +192,7 @@ describe('scenario 8: close during pending I/O settles every operation', () => {
   });
 });
 
-describe('scenario 9: AbortSignal', () => {
+describe('AbortSignal', () => {
   it('anonymous pipe: aborting a pending read() or write() rejects with AbortError; the data stays', async () => {
     const { reader, writer } = pipe();
     const ac = new AbortController();

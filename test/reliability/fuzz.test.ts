@@ -1,4 +1,4 @@
-// Scenario 14, bad input: every public function and option fuzzed with fast-check (wrong types,
+// Bad input: every public function and option fuzzed with fast-check (wrong types,
 // huge, negative and fractional sizes, bad names and encodings, closed ends). Every case either
 // works or fails with a typed error: TypeError / RangeError with Node's codes (synchronously), a
 // PipeError, or an AbortError. Nothing crashes, and nothing is leaked (descriptors on Linux, pipe
@@ -197,7 +197,7 @@ async function ownChannelDescriptor(): Promise<{ fd: number; release(): void }> 
   return { fd: sv[0]!, release: () => void libc.close(sv[1]!) };
 }
 
-describe('scenario 14: fuzzed bad input gives typed errors, no crash, no leak', () => {
+describe('fuzzed bad input gives typed errors, no crash, no leak', () => {
   it('createPipe(options)', async () => {
     await fc.assert(
       fc.asyncProperty(optionsOf({ size: fc.integer({ min: -2, max: 2 ** 32 }), inheritable: fc.constantFrom(true, false, 'reader', 'writer') }), async (options) => {

@@ -1,4 +1,4 @@
-// Scenario 1, integrity: seeded random data, random write sizes (1 B to 1 MiB) and random read
+// Integrity: seeded random data, random write sizes (1 B to 1 MiB) and random read
 // sizes; the SHA-256 of what arrives matches what was sent, through an anonymous pipe and through a
 // named pipe in byte and in message mode.
 //
@@ -34,7 +34,7 @@ async function readRandomSizes(stream: Readable, seed: number): Promise<{ bytes:
   return { bytes, sha: hash.digest('hex') };
 }
 
-describe('scenario 1: integrity (SHA-256 of seeded data, random write and read sizes)', () => {
+describe('integrity (SHA-256 of seeded data, random write and read sizes)', () => {
   it(`anonymous pipe: ${BYTES / MiB} MiB through write()/read()`, async () => {
     const { reader, writer } = pipe();
     const source = new SeededStream(1);

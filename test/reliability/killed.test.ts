@@ -1,4 +1,4 @@
-// Scenario 11: a peer killed mid-transfer (SIGKILL on POSIX, TerminateProcess on Windows, both
+// A peer killed mid-transfer (SIGKILL on POSIX, TerminateProcess on Windows, both
 // through child.kill('SIGKILL')). The survivor sees end of stream or a reset (no hang: the bound is
 // generous, it is not a speed claim), and a server keeps serving its other clients.
 //
@@ -50,7 +50,7 @@ function received(conn: PipeConnection, n: number): { reached: Promise<void>; to
   return { reached, total: () => total, end };
 }
 
-describe('scenario 11: a peer killed mid-transfer', () => {
+describe('a peer killed mid-transfer', () => {
   it.each(['byte', 'message'] as const)(`%s mode: a client killed while sending; the server sees end of stream or a reset, and keeps serving others (${ROUNDS}×)`, async (mode) => {
     const { server, name } = await serve({ mode }, (conn) => {
       // Everyone but the doomed child gets an echo.

@@ -1,4 +1,4 @@
-// Scenario 13, leaks: many create / transfer / close cycles and many failed connects leave nothing
+// Leaks: many create / transfer / close cycles and many failed connects leave nothing
 // behind.
 // - Linux: the number of open descriptors (/proc/self/fd) does not grow.
 // - Windows: the process's handle count does not grow (GetProcessHandleCount; under Wine, which
@@ -117,7 +117,7 @@ async function run(count: number): Promise<void> {
   }
 }
 
-describe('scenario 13: no leaks after many cycles', () => {
+describe('no leaks after many cycles', () => {
   beforeAll(async () => {
     // Warm up: the first uses open things that stay (libuv's loop internals, the one shared koffi
     // callback, lazily bound FFI functions).

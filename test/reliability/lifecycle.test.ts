@@ -1,17 +1,18 @@
-// Scenarios 4-7: what happens at the edges of a connection's life.
+// What happens at the edges of a connection's life.
 //
-// 4. A client connects, writes 1 KiB and is gone before the server accepts: the server still
-//    reads the 1 KiB, then end of stream.
-// 5. Write 1 MiB then end() at once: the peer gets exactly 1 MiB then end of stream, every time.
-//    end() delivers; close()/destroy() cancel, and the peer then sees a prefix of the data, never
-//    more and never other bytes.
-// 6. After the peer closes, a pending read and every later read resolve to end of stream, in both
-//    directions.
-// 7. A write after the reader is gone rejects with a PipeError: no SIGPIPE death (this test process
-//    would die), no unhandled rejection.
+// - A client connects, writes 1 KiB and is gone before the server accepts: the server still
+//   reads the 1 KiB, then end of stream.
+// - Write 1 MiB then end() at once: the peer gets exactly 1 MiB then end of stream, every time.
+//   end() delivers; close()/destroy() cancel, and the peer then sees a prefix of the data, never
+//   more and never other bytes.
+// - After the peer closes, a pending read and every later read resolve to end of stream, in both
+//   directions.
+// - A write after the reader is gone rejects with a PipeError: no SIGPIPE death (this test process
+//   would die), no unhandled rejection.
 //
-// Sizes: scenario 4 runs 3 times per mode by default (a child process each), 25 under
-// WINPIPE_STRESS=1; scenario 5 runs 25 rounds per variant by default, 100 under stress.
+// Sizes: the client that left before accept runs 3 times per mode by default (a child process
+// each), 25 under WINPIPE_STRESS=1; write-then-end runs 25 rounds per variant by default, 100
+// under stress.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -27,7 +28,8 @@ const pipe = trackedPipes();
 const { serve, client } = namedPipes();
 const modes = ['byte', 'message'] as const;
 
-// Scenario 7 (and every other test here): a rejection nobody handled is a failure.
+// A rejection nobody handled is a failure, in every test here (a write after the reader is gone
+// included).
 const unhandled = vi.fn();
 beforeEach(() => {
   unhandled.mockReset();
@@ -67,7 +69,7 @@ async function drain(conn: PipeConnection): Promise<Buffer[]> {
 
 const ONE_MIB = seededBytes(MiB, 5);
 
-describe('scenario 4: a client that wrote and left before the server accepted', () => {
+describe('a client that wrote and left before the server accepted', () => {
   const ROUNDS = sized(3, 25);
   it.each(modes)(`%s mode: the server still reads the 1 KiB, then end of stream (${ROUNDS} rounds)`, async (mode) => {
     const { server } = await serve({ mode });
@@ -106,7 +108,7 @@ describe('scenario 4: a client that wrote and left before the server accepted', 
   }, budget(120_000, 900_000));
 });
 
-describe('scenario 5: write 1 MiB then end() at once', () => {
+describe('write 1 MiB then end() at once', () => {
   const ROUNDS = sized(25, 100);
 
   it(`anonymous pipe: stream.end(1 MiB), and write() then close() after it resolves: exactly 1 MiB then EOF (${ROUNDS} rounds each)`, async () => {
@@ -231,7 +233,7 @@ describe('closing a writer with a write in flight', () => {
   });
 });
 
-describe('scenario 6: after the peer closes, every read is end of stream', () => {
+describe('after the peer closes, every read is end of stream', () => {
   it('anonymous pipe: a pending read() resolves empty; later read() and readSync() are EOF too', async () => {
     const { reader, writer } = pipe();
     const pending = reader.read();
@@ -260,7 +262,7 @@ describe('scenario 6: after the peer closes, every read is end of stream', () =>
   });
 });
 
-describe('scenario 6/8: destroying our own end during a pending read', () => {
+describe('destroying our own end during a pending read', () => {
   it.each(modes)('%s mode: a pending messages() read rejects with PipeError ERR_PIPE_CLOSED (not a bare stream error)', async (mode) => {
     const { server, name } = await serve({ mode });
     const accepted = nextConnection(server);
@@ -279,7 +281,7 @@ describe('scenario 6/8: destroying our own end during a pending read', () => {
   });
 });
 
-describe('scenario 7/14: writing on our own destroyed connection', () => {
+describe('writing on our own destroyed connection', () => {
   it.each(modes)('%s mode: writeMessage() rejects with PipeError ERR_PIPE_CLOSED (not a bare stream error)', async (mode) => {
     const { server, name } = await serve({ mode });
     const accepted = nextConnection(server);
@@ -292,7 +294,7 @@ describe('scenario 7/14: writing on our own destroyed connection', () => {
   });
 });
 
-describe('scenario 7: writing after the reader is gone', () => {
+describe('writing after the reader is gone', () => {
   it('anonymous pipe: writeSync throws and write() rejects with PipeError EPIPE, again and again; a stream emits it', async () => {
     const { reader, writer } = pipe();
     reader.close();

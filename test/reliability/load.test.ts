@@ -1,9 +1,9 @@
-// Scenario 2, fan-in: many clients × numbered messages into one server, 64 clients at a time;
+// Fan-in: many clients × numbered messages into one server, 64 clients at a time;
 // nothing is lost, duplicated or reordered per client.
-// Scenario 3, connect churn: connect/close cycles against a live server; every connect succeeds,
+// Connect churn: connect/close cycles against a live server; every connect succeeds,
 // and there is no ENOENT window between one instance being taken and the next one waiting.
 //
-// Scenario 16, round trips: an echo server in another process, so that this process has only the
+// Round trips: an echo server in another process, so that this process has only the
 // client's I/O pending. A burst on 4 connections at once (16 KiB messages), closed together, then
 // ping-pongs on a new connection, ref'd and unref'd: every byte comes back, and the longest round
 // trip stays under 250 ms. A completion nobody takes waits for an unrelated timer: seconds.
@@ -42,7 +42,7 @@ async function answerOf(conn: PipeConnection): Promise<string> {
   return Buffer.concat(parts).toString();
 }
 
-describe.each(['message', 'byte'] as const)('scenario 2: fan-in, %s mode', (mode) => {
+describe.each(['message', 'byte'] as const)('fan-in, %s mode', (mode) => {
   it(`${CLIENTS} clients × ${MESSAGES} numbered messages, ${AT_ONCE} at a time: nothing lost, duplicated or reordered per client`, async () => {
     // Per client id: the sequence numbers in the order the server read them.
     const seen = new Map<number, number[]>();
@@ -119,7 +119,7 @@ describe.each(['message', 'byte'] as const)('scenario 2: fan-in, %s mode', (mode
   }, budget(300_000, 2_400_000));
 });
 
-describe('scenario 3: connect churn', () => {
+describe('connect churn', () => {
   const variants = [
     ['byte mode, default pendingInstances', { mode: 'byte' as const }, 1],
     // One instance waiting at a time: the tightest case for a gap between instances.
@@ -167,7 +167,7 @@ describe('scenario 3: connect churn', () => {
   }, budget(300_000, 2_400_000));
 });
 
-describe.each(['message', 'byte'] as const)('scenario 16: round trips with a peer in another process, %s mode', (mode) => {
+describe.each(['message', 'byte'] as const)('round trips with a peer in another process, %s mode', (mode) => {
   const BURST_CONNECTIONS = 4;
   const BURST = sized(100, 1000);
   const SIZE = 16 * 1024;

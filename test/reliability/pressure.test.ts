@@ -1,7 +1,7 @@
-// Scenario 10, backpressure: a fast writer offers far more than a slow reader takes. The writer
+// Backpressure: a fast writer offers far more than a slow reader takes. The writer
 // waits ('drain' / awaited writes) instead of buffering: resident memory stays bounded, and every
 // byte arrives intact.
-// Scenario 12, duplex: both directions at full speed at once; no stall, and the data checks out.
+// Duplex: both directions at full speed at once; no stall, and the data checks out.
 //
 // Sizes: backpressure offers 256 MiB per variant by default, 1 GiB under WINPIPE_STRESS=1.
 // Duplex runs 3 s per mode by default, 10 s under stress.
@@ -85,7 +85,7 @@ async function slowRead(stream: Readable, hash: ReturnType<typeof createHash>): 
   return bytes;
 }
 
-describe('scenario 10: backpressure (a fast writer, a slow reader)', () => {
+describe('backpressure (a fast writer, a slow reader)', () => {
   it(`anonymous pipe, a write stream: ${OFFERED / MiB} MiB offered, 'drain' works, RSS growth stays under ${RSS_BOUND / MiB} MiB`, async () => {
     const { reader, writer } = pipe();
     const watch = rssWatch();
@@ -170,7 +170,7 @@ describe('scenario 10: backpressure (a fast writer, a slow reader)', () => {
   }, TIMEOUT);
 });
 
-describe('scenario 12: duplex at full speed in both directions', () => {
+describe('duplex at full speed in both directions', () => {
   const SECONDS = sized(3, 10);
 
   it.each(['byte', 'message'] as const)(`%s mode: both sides write for ${SECONDS} s at once; everything arrives, intact, in order`, async (mode) => {

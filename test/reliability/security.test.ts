@@ -1,4 +1,4 @@
-// Scenario 15: the security defaults, checked rather than assumed.
+// The security defaults, checked rather than assumed.
 // - Pipes are non-inheritable: a child spawned while our ends and connections are open cannot hold
 //   them open (end of stream still arrives while it lives).
 // - Windows: the default DACL, read back from the live pipe, grants the current user and SYSTEM
@@ -38,7 +38,7 @@ function holdChild(): ChildProcess {
   return c;
 }
 
-describe('scenario 15: security defaults', () => {
+describe('security defaults', () => {
   it('anonymous pipe ends are created non-inheritable', () => {
     const { reader, writer } = pipe();
     expect(reader.inheritable).toBe(false);
