@@ -10,8 +10,7 @@
 import net from 'node:net';
 import { byteConnection } from '../connection.js';
 import { PipeError, WIN32_ERRORS, abortError, invalidArgValue, win32Error } from '../errors.js';
-import { Backoff } from '../retry.js';
-import { AcceptPool, acceptedClient, nameInUse, someoneListens, type WaitingInstance } from './instance.js';
+import { AcceptPool, acceptedClient, nameInUse, type InstanceSpec, type WaitingInstance } from './instance.js';
 import { openPipe, ownSession } from './open.js';
 import { MessageConnection, type MessageSink, type MessageTransport } from '../message.js';
 import { PipeServerBase } from '../server.js';
@@ -85,8 +84,7 @@ class WindowsPipeServer extends PipeServerBase {
   #security: SecurityAttributes | undefined;
   /** The rendezvous name this server published, until close() removes it. */
   #rendezvous: string | undefined;
-  readonly #pending = new AcceptPool((inst, c) => this.#onConnect(inst, c));
-  #settling = new Set<Promise<void>>();
+  readonly #pending: AcceptPool;
   /** Connections handed out plus clients whose `admit` check is running. */
   #live = 0;
   /** Clients whose `admit` check is running, with their handles: close() closes them. */
@@ -95,16 +93,34 @@ class WindowsPipeServer extends PipeServerBase {
   #refused = 0;
   /** How many times #live reached maxConnections. */
   #reachedMax = 0;
-  #refed = true;
   #closed: Promise<void> | undefined;
-  /** A retry of #replenish while the OS still counts an instance we already let go (ERROR_PIPE_BUSY). */
-  #retry: NodeJS.Timeout | undefined;
-  /** How long until the next try to make an instance after one could not be made. */
-  readonly #retryDelay = new Backoff(1, 50);
 
   constructor(options: ResolvedServerOptions, listener?: (conn: PipeConnection) => void) {
     super(listener);
-    this.#o = options;
+    const o = (this.#o = options);
+    // Keeps `pendingInstances` accepts outstanding, within `maxInstances` and `maxConnections`.
+    // Never stops silently: while the OS refuses for now (an instance we let go still counts) it
+    // retries on a timer; when the server cannot go on (another party serves the name in the gap,
+    // or CreateNamedPipeW fails with nothing left to accept on) it emits 'error' and closes, so
+    // `listening` turns false.
+    this.#pending = new AcceptPool(
+      (inst, c) => this.#onConnect(inst, c),
+      {
+        waiting: o.pendingInstances,
+        cap: o.maxInstances === 'unlimited' ? o.maxConnections : Math.min(o.maxInstances, o.maxConnections),
+        live: () => this.#live,
+        running: () => this.#state === 'listening' || this.#state === 'starting',
+        spec: (exclusive) => this.#spec(exclusive),
+        // A byte-mode instance goes to libuv once connected, whose port must be able to take it.
+        // (With halfClose, byte mode runs on our transport too, so it joins our port.)
+        slot: { port: o.mode === 'message' || o.halfClose !== undefined },
+        guardGap: true,
+        askAtGap: o.firstInstance,
+        notNow: 'retry',
+        fail: (err) => this.#cannotGoOn(err),
+      },
+      true,
+    );
   }
 
   protected get stopped(): boolean {
@@ -136,8 +152,7 @@ class WindowsPipeServer extends PipeServerBase {
         publishRendezvous(name, path, nameInUse);
         this.#rendezvous = name;
       }
-      this.#addInstance(true);
-      this.#replenish();
+      this.#pending.start();
     } catch (err) {
       this.#state = 'idle';
       this.#path = null;
@@ -161,11 +176,9 @@ class WindowsPipeServer extends PipeServerBase {
     this.#state = 'closing';
     // The name stops resolving at once; the pipe goes as its instances settle.
     this.#unpublish(this.#path!);
-    clearTimeout(this.#retry);
-    this.#retry = undefined;
     this.#pending.cancel(false);
     this.#admitting.closeAll();
-    this.#closed = Promise.all([...this.#settling]).then(() => {
+    this.#closed = this.#pending.settled().then(() => {
       this.#teardown();
       this.#state = 'closed';
       this.#finishClose();
@@ -178,15 +191,11 @@ class WindowsPipeServer extends PipeServerBase {
   }
 
   ref(): this {
-    this.#refed = true;
-    this.#retry?.ref();
     this.#pending.ref(true);
     return this;
   }
 
   unref(): this {
-    this.#refed = false;
-    this.#retry?.unref();
     this.#pending.ref(false);
     return this;
   }
@@ -216,12 +225,10 @@ class WindowsPipeServer extends PipeServerBase {
   }
 
   /**
-   * Creates one instance and starts its accept. Returns false when the OS refuses for now: the
-   * instance limit is reached (ERROR_PIPE_BUSY), or, with `exclusive`, the name still exists
-   * (ERROR_ACCESS_DENIED: on Windows an instance we closed lingers until its client closes too).
-   * `first`: the listen call itself, where both mean EADDRINUSE.
+   * The instance to create. `exclusive` (the listen itself, and the gap where no instance of ours
+   * exists) asks for the name's first instance where `firstInstance` wants it.
    */
-  #addInstance(first: boolean, exclusive = first): boolean {
+  #spec(exclusive: boolean): InstanceSpec {
     const o = this.#o;
     const access = o.access === 'inbound' ? k32.PIPE_ACCESS_INBOUND : o.access === 'outbound' ? k32.PIPE_ACCESS_OUTBOUND : k32.PIPE_ACCESS_DUPLEX;
     const openMode = access | k32.FILE_FLAG_OVERLAPPED | (exclusive && o.firstInstance ? k32.FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
@@ -236,60 +243,7 @@ class WindowsPipeServer extends PipeServerBase {
           : k32.PIPE_TYPE_BYTE | k32.PIPE_READMODE_BYTE;
     const pipeMode = type | k32.PIPE_WAIT | (o.rejectRemoteClients ? k32.PIPE_REJECT_REMOTE_CLIENTS : 0);
     const max = o.maxInstances === 'unlimited' ? k32.PIPE_UNLIMITED_INSTANCES : o.maxInstances;
-    const spec = { path: this.#path!, openMode, pipeMode, maxInstances: max, outBufferSize: o.outBufferSize, inBufferSize: o.inBufferSize, security: this.#security!.bytes };
-    // A byte-mode instance goes to libuv once connected, whose port must be able to take it.
-    // (With halfClose, byte mode runs on our transport too, so it joins our port.)
-    const settled = this.#pending.add(spec, first, exclusive, { port: o.mode === 'message' || o.halfClose !== undefined }, this.#refed);
-    if (settled === undefined) return false;
-    this.#settling.add(settled);
-    void settled.finally(() => this.#settling.delete(settled));
-    return true;
-  }
-
-  /**
-   * Keeps `pendingInstances` accepts outstanding, within `maxInstances` and `maxConnections`
-   * (an instance waiting now is a connection later). Never stops silently:
-   * while the OS refuses for now it retries on a timer; when the server cannot go on (another
-   * party serves the name in the gap, or CreateNamedPipeW fails with nothing left to accept on)
-   * it emits 'error' and closes, so `listening` turns false.
-   */
-  #replenish(): void {
-    const o = this.#o;
-    const cap = o.maxInstances === 'unlimited' ? o.maxConnections : Math.min(o.maxInstances, o.maxConnections);
-    while (this.#state === 'listening' || this.#state === 'starting') {
-      if (this.#pending.size >= o.pendingInstances || this.#pending.size + this.#live >= cap) break;
-      // No instance of ours exists: the name is free for anyone. Recreate it exclusively, so that
-      // a squatter who took the name in the gap is found, never joined.
-      const gap = this.#pending.size + this.#live === 0 && this.#state === 'listening';
-      // FILE_FLAG_FIRST_PIPE_INSTANCE alone is not enough where it is not enforced (Wine): ask first.
-      // A listening instance of the name while we have none is someone else's. (A busy one may be
-      // our own last instance, which Windows keeps until its client closes: that is retried.)
-      if (gap && o.firstInstance && someoneListens(this.#path!)) {
-        this.#cannotGoOn(new PipeError({ code: 'EADDRINUSE', syscall: 'CreateNamedPipeW', path: this.#path!, message: `EADDRINUSE: another server took ${this.#path} between two instances` }));
-        return;
-      }
-      let made: boolean;
-      try {
-        made = this.#addInstance(false, gap);
-      } catch (err) {
-        this.#cannotGoOn(err);
-        return;
-      }
-      if (!made) {
-        this.#scheduleRetry();
-        return;
-      }
-    }
-    this.#retryDelay.reset();
-  }
-
-  #scheduleRetry(): void {
-    if (this.#retry) return;
-    this.#retry = setTimeout(() => {
-      this.#retry = undefined;
-      this.#replenish();
-    }, this.#retryDelay.next());
-    if (!this.#refed) this.#retry.unref();
+    return { path: this.#path!, openMode, pipeMode, maxInstances: max, outBufferSize: o.outBufferSize, inBufferSize: o.inBufferSize, security: this.#security!.bytes };
   }
 
   /** Reports `err`; if no instance is left to accept on, the server stops (emits 'error', then closes). */
@@ -308,7 +262,7 @@ class WindowsPipeServer extends PipeServerBase {
       k32.CloseHandle(inst.handle);
       if (this.#state === 'listening') {
         if (c.error !== E.ERROR_OPERATION_ABORTED) this.emit('error', win32Error(c.error, 'ConnectNamedPipe', this.#path!));
-        this.#replenish();
+        this.#pending.replenish();
       }
       return;
     }
@@ -320,7 +274,7 @@ class WindowsPipeServer extends PipeServerBase {
     peerSource.get();
     if (++this.#live === this.#o.maxConnections) this.#reachedMax++;
     // A fresh instance waits before this client is even handed out.
-    this.#replenish();
+    this.#pending.replenish();
     // The slot is free again once the OS handle is closed: in message mode that is the transport's
     // release (same JS turn as CloseHandle, so no instance gap a client could see); in byte mode
     // libuv has closed it by 'close'. Counted once, whichever comes first.
@@ -329,7 +283,7 @@ class WindowsPipeServer extends PipeServerBase {
       if (!counted) return;
       counted = false;
       this.#live--;
-      this.#replenish();
+      this.#pending.replenish();
     };
     const admit = this.#o.admit;
     if (!admit) {
@@ -748,8 +702,8 @@ class WinMessageTransport implements MessageTransport {
 /**
  * Whole messages over a connected, overlapped, PIPE_READMODE_MESSAGE pipe handle: the transport
  * the channel layer (winpipe/connection) runs on. Ownership: the transport owns `handle` and closes
- * it once destroyed and idle.
+ * it once destroyed and idle; `onRelease` runs right after.
  */
-export function messageTransportFromHandle(handle: k32.HANDLE, path: string, maxMessageSize: number): MessageTransport {
-  return new WinMessageTransport(handle, path, maxMessageSize);
+export function messageTransportFromHandle(handle: k32.HANDLE, path: string, maxMessageSize: number, onRelease?: () => void): MessageTransport {
+  return new WinMessageTransport(handle, path, maxMessageSize, onRelease);
 }
