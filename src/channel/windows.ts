@@ -22,7 +22,7 @@ import { openPipe } from '../windows/open.js';
 import { validateWinAddress, win32OpenPath, type ServerConnectionStats } from '../named.js';
 import { Admissions, type AdmitFunction } from '../admit.js';
 import { peerIdentity } from '../windows/trust.js';
-import { messageTransportFromHandle } from '../windows/server.js';
+import { messageTransportFromHandle } from '../windows/transport.js';
 import type { ChannelPlatform } from './platform.js';
 import { Connection, releasedOnce, type ChannelEndpoint, type PendingConnection } from './connection.js';
 
