@@ -123,7 +123,8 @@ export class WinMessageTransport implements MessageTransport {
       }
     }
     for (const m of messages) {
-      // Byte mode: a zero-byte write is a no-op (DESIGN §2); on the wire it would be an end.
+      // Byte mode: a zero-byte write is a no-op, as on every winpipe byte stream
+      // (docs/anonymous-pipes.md, "Semantics"); on this message-type pipe it would read as an end.
       if (this.#bytes && m.byteLength === 0) done();
       else this.#writes.push({ data: m, resolve: done, reject: done });
     }
@@ -227,7 +228,8 @@ export class WinMessageTransport implements MessageTransport {
             this.#sink?.end();
             break;
           }
-          // Byte mode without a zero-byte end: an empty read carries nothing (DESIGN §2: read again).
+          // Byte mode without a zero-byte end: an empty read is a peer's zero-byte write, which
+          // carries nothing and is not end of file (docs/anonymous-pipes.md, "Semantics"): read again.
           if (this.#bytes && c.bytes === 0) continue;
           parts.push(buf.read(c.bytes));
           if (c.error === E.ERROR_MORE_DATA) continue;
