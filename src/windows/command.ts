@@ -58,11 +58,13 @@ export function environmentBlock(env: Record<string, string | undefined>): Buffe
   return Buffer.from(`${text || '\0'}\0`, 'utf16le');
 }
 
+/** `env`'s PATH, whatever its case (Windows names are case-insensitive), or ''. */
 export function envPath(env: Record<string, string | undefined>): string {
   const key = Object.keys(env).find((k) => k.toUpperCase() === 'PATH');
   return key === undefined ? '' : (env[key] ?? '');
 }
 
+/** Whether `p` is a directory (false when it cannot be read), for the child's cwd. */
 export function isDirectory(p: string): boolean {
   try {
     return statSync(p).isDirectory();
