@@ -17,12 +17,12 @@ import { getOsfHandle, openOsfHandle } from '../windows/crt.js';
 import * as k32 from '../windows/kernel32.js';
 import type { Completion } from '../windows/overlapped.js';
 import { SecurityAttributes } from '../windows/security.js';
-import { AcceptPool, acceptedClient, createInstance, nameInUse, type WaitingInstance } from '../windows/instance.js';
+import { AcceptPool, acceptedClient, createInstance, nameInUse, type InstanceSpec, type WaitingInstance } from '../windows/instance.js';
 import { openPipe } from '../windows/open.js';
 import { validateWinAddress, win32OpenPath, type ServerConnectionStats } from '../named.js';
 import { Admissions, type AdmitFunction } from '../admit.js';
 import { peerIdentity } from '../windows/trust.js';
-import { messageTransportFromHandle } from '../windows/server.js';
+import { messageTransportFromHandle } from '../windows/transport.js';
 import type { ChannelPlatform } from './platform.js';
 import { Connection, releasedOnce, type ChannelEndpoint, type PendingConnection } from './connection.js';
 
@@ -66,10 +66,13 @@ class WinEndpoint implements ChannelEndpoint {
   #max: number;
   #transport: ReturnType<typeof messageTransportFromHandle> | undefined;
   #fdCopy = -1;
+  /** Runs once `handle` is closed, by release() or by the transport. */
+  readonly #onClosed: (() => void) | undefined;
 
   /** Ownership: the endpoint owns `handle` until open() hands it to a transport. */
-  constructor(handle: k32.HANDLE, init: { readable: boolean; writable: boolean; path: string; maxMessageSize: number; eager: boolean }) {
+  constructor(handle: k32.HANDLE, init: { readable: boolean; writable: boolean; path: string; maxMessageSize: number; eager: boolean; onClosed?: () => void }) {
     this.#handle = handle;
+    this.#onClosed = init.onClosed;
     this.eager = init.eager;
     this.readable = init.readable;
     this.writable = init.writable;
@@ -79,7 +82,7 @@ class WinEndpoint implements ChannelEndpoint {
 
   open(): ReturnType<typeof messageTransportFromHandle> {
     // Ownership: the transport owns the handle from here and closes it once idle.
-    this.#transport = messageTransportFromHandle(this.#handle, this.path, this.#max);
+    this.#transport = messageTransportFromHandle(this.#handle, this.path, this.#max, this.#onClosed);
     return this.#transport;
   }
 
@@ -119,7 +122,9 @@ class WinEndpoint implements ChannelEndpoint {
       closeSync(this.#fdCopy);
       this.#fdCopy = -1;
     }
-    if (!opened) k32.CloseHandle(this.#handle);
+    if (opened) return;
+    k32.CloseHandle(this.#handle);
+    this.#onClosed?.();
   }
 }
 
@@ -191,11 +196,11 @@ export function arbitraryWinAddress(): string {
  * A connected end before its handshake. With `handshakeMax`, nothing longer is read until
  * `connection()`: the transport reads at most `handshakeMax + 1` bytes of a longer message and
  * refuses it (`ERR_MESSAGE_TOO_LARGE`), so an unauthenticated peer cannot make us read, let alone
- * buffer, a large message.
+ * buffer, a large message. `onClosed` runs once the handle is closed.
  */
-function pendingFromHandle(handle: k32.HANDLE, path: string, maxMessageSize: number, handshakeMax?: number): PendingConnection {
+function pendingFromHandle(handle: k32.HANDLE, path: string, maxMessageSize: number, handshakeMax?: number, onClosed?: () => void): PendingConnection {
   // Message mode needs no framing of its own: the handshake runs on the connection itself.
-  const ep = new WinEndpoint(handle, { readable: true, writable: true, path, maxMessageSize: handshakeMax ?? maxMessageSize, eager: true });
+  const ep = new WinEndpoint(handle, { readable: true, writable: true, path, maxMessageSize: handshakeMax ?? maxMessageSize, eager: true, onClosed });
   const conn = new Connection(ep);
   return {
     io: conn,
@@ -212,7 +217,10 @@ function pendingFromHandle(handle: k32.HANDLE, path: string, maxMessageSize: num
 /**
  * The named-pipe instances behind a Listener. Connected clients not yet claimed (ready, or in the
  * handshake) plus waiting instances stay within `maxPending`: at the bound no instance waits, so a
- * new client finds the pipe busy and retries until a slot frees.
+ * new client finds the pipe busy and retries until a slot frees. When the last client at the bound
+ * leaves unclaimed (refused by `admit`) and no accepted connection is open, no instance of ours
+ * exists: the next is made exclusively, as createServer does (src/windows/instance.ts, `guardGap`),
+ * so a squatter who took the name meanwhile is found (`EADDRINUSE` from accept()), never joined.
  */
 export class WinListenerBackend {
   readonly address: string;
@@ -220,11 +228,13 @@ export class WinListenerBackend {
   readonly #maxPending: number;
   /** Connected clients not yet claimed: ready, or handed out as a PendingConnection. */
   #unclaimed = 0;
+  /** Accepted instances whose handle is still open: unclaimed, or claimed and not yet closed. */
+  #held = 0;
   #reachedMax = 0;
   readonly #handshakeMax: number | undefined;
   readonly #backlog: number;
   #security: SecurityAttributes | undefined;
-  readonly #pending = new AcceptPool((inst, c) => this.#onConnect(inst, c));
+  readonly #pending: AcceptPool;
   #ready: k32.HANDLE[] = [];
   #waiters: { resolve(p: PendingConnection): void; reject(e: unknown): void }[] = [];
   #error: PipeError | undefined;
@@ -232,7 +242,7 @@ export class WinListenerBackend {
   #admit: AdmitFunction | undefined;
   #admitTimeout = 0;
   /** Clients whose admit check is running (counted in #unclaimed), with their handles: close() closes them. */
-  readonly #admitting = new Admissions<k32.HANDLE>((handle) => k32.CloseHandle(handle));
+  readonly #admitting = new Admissions<k32.HANDLE>((handle) => this.#closeHeld(handle));
   #refused = 0;
 
   /** Creates the first instance synchronously, so that a name in use throws `EADDRINUSE` here. */
@@ -245,16 +255,35 @@ export class WinListenerBackend {
     // (a busy client retries anyway); each waiting instance holds a registered wait, so at most 4,
     // as createServer's pendingInstances default.
     this.#backlog = Math.min(Math.max(backlog, 1), 4);
+    this.#pending = new AcceptPool(
+      (inst, c) => this.#onConnect(inst, c),
+      {
+        waiting: this.#backlog,
+        // An instance waiting now is an unclaimed client later: both count against maxPending.
+        cap: maxPending,
+        live: () => this.#unclaimed,
+        held: () => this.#held,
+        running: () => !this.#closed,
+        spec: (exclusive) => this.#spec(exclusive),
+        slot: {},
+        guardGap: true,
+        askAtGap: true,
+        // "Not now" comes only from an exclusive create (unlimited instances): an instance of ours
+        // we closed lingers until its client closes too, so it is retried.
+        notNow: 'retry',
+        fail: (err) => this.#fail(err as PipeError),
+      },
+      false,
+    );
     // FILE_FLAG_FIRST_PIPE_INSTANCE alone is not enough where it is not enforced (Wine): ask first.
     if (nameInUse(address)) throw new PipeError({ code: 'EADDRINUSE', syscall: 'CreateNamedPipeW', path: address });
     this.#security = new SecurityAttributes('current-user');
     try {
-      this.#addInstance(true);
+      this.#pending.start();
     } catch (err) {
       this.#security.free();
       throw err;
     }
-    this.#replenish();
   }
 
   next(): Promise<PendingConnection> {
@@ -290,7 +319,7 @@ export class WinListenerBackend {
     this.#closed = true;
     for (const w of this.#waiters.splice(0)) w.reject(closedError('accept'));
     this.#unclaimed -= this.#ready.length + this.#admitting.size;
-    for (const h of this.#ready.splice(0)) k32.CloseHandle(h);
+    for (const h of this.#ready.splice(0)) this.#closeHeld(h);
     this.#admitting.closeAll();
     // Close the instances now, so that the name is gone when close() returns (as in Python):
     // a client must not connect to an instance nobody will accept.
@@ -303,23 +332,16 @@ export class WinListenerBackend {
     this.#pending.ref(this.#waiters.length > 0);
   }
 
-  #addInstance(first: boolean): void {
-    const openMode = k32.PIPE_ACCESS_DUPLEX | k32.FILE_FLAG_OVERLAPPED | (first ? k32.FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
-    const spec = { path: this.address, openMode, pipeMode: MESSAGE_PIPE, maxInstances: k32.PIPE_UNLIMITED_INSTANCES, outBufferSize: BUFSIZE, inBufferSize: BUFSIZE, security: this.#security!.bytes };
-    // Unlimited instances: "not now" cannot come, so a failure is an error.
-    if (this.#pending.add(spec, first, false, {}, this.#waiters.length > 0) === undefined) throwWin32(E.ERROR_PIPE_BUSY, this.address);
+  /** The instance to create: `exclusive` for the listen itself and the gap (see the class). */
+  #spec(exclusive: boolean): InstanceSpec {
+    const openMode = k32.PIPE_ACCESS_DUPLEX | k32.FILE_FLAG_OVERLAPPED | (exclusive ? k32.FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
+    return { path: this.address, openMode, pipeMode: MESSAGE_PIPE, maxInstances: k32.PIPE_UNLIMITED_INSTANCES, outBufferSize: BUFSIZE, inBufferSize: BUFSIZE, security: this.#security!.bytes };
   }
 
-  #replenish(): void {
-    // An instance waiting now is an unclaimed client later: both count against maxPending.
-    while (!this.#closed && this.#pending.size < this.#backlog && this.#pending.size + this.#unclaimed < this.#maxPending) {
-      try {
-        this.#addInstance(false);
-      } catch (err) {
-        this.#fail(err as PipeError);
-        return;
-      }
-    }
+  /** Closes an accepted instance the Listener still holds. */
+  #closeHeld(handle: k32.HANDLE): void {
+    k32.CloseHandle(handle);
+    this.#held--;
   }
 
   #onConnect(inst: WaitingInstance, c: Completion): void {
@@ -327,12 +349,13 @@ export class WinListenerBackend {
     if (!connected || this.#closed) {
       if (!inst.handleClosed) k32.CloseHandle(inst.handle);
       if (!this.#closed && c.error !== E.ERROR_OPERATION_ABORTED) this.#fail(win32Error(c.error, 'ConnectNamedPipe', this.address));
-      this.#replenish();
+      this.#pending.replenish();
       return;
     }
+    this.#held++;
     if (++this.#unclaimed === this.#maxPending) this.#reachedMax++;
     // A fresh instance waits before this client is even handed out.
-    this.#replenish();
+    this.#pending.replenish();
     const admit = this.#admit;
     if (!admit) {
       this.#queueOrHand(inst.handle);
@@ -348,7 +371,7 @@ export class WinListenerBackend {
       }
       this.#unclaimed--;
       if (!end.outcome.admitted) this.#refused++;
-      this.#replenish();
+      this.#pending.replenish();
     });
   }
 
@@ -360,9 +383,12 @@ export class WinListenerBackend {
 
   /** Ownership: the PendingConnection owns `handle`; it stays counted until claimed or destroyed. */
   #pendingOf(handle: k32.HANDLE): PendingConnection {
-    return releasedOnce(pendingFromHandle(handle, this.address, this.#max, this.#handshakeMax), () => {
+    const closed = (): void => {
+      this.#held--;
+    };
+    return releasedOnce(pendingFromHandle(handle, this.address, this.#max, this.#handshakeMax, closed), () => {
       this.#unclaimed--;
-      this.#replenish();
+      this.#pending.replenish();
     });
   }
 

@@ -13,7 +13,7 @@ import { PipeError, WIN32_ERRORS, win32Error } from '../errors.js';
 import { openOsfHandle } from './crt.js';
 import * as k32 from './kernel32.js';
 import * as nt from './ntdll.js';
-import { NativeBuffer } from './overlapped.js';
+import { NativeBuffer } from './native-buffer.js';
 import { windowsBackend } from './pipe.js';
 
 const { ERROR_BROKEN_PIPE, ERROR_IO_PENDING, ERROR_TOO_MANY_OPEN_FILES } = WIN32_ERRORS;

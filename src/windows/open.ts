@@ -1,6 +1,6 @@
 /**
  * Opening a named pipe by name, as a client, for both stacks on Windows (`connect` in
- * src/windows/server.ts and the channel `Client` in src/channel/windows.ts): `CreateFileW`
+ * src/windows/client.ts and the channel `Client` in src/channel/windows.ts): `CreateFileW`
  * through `\\?\pipe\`, retried on a timer while every instance is busy (`WaitNamedPipeW` would
  * block the event loop), then the two checks every client makes before a byte moves: the handle
  * is a pipe, and its owner is trusted (src/windows/trust.ts).

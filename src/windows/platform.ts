@@ -1,6 +1,6 @@
 /**
- * The Windows side of the platform seam (src/platform.ts): named pipes from src/windows/server.ts,
- * anonymous pipes from src/windows/pipe.ts, and the rest of this directory.
+ * The Windows side of the platform seam (src/platform.ts): named pipes from src/windows/server.ts
+ * and client.ts, anonymous pipes from src/windows/pipe.ts, and the rest of this directory.
  */
 import { pipePath, refuseRemote } from '../named.js';
 import type { Platform } from '../platform.js';
@@ -9,7 +9,8 @@ import { WindowsHandleCore, openPeerProcess } from './handles.js';
 import { listWindowsPipes } from './list.js';
 import { windowsBackend } from './pipe.js';
 import { validateRendezvousName } from './rendezvous.js';
-import { createWindowsServer, resolveRendezvous, windowsConnect, windowsPipeExists } from './server.js';
+import { resolveRendezvous, windowsConnect } from './client.js';
+import { createWindowsServer, windowsPipeExists } from './server.js';
 import { noNulls, spawnWindowsChild } from './spawn.js';
 
 /** The Windows platform; src/platform.ts picks it on win32. Ownership as each member's module says. */

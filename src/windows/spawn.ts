@@ -14,14 +14,14 @@
  *
  * Like libuv's `uv_spawn`: MSVC-runtime quoting of the command line, a sorted Unicode
  * environment block, a PATH search (the cwd, then PATH; `.com`, `.exe`), `.bat`/`.cmd` refused
- * (CVE-2024-27980), `windowsHide`. The exit wait is one registered wait on the process handle
+ * (CVE-2024-27980), `windowsHide` (the program, command line and environment block in
+ * src/windows/command.ts). The exit wait is one registered wait on the process handle
  * (src/windows/overlapped.ts), never a pool thread.
  */
 import { EventEmitter } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
-import { statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { isAbsolute, join, resolve as resolvePath } from 'node:path';
+import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
 import { PipeError, invalidArgType, invalidArgValue, win32Error } from '../errors.js';
@@ -30,6 +30,7 @@ import { windowsBackend } from './pipe.js';
 import { getOsfHandle } from './crt.js';
 import * as k32 from './kernel32.js';
 import { ObjectWait } from './overlapped.js';
+import { commandLine, environmentBlock, envPath, isDirectory, quoteArg, searchPath } from './command.js';
 
 /** A stdio entry or a handle to pass, as the caller gave it. */
 type Source = { readonly fd: number; readonly handle?: bigint } | number;
@@ -249,102 +250,6 @@ export function handleOf(source: Source, name: string): k32.HANDLE {
   const h = typeof source === 'object' && typeof source.handle === 'bigint' ? source.handle : getOsfHandle(fd);
   if (h === k32.INVALID_HANDLE_VALUE || h <= 0n) throw new PipeError({ code: 'EBADF', syscall: 'spawnWithHandles', message: `EBADF: fd ${fd} is not open` });
   return h;
-}
-
-// --- command line, environment, program ------------------------------------------------------------
-
-/**
- * One argument as the MSVC runtime (and CommandLineToArgvW) reads it back, quoted only when it
- * must be, as libuv's quote_cmd_arg does: empty, or holding a space, tab or quote. Inside quotes,
- * backslashes are literal except before a quote: those, and any run before the closing quote,
- * are doubled, and a quote becomes \".
- */
-export function quoteArg(arg: string): string {
-  if (arg === '') return '""';
-  if (!/[ \t"]/.test(arg)) return arg;
-  if (!/["\\]/.test(arg)) return `"${arg}"`;
-  let out = '"';
-  let backslashes = 0;
-  for (const ch of arg) {
-    if (ch === '\\') {
-      backslashes++;
-      continue;
-    }
-    out += ch === '"' ? '\\'.repeat(backslashes * 2 + 1) : '\\'.repeat(backslashes);
-    out += ch;
-    backslashes = 0;
-  }
-  return `${out}${'\\'.repeat(backslashes * 2)}"`;
-}
-
-/** The command line: argv0 then the arguments, each quoted (or, verbatim, joined by spaces). */
-export function commandLine(argv0: string, args: readonly string[], verbatim: boolean): string {
-  return [quoteArg(argv0), ...args.map((a) => (verbatim ? a : quoteArg(a)))].join(' ');
-}
-
-/**
- * Variables a Windows process needs to start and that libuv copies from this process when `env`
- * lacks them (make_program_env's required list).
- */
-const REQUIRED_ENV = ['HOMEDRIVE', 'HOMEPATH', 'LOGONSERVER', 'PATH', 'SYSTEMDRIVE', 'SYSTEMROOT', 'TEMP', 'USERDOMAIN', 'USERNAME', 'USERPROFILE', 'WINDIR'];
-
-/**
- * The Unicode environment block: `NAME=value\0` entries sorted by name, case-insensitively
- * (Windows requires the order; `=C:`-style entries first), ending in an extra NUL.
- */
-export function environmentBlock(env: Record<string, string | undefined>): Buffer {
-  const entries = new Map<string, [string, string]>();
-  for (const [k, v] of Object.entries(env)) if (v !== undefined && !k.includes('\0')) entries.set(k.toUpperCase(), [k, String(v)]);
-  for (const k of REQUIRED_ENV) {
-    if (entries.has(k)) continue;
-    const own = Object.keys(process.env).find((n) => n.toUpperCase() === k);
-    if (own !== undefined && process.env[own] !== undefined) entries.set(k, [own, process.env[own]!]);
-  }
-  const sorted = [...entries.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  let text = '';
-  for (const [, [k, v]] of sorted) text += `${k}=${v}\0`;
-  return Buffer.from(`${text || '\0'}\0`, 'utf16le');
-}
-
-function envPath(env: Record<string, string | undefined>): string {
-  const key = Object.keys(env).find((k) => k.toUpperCase() === 'PATH');
-  return key === undefined ? '' : (env[key] ?? '');
-}
-
-function isDirectory(p: string): boolean {
-  try {
-    return statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-function isFile(p: string): boolean {
-  try {
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
-
-/**
- * The program, found as libuv's search_path finds it: a name with a directory part is looked up
- * from `cwd` only; a bare name in `cwd` first, then each PATH entry. In each place the name as
- * given if it has an extension, then with `.com`, then `.exe`. Undefined if nothing is there.
- */
-export function searchPath(file: string, cwd: string, pathEnv: string): string | undefined {
-  const hasDir = /[\\/:]/.test(file);
-  const base = file.replace(/^.*[\\/:]/, '');
-  const hasExt = base.includes('.');
-  const candidates = (dir: string): string[] => {
-    const p = isAbsolute(file) ? file : join(dir, file);
-    return [...(hasExt ? [p] : []), `${p}.com`, `${p}.exe`];
-  };
-  const dirs = hasDir ? [cwd] : [cwd, ...pathEnv.split(';').map((d) => d.trim().replace(/^"(.*)"$/, '$1')).filter((d) => d !== '')];
-  for (const dir of dirs) {
-    for (const c of candidates(resolvePath(cwd, dir))) if (isFile(c)) return c;
-  }
-  return undefined;
 }
 
 // --- the spawn ------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 /**
  * Windows: whose pipe a client may connect to. The one place this check lives: `connect()`
- * (src/windows/server.ts) and the `winpipe/connection` Client (src/channel/windows.ts) both call
+ * (src/windows/client.ts) and the `winpipe/connection` Client (src/channel/windows.ts) both call
  * {@link verifyServerOwner} right after `CreateFileW` succeeds, before any byte moves.
  *
  * Why the owner: anyone who can create a pipe of a name first (a squatter, another user) is its

@@ -10,7 +10,7 @@ import { Client } from '../../src/channel/index.js';
 import * as k from '../../src/windows/kernel32.js';
 import { SecurityAttributes, currentUserSid } from '../../src/windows/security.js';
 import { defaultTrustedOwners, tokenOwnerSid } from '../../src/windows/trust.js';
-import { messageTransportFromHandle } from '../../src/windows/server.js';
+import { messageTransportFromHandle } from '../../src/windows/transport.js';
 import { codeOf, syncCode, uniqueName, within } from '../helpers/index.js';
 
 const OTHER_SID = 'S-1-5-21-1-2-3-1001';

@@ -9,7 +9,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type PipeConnection } from '../../src/index.js';
 import * as k from '../../src/windows/kernel32.js';
-import { NativeBuffer, OverlappedSlot, overlappedPolls, overlappedStats, type Completion } from '../../src/windows/overlapped.js';
+import { NativeBuffer } from '../../src/windows/native-buffer.js';
+import { OverlappedSlot, overlappedPolls, overlappedStats, type Completion } from '../../src/windows/overlapped.js';
 import { burst, closeTogether, echoPeers, roundTrips, summary, unref, work } from '../helpers/echo.js';
 import { uniqueName, within } from '../helpers/index.js';
 

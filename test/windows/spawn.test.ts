@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPipe, spawnWithHandles, type HandleChild, type Pipe } from '../../src/index.js';
-import { commandLine, environmentBlock, quoteArg } from '../../src/windows/spawn.js';
+import { commandLine, environmentBlock, quoteArg } from '../../src/windows/command.js';
 import * as k32 from '../../src/windows/kernel32.js';
 import { overlappedStats } from '../../src/windows/overlapped.js';
 import { collect, exited, fixturesDir, processHandleCount, readAll, removeChildDir, syncCode, within } from '../helpers/index.js';
