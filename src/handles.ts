@@ -16,7 +16,8 @@ import { EventEmitter } from 'node:events';
 import { PipeReader, PipeWriter } from './end.js';
 import { PipeError, closedError, invalidArgType } from './errors.js';
 import { connect, createServer } from './index.js';
-import type { ConnectOptions, ListenOptions, PipeConnection, PipeServer } from './named.js';
+import type { ConnectOptions, ListenOptions } from './options.js';
+import type { PipeConnection, PipeServer } from './types.js';
 import { host, type HandleCore } from './platform.js';
 import { validateAbortSignal, validateObject } from './validate.js';
 

@@ -7,7 +7,9 @@
 import type { Backend, RawEnd } from './backend.js';
 import type { PipeEnd, PipeReader, PipeWriter } from './end.js';
 import type { PipeInfo } from './list.js';
-import type { PipeConnection, PipeServer, ResolvedConnectOptions, ResolvedServerOptions, SocketDirs } from './named.js';
+import type { ResolvedConnectOptions, ResolvedServerOptions } from './options.js';
+import type { PipeConnection, PipeServer } from './types.js';
+import type { SocketDirs } from './names.js';
 import type { UntrustedSeen } from './posix/server.js';
 import type { HandleChild, HandleSource } from './spawn.js';
 import { posixPlatform } from './posix/platform.js';

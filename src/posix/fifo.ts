@@ -23,7 +23,7 @@ import { fstatSync, lstatSync, type BigIntStats } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { PipeReader, PipeWriter, unreadInto } from '../end.js';
 import { PipeError, abortError, fromNodeError, invalidArgType, invalidArgValue, posixError } from '../errors.js';
-import { resolveAllowServerUids } from '../named.js';
+import { resolveAllowServerUids } from '../options.js';
 import { validateAbortSignal, validateBoolean, validateInteger, validateObject } from '../validate.js';
 import * as libc from './libc.js';
 import { RETRY, retry } from '../retry.js';

@@ -3,7 +3,7 @@
  * src/posix/server.ts, anonymous pipes from src/posix/pipe.ts, and the rest of this directory.
  */
 import type { SpawnOptions } from 'node:child_process';
-import { posixConnectPath } from '../named.js';
+import { posixConnectPath } from '../names.js';
 import type { Platform } from '../platform.js';
 import { adoptPosixFd } from './adopt.js';
 import { PosixHandleCore, takeSocket } from './handles.js';

@@ -19,7 +19,9 @@ import { byteConnection } from '../connection.js';
 import { PipeError, abortError, fromNodeError } from '../errors.js';
 import { MessageConnection } from '../message.js';
 import { PipeServerBase } from '../server.js';
-import { SUN_PATH_MAX, isPublicSecurity, pipePath, socketDir, socketDirMode, socketDirs, type ServerConnectionStats, type HalfClose, type SocketDirs, type PipeConnection, type PipeServer, type ResolvedConnectOptions, type ResolvedServerOptions } from '../named.js';
+import type { HalfClose, ResolvedConnectOptions, ResolvedServerOptions } from '../options.js';
+import type { ServerConnectionStats, PipeConnection, PipeServer } from '../types.js';
+import { SUN_PATH_MAX, isPublicSecurity, pipePath, socketDir, socketDirMode, socketDirs, type SocketDirs } from '../names.js';
 import * as libc from './libc.js';
 import { isAccessPolicy } from '../access.js';
 import { SocketMessageTransport } from './transport.js';
@@ -524,9 +526,9 @@ interface Candidate {
  * reaches our own `security: 'everyone'` server, as `\\.\pipe\name` would on Windows. Never
  * anyone else's directory: reaching another user's server takes its full path and
  * `allowServerUids`. An absolute path is used as is; the server's uid is checked after connect.
- * `dirs`: the directories `path` was resolved against (named.ts posixConnectPath), else today's.
+ * `dirs`: the directories `path` was resolved against (names.ts posixConnectPath), else today's.
  *
- * The answer for the same path and the same directories answer (named.ts keeps one object while
+ * The answer for the same path and the same directories answer (names.ts keeps one object while
  * the environment and uid stay the same) is kept and shared, frozen: a client connecting to one
  * name again and again builds its list once.
  */

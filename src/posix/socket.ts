@@ -17,7 +17,7 @@ import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PipeError, abortError, posixError } from '../errors.js';
-import { SUN_PATH_MAX } from '../named.js';
+import { SUN_PATH_MAX } from '../names.js';
 import { setCloexec, setNonBlocking } from './fd.js';
 import * as libc from './libc.js';
 import { currentUid, posixFromNode } from './trust.js';

@@ -32,7 +32,8 @@ import { closeSync, constants as fsc, fchmodSync, fstatSync, lstatSync, mkdirSyn
 import { userInfo } from 'node:os';
 import { PipeError, posixError } from '../errors.js';
 import * as libc from './libc.js';
-import type { PeerIdentity, PipeSecurity } from '../named.js';
+import type { PipeSecurity } from '../options.js';
+import type { PeerIdentity } from '../types.js';
 import { isAccessPolicy, mayAcceptPolicy, posixAccess } from '../access.js';
 
 const isLinux = process.platform === 'linux';
