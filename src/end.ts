@@ -137,9 +137,6 @@ function confirmWriteErrors(socket: net.Socket, raw: RawEnd, correct: (raw: RawE
   }
 }
 
-/** @internal Lets createPipe tell both ends' safety nets that they name one file. */
-export let pairIdentities: (a: PipeEnd, b: PipeEnd) => void;
-
 /** True when a live stream of this process (a `net.Socket({ fd })`, say) has `fd` open. */
 function streamOnFd(fd: number): boolean {
   const active = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.() ?? [];
@@ -168,29 +165,44 @@ const finalizer = new SafetyNet<Held>(({ backend, raw, identity }) => {
   backend.close(raw);
 });
 
+/** Bounds what a long synchronous loop of createPipe() keeps alive before its ends are registered. */
+const UNARMED_MAX = 256;
+
 /**
  * Ends created since the last microtask checkpoint whose safety net is not registered yet. An
- * end is registered with the finalizer only if it is still open (and still ours) when this list
+ * end is registered with the finalizer only if it is still open (and still ours) when the queue
  * is flushed: at the next microtask checkpoint, or when it reaches {@link UNARMED_MAX} entries.
  * An end created and closed in between (B5's loop, `using` blocks) never touches the registry:
  * `register` + `unregister` with a token were most of what a pair cost beyond the system calls.
  *
- * The net is the same: until the flush the list holds the end strongly, so it cannot be collected
+ * The net is the same: until the flush the queue holds the end strongly, so it cannot be collected
  * unregistered, and finalization callbacks only ever run in a later task, after the flush.
+ *
+ * `arm` decides and registers; the owner's class gives it, since only the class sees whether an
+ * end still owns its raw end.
  */
-const unarmed: PipeEnd[] = [];
-/** Bounds what a long synchronous loop of createPipe() keeps alive before its ends are registered. */
-const UNARMED_MAX = 256;
-let armScheduled = false;
+class ArmQueue<T> {
+  readonly #waiting: T[] = [];
+  #scheduled = false;
+  readonly #arm: (item: T) => void;
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    const items = this.#waiting.splice(0);
+    for (let i = 0; i < items.length; i++) this.#arm(items[i]!);
+  };
 
-function armAll(): void {
-  armScheduled = false;
-  const ends = unarmed.splice(0);
-  for (let i = 0; i < ends.length; i++) arm(ends[i]!);
+  constructor(arm: (item: T) => void) {
+    this.#arm = arm;
+  }
+
+  add(item: T): void {
+    if (this.#waiting.push(item) >= UNARMED_MAX) this.#flush();
+    else if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(this.#flush);
+    }
+  }
 }
-
-/** Set in PipeEnd's static block: registers one end if it still owns its raw end. */
-let arm: (end: PipeEnd) => void;
 
 /**
  * One end of an OS pipe: the shared base of {@link PipeReader} and {@link PipeWriter}.
@@ -229,16 +241,28 @@ export abstract class PipeEnd {
   #refed = true;
   readonly #held: Held;
 
-  /** @internal Ownership: the new end owns `raw` and closes it exactly once. */
-  constructor(backend: Backend, raw: RawEnd) {
+  /** Registers a new end with the safety net once it has outlived the current microtask, if it still owns its raw end. */
+  static readonly #arming = new ArmQueue<PipeEnd>((end) => {
+    // Closed, detached or owned by its socket: nothing for the net to close.
+    if (end.#state !== 'open' || end.#socket || end.#held.armed) return;
+    end.#held.armed = true;
+    finalizer.register(end, end.#held);
+  });
+
+  /**
+   * @internal Ownership: the new end owns `raw` and closes it exactly once. `twin`: the other end
+   * of the same pipe, made just before, when the backend says both name one file
+   * (`pairSharesIdentity`): the safety net then looks the identity up once for both.
+   */
+  constructor(backend: Backend, raw: RawEnd, twin?: PipeEnd) {
     this.#backend = backend;
     this.#raw = raw;
     this.#held = { backend, raw, identity: undefined, twin: undefined, armed: false };
-    if (unarmed.push(this) >= UNARMED_MAX) armAll();
-    else if (!armScheduled) {
-      armScheduled = true;
-      queueMicrotask(armAll);
+    if (twin) {
+      this.#held.twin = twin.#held;
+      twin.#held.twin = this.#held;
     }
+    PipeEnd.#arming.add(this);
   }
 
   /** Unregisters the safety net, if it was registered: the fd is closed or someone else's now. */
@@ -247,19 +271,6 @@ export abstract class PipeEnd {
       this.#held.armed = false;
       finalizer.unregister(this);
     }
-  }
-
-  static {
-    arm = (end) => {
-      // Closed, detached or owned by its socket: nothing for the net to close.
-      if (end.#state !== 'open' || end.#socket || end.#held.armed) return;
-      end.#held.armed = true;
-      finalizer.register(end, end.#held);
-    };
-    pairIdentities = (a, b) => {
-      a.#held.twin = b.#held;
-      b.#held.twin = a.#held;
-    };
   }
 
   /**
@@ -526,12 +537,6 @@ interface PendingRead {
 }
 
 /**
- * @internal Hands `reader` bytes that were read from its fd before the end was handed out
- * (openFifo's readiness probe): every kind of read serves them first.
- */
-export let unreadInto: (reader: PipeReader, data: Buffer) => void;
-
-/**
  * The read end of a pipe.
  *
  * @example
@@ -549,10 +554,13 @@ export class PipeReader extends PipeEnd {
   #eof = false;
   #error: PipeError | undefined;
 
-  static {
-    unreadInto = (reader, data) => {
-      if (data.byteLength > 0) reader.#leftover = reader.#leftover ? Buffer.concat([data, reader.#leftover]) : data;
-    };
+  /**
+   * @internal Ownership and `twin` as for {@link PipeEnd}. `unread`: bytes already read from the
+   * fd before the end was made (openFifo's readiness probe); every kind of read serves them first.
+   */
+  constructor(backend: Backend, raw: RawEnd, twin?: PipeEnd, unread?: Buffer) {
+    super(backend, raw, twin);
+    if (unread && unread.byteLength > 0) this.#leftover = unread;
   }
 
   /**
