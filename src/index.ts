@@ -228,7 +228,9 @@ export type {
   ConnectionFor,
 } from './types.js';
 export { pipePath } from './names.js';
-export { PipeEnd, PipeReader, PipeWriter, DEFAULT_READ_SIZE, type PipeChunksOptions, type PipeIoOptions, type PipeWriteOptions } from './end.js';
+export { PipeEnd, type PipeIoOptions } from './end.js';
+export { PipeReader, DEFAULT_READ_SIZE, type PipeChunksOptions } from './reader.js';
+export { PipeWriter, type PipeWriteOptions } from './writer.js';
 export { PipeError, isPipeError, type PipeErrorInit, type PipeLibraryCode } from './errors.js';
 export { createFifo, openFifo, type CreateFifoOptions, type OpenFifoOptions } from './posix/fifo.js';
 export { spawnWithHandles, type HandleChild, type HandleSource, type SpawnWithHandlesOptions } from './spawn.js';

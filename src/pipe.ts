@@ -2,7 +2,8 @@
  * `createPipe()`: an anonymous OS pipe as a pair of {@link PipeReader} / {@link PipeWriter} ends.
  */
 import type { Backend } from './backend.js';
-import { PipeReader, PipeWriter } from './end.js';
+import { PipeReader } from './reader.js';
+import { PipeWriter } from './writer.js';
 import { invalidArgValue } from './errors.js';
 import { validateInteger, validateObject } from './validate.js';
 

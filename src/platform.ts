@@ -5,7 +5,9 @@
  * platform they run on. The channel (`winpipe/connection`) has its own seam, src/channel/platform.ts.
  */
 import type { Backend, RawEnd } from './backend.js';
-import type { PipeEnd, PipeReader, PipeWriter } from './end.js';
+import type { PipeEnd } from './end.js';
+import type { PipeReader } from './reader.js';
+import type { PipeWriter } from './writer.js';
 import type { PipeInfo } from './list.js';
 import type { ResolvedConnectOptions, ResolvedServerOptions } from './options.js';
 import type { PipeConnection, PipeServer } from './types.js';

@@ -21,7 +21,8 @@
  */
 import { fstatSync, lstatSync, type BigIntStats } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { PipeReader, PipeWriter } from '../end.js';
+import { PipeReader } from '../reader.js';
+import { PipeWriter } from '../writer.js';
 import { PipeError, abortError, fromNodeError, invalidArgType, invalidArgValue, posixError } from '../errors.js';
 import { resolveAllowServerUids } from '../options.js';
 import { validateAbortSignal, validateBoolean, validateInteger, validateObject } from '../validate.js';

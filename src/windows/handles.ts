@@ -22,7 +22,8 @@
  *   rules above.
  */
 import type { PipeEnd } from '../end.js';
-import { PipeReader, PipeWriter } from '../end.js';
+import { PipeReader } from '../reader.js';
+import { PipeWriter } from '../writer.js';
 import { PipeError, WIN32_ERRORS, abortError, closedError, win32Error } from '../errors.js';
 import type { PipeConnection } from '../types.js';
 import * as adv from './advapi32.js';
