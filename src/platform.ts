@@ -12,12 +12,12 @@ import type { PipeInfo } from './list.js';
 import type { ResolvedConnectOptions, ResolvedServerOptions } from './options.js';
 import type { PipeConnection, PipeServer } from './types.js';
 import type { SocketDirs } from './names.js';
-import type { UntrustedSeen } from './posix/server.js';
+import type { UntrustedSeen } from './posix/connect.js';
 import type { HandleChild, HandleSource } from './spawn.js';
 import { posixPlatform } from './posix/platform.js';
 import { windowsPlatform } from './windows/platform.js';
 
-export type { UntrustedSeen } from './posix/server.js';
+export type { UntrustedSeen } from './posix/connect.js';
 
 /** Where `connect` goes for a name: the path, and (POSIX) the socket directories it was resolved against. */
 export interface ConnectTarget {

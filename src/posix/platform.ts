@@ -9,7 +9,8 @@ import { adoptPosixFd } from './adopt.js';
 import { PosixHandleCore, takeSocket } from './handles.js';
 import { listPosixPipes } from './list.js';
 import { posixBackend } from './pipe.js';
-import { createPosixServer, posixConnect, posixPipeExists } from './server.js';
+import { posixConnect, posixPipeExists } from './connect.js';
+import { createPosixServer } from './server.js';
 import { socketFd } from './socket.js';
 import { spawnPosix } from './spawn.js';
 
