@@ -128,7 +128,7 @@ function posixPath(name: string, dirs: SocketDirs | undefined, security: PipeSec
 
 /**
  * POSIX {@link pipePath} for `connect`: the path, and the socket directories a name was resolved
- * against (undefined for an absolute path), which connect's candidates (src/posix/server.ts) need
+ * against (undefined for an absolute path), which connect's candidates (src/posix/connect.ts) need
  * too. Reading them once per connect instead of twice saves four `process.env` reads (about 3k
  * instructions, B6); and the candidates then come from the same directories as the path.
  * @throws TypeError as {@link pipePath} does.

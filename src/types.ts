@@ -2,7 +2,7 @@
  * The public shapes of named-pipe servers and connections, types only: {@link PipeServer} and its
  * events, {@link PipeConnection} and its byte and message forms, {@link PeerIdentity} and
  * {@link ConnectionStats}. Windows implements them over CreateNamedPipeW (src/windows/server.ts),
- * POSIX over Unix domain sockets (src/posix/server.ts).
+ * POSIX over Unix domain sockets (src/posix/server.ts, src/posix/connect.ts).
  */
 import type { EventEmitter } from 'node:events';
 import type net from 'node:net';

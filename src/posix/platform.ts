@@ -1,6 +1,7 @@
 /**
  * The POSIX side of the platform seam (src/platform.ts): named pipes (Unix sockets) from
- * src/posix/server.ts, anonymous pipes from src/posix/pipe.ts, and the rest of this directory.
+ * src/posix/server.ts and src/posix/connect.ts, anonymous pipes from src/posix/pipe.ts, and the
+ * rest of this directory.
  */
 import type { SpawnOptions } from 'node:child_process';
 import { posixConnectPath } from '../names.js';
@@ -20,7 +21,7 @@ export const posixPlatform: Platform = {
   pipes: posixBackend,
   createServer: createPosixServer,
   // The socket directories the name was resolved against go with the path, for connect's
-  // candidates (src/posix/server.ts), so the environment is read once per connect.
+  // candidates (src/posix/connect.ts), so the environment is read once per connect.
   connectTarget: (name) => posixConnectPath(name),
   connectOnce: posixConnect,
   exists: posixPipeExists,

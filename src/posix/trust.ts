@@ -1,8 +1,9 @@
 /**
  * The POSIX security rule, in one place: who may be at the other end of a Unix socket, which
  * directories we serve from or connect through, and which FIFOs we open.
- * Both `createServer` / `connect` (src/posix/server.ts) and the `winpipe/connection` Listener /
- * Client (src/channel/posix.ts) call only this module for those checks.
+ * Both `createServer` / `connect` (src/posix/server.ts, src/posix/connect.ts) and the
+ * `winpipe/connection` Listener / Client (src/channel/posix.ts) call only this module for those
+ * checks.
  *
  * The rule:
  * - Accept: a `'current-user'` peer must be our uid or root (root plays Windows' SYSTEM: it can
