@@ -12,7 +12,7 @@ export interface Held {
   identity: string | undefined;
   /** The other end of the same pipe, where the backend says both have one identity. */
   twin: Held | undefined;
-  /** True once registered with the finalizer (see {@link unarmed}). */
+  /** True once registered with the finalizer (see {@link ArmQueue}). */
   armed: boolean;
 }
 

@@ -1,7 +1,8 @@
 /**
  * The options of named pipes: their public types ({@link CreateServerOptions},
- * {@link ConnectOptions}, {@link ListenOptions}), their validation, and their defaults. Names and
- * paths are src/names.ts; the shapes of servers and connections, src/types.ts.
+ * {@link ConnectOptions}, {@link ListenOptions}), and the checks and defaults of `createServer`'s
+ * and `connect`'s. Names and paths are src/names.ts; the shapes of servers and connections,
+ * src/types.ts.
  */
 import { invalidArgType, invalidArgValue } from './errors.js';
 import { validateAbortSignal, validateBoolean, validateInteger, validateObject, validateOneOf } from './validate.js';
