@@ -4,7 +4,7 @@
  * server shares: the time bound, a throwing or rejecting check, how a refusal is reported, and
  * the clients whose check is running ({@link Admissions}).
  */
-import type { PeerIdentity } from './named.js';
+import type { PeerIdentity } from './types.js';
 
 /**
  * Decides whether a client may be handed to the application, from what the OS says about it

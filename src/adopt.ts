@@ -9,7 +9,9 @@
  * fails a check is left exactly as it was: nothing that was not ours is closed.
  */
 import type { RawEnd, Backend } from './backend.js';
-import { PipeReader, PipeWriter, type PipeEnd } from './end.js';
+import type { PipeEnd } from './end.js';
+import { PipeReader } from './reader.js';
+import { PipeWriter } from './writer.js';
 import { PipeError, invalidArgType, invalidArgValue, outOfRange } from './errors.js';
 import { host } from './platform.js';
 

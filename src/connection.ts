@@ -4,7 +4,7 @@
  */
 import net from 'node:net';
 import { PipeError, fromNodeError, isPipeError } from './errors.js';
-import type { PeerIdentity, PipeConnection } from './named.js';
+import type { PeerIdentity, PipeConnection } from './types.js';
 import { validateBuffer } from './validate.js';
 
 /** Identity of a connection, set once it is established. */

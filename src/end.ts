@@ -1,5 +1,6 @@
 /**
- * The shared pipe-end classes: {@link PipeEnd}, {@link PipeReader} and {@link PipeWriter}.
+ * {@link PipeEnd}, the base of both pipe ends: ownership, close and detach, and the `net.Socket`
+ * that does an end's asynchronous I/O. The ends themselves: src/reader.ts and src/writer.ts.
  *
  * Synchronous I/O goes straight to the OS through the backend (ReadFile/WriteFile, read/write).
  * Asynchronous I/O and streams go through a `net.Socket` opened on the end's own fd, so libuv
@@ -8,13 +9,14 @@
  * is ever parked on a pending read.
  */
 import net from 'node:net';
-import { Readable, Stream, type Writable } from 'node:stream';
+import { Stream } from 'node:stream';
 import { inspect } from 'node:util';
 import type { Backend, RawEnd } from './backend.js';
 import { emitPipeErrors } from './connection.js';
-import { PipeError, abortError, cannotPipe, closedError, fromNodeError, invalidArgValue } from './errors.js';
-import { SafetyNet } from './gc.js';
-import { MAX_IO, byteRange, validateAbortSignal, validateBoolean, validateBuffer, validateInteger, validateObject } from './validate.js';
+import { ArmQueue, finalizer, type Held } from './end-gc.js';
+import { confirmWriteErrors, pipeReads } from './end-socket.js';
+import { PipeError, closedError } from './errors.js';
+import { validateBoolean } from './validate.js';
 
 const dispose: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
 const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose');
@@ -25,172 +27,7 @@ export interface PipeIoOptions {
   signal?: AbortSignal;
 }
 
-/** Options for {@link PipeReader.chunks}. */
-export interface PipeChunksOptions extends PipeIoOptions {
-  /** The most bytes one chunk holds (default {@link DEFAULT_READ_SIZE}). */
-  size?: number;
-}
-
-/** Options for {@link PipeWriter.write}: a string's `encoding` (default `'utf8'`) besides `signal`. */
-export interface PipeWriteOptions extends PipeIoOptions {
-  /** How a string is encoded, as for `fs.writeSync` (default `'utf8'`). Ignored for bytes. */
-  encoding?: BufferEncoding;
-}
-
-/** A string as bytes the way `fs.writeSync(fd, string, position, encoding)` encodes it. */
-function encodeString(data: string, encoding: unknown, name: string): Uint8Array {
-  const enc = encoding ?? 'utf8';
-  if (typeof enc !== 'string' || !Buffer.isEncoding(enc)) throw invalidArgValue(name, enc, 'is not a supported encoding');
-  return Buffer.from(data, enc);
-}
-
-/** Default size of an asynchronous {@link PipeReader.read}: libuv's own read size. */
-export const DEFAULT_READ_SIZE = 64 * 1024;
-
 type State = 'open' | 'released' | 'closed' | 'transferred';
-
-/** What the safety net needs; `identity` is set once the fd number has been handed out. */
-interface Held {
-  backend: Backend;
-  raw: RawEnd;
-  identity: string | undefined;
-  /** The other end of the same pipe, where the backend says both have one identity. */
-  twin: Held | undefined;
-  /** True once registered with the finalizer (see {@link unarmed}). */
-  armed: boolean;
-}
-
-/**
- * The read sizes of a POSIX pipe read stream: one read(2) returns at most what the pipe holds, so
- * a stream asks for up to the pipe's capacity (1 MiB once createPipe's pipe has grown), capped at
- * 1 MiB, and for no less than 64 KiB (libuv's own read size). See {@link pipeReads}.
- */
-const MIN_STREAM_READ = 64 * 1024;
-const MAX_STREAM_READ = 1024 * 1024;
-
-/**
- * Bytes left unused in front of every read buffer of a pipe read stream. A buffer of 128 KiB or
- * more is a fresh mmap from glibc, its data 16 bytes past a page boundary, and a pipe read into a
- * destination 1-31 bytes past a page boundary runs about 3.5x slower on AMD Zen 3 (the kernel's
- * `rep movsb` copy stalls on 4 KiB aliasing between source and destination): 64 bytes of skew
- * move every such buffer out of that window.
- */
-const READ_SKEW = 64;
-
-function readBuffer(size: number): Buffer {
-  return Buffer.allocUnsafeSlow(size + READ_SKEW).subarray(READ_SKEW);
-}
-
-/**
- * net.Socket's `onread` for a pipe read stream: libuv reads into a buffer of ours, sized between
- * {@link MIN_STREAM_READ} and the pipe's capacity (at most {@link MAX_STREAM_READ}) after the
- * reads before it. A read that fills at least half of its buffer is pushed as it is (no copy) and
- * the next read gets a fresh buffer; a smaller one is copied out and the buffer is used again, so
- * a chunk never keeps more than twice its size alive. The next buffer is twice as big after a read
- * that filled it (more is waiting) and just big enough for the last read otherwise, so that most
- * reads fill at least half and are not copied (with one 1 MiB buffer, a child writing 64 KiB at a
- * time had most of its bytes copied once more). Returning push()'s result lets Node stop reading
- * under back-pressure, as it does for its own buffers.
- */
-function pipeReads(stream: () => net.Socket, capacity: number | undefined): { buffer: () => Buffer; callback: (n: number, buf: Buffer) => boolean } {
-  const max = Math.min(MAX_STREAM_READ, capacity ?? MAX_STREAM_READ);
-  const min = Math.min(MIN_STREAM_READ, max);
-  let next = readBuffer(max);
-  return {
-    buffer: () => next,
-    callback(n, buf) {
-      const size = buf.length;
-      const whole = 2 * n >= size;
-      const chunk = whole ? buf.subarray(0, n) : Buffer.from(buf.subarray(0, n));
-      // The smallest power of two that holds n (n >= 1).
-      const fits = n === size ? 2 * size : 2 ** (32 - Math.clz32(n - 1));
-      const want = Math.min(max, Math.max(min, fits));
-      if (whole || want !== size) next = readBuffer(want);
-      return stream().push(chunk);
-    },
-  };
-}
-
-type WriteCallback = (error?: Error | null) => void;
-
-/**
- * Lets the backend correct a failed write's error before the stream sees it: the write callback
- * libuv completes is the one moment the handle is certainly still open (Node destroys the socket,
- * closing the handle, only after it). One hook serves write(), the end's 'error' and a stream
- * handed out by createWriteStream(), since all of them get the error from here.
- */
-function confirmWriteErrors(socket: net.Socket, raw: RawEnd, correct: (raw: RawEnd, err: Error) => Error): void {
-  const wrap =
-    (cb: WriteCallback): WriteCallback =>
-    (err) =>
-      // A socket destroyed while the write was pending has closed the handle: never look at it.
-      cb(err && !socket.destroyed ? correct(raw, err) : err);
-  const write = socket._write;
-  const writev = socket._writev;
-  socket._write = function (this: net.Socket, chunk: unknown, encoding: BufferEncoding, cb: WriteCallback): void {
-    write.call(this, chunk, encoding, wrap(cb));
-  };
-  if (writev) {
-    socket._writev = function (this: net.Socket, chunks: Array<{ chunk: unknown; encoding: BufferEncoding }>, cb: WriteCallback): void {
-      writev.call(this, chunks, wrap(cb));
-    };
-  }
-}
-
-/** @internal Lets createPipe tell both ends' safety nets that they name one file. */
-export let pairIdentities: (a: PipeEnd, b: PipeEnd) => void;
-
-/** True when a live stream of this process (a `net.Socket({ fd })`, say) has `fd` open. */
-function streamOnFd(fd: number): boolean {
-  const active = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.() ?? [];
-  return active.some((h) => (h as { _handle?: { fd?: unknown } } | null)?._handle?.fd === fd);
-}
-
-// An end the user dropped without closing: warn (as Node does for a FileHandle) and close it,
-// so a forgotten end cannot hold a pipe open forever. Once its number was handed out (`fd`,
-// `handle`), something else may own the descriptor now (`new net.Socket({ fd })` without
-// detach()): closing it would pull it from under that owner, and the owner's next writes would
-// land in whatever file reuses the number. Where that can be seen, leak it instead (and say so).
-const finalizer = new SafetyNet<Held>(({ backend, raw, identity }) => {
-  let owned = true;
-  try {
-    owned = identity === undefined || (backend.unadopted(raw, identity) && !streamOnFd(raw.fd));
-  } catch {
-    owned = false;
-  }
-  process.emitWarning(
-    owned
-      ? `winpipe: closing pipe end fd ${raw.fd} on garbage collection; close() it explicitly`
-      : `winpipe: pipe end fd ${raw.fd} was garbage-collected while something else uses its descriptor; left open (detach() an fd you give away)`,
-    { type: 'Warning', code: owned ? 'WINPIPE_END_GC' : 'WINPIPE_END_GC_ADOPTED' },
-  );
-  if (!owned) return;
-  backend.close(raw);
-});
-
-/**
- * Ends created since the last microtask checkpoint whose safety net is not registered yet. An
- * end is registered with the finalizer only if it is still open (and still ours) when this list
- * is flushed: at the next microtask checkpoint, or when it reaches {@link UNARMED_MAX} entries.
- * An end created and closed in between (B5's loop, `using` blocks) never touches the registry:
- * `register` + `unregister` with a token were most of what a pair cost beyond the system calls.
- *
- * The net is the same: until the flush the list holds the end strongly, so it cannot be collected
- * unregistered, and finalization callbacks only ever run in a later task, after the flush.
- */
-const unarmed: PipeEnd[] = [];
-/** Bounds what a long synchronous loop of createPipe() keeps alive before its ends are registered. */
-const UNARMED_MAX = 256;
-let armScheduled = false;
-
-function armAll(): void {
-  armScheduled = false;
-  const ends = unarmed.splice(0);
-  for (let i = 0; i < ends.length; i++) arm(ends[i]!);
-}
-
-/** Set in PipeEnd's static block: registers one end if it still owns its raw end. */
-let arm: (end: PipeEnd) => void;
 
 /**
  * One end of an OS pipe: the shared base of {@link PipeReader} and {@link PipeWriter}.
@@ -229,16 +66,28 @@ export abstract class PipeEnd {
   #refed = true;
   readonly #held: Held;
 
-  /** @internal Ownership: the new end owns `raw` and closes it exactly once. */
-  constructor(backend: Backend, raw: RawEnd) {
+  /** Registers a new end with the safety net once it has outlived the current microtask, if it still owns its raw end. */
+  static readonly #arming = new ArmQueue<PipeEnd>((end) => {
+    // Closed, detached or owned by its socket: nothing for the net to close.
+    if (end.#state !== 'open' || end.#socket || end.#held.armed) return;
+    end.#held.armed = true;
+    finalizer.register(end, end.#held);
+  });
+
+  /**
+   * @internal Ownership: the new end owns `raw` and closes it exactly once. `twin`: the other end
+   * of the same pipe, made just before, when the backend says both name one file
+   * (`pairSharesIdentity`): the safety net then looks the identity up once for both.
+   */
+  constructor(backend: Backend, raw: RawEnd, twin?: PipeEnd) {
     this.#backend = backend;
     this.#raw = raw;
     this.#held = { backend, raw, identity: undefined, twin: undefined, armed: false };
-    if (unarmed.push(this) >= UNARMED_MAX) armAll();
-    else if (!armScheduled) {
-      armScheduled = true;
-      queueMicrotask(armAll);
+    if (twin) {
+      this.#held.twin = twin.#held;
+      twin.#held.twin = this.#held;
     }
+    PipeEnd.#arming.add(this);
   }
 
   /** Unregisters the safety net, if it was registered: the fd is closed or someone else's now. */
@@ -247,19 +96,6 @@ export abstract class PipeEnd {
       this.#held.armed = false;
       finalizer.unregister(this);
     }
-  }
-
-  static {
-    arm = (end) => {
-      // Closed, detached or owned by its socket: nothing for the net to close.
-      if (end.#state !== 'open' || end.#socket || end.#held.armed) return;
-      end.#held.armed = true;
-      finalizer.register(end, end.#held);
-    };
-    pairIdentities = (a, b) => {
-      a.#held.twin = b.#held;
-      b.#held.twin = a.#held;
-    };
   }
 
   /**
@@ -517,388 +353,3 @@ export abstract class PipeEnd {
 // fields cost more per pair than the rest of our objects.
 export interface PipeEnd extends Stream {}
 Object.setPrototypeOf(PipeEnd.prototype, Stream.prototype);
-
-interface PendingRead {
-  size: number;
-  resolve(chunk: Buffer): void;
-  reject(err: unknown): void;
-  cleanup(): void;
-}
-
-/**
- * @internal Hands `reader` bytes that were read from its fd before the end was handed out
- * (openFifo's readiness probe): every kind of read serves them first.
- */
-export let unreadInto: (reader: PipeReader, data: Buffer) => void;
-
-/**
- * The read end of a pipe.
- *
- * @example
- * ```ts
- * const { reader, writer } = createPipe();
- * const child = spawn(process.execPath, ['-e', 'console.log("hi")'], { stdio: ['ignore', writer, 'inherit'] });
- * writer.close();                       // the child holds its own copy
- * let chunk; while ((chunk = await reader.read()).length) process.stdout.write(chunk);
- * reader.close();
- * ```
- */
-export class PipeReader extends PipeEnd {
-  #pending: PendingRead[] = [];
-  #leftover: Buffer | undefined;
-  #eof = false;
-  #error: PipeError | undefined;
-
-  static {
-    unreadInto = (reader, data) => {
-      if (data.byteLength > 0) reader.#leftover = reader.#leftover ? Buffer.concat([data, reader.#leftover]) : data;
-    };
-  }
-
-  /**
-   * Reads into `buffer` and blocks until at least one byte is there. Returns the number of bytes
-   * read, and 0 only at end of file: every writer closed (Windows `ERROR_BROKEN_PIPE`).
-   * A zero-byte write by the peer is not end of file; the call keeps waiting.
-   * Blocks the calling thread: use {@link PipeReader.read} on the main thread of a server.
-   *
-   * @throws PipeError `ERR_PIPE_CLOSED` after close, `ERR_PIPE_BUSY` while an async read is pending.
-   */
-  readSync(buffer: ArrayBufferView, offset?: number, length?: number): number {
-    const into = byteRange(buffer, offset, length);
-    const raw = this.liveRawUnlessEof('read');
-    if (this.#pending.length > 0) throw new PipeError({ code: 'ERR_PIPE_BUSY', syscall: 'read' });
-    if (into.byteLength === 0) return 0;
-    const buffered = this.#takeBuffered(into.byteLength);
-    if (buffered) {
-      into.set(buffered);
-      return buffered.byteLength;
-    }
-    if (this.#eof || !raw) return 0;
-    return this.backend.readSync(raw, into);
-  }
-
-  /**
-   * Reads up to `size` bytes (default 64 KiB) without blocking the event loop. Resolves with at
-   * least one byte, or with an empty Buffer at end of file. Reads queue in call order.
-   *
-   * @throws TypeError/RangeError synchronously for a bad `size` or `options`.
-   */
-  read(size: number = DEFAULT_READ_SIZE, options?: PipeIoOptions): Promise<Buffer> {
-    validateInteger(size, 'size', 1, MAX_IO);
-    validateObject(options, 'options');
-    const signal = options?.signal;
-    validateAbortSignal(signal, 'options.signal');
-    if (this.userClosed) return Promise.reject(closedError('read'));
-    if (signal?.aborted) return Promise.reject(abortError(signal));
-    if (this.#pending.length === 0) {
-      const now = this.#takeBuffered(size);
-      if (now) return Promise.resolve(now);
-      if (this.#eof) return Promise.resolve(Buffer.alloc(0));
-      if (this.#error) return Promise.reject(this.#error);
-    }
-    let socket: net.Socket;
-    try {
-      socket = this.socket(true);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const promise = new Promise<Buffer>((resolve, reject) => {
-      const onAbort = (): void => {
-        const i = this.#pending.indexOf(entry);
-        if (i >= 0) this.#pending.splice(i, 1);
-        reject(abortError(signal));
-      };
-      const entry: PendingRead = {
-        size,
-        resolve,
-        reject,
-        cleanup: () => signal?.removeEventListener('abort', onAbort),
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#pending.push(entry);
-    });
-    this.#pump(socket);
-    return this.track(promise);
-  }
-
-  /**
-   * Every chunk until end of file, read with {@link PipeReader.read} (so without blocking, in
-   * order): `for await (const chunk of reader.chunks())`. Leaving the loop early (`break`, a throw)
-   * leaves the reader open and loses nothing: a read already started completes into the next call.
-   * Chunks are Buffers of at most `size` bytes (default {@link DEFAULT_READ_SIZE}); `signal` aborts
-   * the read in progress, which rejects the loop with an `AbortError`.
-   *
-   * The reader itself is not async-iterable (earlier versions were): execa, and any library that
-   * treats an async iterable in `stdio` as data to feed a child, would read the end in the parent
-   * instead of giving the child its descriptor.
-   *
-   * @example
-   * ```ts
-   * const { reader, writer } = createPipe();
-   * writer.writeSync('a'); writer.close();
-   * for await (const chunk of reader.chunks()) console.log(chunk.toString()); // 'a'
-   * reader.close();
-   * ```
-   * @throws TypeError/RangeError synchronously for a bad `size` or `options`.
-   * The loop rejects as `read` does (`ERR_PIPE_CLOSED` after close, or the OS error).
-   */
-  chunks(options?: PipeChunksOptions): AsyncIterableIterator<Buffer> {
-    validateObject(options, 'options');
-    const size = options?.size ?? DEFAULT_READ_SIZE;
-    validateInteger(size, 'options.size', 1, MAX_IO);
-    const signal = options?.signal;
-    validateAbortSignal(signal, 'options.signal');
-    return this.#chunks(size, signal);
-  }
-
-  async *#chunks(size: number, signal: AbortSignal | undefined): AsyncGenerator<Buffer, undefined, undefined> {
-    const opts = signal ? { signal } : undefined;
-    for (;;) {
-      const chunk = await this.read(size, opts);
-      if (chunk.byteLength === 0) return undefined;
-      yield chunk;
-    }
-  }
-
-  /**
-   * Hands the end to a `stream.Readable` (as {@link PipeReader.createReadStream} does: the reader is
-   * closed from here on) and pipes it into `destination`, as `Readable.pipe` does. The reader then
-   * emits that stream's `'end'`, `'error'` and `'close'`, so `stream.pipeline(reader, dest)` and
-   * `stream.finished(reader)` see the piping end.
-   *
-   * @example
-   * ```ts
-   * await pipeline(reader, createWriteStream('out.bin'));   // node:stream/promises
-   * ```
-   */
-  override pipe<T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean | undefined }): T {
-    const stream = this.createReadStream();
-    stream.once('end', () => this.emit('end'));
-    stream.once('close', () => this.emit('close'));
-    stream.on('error', (err) => {
-      // Nobody listens on the reader: the error stays as unhandled as it would be on the stream.
-      if (this.listenerCount('error') === 0) throw err;
-      this.emit('error', err);
-    });
-    return stream.pipe(destination, options);
-  }
-
-  /**
-   * Returns a `stream.Readable` over this end and hands the end to it: the reader is closed from
-   * here on, and destroying the stream closes the pipe end. Data already read ahead is kept.
-   */
-  createReadStream(): Readable {
-    if (this.userClosed) throw closedError('createReadStream');
-    if (this.closed) {
-      // The OS handle is already released (EOF seen asynchronously): hand over what is left.
-      const rest = this.#takeBuffered(Number.MAX_SAFE_INTEGER);
-      this.close();
-      return Readable.from(rest ? [rest] : []);
-    }
-    const socket = this.socket(true);
-    const rest = this.#takeBuffered(Number.MAX_SAFE_INTEGER);
-    if (rest) socket.unshift(rest);
-    return this.transfer();
-  }
-
-  /** @internal */
-  protected override onSocket(socket: net.Socket): void {
-    this.listen('readable', () => this.#pump(socket));
-    this.listen('end', () => {
-      this.#eof = true;
-      this.#pump(socket);
-    });
-    this.listen('error', (err: unknown) => {
-      this.#error = fromNodeError(err, 'read');
-      for (const p of this.#pending.splice(0)) {
-        p.cleanup();
-        p.reject(this.#error);
-      }
-    });
-  }
-
-  /** @internal */
-  protected override onClose(): void {
-    // Closed or transferred: either way no read of ours will see data again.
-    if (this.#pending.length === 0) return;
-    for (const p of this.#pending.splice(0)) {
-      p.cleanup();
-      p.reject(closedError('read'));
-    }
-  }
-
-  #pump(socket: net.Socket): void {
-    while (this.#pending.length > 0) {
-      if (!this.#leftover) {
-        const chunk = socket.read() as Buffer | null;
-        if (chunk === null) {
-          if (!this.#eof) return;
-          for (const p of this.#pending.splice(0)) {
-            p.cleanup();
-            p.resolve(Buffer.alloc(0));
-          }
-          return;
-        }
-        this.#leftover = chunk;
-      }
-      const p = this.#pending.shift()!;
-      p.cleanup();
-      p.resolve(this.#takeBuffered(p.size)!);
-    }
-  }
-
-  /** Up to `max` bytes already read ahead by the socket, or undefined. */
-  #takeBuffered(max: number): Buffer | undefined {
-    if (!this.#leftover) {
-      const socket = this.currentSocket;
-      const chunk = socket && !socket.destroyed ? (socket.read() as Buffer | null) : null;
-      if (!chunk) return undefined;
-      this.#leftover = chunk;
-    }
-    const left = this.#leftover;
-    if (left.byteLength <= max) {
-      this.#leftover = undefined;
-      return left;
-    }
-    this.#leftover = left.subarray(max);
-    return left.subarray(0, max);
-  }
-
-  /** The raw end for a sync read; undefined when the handle was released at EOF. */
-  private liveRawUnlessEof(syscall: string): RawEnd | undefined {
-    if (this.userClosed) throw closedError(syscall);
-    if (this.closed) return undefined;
-    return this.liveRaw(syscall);
-  }
-}
-
-/**
- * The write end of a pipe.
- *
- * @example
- * ```ts
- * const { reader, writer } = createPipe();
- * const child = spawn('sort', [], { stdio: [reader, 'inherit', 'inherit'] });
- * reader.close();
- * await writer.write(Buffer.from('b\na\n'));
- * writer.close();                       // the child sees end of file
- * ```
- */
-export class PipeWriter extends PipeEnd {
-  #error: PipeError | undefined;
-  /** Settles of the writes in flight; made on the first asynchronous write (B5 makes ends that never write). */
-  #pending: Set<(err: unknown) => void> | undefined;
-
-  /**
-   * Writes all of `buffer[offset, offset + length)`, blocking until it is in the pipe.
-   * Returns the number of bytes written. A zero-byte write returns 0 and makes no system call.
-   * A string is written encoded (`encoding`, default `'utf8'`), as `fs.writeSync` does, and the
-   * count is of bytes.
-   *
-   * @example
-   * ```ts
-   * writer.writeSync('hello\n');            // 6
-   * writer.writeSync('aGk=', 'base64');     // 2
-   * ```
-   *
-   * @throws PipeError `EPIPE` when every reader is gone (never a SIGPIPE), `ERR_PIPE_CLOSED`
-   * after close, `ERR_PIPE_BUSY` while an asynchronous write is still in flight.
-   */
-  writeSync(buffer: ArrayBufferView, offset?: number, length?: number): number;
-  writeSync(data: string, encoding?: BufferEncoding): number;
-  writeSync(buffer: ArrayBufferView | string, offset?: number | BufferEncoding, length?: number): number {
-    const from = typeof buffer === 'string' ? encodeString(buffer, offset, 'encoding') : byteRange(buffer, offset, length);
-    if (this.#error && !this.userClosed) throw this.#error;
-    const raw = this.liveRaw('write');
-    if ((this.#pending?.size ?? 0) > 0 || (this.currentSocket?.writableLength ?? 0) > 0) {
-      throw new PipeError({ code: 'ERR_PIPE_BUSY', syscall: 'write' });
-    }
-    if (from.byteLength === 0) return 0;
-    return this.backend.writeSync(raw, from);
-  }
-
-  /**
-   * Writes all of `buffer` without blocking the event loop; resolves with its length once every
-   * byte is in the pipe. Writes go out in call order. Do not modify `buffer` until it resolves.
-   * An abort rejects the promise at once, but bytes already handed to the OS may still arrive.
-   * A string is encoded first (`options.encoding`, or `options` itself as an encoding name,
-   * default `'utf8'`); it resolves with the byte count.
-   *
-   * @example
-   * ```ts
-   * await writer.write('ping\n');
-   * await writer.write('ff00', 'hex');
-   * await writer.write(Buffer.from([1, 2]), { signal: AbortSignal.timeout(1000) });
-   * ```
-   * @throws TypeError synchronously for a bad `buffer`, encoding or `options`.
-   */
-  write(buffer: ArrayBufferView | string, options?: PipeWriteOptions | BufferEncoding): Promise<number> {
-    if (typeof options === 'string') options = { encoding: options };
-    validateObject(options, 'options');
-    if (typeof buffer === 'string') buffer = encodeString(buffer, options?.encoding, 'options.encoding');
-    else validateBuffer(buffer, 'buffer');
-    const signal = options?.signal;
-    validateAbortSignal(signal, 'options.signal');
-    if (this.userClosed) return Promise.reject(closedError('write'));
-    if (signal?.aborted) return Promise.reject(abortError(signal));
-    if (this.#error) return Promise.reject(this.#error);
-    const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-    if (bytes.byteLength === 0) return Promise.resolve(0);
-    let socket: net.Socket;
-    try {
-      socket = this.socket(false);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const pending = (this.#pending ??= new Set());
-    const promise = new Promise<number>((resolve, reject) => {
-      let settled = false;
-      const settle = (err: unknown): void => {
-        if (settled) return;
-        settled = true;
-        pending.delete(settle);
-        signal?.removeEventListener('abort', onAbort);
-        if (err === undefined || err === null) resolve(bytes.byteLength);
-        else reject(err);
-      };
-      const onAbort = (): void => settle(abortError(signal));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      pending.add(settle);
-      socket.write(bytes, (err) => {
-        if (!err) settle(undefined);
-        else settle(this.userClosed ? closedError('write') : (this.#error ??= fromNodeError(err, 'write')));
-      });
-    });
-    return this.track(promise);
-  }
-
-  /**
-   * Returns a `stream.Writable` over this end and hands the end to it: the writer is closed from
-   * here on. `stream.end()` flushes, then closes the pipe end, so the reader sees end of file.
-   */
-  createWriteStream(): Writable {
-    if (this.userClosed) throw closedError('createWriteStream');
-    if (this.#error) throw this.#error;
-    this.socket(false);
-    return this.transfer();
-  }
-
-  /** A writer is not readable: throws `ERR_STREAM_CANNOT_PIPE`, as Node's `Writable.pipe` reports. */
-  override pipe<T extends NodeJS.WritableStream>(_destination: T, _options?: { end?: boolean | undefined }): T {
-    throw cannotPipe();
-  }
-
-  /** @internal */
-  protected override onSocket(): void {
-    this.listen('error', (err: unknown) => {
-      this.#error ??= fromNodeError(err, 'write');
-      if (this.#pending) for (const settle of [...this.#pending]) settle(this.#error);
-    });
-  }
-
-  /** @internal */
-  protected override onClose(transferred: boolean): void {
-    // Transferred writes are still in the socket's queue and will complete; closed ones will not.
-    if (!transferred && this.#pending && this.#pending.size > 0) for (const settle of [...this.#pending]) settle(closedError('write'));
-  }
-}

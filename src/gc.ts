@@ -1,6 +1,6 @@
 /**
  * The safety net for an OS resource the user drops without closing, for both kinds of end
- * (`PipeReader`/`PipeWriter` in src/end.ts, a channel `Connection` in src/channel/connection.ts):
+ * (`PipeReader`/`PipeWriter`, through src/end-gc.ts, a channel `Connection` in src/channel/connection.ts):
  * when the owner is garbage-collected, `reclaim` runs with what was registered. It warns, as Node
  * does for a FileHandle, and closes the resource (or, where it can see that something else uses
  * the descriptor now, leaves it open), so a forgotten end cannot hold a pipe open for ever.

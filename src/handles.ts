@@ -13,10 +13,12 @@
  *   duplicated into the peer process (`DuplicateHandle`), which must run as our user.
  */
 import { EventEmitter } from 'node:events';
-import { PipeReader, PipeWriter } from './end.js';
+import { PipeReader } from './reader.js';
+import { PipeWriter } from './writer.js';
 import { PipeError, closedError, invalidArgType } from './errors.js';
 import { connect, createServer } from './index.js';
-import type { ConnectOptions, ListenOptions, PipeConnection, PipeServer } from './named.js';
+import type { ConnectOptions, ListenOptions } from './options.js';
+import type { PipeConnection, PipeServer } from './types.js';
 import { host, type HandleCore } from './platform.js';
 import { validateAbortSignal, validateObject } from './validate.js';
 

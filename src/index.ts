@@ -25,18 +25,19 @@
 import { PipeError, abortError, invalidArgType } from './errors.js';
 import { RETRY, retry } from './retry.js';
 import {
-  pipePath,
   resolveConnectOptions,
   resolveServerOptions,
   type ConnectOptions,
   type ResolvedConnectOptions,
-  type SocketDirs,
   type CreateServerOptions,
-  type BytePipeConnection,
-  type MessagePipeConnection,
-  type PipeConnection,
-  type PipeServer,
-} from './named.js';
+} from './options.js';
+import type {
+  BytePipeConnection,
+  MessagePipeConnection,
+  PipeConnection,
+  PipeServer,
+} from './types.js';
+import { pipePath, type SocketDirs } from './names.js';
 import { createPipeWith, type CreatePipeOptions, type Pipe } from './pipe.js';
 import { host, type UntrustedSeen } from './platform.js';
 
@@ -204,22 +205,32 @@ export function pipeExists(name: string): Promise<boolean> {
 export const platform: 'windows' | 'posix' = host.name;
 
 export type { CreatePipeOptions, Pipe } from './pipe.js';
-export {
-  pipePath,
-  type CreateServerOptions,
-  type ConnectOptions,
-  type ListenOptions,
-  type PipeServer,
-  type PipeServerEvents,
-  type ConnectionStats,
-  type ServerConnectionStats,
-  type PipeConnection,
-  type PipeConnectionFields,
-  type BytePipeConnection,
-  type MessagePipeConnection,
-  type PeerIdentity,
-  type ConnectionFor, type PipeMode, type PipeSecurity, type ServerAccess, type ClientAccess, type HalfClose } from './named.js';
-export { PipeEnd, PipeReader, PipeWriter, DEFAULT_READ_SIZE, type PipeChunksOptions, type PipeIoOptions, type PipeWriteOptions } from './end.js';
+export type {
+  CreateServerOptions,
+  ConnectOptions,
+  ListenOptions,
+  PipeMode,
+  PipeSecurity,
+  ServerAccess,
+  ClientAccess,
+  HalfClose,
+} from './options.js';
+export type {
+  PipeServer,
+  PipeServerEvents,
+  ConnectionStats,
+  ServerConnectionStats,
+  PipeConnection,
+  PipeConnectionFields,
+  BytePipeConnection,
+  MessagePipeConnection,
+  PeerIdentity,
+  ConnectionFor,
+} from './types.js';
+export { pipePath } from './names.js';
+export { PipeEnd, type PipeIoOptions } from './end.js';
+export { PipeReader, DEFAULT_READ_SIZE, type PipeChunksOptions } from './reader.js';
+export { PipeWriter, type PipeWriteOptions } from './writer.js';
 export { PipeError, isPipeError, type PipeErrorInit, type PipeLibraryCode } from './errors.js';
 export { createFifo, openFifo, type CreateFifoOptions, type OpenFifoOptions } from './posix/fifo.js';
 export { spawnWithHandles, type HandleChild, type HandleSource, type SpawnWithHandlesOptions } from './spawn.js';

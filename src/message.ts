@@ -5,7 +5,8 @@
  */
 import { Duplex, type DuplexOptions } from 'node:stream';
 import { PipeError, closedError } from './errors.js';
-import type { PeerIdentity, PipeConnection, PipeMode } from './named.js';
+import type { PipeMode } from './options.js';
+import type { PeerIdentity, PipeConnection } from './types.js';
 import { peerPid, writeError, type PeerSource } from './connection.js';
 import { Inbox } from './inbox.js';
 import { validateBuffer } from './validate.js';

@@ -2,7 +2,8 @@
  * `createPipe()`: an anonymous OS pipe as a pair of {@link PipeReader} / {@link PipeWriter} ends.
  */
 import type { Backend } from './backend.js';
-import { PipeReader, PipeWriter, pairIdentities } from './end.js';
+import { PipeReader } from './reader.js';
+import { PipeWriter } from './writer.js';
 import { invalidArgValue } from './errors.js';
 import { validateInteger, validateObject } from './validate.js';
 
@@ -84,8 +85,7 @@ export function createPipeWith(backend: Backend, options?: CreatePipeOptions): P
   const [r, w] = backend.createPipe(size);
   // Ownership: each end object now owns its raw end and closes it once.
   const reader = new PipeReader(backend, r);
-  const writer = new PipeWriter(backend, w);
-  if (backend.pairSharesIdentity) pairIdentities(reader, writer);
+  const writer = new PipeWriter(backend, w, backend.pairSharesIdentity ? reader : undefined);
   try {
     if (inheritable === true || inheritable === 'reader') reader.inheritable = true;
     if (inheritable === true || inheritable === 'writer') writer.inheritable = true;

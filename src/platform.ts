@@ -5,15 +5,19 @@
  * platform they run on. The channel (`winpipe/connection`) has its own seam, src/channel/platform.ts.
  */
 import type { Backend, RawEnd } from './backend.js';
-import type { PipeEnd, PipeReader, PipeWriter } from './end.js';
+import type { PipeEnd } from './end.js';
+import type { PipeReader } from './reader.js';
+import type { PipeWriter } from './writer.js';
 import type { PipeInfo } from './list.js';
-import type { PipeConnection, PipeServer, ResolvedConnectOptions, ResolvedServerOptions, SocketDirs } from './named.js';
-import type { UntrustedSeen } from './posix/server.js';
+import type { ResolvedConnectOptions, ResolvedServerOptions } from './options.js';
+import type { PipeConnection, PipeServer } from './types.js';
+import type { SocketDirs } from './names.js';
+import type { UntrustedSeen } from './posix/connect.js';
 import type { HandleChild, HandleSource } from './spawn.js';
 import { posixPlatform } from './posix/platform.js';
 import { windowsPlatform } from './windows/platform.js';
 
-export type { UntrustedSeen } from './posix/server.js';
+export type { UntrustedSeen } from './posix/connect.js';
 
 /** Where `connect` goes for a name: the path, and (POSIX) the socket directories it was resolved against. */
 export interface ConnectTarget {

@@ -4,7 +4,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { abortError, invalidArgType, invalidArgValue } from './errors.js';
-import type { ServerConnectionStats, ListenOptions, PipeConnection, PipeServer } from './named.js';
+import type { ListenOptions } from './options.js';
+import type { ServerConnectionStats, PipeConnection, PipeServer } from './types.js';
 import { validateAbortSignal, validateBoolean } from './validate.js';
 
 const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose');

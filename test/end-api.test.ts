@@ -1,6 +1,6 @@
-// Contract tests for the Node-shaped conveniences of pipe ends (src/end.ts): strings in
-// write/writeSync (as fs.writeSync), `for await` over reader.chunks(), the stream shape that
-// spawn's stdio recognises, ref()/unref(). Runs natively and under Wine.
+// Contract tests for the Node-shaped conveniences of pipe ends (src/end.ts, src/reader.ts,
+// src/writer.ts): strings in write/writeSync (as fs.writeSync), `for await` over reader.chunks(),
+// the stream shape that spawn's stdio recognises, ref()/unref(). Runs natively and under Wine.
 import { existsSync } from 'node:fs';
 import { Stream, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';

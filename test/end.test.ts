@@ -1,5 +1,5 @@
-// Contract tests for pipe ends (src/end.ts): the same file runs natively (POSIX backend) and
-// under Wine (Windows backend).
+// Contract tests for pipe ends (src/end.ts, src/reader.ts, src/writer.ts): the same file runs
+// natively (POSIX backend) and under Wine (Windows backend).
 import { createHash } from 'node:crypto';
 import { readSync as fsReadSync, writeSync as fsWriteSync } from 'node:fs';
 import { spawn } from 'node:child_process';

@@ -1,8 +1,8 @@
-// The Windows name rule (src/named.ts pipePath / win32OpenPath) as pure functions, and the
+// The Windows name rule (src/names.ts pipePath / win32OpenPath) as pure functions, and the
 // trustedServerOwners option's validation: run on every platform, since neither makes a system call.
 import { describe, expect, it } from 'vitest';
 import { connect, pipePath } from '../src/index.js';
-import { win32OpenPath } from '../src/named.js';
+import { win32OpenPath } from '../src/names.js';
 import { syncCode } from './helpers/index.js';
 
 const win = { platform: 'win32' as const };

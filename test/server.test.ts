@@ -1,4 +1,4 @@
-// Contract tests for named pipes (createServer / connect, src/named.ts): the same file runs natively
+// Contract tests for named pipes (createServer / connect, src/options.ts and src/names.ts): the same file runs natively
 // (POSIX: Unix domain sockets) and under Wine (Windows: CreateNamedPipeW). Only the public API is
 // used here; platform-only behaviour lives in test/posix/server.test.ts and test/windows/server.test.ts.
 import { EventEmitter, once } from 'node:events';

@@ -29,7 +29,9 @@
  * @module
  */
 import { PipeError, abortError, closedError, invalidArgType, invalidArgValue } from '../errors.js';
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_SIZE, MAX_CONNECTIONS_LIMIT, refuseRemote, resolveAllowServerUids, resolveTrustedServerOwners, type PeerIdentity, type ServerConnectionStats } from '../named.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_SIZE, MAX_CONNECTIONS_LIMIT, resolveAllowServerUids, resolveTrustedServerOwners } from '../options.js';
+import type { PeerIdentity, ServerConnectionStats } from '../types.js';
+import { refuseRemote } from '../names.js';
 import { DEFAULT_ADMIT_TIMEOUT, type AdmitFunction } from '../admit.js';
 import { validateAbortSignal, validateBoolean, validateInteger, validateObject } from '../validate.js';
 import { clientHandshake, serverHandshake } from './auth.js';

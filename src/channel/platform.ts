@@ -2,7 +2,7 @@
  * The channel's platform seam: what `winpipe/connection` needs from a platform, implemented once
  * in src/channel/windows.ts and once in src/channel/posix.ts, and picked here, once.
  */
-import type { ServerConnectionStats } from '../named.js';
+import type { ServerConnectionStats } from '../types.js';
 import type { AdmitFunction } from '../admit.js';
 import type { Connection, PendingConnection } from './connection.js';
 import { posixChannel } from './posix.js';

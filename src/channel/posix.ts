@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { PipeError, closedError, fromNodeError, posixError } from '../errors.js';
 import { frameHeader } from '../framing.js';
-import { SUN_PATH_MAX, validatePosixAddress } from '../named.js';
+import { SUN_PATH_MAX, validatePosixAddress } from '../names.js';
 import * as libc from '../posix/libc.js';
 import { posixBackend } from '../posix/pipe.js';
 import { SocketMessageTransport } from '../posix/transport.js';
@@ -25,7 +25,7 @@ import { RETRY, retry } from '../retry.js';
 import { bindListening, connectUnix, removeSocketFile, socketFd } from '../posix/socket.js';
 import type { HandshakeIO } from './auth.js';
 import type { ChannelPlatform } from './platform.js';
-import type { ServerConnectionStats } from '../named.js';
+import type { ServerConnectionStats } from '../types.js';
 import { Connection, channelClosed, releasedOnce, type ChannelEndpoint, type PendingConnection } from './connection.js';
 
 const isLinux = process.platform === 'linux';

@@ -8,7 +8,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isPipeError } from '../errors.js';
-import type { PipeMode } from '../named.js';
+import type { PipeMode } from '../options.js';
 
 /** A bad command line: printed with the command's usage line, exit status 2. */
 export class UsageError extends Error {

@@ -17,7 +17,8 @@
  */
 import { connect, pipePath } from '../index.js';
 import { isPipeError } from '../errors.js';
-import type { HalfClose, PipeConnection, PipeMode } from '../named.js';
+import type { HalfClose, PipeMode } from '../options.js';
+import type { PipeConnection } from '../types.js';
 import { MODE_FLAG, describeError, exitNow, logger, modeOf, oneName, parseArgs } from './args.js';
 
 /** `winpipe relay --help`. */

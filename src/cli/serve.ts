@@ -5,7 +5,8 @@
  * @module
  */
 import { createServer } from '../index.js';
-import type { PipeConnection, PipeMode } from '../named.js';
+import type { PipeMode } from '../options.js';
+import type { PipeConnection } from '../types.js';
 import { MODE_FLAG, describeError, exitNow, logger, modeOf, oneName, parseArgs } from './args.js';
 
 /** `winpipe serve --help`. */

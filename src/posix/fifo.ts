@@ -21,9 +21,10 @@
  */
 import { fstatSync, lstatSync, type BigIntStats } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { PipeReader, PipeWriter, unreadInto } from '../end.js';
+import { PipeReader } from '../reader.js';
+import { PipeWriter } from '../writer.js';
 import { PipeError, abortError, fromNodeError, invalidArgType, invalidArgValue, posixError } from '../errors.js';
-import { resolveAllowServerUids } from '../named.js';
+import { resolveAllowServerUids } from '../options.js';
 import { validateAbortSignal, validateBoolean, validateInteger, validateObject } from '../validate.js';
 import * as libc from './libc.js';
 import { RETRY, retry } from '../retry.js';
@@ -318,9 +319,7 @@ async function openReader(path: string, signal: AbortSignal | undefined, nonBloc
     }
   }
   // Ownership: the reader owns the fd and closes it once.
-  const reader = new PipeReader(posixBackend, { fd, handle: BigInt(fd) });
-  if (early) unreadInto(reader, early);
-  return reader;
+  return new PipeReader(posixBackend, { fd, handle: BigInt(fd) }, undefined, early);
 }
 
 /**

@@ -15,7 +15,9 @@
 import koffi from 'koffi';
 import { constants as osConstants } from 'node:os';
 import type { Backend, RawEnd } from '../backend.js';
-import { PipeReader, PipeWriter, type PipeEnd } from '../end.js';
+import type { PipeEnd } from '../end.js';
+import { PipeReader } from '../reader.js';
+import { PipeWriter } from '../writer.js';
 import { PipeError, abortError, closedError, posixError } from '../errors.js';
 import { SafetyNet } from '../gc.js';
 import { Backoff, RETRY, retry } from '../retry.js';

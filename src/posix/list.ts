@@ -6,7 +6,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import type { PipeInfo } from '../list.js';
-import { socketDirMode, socketDirs } from '../named.js';
+import { socketDirMode, socketDirs } from '../names.js';
 import { verifyDir } from './trust.js';
 
 export async function listPosixPipes(): Promise<PipeInfo[]> {

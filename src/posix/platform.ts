@@ -1,15 +1,17 @@
 /**
  * The POSIX side of the platform seam (src/platform.ts): named pipes (Unix sockets) from
- * src/posix/server.ts, anonymous pipes from src/posix/pipe.ts, and the rest of this directory.
+ * src/posix/server.ts and src/posix/connect.ts, anonymous pipes from src/posix/pipe.ts, and the
+ * rest of this directory.
  */
 import type { SpawnOptions } from 'node:child_process';
-import { posixConnectPath } from '../named.js';
+import { posixConnectPath } from '../names.js';
 import type { Platform } from '../platform.js';
 import { adoptPosixFd } from './adopt.js';
 import { PosixHandleCore, takeSocket } from './handles.js';
 import { listPosixPipes } from './list.js';
 import { posixBackend } from './pipe.js';
-import { createPosixServer, posixConnect, posixPipeExists } from './server.js';
+import { posixConnect, posixPipeExists } from './connect.js';
+import { createPosixServer } from './server.js';
 import { socketFd } from './socket.js';
 import { spawnPosix } from './spawn.js';
 
@@ -19,7 +21,7 @@ export const posixPlatform: Platform = {
   pipes: posixBackend,
   createServer: createPosixServer,
   // The socket directories the name was resolved against go with the path, for connect's
-  // candidates (src/posix/server.ts), so the environment is read once per connect.
+  // candidates (src/posix/connect.ts), so the environment is read once per connect.
   connectTarget: (name) => posixConnectPath(name),
   connectOnce: posixConnect,
   exists: posixPipeExists,

@@ -1,9 +1,9 @@
 /**
  * Unix domain sockets as winpipe makes them, apart from the rule that decides who may use them
  * (src/posix/trust.ts): the one place that creates a socket descriptor, binds a listening socket
- * at its path, and connects to one. `createServer` / `connect` (src/posix/server.ts) and the
- * `winpipe/connection` Listener / Client (src/channel/posix.ts) both call only this module for
- * that.
+ * at its path, and connects to one. `createServer` / `connect` (src/posix/server.ts,
+ * src/posix/connect.ts) and the `winpipe/connection` Listener / Client (src/channel/posix.ts)
+ * both call only this module for that.
  *
  * A Linux abstract name (`\0name`) is connected through `socket` + `connect` with the exact
  * sockaddr length, not `net.connect`: Node pads it to the whole of sun_path, which is a different
@@ -17,7 +17,7 @@ import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PipeError, abortError, posixError } from '../errors.js';
-import { SUN_PATH_MAX } from '../named.js';
+import { SUN_PATH_MAX } from '../names.js';
 import { setCloexec, setNonBlocking } from './fd.js';
 import * as libc from './libc.js';
 import { currentUid, posixFromNode } from './trust.js';

@@ -8,7 +8,7 @@
  */
 import type net from 'node:net';
 import { PipeError, closedError, isPipeError } from '../errors.js';
-import type { HalfClose } from '../named.js';
+import type { HalfClose } from '../options.js';
 import { FrameDecoder, frameHeader } from '../framing.js';
 import type { MessageSink, MessageTransport } from '../message.js';
 

@@ -1,8 +1,9 @@
 /**
  * The POSIX security rule, in one place: who may be at the other end of a Unix socket, which
  * directories we serve from or connect through, and which FIFOs we open.
- * Both `createServer` / `connect` (src/posix/server.ts) and the `winpipe/connection` Listener /
- * Client (src/channel/posix.ts) call only this module for those checks.
+ * Both `createServer` / `connect` (src/posix/server.ts, src/posix/connect.ts) and the
+ * `winpipe/connection` Listener / Client (src/channel/posix.ts) call only this module for those
+ * checks.
  *
  * The rule:
  * - Accept: a `'current-user'` peer must be our uid or root (root plays Windows' SYSTEM: it can
@@ -32,7 +33,8 @@ import { closeSync, constants as fsc, fchmodSync, fstatSync, lstatSync, mkdirSyn
 import { userInfo } from 'node:os';
 import { PipeError, posixError } from '../errors.js';
 import * as libc from './libc.js';
-import type { PeerIdentity, PipeSecurity } from '../named.js';
+import type { PipeSecurity } from '../options.js';
+import type { PeerIdentity } from '../types.js';
 import { isAccessPolicy, mayAcceptPolicy, posixAccess } from '../access.js';
 
 const isLinux = process.platform === 'linux';

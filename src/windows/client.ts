@@ -3,7 +3,8 @@
  * owner check), then the handle in the mode asked for (src/windows/connection.ts).
  */
 import { PipeError, abortError } from '../errors.js';
-import type { PipeConnection, ResolvedConnectOptions } from '../named.js';
+import type { ResolvedConnectOptions } from '../options.js';
+import type { PipeConnection } from '../types.js';
 import { wrap } from './connection.js';
 import * as k32 from './kernel32.js';
 import { openPipe, ownSession } from './open.js';

@@ -22,9 +22,10 @@
  *   rules above.
  */
 import type { PipeEnd } from '../end.js';
-import { PipeReader, PipeWriter } from '../end.js';
+import { PipeReader } from '../reader.js';
+import { PipeWriter } from '../writer.js';
 import { PipeError, WIN32_ERRORS, abortError, closedError, win32Error } from '../errors.js';
-import type { PipeConnection } from '../named.js';
+import type { PipeConnection } from '../types.js';
 import * as adv from './advapi32.js';
 import { adoptWindowsHandle } from './adopt.js';
 import * as k32 from './kernel32.js';

@@ -14,7 +14,7 @@
  */
 import koffi from 'koffi';
 import { WIN32_ERRORS } from '../errors.js';
-import type { PeerIdentity } from '../named.js';
+import type { PeerIdentity } from '../types.js';
 import * as adv from './advapi32.js';
 import * as k32 from './kernel32.js';
 import { accountName, sidString } from './trust.js';

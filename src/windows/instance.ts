@@ -8,7 +8,7 @@
  * handle joins one port only) is the caller's choice, made per pool with `slot.port`.
  */
 import { PipeError, WIN32_ERRORS as E, win32Error } from '../errors.js';
-import { win32OpenPath } from '../named.js';
+import { win32OpenPath } from '../names.js';
 import { Backoff } from '../retry.js';
 import * as k32 from './kernel32.js';
 import { OverlappedSlot, type Completion, type OverlappedSlotOptions } from './overlapped.js';

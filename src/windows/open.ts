@@ -6,7 +6,7 @@
  * is a pipe, and its owner is trusted (src/windows/trust.ts).
  */
 import { PipeError, WIN32_ERRORS as E, win32Error } from '../errors.js';
-import { win32OpenPath } from '../named.js';
+import { win32OpenPath } from '../names.js';
 import { RETRY, retry } from '../retry.js';
 import * as k32 from './kernel32.js';
 import { verifyServerOwner } from './trust.js';

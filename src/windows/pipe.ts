@@ -135,7 +135,7 @@ export const windowsBackend: Backend = {
 
   unadopted(raw, identity) {
     // The number must still map to the HANDLE we made. Windows offers no mark of an adopting
-    // event loop; end.ts also looks for a live stream on the fd.
+    // event loop; end-gc.ts also looks for a live stream on the fd.
     return identity === String(raw.handle) && String(getOsfHandle(raw.fd)) === identity;
   },
 

@@ -2,7 +2,7 @@
  * The Windows side of the platform seam (src/platform.ts): named pipes from src/windows/server.ts
  * and client.ts, anonymous pipes from src/windows/pipe.ts, and the rest of this directory.
  */
-import { pipePath, refuseRemote } from '../named.js';
+import { pipePath, refuseRemote } from '../names.js';
 import type { Platform } from '../platform.js';
 import { adoptWindowsHandle } from './adopt.js';
 import { WindowsHandleCore, openPeerProcess } from './handles.js';

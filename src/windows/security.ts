@@ -7,7 +7,7 @@
  */
 import koffi from 'koffi';
 import { PipeError, win32Error } from '../errors.js';
-import type { PipeSecurity } from '../named.js';
+import type { PipeSecurity } from '../options.js';
 import { CLIENT_READ_WRITE, isAccessPolicy, presetSddl } from '../access.js';
 import * as adv from './advapi32.js';
 import * as k32 from './kernel32.js';

@@ -11,7 +11,9 @@ import { PipeError, WIN32_ERRORS, invalidArgValue, win32Error } from '../errors.
 import { AcceptPool, acceptedClient, nameInUse, type InstanceSpec, type WaitingInstance } from './instance.js';
 import { PipeServerBase } from '../server.js';
 import { Admissions } from '../admit.js';
-import { isRemotePipePath, pipePath, type ServerConnectionStats, type PipeConnection, type PipeServer, type ResolvedServerOptions } from '../named.js';
+import type { ResolvedServerOptions } from '../options.js';
+import type { ServerConnectionStats, PipeConnection, PipeServer } from '../types.js';
+import { isRemotePipePath, pipePath } from '../names.js';
 import { wrap } from './connection.js';
 import * as k32 from './kernel32.js';
 import { type Completion } from './overlapped.js';

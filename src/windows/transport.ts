@@ -6,7 +6,7 @@
  */
 import { PipeError, WIN32_ERRORS, win32Error } from '../errors.js';
 import type { MessageSink, MessageTransport } from '../message.js';
-import type { HalfClose } from '../named.js';
+import type { HalfClose } from '../options.js';
 import * as k32 from './kernel32.js';
 import { NativeBuffer } from './native-buffer.js';
 import { OverlappedSlot, type Completion } from './overlapped.js';

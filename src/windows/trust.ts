@@ -15,7 +15,7 @@ import * as k32 from './kernel32.js';
 import * as nt from './ntdll.js';
 import { currentUserSid } from './security.js';
 import { clientTokenIdentity } from './identity.js';
-import type { PeerIdentity } from '../named.js';
+import type { PeerIdentity } from '../types.js';
 
 /** SYSTEM: services run as it. */
 export const SID_LOCAL_SYSTEM = 'S-1-5-18';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, createServer, isPipeError, pipePath, type ConnectOptions, type CreateServerOptions, type PipeConnection, type PipeServer } from '../../src/index.js';
-import { SUN_PATH_MAX } from '../../src/named.js';
+import { SUN_PATH_MAX } from '../../src/names.js';
 import { collect, exited, uniqueName, within } from '../helpers/index.js';
 
 const BOUND = 20_000;

@@ -86,7 +86,7 @@ export const runners = {
     writer.close();
     // 64 bytes past the allocation's start: a 1 MiB Buffer is a glibc mmap whose data sits 16 bytes
     // past a page boundary, where a pipe read runs 2-3x slower on AMD Zen 3 (4 KiB aliasing in the
-    // kernel's copy); the stream's own buffers are skewed the same way (src/end.ts).
+    // kernel's copy); the stream's own buffers are skewed the same way (src/end-socket.ts).
     const buf = Buffer.allocUnsafeSlow(MiB + 64).subarray(64);
     let pos = 0;
     let first = 0;
