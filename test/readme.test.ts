@@ -105,7 +105,7 @@ describe.skipIf(!packed)('README and docs/ blocks and examples/ against the pack
     });
 
     const reason = skipReason(s);
-    it.skipIf(reason !== null)(`${s.origin} runs and exits 0 by itself within ${RUN_LIMIT_MS / 1000} s${reason ? ` (skipped: ${reason})` : ''}`, async () => {
+    it.skipIf(reason !== null)(`${s.origin} runs and exits 0 by itself within ${RUN_LIMIT_MS / 1000} s${reason ? ` (skipped: ${reason})` : ''}`, { timeout: RUN_LIMIT_MS + 15_000 }, async () => {
       const cwd = mkdtempSync(join(dir, 'run-'));
       const env = envFor(s);
       const clean = () => {
@@ -146,6 +146,6 @@ describe.skipIf(!packed)('README and docs/ blocks and examples/ against the pack
         // The block (and its peer, just killed) ran in it.
         await removeChildDir(cwd);
       }
-    }, RUN_LIMIT_MS + 15_000);
+    });
   }
 });

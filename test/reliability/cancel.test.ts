@@ -84,7 +84,7 @@ afterEach(() => {
 });
 
 describe('close during pending I/O settles every operation', () => {
-  it(`anonymous pipe: close() during a pending read(), ${ITERATIONS} times`, async () => {
+  it(`anonymous pipe: close() during a pending read(), ${ITERATIONS} times`, { timeout: TIMEOUT }, async () => {
     const outcomes = await churn(async (i, moment) => {
       const { reader, writer } = pipe();
       const pending = reader.read();
@@ -95,9 +95,9 @@ describe('close during pending I/O settles every operation', () => {
     });
     expectOnly(outcomes, ['ERR_PIPE_CLOSED']);
     figure('8 close during I/O', `anonymous read: ${ITERATIONS} cycles, outcomes ${JSON.stringify(Object.fromEntries(outcomes))}`);
-  }, TIMEOUT);
+  });
 
-  it(`anonymous pipe: close() during a pending write() to a full pipe, ${ITERATIONS} times`, async () => {
+  it(`anonymous pipe: close() during a pending write() to a full pipe, ${ITERATIONS} times`, { timeout: TIMEOUT }, async () => {
     const big = Buffer.alloc(256 * 1024, 7);
     const outcomes = await churn(async (i, moment) => {
       const { reader, writer } = pipe();
@@ -109,9 +109,9 @@ describe('close during pending I/O settles every operation', () => {
     });
     expectOnly(outcomes, ['ERR_PIPE_CLOSED', 'EPIPE']);
     figure('8 close during I/O', `anonymous write: ${ITERATIONS} cycles, outcomes ${JSON.stringify(Object.fromEntries(outcomes))}`);
-  }, TIMEOUT);
+  });
 
-  it(`server.close() during pending accepts (ConnectNamedPipe on Windows), ${sized(200, 2000)} servers, some with a client connecting as it closes`, async () => {
+  it(`server.close() during pending accepts (ConnectNamedPipe on Windows), ${sized(200, 2000)} servers, some with a client connecting as it closes`, { timeout: TIMEOUT }, async () => {
     const servers = sized(200, 2000);
     const rnd = prng(0xacce97);
     const outcomes = new Map<string, number>();
@@ -143,10 +143,10 @@ describe('close during pending I/O settles every operation', () => {
     }
     await expectNoWaitsLeft();
     figure('8 close during I/O', `accept: ${servers} servers closed with accepts pending, outcomes ${JSON.stringify(Object.fromEntries(outcomes))}`);
-  }, TIMEOUT);
+  });
 
   describe.each(['message', 'byte'] as const)('%s mode', (mode) => {
-    it(`destroy() during a pending read and a pending write on both ends, ${ITERATIONS} connections`, async () => {
+    it(`destroy() during a pending read and a pending write on both ends, ${ITERATIONS} connections`, { timeout: TIMEOUT }, async () => {
       // Server-side connections in the order they are delivered. One iteration at a time connects
       // and accepts, so that each takes its own client's server end: taken crosswise, one pipe
       // could get end() on both ends and no destroy(), and with 4 MiB pending that nobody reads
@@ -188,7 +188,7 @@ describe('close during pending I/O settles every operation', () => {
       figure('8 close during I/O', `${mode} mode read+write: ${ITERATIONS} connections, outcomes ${JSON.stringify(Object.fromEntries(outcomes))}`);
       expectOnly(outcomes, ['ERR_PIPE_CLOSED', 'EPIPE', 'ECONNRESET', 'ECANCELED']);
       await expectNoWaitsLeftWhileListening();
-    }, TIMEOUT);
+    });
   });
 });
 

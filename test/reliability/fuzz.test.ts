@@ -198,7 +198,7 @@ async function ownChannelDescriptor(): Promise<{ fd: number; release(): void }> 
 }
 
 describe('fuzzed bad input gives typed errors, no crash, no leak', () => {
-  it('createPipe(options)', async () => {
+  it('createPipe(options)', { timeout: TIMEOUT }, async () => {
     await fc.assert(
       fc.asyncProperty(optionsOf({ size: fc.integer({ min: -2, max: 2 ** 32 }), inheritable: fc.constantFrom(true, false, 'reader', 'writer') }), async (options) => {
         const made = await typedOutcome(() => createPipe(options as never));
@@ -212,9 +212,9 @@ describe('fuzzed bad input gives typed errors, no crash, no leak', () => {
       }),
       { numRuns: RUNS },
     );
-  }, TIMEOUT);
+  });
 
-  it('every method of both pipe ends with junk arguments, open and closed', async () => {
+  it('every method of both pipe ends with junk arguments, open and closed', { timeout: TIMEOUT }, async () => {
     /** Would byteRange() accept (buffer, offset, length)? Then the call is a real, possibly blocking, one. */
     const validRange = (a: unknown, b: unknown, c: unknown): number | undefined => {
       if (!ArrayBuffer.isView(a)) return undefined;
@@ -291,9 +291,9 @@ describe('fuzzed bad input gives typed errors, no crash, no leak', () => {
       ),
       { numRuns: RUNS },
     );
-  }, TIMEOUT);
+  });
 
-  it('pipePath(name, options) and connect(name, options)', async () => {
+  it('pipePath(name, options) and connect(name, options)', { timeout: TIMEOUT }, async () => {
     await fc.assert(
       fc.asyncProperty(names, connectOptions, optionsOf({ security: fc.constantFrom('current-user', 'everyone'), platform: fc.constantFrom('win32', 'linux', 'darwin') }), async (name, options, pathOptions) => {
         await typedOutcome(() => pipePath(name as never, pathOptions as never));
@@ -303,9 +303,9 @@ describe('fuzzed bad input gives typed errors, no crash, no leak', () => {
       }),
       { numRuns: RUNS },
     );
-  }, TIMEOUT);
+  });
 
-  it('createServer(options, listener), listen(name), and every server method', async () => {
+  it('createServer(options, listener), listen(name), and every server method', { timeout: TIMEOUT }, async () => {
     await fc.assert(
       fc.asyncProperty(serverOptions, fc.oneof(fc.constant(undefined), fc.constant(() => {}), junk), names, fc.boolean(), async (options, listener, name, twice) => {
         const server = await typedOutcome(() => createServer(options as never, listener as never));
@@ -327,9 +327,9 @@ describe('fuzzed bad input gives typed errors, no crash, no leak', () => {
       }),
       { numRuns: RUNS },
     );
-  }, TIMEOUT);
+  });
 
-  it('writeMessage(junk) on live and destroyed connections, both modes', async () => {
+  it('writeMessage(junk) on live and destroyed connections, both modes', { timeout: TIMEOUT }, async () => {
     const servers = await Promise.all(
       (['byte', 'message'] as const).map(async (mode) => {
         const name = uniqueName('wp-fz');
@@ -361,9 +361,9 @@ describe('fuzzed bad input gives typed errors, no crash, no leak', () => {
     } finally {
       for (const { server } of servers) await server.close();
     }
-  }, TIMEOUT);
+  });
 
-  it('PipeError and isPipeError take anything without throwing', async () => {
+  it('PipeError and isPipeError take anything without throwing', { timeout: TIMEOUT }, async () => {
     await fc.assert(
       fc.asyncProperty(junk, fc.string(), async (value, code) => {
         cases++;
@@ -373,11 +373,11 @@ describe('fuzzed bad input gives typed errors, no crash, no leak', () => {
       }),
       { numRuns: RUNS },
     );
-  }, TIMEOUT);
+  });
 
   // --- winpipe/connection ------------------------------------------------------------------------
 
-  it('winpipe/connection Pipe(options)', async () => {
+  it('winpipe/connection Pipe(options)', { timeout: TIMEOUT }, async () => {
     await fc.assert(
       fc.asyncProperty(optionsOf({ duplex: fc.boolean(), maxMessageSize: fc.oneof(fc.integer({ min: -2, max: 300 }), fc.integer({ min: -2, max: 2 ** 40 })) }), async (options) => {
         const made = await typedOutcome(() => Pipe(options as never));
@@ -394,9 +394,9 @@ describe('fuzzed bad input gives typed errors, no crash, no leak', () => {
       }),
       { numRuns: RUNS },
     );
-  }, TIMEOUT);
+  });
 
-  it('winpipe/connection: every Connection method with junk arguments, live and closed', async () => {
+  it('winpipe/connection: every Connection method with junk arguments, live and closed', { timeout: TIMEOUT }, async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(
@@ -454,9 +454,9 @@ describe('fuzzed bad input gives typed errors, no crash, no leak', () => {
       ),
       { numRuns: RUNS },
     );
-  }, TIMEOUT);
+  });
 
-  it('winpipe/connection new Listener(address, options), accept(), close() and Client(address, options)', async () => {
+  it('winpipe/connection new Listener(address, options), accept(), close() and Client(address, options)', { timeout: TIMEOUT }, async () => {
     const authkeys = fc.oneof(
       fc.constantFrom(undefined, '', 'k', Buffer.alloc(0), Buffer.from('key'), new Uint8Array([1, 2, 3]), new DataView(new ArrayBuffer(3)), new Float64Array(1)),
       fc.string({ maxLength: 20 }),
@@ -523,9 +523,9 @@ describe('fuzzed bad input gives typed errors, no crash, no leak', () => {
       }),
       { numRuns: RUNS },
     );
-  }, TIMEOUT);
+  });
 
-  it('winpipe/connection Connection.fromFd(fd, options)', async () => {
+  it('winpipe/connection Connection.fromFd(fd, options)', { timeout: TIMEOUT }, async () => {
     // Only descriptors of our own: an integer the fuzzer picks could be stdio or vitest's channel.
     const UNUSED = 0x7fff_fff0;
     await fc.assert(
@@ -569,11 +569,11 @@ describe('fuzzed bad input gives typed errors, no crash, no leak', () => {
       ),
       { numRuns: RUNS },
     );
-  }, TIMEOUT);
+  });
 
   // --- FIFOs ---------------------------------------------------------------------------------------
 
-  it('createFifo(path, options) and openFifo(path, flags, options)', async () => {
+  it('createFifo(path, options) and openFifo(path, flags, options)', { timeout: TIMEOUT }, async () => {
     const fifoPaths = fc.oneof(names, fc.string({ unit: 'grapheme', minLength: 1, maxLength: 20 }), fc.constantFrom('@dir', '@file', '@missing'));
     /** Every path the fuzzer makes lands in our temp folder; the bad ones (empty, NUL) stay bad. */
     const placed = (p: unknown): unknown => {
@@ -626,11 +626,11 @@ describe('fuzzed bad input gives typed errors, no crash, no leak', () => {
       ),
       { numRuns: RUNS },
     );
-  }, TIMEOUT);
+  });
 
   // --- spawnWithHandles ----------------------------------------------------------------------------
 
-  it('spawnWithHandles(command, args, options): bad input throws before any child is spawned', async () => {
+  it('spawnWithHandles(command, args, options): bad input throws before any child is spawned', { timeout: TIMEOUT }, async () => {
     const identity = (values: string[]): string[] => values;
     const notArray = (): unknown => 'not an array';
     const symbols = (): unknown[] => [Symbol('a')];
@@ -709,7 +709,7 @@ describe('fuzzed bad input gives typed errors, no crash, no leak', () => {
       }),
       { numRuns: RUNS },
     );
-  }, TIMEOUT);
+  });
 
   it('leaves no descriptor, pipe handle or registered wait behind', async () => {
     await settle(10);

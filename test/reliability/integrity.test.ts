@@ -35,7 +35,7 @@ async function readRandomSizes(stream: Readable, seed: number): Promise<{ bytes:
 }
 
 describe('integrity (SHA-256 of seeded data, random write and read sizes)', () => {
-  it(`anonymous pipe: ${BYTES / MiB} MiB through write()/read()`, async () => {
+  it(`anonymous pipe: ${BYTES / MiB} MiB through write()/read()`, { timeout: TIMEOUT }, async () => {
     const { reader, writer } = pipe();
     const source = new SeededStream(1);
     const nextWrite = sizes(11);
@@ -62,9 +62,9 @@ describe('integrity (SHA-256 of seeded data, random write and read sizes)', () =
     expect(bytes).toBe(BYTES);
     expect(hash.digest('hex')).toBe(source.digest());
     figure('1 integrity', `anonymous pipe: ${bytes} bytes checked (SHA-256), ${writes} writes, ${reads} reads`);
-  }, TIMEOUT);
+  });
 
-  it(`anonymous pipe: ${sized(16, 64)} MiB through writeSync()/readSync() in turns`, async () => {
+  it(`anonymous pipe: ${sized(16, 64)} MiB through writeSync()/readSync() in turns`, { timeout: TIMEOUT }, async () => {
     // Sync calls on one thread: write at most the pipe's own buffer, then read it back, so
     // writeSync never waits for a reader that this same thread would have to be.
     const total = sized(16, 64) * MiB;
@@ -89,9 +89,9 @@ describe('integrity (SHA-256 of seeded data, random write and read sizes)', () =
     expect(bytes).toBe(total);
     expect(hash.digest('hex')).toBe(source.digest());
     figure('1 integrity', `anonymous pipe, sync: ${bytes} bytes checked (SHA-256)`);
-  }, TIMEOUT);
+  });
 
-  it(`named pipe, byte mode: ${BYTES / MiB} MiB client -> server`, async () => {
+  it(`named pipe, byte mode: ${BYTES / MiB} MiB client -> server`, { timeout: TIMEOUT }, async () => {
     const { server, name } = await serve();
     const accepted = nextConnection(server);
     const c = await client(name);
@@ -109,9 +109,9 @@ describe('integrity (SHA-256 of seeded data, random write and read sizes)', () =
     expect(got.bytes).toBe(BYTES);
     expect(got.sha).toBe(source.digest());
     figure('1 integrity', `named pipe, byte mode: ${got.bytes} bytes checked (SHA-256)`);
-  }, TIMEOUT);
+  });
 
-  it(`named pipe, message mode: ${MESSAGE_BYTES / MiB} MiB in messages of 1 B to 1 MiB; every boundary kept`, async () => {
+  it(`named pipe, message mode: ${MESSAGE_BYTES / MiB} MiB in messages of 1 B to 1 MiB; every boundary kept`, { timeout: TIMEOUT }, async () => {
     const { server, name } = await serve({ mode: 'message' });
     const accepted = nextConnection(server);
     const c = await client(name, { mode: 'message' });
@@ -145,5 +145,5 @@ describe('integrity (SHA-256 of seeded data, random write and read sizes)', () =
     expect(got.bytes).toBe(MESSAGE_BYTES);
     expect(got.sha).toBe(source.digest());
     figure('1 integrity', `named pipe, message mode: ${got.bytes} bytes in ${got.messages} messages checked (SHA-256 and every size)`);
-  }, TIMEOUT);
+  });
 });

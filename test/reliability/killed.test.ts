@@ -51,7 +51,7 @@ function received(conn: PipeConnection, n: number): { reached: Promise<void>; to
 }
 
 describe('a peer killed mid-transfer', () => {
-  it.each(['byte', 'message'] as const)(`%s mode: a client killed while sending; the server sees end of stream or a reset, and keeps serving others (${ROUNDS}×)`, async (mode) => {
+  it.each(['byte', 'message'] as const)(`%s mode: a client killed while sending; the server sees end of stream or a reset, and keeps serving others (${ROUNDS}×)`, { timeout: budget(120_000, 300_000) }, async (mode) => {
     const { server, name } = await serve({ mode }, (conn) => {
       // Everyone but the doomed child gets an echo.
       if (conn.clientProcessId !== doomed?.pid) conn.on('data', (d: Buffer) => conn.write(d));
@@ -95,9 +95,9 @@ describe('a peer killed mid-transfer', () => {
       fresh.destroy();
     }
     figure('11 killed peer', `${mode} mode, killed client: ${ROUNDS} kills, the server saw ${JSON.stringify(outcomes)} (${noticed.join(', ')} ms after the kill) and served 2 other clients after each`);
-  }, budget(120_000, 300_000));
+  });
 
-  it(`byte mode: a server process killed while sending; the client sees end of stream or a reset (${ROUNDS}×)`, async () => {
+  it(`byte mode: a server process killed while sending; the client sees end of stream or a reset (${ROUNDS}×)`, { timeout: budget(120_000, 300_000) }, async () => {
     const outcomes: string[] = [];
     const noticed: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
@@ -124,9 +124,9 @@ describe('a peer killed mid-transfer', () => {
       }
     }
     figure('11 killed peer', `killed server: ${ROUNDS} kills, the client saw ${JSON.stringify(outcomes)} (${noticed.join(', ')} ms after the kill)`);
-  }, budget(120_000, 300_000));
+  });
 
-  it(`anonymous pipe: a child writing our pipe is killed: read() reaches EOF; a child reading it is killed: a pending write() rejects with EPIPE (${ROUNDS}×)`, async () => {
+  it(`anonymous pipe: a child writing our pipe is killed: read() reaches EOF; a child reading it is killed: a pending write() rejects with EPIPE (${ROUNDS}×)`, { timeout: budget(120_000, 300_000) }, async () => {
     for (let round = 0; round < ROUNDS; round++) {
       const a = pipe();
       const writerChild = child('write-forever.mjs', [], ['ignore', a.writer, 'inherit']);
@@ -154,5 +154,5 @@ describe('a peer killed mid-transfer', () => {
       expect(err.code).toBe('EPIPE');
     }
     figure('11 killed peer', `anonymous pipe: ${ROUNDS} killed writers (EOF) and ${ROUNDS} killed readers (EPIPE)`);
-  }, budget(120_000, 300_000));
+  });
 });

@@ -71,7 +71,7 @@ const ONE_MIB = seededBytes(MiB, 5);
 
 describe('a client that wrote and left before the server accepted', () => {
   const ROUNDS = sized(3, 25);
-  it.each(modes)(`%s mode: the server still reads the 1 KiB, then end of stream (${ROUNDS} rounds)`, async (mode) => {
+  it.each(modes)(`%s mode: the server still reads the 1 KiB, then end of stream (${ROUNDS} rounds)`, { timeout: budget(120_000, 900_000) }, async (mode) => {
     const { server } = await serve({ mode });
     const payload = Buffer.alloc(1024);
     for (let i = 0; i < payload.length; i++) payload[i] = i % 251;
@@ -105,13 +105,13 @@ describe('a client that wrote and left before the server accepted', () => {
       }
     }
     figure('4 early writer', `${mode} mode: ${ROUNDS} clients that left before accept, ${ROUNDS} KiB read back, each then end of stream`);
-  }, budget(120_000, 900_000));
+  });
 });
 
 describe('write 1 MiB then end() at once', () => {
   const ROUNDS = sized(25, 100);
 
-  it(`anonymous pipe: stream.end(1 MiB), and write() then close() after it resolves: exactly 1 MiB then EOF (${ROUNDS} rounds each)`, async () => {
+  it(`anonymous pipe: stream.end(1 MiB), and write() then close() after it resolves: exactly 1 MiB then EOF (${ROUNDS} rounds each)`, { timeout: budget(120_000, 600_000) }, async () => {
     for (let round = 0; round < ROUNDS; round++) {
       const a = pipe();
       a.writer.createWriteStream().end(ONE_MIB);
@@ -127,7 +127,7 @@ describe('write 1 MiB then end() at once', () => {
       expect(got2.equals(ONE_MIB)).toBe(true);
     }
     figure('5 end delivers', `anonymous pipe: ${2 * ROUNDS} rounds, ${2 * ROUNDS} MiB delivered exactly`);
-  }, budget(120_000, 600_000));
+  });
 
   describe.each(modes)('%s mode', (mode) => {
     const expectOneMiB = (parts: Buffer[]): void => {
@@ -141,7 +141,7 @@ describe('write 1 MiB then end() at once', () => {
       }
     };
 
-    it(`client -> server and server -> client: exactly 1 MiB then end of stream (${ROUNDS} rounds each way)`, async () => {
+    it(`client -> server and server -> client: exactly 1 MiB then end of stream (${ROUNDS} rounds each way)`, { timeout: budget(180_000, 900_000) }, async () => {
       const { server, name } = await serve({ mode });
       for (let round = 0; round < ROUNDS; round++) {
         // Client writes and ends at once; the server reads.
@@ -163,7 +163,7 @@ describe('write 1 MiB then end() at once', () => {
         c.end();
       }
       figure('5 end delivers', `${mode} mode: ${2 * ROUNDS} rounds, ${2 * ROUNDS} MiB delivered exactly, each then end of stream`);
-    }, budget(180_000, 900_000));
+    });
 
     it('destroy() right after a 1 MiB write cancels it: the peer gets a prefix of the data, never more, then end of stream or ECONNRESET', async () => {
       const { server, name } = await serve({ mode });

@@ -43,7 +43,7 @@ async function answerOf(conn: PipeConnection): Promise<string> {
 }
 
 describe.each(['message', 'byte'] as const)('fan-in, %s mode', (mode) => {
-  it(`${CLIENTS} clients × ${MESSAGES} numbered messages, ${AT_ONCE} at a time: nothing lost, duplicated or reordered per client`, async () => {
+  it(`${CLIENTS} clients × ${MESSAGES} numbered messages, ${AT_ONCE} at a time: nothing lost, duplicated or reordered per client`, { timeout: budget(300_000, 2_400_000) }, async () => {
     // Per client id: the sequence numbers in the order the server read them.
     const seen = new Map<number, number[]>();
     let stray = 0;
@@ -116,7 +116,7 @@ describe.each(['message', 'byte'] as const)('fan-in, %s mode', (mode) => {
     // Every client heard that the server read all of its messages.
     expect(answers.filter((a) => a === `ok ${MESSAGES}`).length).toBe(CLIENTS);
     figure('2 fan-in', `${mode} mode: ${CLIENTS} clients served, ${CLIENTS * MESSAGES} messages checked in order per client`);
-  }, budget(300_000, 2_400_000));
+  });
 });
 
 describe('connect churn', () => {
@@ -127,7 +127,7 @@ describe('connect churn', () => {
     ['message mode, 8 clients churning at once', { mode: 'message' as const }, 8],
   ] as const;
 
-  it.each(variants)(`${CYCLES} connect/close cycles, %s: every connect succeeds, never ENOENT`, async (label, options, width) => {
+  it.each(variants)(`${CYCLES} connect/close cycles, %s: every connect succeeds, never ENOENT`, { timeout: budget(300_000, 2_400_000) }, async (label, options, width) => {
     let accepted = 0;
     const { name } = await serve(options, (conn) => {
       accepted++;
@@ -164,7 +164,7 @@ describe('connect churn', () => {
     );
     expect(accepted).toBe(CYCLES);
     figure('3 churn', `${label}: ${CYCLES} cycles, ${ok} connects succeeded, ${accepted} accepted, 0 failures`);
-  }, budget(300_000, 2_400_000));
+  });
 });
 
 describe.each(['message', 'byte'] as const)('round trips with a peer in another process, %s mode', (mode) => {

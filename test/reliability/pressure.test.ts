@@ -86,7 +86,7 @@ async function slowRead(stream: Readable, hash: ReturnType<typeof createHash>): 
 }
 
 describe('backpressure (a fast writer, a slow reader)', () => {
-  it(`anonymous pipe, a write stream: ${OFFERED / MiB} MiB offered, 'drain' works, RSS growth stays under ${RSS_BOUND / MiB} MiB`, async () => {
+  it(`anonymous pipe, a write stream: ${OFFERED / MiB} MiB offered, 'drain' works, RSS growth stays under ${RSS_BOUND / MiB} MiB`, { timeout: TIMEOUT }, async () => {
     const { reader, writer } = pipe();
     const watch = rssWatch();
     const sent = createHash('sha256');
@@ -99,9 +99,9 @@ describe('backpressure (a fast writer, a slow reader)', () => {
     expect(offered.refused).toBeGreaterThan(0);
     expect(offered.drains).toBe(offered.refused);
     expect(growth).toBeLessThan(RSS_BOUND);
-  }, TIMEOUT);
+  });
 
-  it(`anonymous pipe, awaited write(): ${OFFERED / MiB} MiB offered to read(), RSS growth stays under ${RSS_BOUND / MiB} MiB`, async () => {
+  it(`anonymous pipe, awaited write(): ${OFFERED / MiB} MiB offered to read(), RSS growth stays under ${RSS_BOUND / MiB} MiB`, { timeout: TIMEOUT }, async () => {
     const { reader, writer } = pipe();
     const watch = rssWatch();
     const sent = createHash('sha256');
@@ -133,9 +133,9 @@ describe('backpressure (a fast writer, a slow reader)', () => {
     expect(bytes).toBe(OFFERED);
     expect(got.digest('hex')).toBe(sent.digest('hex'));
     expect(growth).toBeLessThan(RSS_BOUND);
-  }, TIMEOUT);
+  });
 
-  it.each(['byte', 'message'] as const)(`named pipe, %s mode: ${OFFERED / MiB} MiB offered, 'drain' works, RSS growth stays under ${RSS_BOUND / MiB} MiB`, async (mode) => {
+  it.each(['byte', 'message'] as const)(`named pipe, %s mode: ${OFFERED / MiB} MiB offered, 'drain' works, RSS growth stays under ${RSS_BOUND / MiB} MiB`, { timeout: TIMEOUT }, async (mode) => {
     const { server, name } = await serve({ mode });
     const accepted = nextConnection(server);
     const c = await client(name, { mode });
@@ -167,13 +167,13 @@ describe('backpressure (a fast writer, a slow reader)', () => {
     expect(offered.refused).toBeGreaterThan(0);
     expect(offered.drains).toBe(offered.refused);
     expect(growth).toBeLessThan(RSS_BOUND);
-  }, TIMEOUT);
+  });
 });
 
 describe('duplex at full speed in both directions', () => {
   const SECONDS = sized(3, 10);
 
-  it.each(['byte', 'message'] as const)(`%s mode: both sides write for ${SECONDS} s at once; everything arrives, intact, in order`, async (mode) => {
+  it.each(['byte', 'message'] as const)(`%s mode: both sides write for ${SECONDS} s at once; everything arrives, intact, in order`, { timeout: budget(120_000, 300_000) }, async (mode) => {
     const { server, name } = await serve({ mode });
     const accepted = nextConnection(server);
     const c = await client(name, { mode });
@@ -221,5 +221,5 @@ describe('duplex at full speed in both directions', () => {
     expect(gotDown).toEqual(down);
     expect(up.bytes).toBeGreaterThan(0);
     expect(down.bytes).toBeGreaterThan(0);
-  }, budget(120_000, 300_000));
+  });
 });
