@@ -249,6 +249,7 @@ export async function ensureBed(cache) {
   const version = inRoot(['/usr/bin/wine', '--version']);
   const wine = (version.stdout || '').trim().split('\n').at(-1);
   if (version.status !== 0 || !/^wine-\d+/.test(wine)) throw new ScriptError(`bed: wine --version in the root answered ${JSON.stringify(version.stdout + version.stderr)}`);
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format, not a JavaScript template
   const dpkg = inRoot(['/usr/bin/dpkg-query', '-W', '-f', '${Version}', 'wine64']);
   const du = spawnSync('du', ['-sx', '--block-size=1M', root], { encoding: 'utf8' });
   const info = {

@@ -202,5 +202,5 @@ export function mayAcceptPolicy(access: PosixAccess, peer: { uid: number; gid: n
   if (peer.uid === ownUid || peer.uid === 0 || access.reach === 'everyone') return true;
   if (access.uids.includes(peer.uid)) return true;
   if (access.gids.includes(peer.gid)) return true;
-  return peer.groups !== undefined && peer.groups.some((g) => access.gids.includes(g));
+  return peer.groups?.some((g) => access.gids.includes(g)) ?? false;
 }

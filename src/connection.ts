@@ -47,6 +47,8 @@ type AnyEmit = (this: unknown, event: string | symbol, ...args: unknown[]) => bo
  * `emit` over `base` that turns an `'error'` into a {@link PipeError}: per stream in
  * {@link emitPipeErrors}, and once for all byte connections ({@link byteConnection}).
  */
+// biome-ignore-start lint/complexity/noArguments: these emits run once per chunk read; `arguments` passes the
+// event's arguments on as they came, where rest parameters would copy them into an array every time.
 function pipeErrorEmit(base: AnyEmit, syscall: string): AnyEmit {
   return function (this: unknown, event: string | symbol, arg?: unknown): boolean {
     if (event === 'error' && !isPipeError(arg)) {
@@ -86,10 +88,11 @@ function byteEmit(this: net.Socket, event: string | symbol, arg?: unknown): bool
   if (event === 'end') adoptWriteAfterEnd(this);
   return result;
 }
+// biome-ignore-end lint/complexity/noArguments: the emits above
 
 const wrappedWrites = new WeakSet<object>();
 function adoptWriteAfterEnd(socket: net.Socket): void {
-  const own = Object.prototype.hasOwnProperty.call(socket, 'write') ? socket.write : undefined;
+  const own = Object.hasOwn(socket, 'write') ? socket.write : undefined;
   if (!own || wrappedWrites.has(own)) return;
   const wrapped = function (this: net.Socket, ...args: unknown[]): boolean {
     const last = args.length - 1;

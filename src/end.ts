@@ -54,6 +54,7 @@ type State = 'open' | 'released' | 'closed' | 'transferred';
  * pipe.writer.writeSync(Buffer.from('hi'));
  * ```
  */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface PipeEnd after the class types the Stream methods its prototype chain gives every end
 export abstract class PipeEnd {
   readonly #backend: Backend;
   #raw: RawEnd;
@@ -61,6 +62,7 @@ export abstract class PipeEnd {
   #socket: net.Socket | undefined;
   #handleClosed = false;
   /** Our listeners on the socket, made with it (most ends never get one). */
+  // biome-ignore lint/suspicious/noExplicitAny: socket listeners of any signature, as net.Socket's own on() takes them
   #listeners: [string, (...args: any[]) => void][] | undefined;
   #busy = 0;
   #refed = true;
@@ -281,6 +283,7 @@ export abstract class PipeEnd {
   }
 
   /** @internal Adds a socket listener that {@link PipeEnd.transfer} removes again. */
+  // biome-ignore lint/suspicious/noExplicitAny: socket listeners of any signature, as net.Socket's own on() takes them
   protected listen(event: string, fn: (...args: any[]) => void): void {
     this.#socket!.on(event, fn);
     (this.#listeners ??= []).push([event, fn]);

@@ -6,7 +6,7 @@ import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, rmSync, writeF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { adoptEnd, createPipe, spawnWithHandles, type PipeReader, type PipeWriter } from '../src/index.js';
+import { adoptEnd, spawnWithHandles, type PipeReader, type PipeWriter } from '../src/index.js';
 import * as libc from '../src/posix/libc.js';
 import { getOsfHandle } from '../src/windows/crt.js';
 import * as k32 from '../src/windows/kernel32.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
-import { createPipe, isPipeError, PipeError, type Pipe } from '../src/index.js';
+import { createPipe, isPipeError, type PipeError, type Pipe } from '../src/index.js';
 import * as win32 from '../src/windows/kernel32.js';
 import * as libc from '../src/posix/libc.js';
 import { collect, exited, fixturesDir, isWindows, prng, seededBytes, trackedPipes, within } from './helpers/index.js';

@@ -2,7 +2,7 @@
 // Runs natively (POSIX backend) and under Wine (Windows backend).
 import { fstatSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { createPipe, platform, PipeReader, PipeWriter, type Pipe } from '../src/index.js';
+import { createPipe, platform, PipeReader, PipeWriter } from '../src/index.js';
 import * as libc from '../src/posix/libc.js';
 import * as win32 from '../src/windows/kernel32.js';
 import { getOsfHandle } from '../src/windows/crt.js';

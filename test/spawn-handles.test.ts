@@ -49,7 +49,9 @@ function scanner(text: string, target: { readonly fd: number }): [string, string
   const ino = String(fstatSync(target.fd).ino);
   // `ls -iLd` prints the inode behind /dev/fd/N with GNU and BSD ls alike; /dev/fd/N, not >&N,
   // because dash takes only one-digit descriptors in redirections.
-  const script = 'exec 2>/dev/null; for f in /dev/fd/*; do fd=${f#/dev/fd/}; [ "$fd" -gt 2 ] || continue; set -- "$1" "$2" $(ls -iLd "$f"); [ "$3" = "$2" ] && printf %s "$1" > "$f"; done; exit 0';
+  const script =
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell script; ${f#/dev/fd/} is the shell's
+    'exec 2>/dev/null; for f in /dev/fd/*; do fd=${f#/dev/fd/}; [ "$fd" -gt 2 ] || continue; set -- "$1" "$2" $(ls -iLd "$f"); [ "$3" = "$2" ] && printf %s "$1" > "$f"; done; exit 0';
   return ['sh', ['-c', script, 'sh', text, ino]];
 }
 

@@ -76,7 +76,7 @@ function makeEngine(kind) {
   const arm = () => {
     if (draining || inFlight.size === 0) return;
     draining = true;
-    GQCSEx.async(port, entries, 64, entries + 2048n, 1000, false, (err, ok) => {
+    GQCSEx.async(port, entries, 64, entries + 2048n, 1000, false, (_err, ok) => {
       draining = false;
       const n = ok ? view.getUint32(2048, true) : 0;
       for (let i = 0; i < n; i++) {
@@ -90,7 +90,7 @@ function makeEngine(kind) {
   };
   let tpcb;
   if (kind === 'd-tpio') {
-    tpcb = koffi.register((inst, ctx, ov, result, bytes) => {
+    tpcb = koffi.register((_inst, ctx, ov, result, bytes) => {
       // koffi 3 pointers are BigInt; ctx names the handle, ov the slot on it.
       const r = byId.get(Number(ctx) * 2);
       const s = r?.ovNum === Number(ov) ? r : byId.get(Number(ctx) * 2 + 1);

@@ -126,7 +126,7 @@ const second = childVia(b2.process, v3, 'three');
 DuplicateHandle(b2.process, v3, null, [null], 0, false, 1);
 const t1 = performance.now();
 const v4 = toBroker(b2, w[0]);
-const third = childVia(b2.process, v4, '');
+childVia(b2.process, v4, '');
 DuplicateHandle(b2.process, v4, null, [null], 0, false, 1);
 const reusedSpawnMs = performance.now() - t1;
 TerminateProcess(b2.process, 0);

@@ -37,7 +37,6 @@ const exe = path.join(root, 'test', 'fixtures', 'bin', 'handles.exe');
 const k = koffi.load('kernel32.dll');
 const nt = koffi.load('ntdll.dll');
 const f = (lib, proto) => lib.func(proto);
-const GetCurrentProcess = f(k, 'void * __stdcall GetCurrentProcess()');
 const CloseHandle = f(k, 'bool __stdcall CloseHandle(void *h)');
 const GetLastError = f(k, 'uint32_t __stdcall GetLastError()');
 const InitializeProcThreadAttributeList = f(k, 'bool __stdcall InitializeProcThreadAttributeList(void *list, uint32_t count, uint32_t flags, _Inout_ uint64_t *size)');
@@ -66,7 +65,6 @@ const CREATE_SUSPENDED = 0x4;
 const CREATE_NO_WINDOW = 0x08000000;
 const KILL_ON_JOB_CLOSE = 0x2000;
 const BREAKAWAY_OK = 0x800;
-const self = GetCurrentProcess();
 const addr = (h) => (h === null ? 0n : typeof h === 'bigint' ? h : koffi.address(h));
 
 function makeJob() {

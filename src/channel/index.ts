@@ -35,7 +35,7 @@ import { refuseRemote } from '../names.js';
 import { DEFAULT_ADMIT_TIMEOUT, type AdmitFunction } from '../admit.js';
 import { validateAbortSignal, validateBoolean, validateInteger, validateObject } from '../validate.js';
 import { clientHandshake, serverHandshake } from './auth.js';
-import { Connection, installFromFd, type FromFdOptions, type PendingConnection } from './connection.js';
+import { type Connection, installFromFd, type FromFdOptions, type PendingConnection } from './connection.js';
 import { platform, type ListenerBackend } from './platform.js';
 
 const dispose: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');

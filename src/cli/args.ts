@@ -53,7 +53,7 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): 
     const spec = all.find((s) => s.names.includes(name));
     if (!spec) throw new UsageError(`unknown flag: ${arg}`);
     if (spec.value) {
-      let v: string | undefined = eq < 0 ? argv[++i] : body.slice(eq + 1);
+      const v: string | undefined = eq < 0 ? argv[++i] : body.slice(eq + 1);
       if (v === undefined || v === '') throw new UsageError(`${arg} needs a value`);
       flags[spec.key] = v;
     } else {

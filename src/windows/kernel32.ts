@@ -49,6 +49,7 @@ export function defineTypes(): void {
 }
 
 /** Binds `proto` on first call; later calls go straight to the koffi function. */
+// biome-ignore lint/suspicious/noExplicitAny: the constraint "any function"; with unknown parameters, no typed prototype would fit it
 function bind<F extends (...args: any[]) => any>(proto: string): F {
   let fn: F | undefined;
   return ((...args: unknown[]) => (fn ??= kernel32().func(proto) as unknown as F)(...args)) as F;

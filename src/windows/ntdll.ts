@@ -20,6 +20,7 @@ function ntdll(): ReturnType<typeof koffi.load> {
   return lib;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: the constraint "any function"; with unknown parameters, no typed prototype would fit it
 function bind<F extends (...args: any[]) => any>(proto: string): F {
   let fn: F | undefined;
   return ((...args: unknown[]) => (fn ??= ntdll().func(proto) as unknown as F)(...args)) as F;

@@ -7,7 +7,7 @@
 // uid / gid of `wptattacker`, made with useradd once, as test/posix/trust.test.ts does); otherwise
 // as our own user, which meets the same bound. The server (test/fixtures/bound-victim.mjs) runs in
 // a child whose hard descriptor limit `ulimit -n 1024` lowered, so that Node cannot raise it again.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';

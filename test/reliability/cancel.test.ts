@@ -85,7 +85,7 @@ afterEach(() => {
 
 describe('close during pending I/O settles every operation', () => {
   it(`anonymous pipe: close() during a pending read(), ${ITERATIONS} times`, { timeout: TIMEOUT }, async () => {
-    const outcomes = await churn(async (i, moment) => {
+    const outcomes = await churn(async (_i, moment) => {
       const { reader, writer } = pipe();
       const pending = reader.read();
       await at(moment, () => writer.writeSync(Buffer.from('racing')));
@@ -99,7 +99,7 @@ describe('close during pending I/O settles every operation', () => {
 
   it(`anonymous pipe: close() during a pending write() to a full pipe, ${ITERATIONS} times`, { timeout: TIMEOUT }, async () => {
     const big = Buffer.alloc(256 * 1024, 7);
-    const outcomes = await churn(async (i, moment) => {
+    const outcomes = await churn(async (_i, moment) => {
       const { reader, writer } = pipe();
       const pending = writer.write(big);
       await at(moment, () => void reader.read().catch(() => {}));

@@ -28,7 +28,7 @@ export const sizesText = (s) =>
   (s.floorCount ? `; on Windows the C floor, one row per run, ${fmtCount(s.floorCount)} messages in 5 timed trials (median trial)` : '');
 
 /** Per-connection sequence checks and the totals that end a run. */
-function fanInStats(clients, msgs) {
+function fanInStats(clients) {
   let done;
   let failed;
   const finished = new Promise((resolve, reject) => {
@@ -115,7 +115,15 @@ async function startClients(stats, clients, msgs, size, impl, name, local) {
     const lib = impl === 'net' ? undefined : await winpipe();
     const send = await openClients(lib, impl, name, clients, msgs, size, 0, (err) => stats.fail(err));
     let sent;
-    return { go: () => (sent = send()), wait: async () => (await sent, [0]), kill: () => {}, errors: [] };
+    return {
+      go: () => (sent = send()),
+      wait: async () => {
+        await sent;
+        return [0];
+      },
+      kill: () => {},
+      errors: [],
+    };
   }
   const procs = Math.min(2, clients);
   const children = [];
@@ -183,7 +191,7 @@ async function fanIn(stats, { clients, msgs, size, local }, impl, name) {
 async function ours(p, mode) {
   const { createServer } = await winpipe();
   const name = uniqueName();
-  const stats = fanInStats(p.clients, p.msgs);
+  const stats = fanInStats(p.clients);
   const server = createServer({ mode }, mode === 'message' ? messageServerSide(stats, p.size) : framedServerSide(stats, p.size));
   server.on('error', (err) => stats.fail(err));
   await server.listen(name);
@@ -197,7 +205,7 @@ export const runners = {
   'ours-byte': (p) => ours(p, 'byte'),
   async 'node-net'(p) {
     const path = netPath(uniqueName());
-    const stats = fanInStats(p.clients, p.msgs);
+    const stats = fanInStats(p.clients);
     const server = net.createServer({ allowHalfOpen: true }, framedServerSide(stats, p.size));
     await new Promise((resolve, reject) => server.listen({ path, backlog: 511 }, resolve).once('error', reject));
     const result = await fanIn(stats, p, 'net', path);

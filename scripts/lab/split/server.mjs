@@ -8,10 +8,9 @@ const [impl, cyclesS, readyFile] = process.argv.slice(2);
 const cycles = Number(cyclesS);
 const dist = process.env.WINPIPE_BENCH_DIST ?? new URL('../../../dist', import.meta.url).pathname;
 const G = Buffer.from([0x2a]);
-let count = 0, closed = 0, done;
+let closed = 0, done;
 const finished = new Promise((r) => (done = r));
 function accepted(conn) {
-  count++;
   conn.on('error', () => {});
   conn.on('end', () => conn.end());
   conn.on('close', () => { if (++closed === cycles) done(); });
