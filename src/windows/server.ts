@@ -16,7 +16,7 @@ import type { ServerConnectionStats, PipeConnection, PipeServer } from '../types
 import { isRemotePipePath, pipePath } from '../names.js';
 import { wrap } from './connection.js';
 import * as k32 from './kernel32.js';
-import { type Completion } from './overlapped.js';
+import type { Completion } from './overlapped.js';
 import { SecurityAttributes, readSecurity } from './security.js';
 import { LazyPeer } from './trust.js';
 import { publishRendezvous, randomPipePath, removeRendezvous, validateRendezvousName } from './rendezvous.js';
