@@ -9,10 +9,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixturesDir } from './helpers/index.js';
-import { runtime, runtimeSkip } from './helpers/runtimes.js';
+import { fixturesDir } from '../helpers/index.js';
+import { runtime, runtimeSkip } from '../helpers/runtimes.js';
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const CHECKS = [
   'anonymous: a PipeWriter object at stdio[3] reaches the child, readSync to EOF',

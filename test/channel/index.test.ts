@@ -7,10 +7,10 @@ import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Client, Connection, Listener, Pipe } from '../src/channel/index.js';
-import { createResponse, verifyResponse } from '../src/channel/auth.js';
-import { bundle } from './helpers/bundle.js';
-import { codeOf, collect, exited, fixturesDir, isWindows, seededBytes as seeded4, syncCode, uniqueName, within } from './helpers/index.js';
+import { Client, Connection, Listener, Pipe } from '../../src/channel/index.js';
+import { createResponse, verifyResponse } from '../../src/channel/auth.js';
+import { bundle } from '../helpers/bundle.js';
+import { codeOf, collect, exited, fixturesDir, isWindows, seededBytes as seeded4, syncCode, uniqueName, within } from '../helpers/index.js';
 
 /** Seeded bytes of any length (the shared helper wants a multiple of 4). */
 function seededBytes(size: number, seed: number): Buffer {

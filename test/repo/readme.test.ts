@@ -10,12 +10,12 @@ import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { removeChildDir } from './helpers/index.js';
-import { docSnippets, emitted, exampleSnippets, type Snippet } from './helpers/readme.js';
+import { removeChildDir } from '../helpers/index.js';
+import { docSnippets, emitted, exampleSnippets, type Snippet } from '../helpers/readme.js';
 
 const packed = process.env.WINPIPE_PACKED_DIR;
 const here = fileURLToPath(import.meta.url);
-const repo = resolve(dirname(here), '..');
+const repo = resolve(dirname(here), '..', '..');
 const snippets: Snippet[] = [...docSnippets(repo), ...exampleSnippets(join(repo, 'examples'))];
 /** docs/ pages that must hold at least one runnable block. */
 const DOC_PAGES = ['docs/passing-ends.md'];

@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connect, createServer, type PipeConnection, type PipeServer } from '../src/index.js';
-import { findFiles } from '../src/cli/ls.js';
-import { bundle } from './helpers/bundle.js';
-import { exited, isWindows, seededBytes, uniqueName, underWine, within } from './helpers/index.js';
+import { connect, createServer, type PipeConnection, type PipeServer } from '../../src/index.js';
+import { findFiles } from '../../src/cli/ls.js';
+import { bundle } from '../helpers/bundle.js';
+import { exited, isWindows, seededBytes, uniqueName, underWine, within } from '../helpers/index.js';
 
 let cliPath: string;
 beforeAll(async () => {
@@ -163,7 +163,7 @@ describe('winpipe --help and exit statuses', () => {
 
 describe('winpipe --version', () => {
   it("prints the version of the package it comes from (package.json's), exit 0", async () => {
-    const { version } = JSON.parse(readFileSync(join(fileURLToPath(import.meta.url), '..', '..', 'package.json'), 'utf8')) as { version: string };
+    const { version } = JSON.parse(readFileSync(join(fileURLToPath(import.meta.url), '..', '..', '..', 'package.json'), 'utf8')) as { version: string };
     const r = await runCli(['--version']);
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe(`${version}\n`);

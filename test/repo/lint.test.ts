@@ -6,9 +6,9 @@ import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { underWine } from './helpers/index.js';
+import { underWine } from '../helpers/index.js';
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SOURCE = /\.(ts|mts|cts|js|mjs|cjs)$/;
 
 /** The sources under src/ and test/ (test/fixtures/bin/ holds built fixtures, no sources). */

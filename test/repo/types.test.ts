@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { underWine } from './helpers/index.js';
+import { underWine } from '../helpers/index.js';
 
 const require = createRequire(import.meta.url);
 

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { brokenLinks, relativeLinks } from './helpers/links.js';
-import { markdownFiles } from './helpers/readme.js';
+import { brokenLinks, relativeLinks } from '../helpers/links.js';
+import { markdownFiles } from '../helpers/readme.js';
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { exports: Record<string, unknown>; files: string[] };
 
 /** package.json "exports": each entry point and the source file its ESM build comes from. */

@@ -8,10 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { clientHandshake, serverHandshake, type HandshakeIO } from '../src/channel/auth.js';
-import { Client, Listener, type Connection } from '../src/channel/index.js';
-import { isWindows, underWine, uniqueName, within } from './helpers/index.js';
-import { findPythons, runPeer, type Python } from './helpers/python.js';
+import { clientHandshake, serverHandshake, type HandshakeIO } from '../../src/channel/auth.js';
+import { Client, Listener, type Connection } from '../../src/channel/index.js';
+import { isWindows, underWine, uniqueName, within } from '../helpers/index.js';
+import { findPythons, runPeer, type Python } from '../helpers/python.js';
 
 const SIZES = [0, 1, 64 * 1024, 16 * 1024 * 1024];
 const KEY = 'interop-secret';

@@ -4,7 +4,7 @@
 // event loop keeps serving completions while they run.
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { collect, exited, within } from './helpers/index.js';
+import { collect, exited, within } from '../helpers/index.js';
 
 const dir = process.env.WINPIPE_PACKED_DIR;
 

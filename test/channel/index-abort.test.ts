@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Client, Listener, Pipe, type Connection } from '../src/channel/index.js';
-import { isWindows, uniqueName } from './helpers/index.js';
+import { Client, Listener, Pipe, type Connection } from '../../src/channel/index.js';
+import { isWindows, uniqueName } from '../helpers/index.js';
 
 const dir = isWindows ? '' : mkdtempSync(join(tmpdir(), 'wp-cha-'));
 afterAll(() => {

@@ -6,12 +6,12 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { brokenLinks } from './helpers/links.js';
-import { removeChildDir } from './helpers/index.js';
-import { markdownFiles } from './helpers/readme.js';
+import { brokenLinks } from '../helpers/links.js';
+import { removeChildDir } from '../helpers/index.js';
+import { markdownFiles } from '../helpers/readme.js';
 
 const dir = process.env.WINPIPE_PACKED_DIR;
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const roundTrip = `
   const { reader, writer } = w.createPipe();
