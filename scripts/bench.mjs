@@ -9,7 +9,7 @@
 //
 //   --quick   small sizes, 3 runs: under 2 minutes; results go to benchmarks/tmp/ only
 //   --smoke   tiny sizes, 1 run, nothing written: checks that every case runs and validates
-//             (test/bench.test.ts)
+//             (test/repo/bench.test.ts)
 //   --case    some cases (also --case=B4, --only=B1,B3); `npm run bench -- --case B4`. A full run of
 //             some cases replaces just them in benchmarks/results.json and BENCHMARKS.md (the
 //             section names what was re-measured when); with --quick it writes benchmarks/tmp/ only

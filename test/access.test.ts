@@ -1,6 +1,6 @@
 // Access presets (`security: { allow, integrity }`), admission (`admit`), identity read at accept,
 // and rendezvous names: the contract on both paths. The cross-user halves are in
-// test/posix/access.test.ts (two real users) and test/windows/access.test.ts.
+// test/posix/trust-access.test.ts (two real users) and test/windows/identity.test.ts.
 import { lstatSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';

@@ -2,7 +2,7 @@
 // and a winpipe/connection Listener's `maxPendingConnections`. Runs natively (a client beyond the
 // bound is closed as soon as it is accepted, and counted) and under Wine (no instance is created
 // beyond the bound: the client finds the pipe busy and waits). The descriptor-exhaustion case with
-// a second real user is test/posix/max-connections.test.ts.
+// a second real user is test/posix/server-max-connections.test.ts.
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

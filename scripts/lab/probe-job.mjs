@@ -14,7 +14,7 @@
 // - jobListAttribute: PROC_THREAD_ATTRIBUTE_JOB_LIST is accepted, and a child made with it is in the job;
 // - nested: a spawn child (in libuv's job) put in a fresh job, then in `job`, which already held
 //   processes of its own: Wine 8 refuses the second (ERROR_ACCESS_DENIED), as Windows does when the
-//   jobs cannot form a tree. A fresh job nests (test/kill-on-close.test.ts, both levels);
+//   jobs cannot form a tree. A fresh job nests (test/spawn-kill-on-close.test.ts, both levels);
 // - killOnClose: a child in the job of a process that is then terminated is gone, and how fast (ms);
 // - pipeInfo: FilePipeLocalInformation (configuration, end), FileModeInformation and
 //   FileAccessInformation of CreatePipe's

@@ -1,6 +1,6 @@
 // Contract tests for winpipe/connection (src/channel/): Pipe, Connection, Listener, Client and the
 // authkey handshake between two winpipe ends. Runs natively (Unix sockets with CPython's length
-// prefix) and under Wine (message-mode named pipes, no prefix). Python interop: channel-python.test.ts.
+// prefix) and under Wine (message-mode named pipes, no prefix). Python interop: test/peers/cpython.test.ts.
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,6 +1,6 @@
 // Node's own child_process.spawn as a peer: pipe end objects at stdio indexes above 2, where Node
 // takes their fd, and the explicit `for await` (reader.chunks()) reading what the child sent back.
-// Runs natively and under Wine; Deno's and Bun's spawn get the same case in test/runtimes.test.ts.
+// Runs natively and under Wine; Deno's and Bun's spawn get the same case in test/peers/runtimes.test.ts.
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPipe } from '../../src/index.js';

@@ -20,7 +20,7 @@ const pythons = findPythons();
 const found = pythons.map((p) => `${p.version} (${p.form} handshake, ${p.exe})`).join(', ');
 let skipReason: string | undefined;
 if (underWine) {
-  skipReason = 'no Windows CPython exists under Wine to talk to: a missing peer, not a Wine gap (the handshake and message framing between two winpipe ends run in channel.test.ts)';
+  skipReason = 'no Windows CPython exists under Wine to talk to: a missing peer, not a Wine gap (the handshake and message framing between two winpipe ends run in test/channel/index.test.ts)';
 } else if (pythons.length === 0) {
   skipReason = 'no CPython 3 found on PATH or in pyenv';
 }

@@ -1,7 +1,7 @@
 // Windows only: winpipe's `halfClose: 'zero-message'` against go-winio's wire behaviour, through
 // test/fixtures/gowinio-peer.c (a zero-byte WriteFile as CloseWrite, a zero-byte read as EOF; see
 // its header for the go-winio functions each behaviour follows). Natively the same contract is
-// test/half-close.test.ts over Unix sockets; a go-winio peer exists only on Windows.
+// test/options-half-close.test.ts over Unix sockets; a go-winio peer exists only on Windows.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,7 +1,7 @@
 // The default bound on concurrent connections, POSIX part: a server whose descriptor limit is
 // 1,024 keeps serving, and keeps opening files of its own, while another local user opens 1,100
 // idle connections to it; and clients held beyond maxInstances count toward the bound. The
-// platform-neutral contract is test/max-connections.test.ts.
+// platform-neutral contract is test/server-max-connections.test.ts.
 //
 // The flood runs as a second real user when we are root (test/fixtures/flood.mjs spawned with the
 // uid / gid of `wptattacker`, made with useradd once, as test/posix/trust.test.ts does); otherwise

@@ -1,7 +1,7 @@
 // The documentation as a reader meets it: every relative link leads somewhere, the README's index
 // of exports names every runtime export of every entry point, and the generated API reference
 // (TypeDoc, `npm run docs:api`) covers every export. The code blocks themselves run in
-// test/readme.test.ts.
+// test/repo/readme.test.ts.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -1,4 +1,4 @@
-// Type tests for the public API (compiled with `tsc --noEmit -p test/types` by test/types.test.ts,
+// Type tests for the public API (compiled with `tsc --noEmit -p test/types` by test/repo/types.test.ts,
 // never run). Each `@ts-expect-error` line must be an error: tsc fails on an unused one.
 import { spawn } from 'node:child_process';
 import type net from 'node:net';

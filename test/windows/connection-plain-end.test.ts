@@ -1,7 +1,7 @@
 // Windows only: what a plain `end()` does to a byte-mode connection (docs/half-close.md). It is
 // libuv's shutdown: nothing reaches the peer, and 50 ms later libuv closes the whole pipe
 // (src/win/pipe.c, eof_timer_cb), so an answer that comes later is lost. This is the behaviour
-// `halfClose: 'zero-message'` exists for (test/half-close.test.ts shows the answer arriving).
+// `halfClose: 'zero-message'` exists for (test/options-half-close.test.ts shows the answer arriving).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, createServer, type PipeConnection, type PipeServer } from '../../src/index.js';
