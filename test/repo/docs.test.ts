@@ -73,6 +73,26 @@ describe('links in README.md, docs/ and BENCHMARKS.md', () => {
   });
 });
 
+describe('paths cited in prose and comments', () => {
+  // Files move (a module split, a test renamed after its module); a comment or a page that still
+  // names the old path sends a reader nowhere. Only this repository's own kinds of file are checked:
+  // src/win/pipe.c (libuv) or src/koffi/index.js (koffi) name other projects' files.
+  const cited = /(?<![\w./-])((?:src|test|scripts|docs|examples)\/[\w./-]*\w\.(?:ts|mjs|md))\b/g;
+
+  it('every src/, test/, scripts/, docs/ and examples/ path named in the tracked files exists', () => {
+    const tracked = spawnSync('git', ['ls-files'], { cwd: repo, encoding: 'utf8' }).stdout.split('\n');
+    const texts = tracked.filter((f) => /\.(md|ts|mjs|js|cjs|jsonc?|yml)$/.test(f) || f === '.ci/run');
+    expect(texts.length).toBeGreaterThan(100); // the check looked at something
+    const missing: string[] = [];
+    for (const file of texts) {
+      for (const m of readFileSync(join(repo, file), 'utf8').matchAll(cited)) {
+        if (!existsSync(join(repo, m[1]!))) missing.push(`${file}: ${m[1]}`);
+      }
+    }
+    expect([...new Set(missing)]).toEqual([]);
+  });
+});
+
 describe('index of exports', () => {
   const readme = readFileSync(join(repo, 'README.md'), 'utf8');
   const start = readme.indexOf('\n## Index of exports\n');
