@@ -51,7 +51,7 @@ const UNARMED_MAX = 256;
  * Ends created since the last microtask checkpoint whose safety net is not registered yet. An
  * end is registered with the finalizer only if it is still open (and still ours) when the queue
  * is flushed: at the next microtask checkpoint, or when it reaches {@link UNARMED_MAX} entries.
- * An end created and closed in between (B5's loop, `using` blocks) never touches the registry:
+ * An end created and closed in between (a create-and-close loop, `using` blocks) never touches the registry:
  * `register` + `unregister` with a token were most of what a pair cost beyond the system calls.
  *
  * The net is the same: until the flush the queue holds the end strongly, so it cannot be collected

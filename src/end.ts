@@ -147,7 +147,7 @@ export abstract class PipeEnd {
       held.identity = '';
     }
     // The twin's fd is still ours if its identity is unset (not handed out), and names the same
-    // file: one look-up serves both ends (B5 reads both fds of every pair).
+    // file: one look-up serves both ends (a caller that hands out both fds of a pair pays one fstat).
     if (held.twin && held.twin.identity === undefined) held.twin.identity = held.identity;
   }
 
@@ -352,7 +352,7 @@ export abstract class PipeEnd {
 
 // An end is a stream.Stream by its prototype chain (instanceof, Deno's check, @types/node's stdio
 // type), but the EventEmitter state is made by EventEmitter's own methods on first use, not by its
-// constructor for every end: createPipe makes two ends per pair (B5), and the constructor's
+// constructor for every end: createPipe makes two ends per pair, and the constructor's
 // fields cost more per pair than the rest of our objects.
 export interface PipeEnd extends Stream {}
 Object.setPrototypeOf(PipeEnd.prototype, Stream.prototype);

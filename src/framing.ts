@@ -75,7 +75,7 @@ export class FrameDecoder {
     if (this.#buffered === 0 && this.#need === undefined) {
       // Nothing held back (the usual case: a chunk of whole frames): each message is one view of
       // the chunk, read in place. #decode's peek and take made three more views per message
-      // (each a typed array; B3 round trip).
+      // (each a typed array, made on every round trip).
       const n = data.length;
       const max = this.maxMessageSize;
       let off = 0;

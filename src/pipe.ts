@@ -46,7 +46,7 @@ export interface Pipe extends Iterable<PipeReader | PipeWriter> {
 
 const dispose: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
 
-/** One class for every pair: methods on the prototype, not two fresh closures per pair (B5). */
+/** One class for every pair: methods on the prototype, not two fresh closures per pair. */
 class PipePair implements Pipe {
   constructor(
     readonly reader: PipeReader,

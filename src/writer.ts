@@ -35,7 +35,7 @@ function encodeString(data: string, encoding: unknown, name: string): Uint8Array
  */
 export class PipeWriter extends PipeEnd {
   #error: PipeError | undefined;
-  /** Settles of the writes in flight; made on the first asynchronous write (B5 makes ends that never write). */
+  /** Settles of the writes in flight; made on the first asynchronous write (many ends never write). */
   #pending: Set<(err: unknown) => void> | undefined;
 
   /**

@@ -212,7 +212,8 @@ export class Connection {
    */
   sendBytes(buffer: ArrayBufferView, offset?: number, size?: number): Promise<void> {
     validateBuffer(buffer, 'buffer');
-    // A whole Buffer / Uint8Array is sent as it is: two typed arrays less per message (B3).
+    // A whole Buffer / Uint8Array is sent as it is: two typed arrays less per message,
+    // on the path every round trip takes.
     if (offset === undefined && size === undefined && buffer instanceof Uint8Array) return this.#send(buffer);
     const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
     const off = offset ?? 0;

@@ -181,7 +181,7 @@ export const posixBackend: Backend = {
 
   identity(raw) {
     // fstat through koffi where its layout is known: fs.fstatSync builds a Stats object with four
-    // Dates, which was most of the cost of handing out an end's fd (B5).
+    // Dates, which was most of the cost of handing out an end's fd.
     const rc = libc.fstat?.(raw.fd, statBuf);
     if (rc === 0) return `${statBuf[0]}:${statBuf[1]}`;
     if (rc === -1) throw posixError(libc.errno(), 'fstat');
