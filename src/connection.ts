@@ -91,16 +91,26 @@ function byteEmit(this: net.Socket, event: string | symbol, arg?: unknown): bool
 // biome-ignore-end lint/complexity/noArguments: the emits above
 
 const wrappedWrites = new WeakSet<object>();
+/**
+ * The wrapper made for each `write` net put on a socket: net puts the same writeAfterFIN on every
+ * socket, so one wrapper serves them all (no closure and WeakSet entry per connection); weak, so a
+ * function of a socket's own is not kept alive by it.
+ */
+const wrapperOf = new WeakMap<object, net.Socket['write']>();
 function adoptWriteAfterEnd(socket: net.Socket): void {
   const own = Object.hasOwn(socket, 'write') ? socket.write : undefined;
   if (!own || wrappedWrites.has(own)) return;
-  const wrapped = function (this: net.Socket, ...args: unknown[]): boolean {
-    const last = args.length - 1;
-    if (last >= 0 && typeof args[last] === 'function') args[last] = pipeErrorCallback(args[last] as WriteCallback);
-    return Reflect.apply(own, this, args) as boolean;
-  };
-  wrappedWrites.add(wrapped);
-  socket.write = wrapped as net.Socket['write'];
+  let wrapped = wrapperOf.get(own);
+  if (wrapped === undefined) {
+    wrapped = function (this: net.Socket, ...args: unknown[]): boolean {
+      const last = args.length - 1;
+      if (last >= 0 && typeof args[last] === 'function') args[last] = pipeErrorCallback(args[last] as WriteCallback);
+      return Reflect.apply(own, this, args) as boolean;
+    } as net.Socket['write'];
+    wrappedWrites.add(wrapped);
+    wrapperOf.set(own, wrapped);
+  }
+  socket.write = wrapped;
 }
 
 type ByteSocket = net.Socket & { path: string };
