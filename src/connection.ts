@@ -57,8 +57,12 @@ function pipeErrorEmit(base: AnyEmit, syscall: string): AnyEmit {
       return Reflect.apply(base, this, args) as boolean;
     }
     // Every other event ('data' above all) goes through untouched and uncopied, with exactly the
-    // arguments it was emitted with: this wrapper runs once per chunk read.
-    if (arguments.length === 2) return base.call(this, event, arg);
+    // arguments it was emitted with: this wrapper runs once per chunk read. Most of the rest
+    // ('end', 'finish', 'resume', ...) have none: called directly too, not through a list made
+    // from `arguments`.
+    const n = arguments.length;
+    if (n === 2) return base.call(this, event, arg);
+    if (n === 1) return base.call(this, event);
     return Reflect.apply(base, this, arguments) as boolean;
   };
 }
@@ -83,8 +87,9 @@ const socketErrorEmit = pipeErrorEmit(net.Socket.prototype.emit as AnyEmit, 'rea
  * without going through `_write`; that one gets the PipeError treatment too.
  */
 function byteEmit(this: net.Socket, event: string | symbol, arg?: unknown): boolean {
-  if (arguments.length === 2) return socketErrorEmit.call(this, event, arg);
-  const result = Reflect.apply(socketErrorEmit, this, arguments) as boolean;
+  const n = arguments.length;
+  if (n === 2) return socketErrorEmit.call(this, event, arg);
+  const result = n === 1 ? socketErrorEmit.call(this, event) : (Reflect.apply(socketErrorEmit, this, arguments) as boolean);
   if (event === 'end') adoptWriteAfterEnd(this);
   return result;
 }
