@@ -112,20 +112,35 @@ function posixPath(name: string, dirs: SocketDirs | undefined, security: PipeSec
   let full: string;
   if (dirs === undefined) full = name;
   else {
+    const dir = isPublicSecurity(security) ? dirs.public : dirs.private;
+    // The same name in the same directory as last time: it passed the checks below then, and the
+    // same string comes back (no new one to make, and the candidates' check compares it with itself).
+    const last = lastSocketPath;
+    if (last !== undefined && last.name === name && last.dir === dir) return last.path;
     if (name.includes('/')) throw invalidArgValue('name', name, "must not contain '/' (use an absolute path to choose the location)");
     // What join() would make, without its normalising pass (3.5k instructions a connect, B6): the
     // directory is join()'s own output (normalised, no trailing slash) and `<name>.sock` one segment
     // that is neither '.' nor '..'.
     // Where the separator is not '/', join() rewrites the slashes, so it is kept.
-    const dir = isPublicSecurity(security) ? dirs.public : dirs.private;
     full = sep === '/' ? `${dir}/${name}.sock` : join(dir, `${name}.sock`);
+    checkSunPath(full, name);
+    lastSocketPath = { dir, name, path: full };
+    return full;
   }
+  checkSunPath(full, name);
+  return full;
+}
+
+/** The last `<dir>/<name>.sock` {@link posixPath} made. */
+let lastSocketPath: { dir: string; name: string; path: string } | undefined;
+
+/** Throws unless `full` and its NUL fit sun_path. */
+function checkSunPath(full: string, name: string): void {
   // A UTF-16 unit is at most 3 UTF-8 bytes: a short path fits without counting (Buffer.byteLength
   // measured 0.8k instructions a connect, B6).
   if (full.length * 3 >= SUN_PATH_MAX && Buffer.byteLength(full) >= SUN_PATH_MAX) {
     throw invalidArgValue('name', name, `makes a socket path of ${Buffer.byteLength(full)} bytes; sun_path holds ${SUN_PATH_MAX - 1}`);
   }
-  return full;
 }
 
 /**
