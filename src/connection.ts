@@ -102,9 +102,11 @@ const wrappedWrites = new WeakSet<object>();
  * function of a socket's own is not kept alive by it.
  */
 const wrapperOf = new WeakMap<object, net.Socket['write']>();
+/** The `write` every socket inherits: one that is not it was put on the socket itself. */
+const inheritedWrite = net.Socket.prototype.write;
 function adoptWriteAfterEnd(socket: net.Socket): void {
-  const own = Object.hasOwn(socket, 'write') ? socket.write : undefined;
-  if (!own || wrappedWrites.has(own)) return;
+  const own = socket.write;
+  if (own === inheritedWrite || typeof own !== 'function' || wrappedWrites.has(own)) return;
   let wrapped = wrapperOf.get(own);
   if (wrapped === undefined) {
     wrapped = function (this: net.Socket, ...args: unknown[]): boolean {
