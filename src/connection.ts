@@ -57,8 +57,12 @@ function pipeErrorEmit(base: AnyEmit, syscall: string): AnyEmit {
       return Reflect.apply(base, this, args) as boolean;
     }
     // Every other event ('data' above all) goes through untouched and uncopied, with exactly the
-    // arguments it was emitted with: this wrapper runs once per chunk read.
-    if (arguments.length === 2) return base.call(this, event, arg);
+    // arguments it was emitted with: this wrapper runs once per chunk read. Most of the rest
+    // ('end', 'finish', 'resume', ...) have none: called directly too, not through a list made
+    // from `arguments`.
+    const n = arguments.length;
+    if (n === 2) return base.call(this, event, arg);
+    if (n === 1) return base.call(this, event);
     return Reflect.apply(base, this, arguments) as boolean;
   };
 }
@@ -83,24 +87,37 @@ const socketErrorEmit = pipeErrorEmit(net.Socket.prototype.emit as AnyEmit, 'rea
  * without going through `_write`; that one gets the PipeError treatment too.
  */
 function byteEmit(this: net.Socket, event: string | symbol, arg?: unknown): boolean {
-  if (arguments.length === 2) return socketErrorEmit.call(this, event, arg);
-  const result = Reflect.apply(socketErrorEmit, this, arguments) as boolean;
+  const n = arguments.length;
+  if (n === 2) return socketErrorEmit.call(this, event, arg);
+  const result = n === 1 ? socketErrorEmit.call(this, event) : (Reflect.apply(socketErrorEmit, this, arguments) as boolean);
   if (event === 'end') adoptWriteAfterEnd(this);
   return result;
 }
 // biome-ignore-end lint/complexity/noArguments: the emits above
 
 const wrappedWrites = new WeakSet<object>();
+/**
+ * The wrapper made for each `write` net put on a socket: net puts the same writeAfterFIN on every
+ * socket, so one wrapper serves them all (no closure and WeakSet entry per connection); weak, so a
+ * function of a socket's own is not kept alive by it.
+ */
+const wrapperOf = new WeakMap<object, net.Socket['write']>();
+/** The `write` every socket inherits: one that is not it was put on the socket itself. */
+const inheritedWrite = net.Socket.prototype.write;
 function adoptWriteAfterEnd(socket: net.Socket): void {
-  const own = Object.hasOwn(socket, 'write') ? socket.write : undefined;
-  if (!own || wrappedWrites.has(own)) return;
-  const wrapped = function (this: net.Socket, ...args: unknown[]): boolean {
-    const last = args.length - 1;
-    if (last >= 0 && typeof args[last] === 'function') args[last] = pipeErrorCallback(args[last] as WriteCallback);
-    return Reflect.apply(own, this, args) as boolean;
-  };
-  wrappedWrites.add(wrapped);
-  socket.write = wrapped as net.Socket['write'];
+  const own = socket.write;
+  if (own === inheritedWrite || typeof own !== 'function' || wrappedWrites.has(own)) return;
+  let wrapped = wrapperOf.get(own);
+  if (wrapped === undefined) {
+    wrapped = function (this: net.Socket, ...args: unknown[]): boolean {
+      const last = args.length - 1;
+      if (last >= 0 && typeof args[last] === 'function') args[last] = pipeErrorCallback(args[last] as WriteCallback);
+      return Reflect.apply(own, this, args) as boolean;
+    } as net.Socket['write'];
+    wrappedWrites.add(wrapped);
+    wrapperOf.set(own, wrapped);
+  }
+  socket.write = wrapped;
 }
 
 type ByteSocket = net.Socket & { path: string };

@@ -28,6 +28,9 @@ interface Candidate {
   readonly dir?: { readonly path: string; readonly mode: number };
 }
 
+/** A {@link Candidate}, or one made when connect comes to it (our public directory, read then). */
+type CandidateEntry = Candidate | (() => Candidate);
+
 /**
  * Where to look for `path`, each with the directory to verify first (trust.ts) or none: a name
  * in our private directory is also looked for in OUR public directory, so that `connect('name')`
@@ -35,31 +38,44 @@ interface Candidate {
  * anyone else's directory: reaching another user's server takes its full path and
  * `allowServerUids`. An absolute path is used as is; the server's uid is checked after connect.
  * `dirs`: the directories `path` was resolved against (names.ts posixConnectPath), else today's.
+ * The public directory of a name in the private one is read only when that candidate is tried
+ * (where `XDG_RUNTIME_DIR` names the private directory, reading it reads the environment).
  *
  * The answer for the same path and the same directories answer (names.ts keeps one object while
  * the environment and uid stay the same) is kept and shared, frozen: a client connecting to one
  * name again and again builds its list once.
  */
-function candidates(path: string, dirs: SocketDirs = socketDirs()): readonly Candidate[] {
+function candidates(path: string, dirs: SocketDirs = socketDirs()): readonly CandidateEntry[] {
   const last = lastCandidates;
-  if (last !== undefined && last.dirs === dirs && last.path === path) return last.list;
-  const list = Object.freeze(findCandidates(path, dirs).map((c) => Object.freeze(c)));
-  lastCandidates = { path, dirs, list };
+  // A list that depends on the public directory is kept only while it stays the same.
+  if (last !== undefined && last.dirs === dirs && last.path === path && (last.pub === undefined || last.pub === dirs.public)) return last.list;
+  const found = findCandidates(path, dirs);
+  const list = Object.freeze(found.list.map((c) => (typeof c === 'function' ? c : Object.freeze(c))));
+  lastCandidates = { path, dirs, pub: found.pub, list };
   return list;
 }
-let lastCandidates: { path: string; dirs: SocketDirs; list: readonly Candidate[] } | undefined;
+let lastCandidates: { path: string; dirs: SocketDirs; pub: string | undefined; list: readonly CandidateEntry[] } | undefined;
 
-function findCandidates(path: string, dirs: SocketDirs): Candidate[] {
-  const { private: priv, public: pub } = dirs;
+/** The candidates, and the public directory where they were decided by it. */
+function findCandidates(path: string, dirs: SocketDirs): { list: CandidateEntry[]; pub: string | undefined } {
+  const priv = dirs.private;
   const dir = dirname(path);
   if (dir === priv) {
-    return [
-      { path, dir: Object.freeze({ path: priv, mode: PRIVATE_DIR_MODE }) },
-      { path: join(pub, basename(path)), dir: Object.freeze({ path: pub, mode: PUBLIC_DIR_MODE }) },
-    ];
+    const base = basename(path);
+    return {
+      list: [
+        { path, dir: Object.freeze({ path: priv, mode: PRIVATE_DIR_MODE }) },
+        () => {
+          const pub = dirs.public;
+          return { path: join(pub, base), dir: { path: pub, mode: PUBLIC_DIR_MODE } };
+        },
+      ],
+      pub: undefined,
+    };
   }
-  if (dir === pub) return [{ path, dir: Object.freeze({ path: pub, mode: PUBLIC_DIR_MODE }) }];
-  return [{ path }];
+  const pub = dirs.public;
+  if (dir === pub) return { list: [{ path, dir: Object.freeze({ path: pub, mode: PUBLIC_DIR_MODE }) }], pub };
+  return { list: [{ path }], pub };
 }
 const PRIVATE_DIR_MODE = socketDirMode('current-user');
 const PUBLIC_DIR_MODE = socketDirMode('everyone');
@@ -69,7 +85,8 @@ const PUBLIC_DIR_MODE = socketDirMode('everyone');
  * that passes `connect`'s checks. Only `lstat`: nothing connects, so the server accepts nothing.
  */
 export function posixPipeExists(path: string): boolean {
-  for (const { path: candidate, dir } of candidates(path)) {
+  for (const entry of candidates(path)) {
+    const { path: candidate, dir } = typeof entry === 'function' ? entry() : entry;
     if (dir) {
       try {
         verifyDir(dir.path, { mode: dir.mode, create: false, syscall: 'connect', trustedOwners: [] });
@@ -193,7 +210,8 @@ export function posixConnect(path: string, o: ResolvedConnectOptions, dirs?: Soc
     };
     const next = (): void => {
       while (i < list.length) {
-        const { path: candidate, dir } = list[i++]!;
+        const entry = list[i++]!;
+        const { path: candidate, dir } = typeof entry === 'function' ? entry() : entry;
         if (dir) {
           try {
             checkDir(dir.path, dir.mode, o.allowServerUids, 'connect', self);

@@ -62,7 +62,7 @@ export interface PeerCredentials {
 export function peerIdentity(cred: PeerCredentials | undefined): PeerIdentity {
   if (!cred) return { pid: undefined };
   const peer: PeerIdentity = { pid: cred.pid, uid: cred.uid, gid: cred.gid };
-  if (cred.groups !== undefined) peer.groups = [...cred.groups];
+  if (cred.groups !== undefined) peer.groups = cred.groups.slice();
   return peer;
 }
 

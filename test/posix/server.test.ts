@@ -305,6 +305,32 @@ describe('socket files and directories', () => {
     process.env.TMP = t1;
     expect((await readToEnd(await client(name))).toString()).toBe('t1');
   });
+
+  it('with XDG_RUNTIME_DIR set, connect(name) looks for an everyone-server in the public directory of the TMPDIR it finds at that connect', async () => {
+    // The private directory comes from XDG_RUNTIME_DIR alone; the public one, tried when the
+    // private one has no such socket, from the temporary directory read then, not when the
+    // runtime directory was first read.
+    const name = uniqueName();
+    const t1 = tempDir();
+    const t2 = tempDir();
+    useRuntimeDir(tempDir());
+    const savedTmp = process.env.TMPDIR;
+    cleanups.push(() => {
+      if (savedTmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = savedTmp;
+    });
+    process.env.TMPDIR = t1;
+    await serve({ security: 'everyone' }, (c) => c.end('t1'), name);
+    const first = await client(name);
+    expect(first.path).toBe(join(t1, `winpipe-${uid()}.public`, `${name}.sock`));
+    expect((await readToEnd(first)).toString()).toBe('t1');
+    process.env.TMPDIR = t2;
+    await expect(connect(name)).rejects.toMatchObject({ code: 'ENOENT' });
+    await serve({ security: 'everyone' }, (c) => c.end('t2'), name);
+    expect((await readToEnd(await client(name))).toString()).toBe('t2');
+    process.env.TMPDIR = t1;
+    expect((await readToEnd(await client(name))).toString()).toBe('t1');
+  });
 });
 
 describe('names and sun_path', () => {
