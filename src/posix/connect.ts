@@ -176,7 +176,8 @@ export function posixConnect(path: string, o: ResolvedConnectOptions, dirs?: Soc
     return Promise.reject(new PipeError({ code: 'ENOTSUP', syscall: 'connect', path, message: 'ENOTSUP: serverSession: POSIX has no Terminal Services sessions (check the server by its uid: allowServerUids)' }));
   }
   // One promise per call, settled from the socket's own events: no async function or awaited
-  // promise per stage (B6 counts them).
+  // promise per stage, each a
+  // microtask and an allocation on every connect.
   return new Promise<PipeConnection>((resolve, reject) => {
     const deadline = Date.now() + o.connectTimeout;
     const list = candidates(path, dirs);

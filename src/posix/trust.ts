@@ -131,7 +131,8 @@ function peerGroups(fd: number): number[] | undefined {
   for (let tries = 0; tries < 3; tries++) {
     groupsLen[0] = groupsBuf.byteLength;
     if (libc.getsockopt(fd, libc.SOL_SOCKET, libc.SO_PEERGROUPS, groupsBytes, groupsLen) === 0) {
-      // Copied out word by word: no subarray view and Array.from per accept (B6 counts them).
+      // Copied out word by word: no subarray view and Array.from per accept (0.7k
+      // instructions of each accept, by callgrind, in BENCHMARKS.md's B6 profile).
       const n = groupsLen[0]! >>> 2;
       const groups: number[] = [];
       for (let i = 0; i < n; i++) groups.push(groupsBuf[i]!);
