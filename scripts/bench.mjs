@@ -169,7 +169,6 @@ function connectionModuleExists() {
   }
 }
 
-
 // ====================================================================== orchestration
 
 /** Runs one row once in a fresh process; resolves its parsed result. */
@@ -194,7 +193,12 @@ function runJob(row, timeoutMs) {
     child.on('close', (code) => {
       clearTimeout(timer);
       const lines = out.trim().split(/\r?\n/);
-      const line = row.node ? lines.reverse().find((l) => l.startsWith(RESULT))?.slice(RESULT.length) : lines.at(-1);
+      const line = row.node
+        ? lines
+            .reverse()
+            .find((l) => l.startsWith(RESULT))
+            ?.slice(RESULT.length)
+        : lines.at(-1);
       try {
         resolve(JSON.parse(line));
       } catch {
@@ -244,7 +248,14 @@ async function main() {
     wine: underWine ? wineVersion() : null,
     connection: connectionModuleExists(),
     // Windows has no load average; under Wine the host's is passed in by --wine.
-    loadavg: value('host-load') ?? (isWindows ? 'n/a' : os.loadavg().map((x) => x.toFixed(2)).join(' ')),
+    loadavg:
+      value('host-load') ??
+      (isWindows
+        ? 'n/a'
+        : os
+            .loadavg()
+            .map((x) => x.toFixed(2))
+            .join(' ')),
     // node.exe 26 under Wine 10 lists no CPUs: the host's are passed in by --wine too.
     cpus: Number(value('host-cpus')) || os.cpus().length,
     cpuModel: value('host-cpu-model') ?? os.cpus()[0]?.model?.trim(),
@@ -299,7 +310,10 @@ async function hostWine() {
   ensureBuilt();
   const { toWinePath } = await import(pathToFileURL(path.join(here, 'lib.mjs')).href);
   const pass = argv.filter((a) => a !== '--wine' && !a.startsWith('--out-root=') && !a.startsWith('--host-load=') && !a.startsWith('--host-cpu'));
-  const load = `--host-load=${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (Linux host)`;
+  const load = `--host-load=${os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')} (Linux host)`;
   const cpus = [`--host-cpus=${os.cpus().length}`, `--host-cpu-model=${os.cpus()[0]?.model?.trim() ?? '?'}`];
   const r = spawnSync(process.execPath, [path.join(here, 'wine.mjs'), 'exec', path.join('scripts', 'bench.mjs'), `--out-root=${toWinePath(root)}`, load, ...cpus, ...pass], {
     cwd: root,
@@ -330,4 +344,3 @@ if (argv[0] === '--run') {
   const code = flag('wine') ? await hostWine() : await main();
   process.exit(code);
 }
-

@@ -19,8 +19,8 @@ const child = `
 const t0 = Date.now();
 const stamp = () => `+${String(Date.now() - t0).padStart(4)} ms`;
 
-const out = createPipe();                 // the child's stdout
-const status = createPipe();              // the child's fd 3: a structured side channel
+const out = createPipe(); // the child's stdout
+const status = createPipe(); // the child's fd 3: a structured side channel
 console.log(`winpipe demo: ${platform} backend on ${process.platform}, node ${process.version}`);
 console.log(`  stdout pipe: reader fd ${out.reader.fd}, writer fd ${out.writer.fd} (handle ${out.writer.handle}), inheritable: ${out.writer.inheritable}`);
 console.log(`  fd 3 pipe:   reader fd ${status.reader.fd}, writer fd ${status.writer.fd} (handle ${status.writer.handle}), inheritable: ${status.writer.inheritable}`);
@@ -46,7 +46,7 @@ const readStdout = (async () => {
 })();
 
 const readStatus = (async () => {
-  const stream = status.reader.createReadStream();   // takes ownership of the end
+  const stream = status.reader.createReadStream(); // takes ownership of the end
   let text = '';
   for await (const chunk of stream) {
     text += chunk.toString();

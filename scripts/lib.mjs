@@ -234,7 +234,9 @@ export function countsFromReport(reportFile, exitCode) {
   }
   if (exitCode !== 0 && failed === 0) {
     failed = 1;
-    notes.push(`vitest exited with code ${exitCode} although no test failed (no test files? an unhandled error? something left in the run's TMPDIR, see test/helpers/global-setup.ts?); counted as 1 failed`);
+    notes.push(
+      `vitest exited with code ${exitCode} although no test failed (no test files? an unhandled error? something left in the run's TMPDIR, see test/helpers/global-setup.ts?); counted as 1 failed`,
+    );
   }
   return { passed, failed, skipped, notes, crashed: false };
 }

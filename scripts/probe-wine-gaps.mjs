@@ -135,7 +135,12 @@ function client(path) {
   const during = count();
   for (const e of events) CloseHandle(e);
   const after = count();
-  report('GetProcessHandleCount before, with 16 more events, after closing them', 'grows by 16, then back', `${before}, ${during}, ${after}`, typeof before === 'number' && during - before === 16 && after === before);
+  report(
+    'GetProcessHandleCount before, with 16 more events, after closing them',
+    'grows by 16, then back',
+    `${before}, ${during}, ${after}`,
+    typeof before === 'number' && during - before === 16 && after === before,
+  );
 }
 
 // 4b. The same count made by hand: the handle values (multiples of 4) that GetHandleInformation
@@ -159,7 +164,12 @@ function client(path) {
   const during = count();
   for (const e of events) CloseHandle(e);
   const after = count();
-  report(`handle values GetHandleInformation accepts (one count took ${ms} ms): before, with 16 more events, after`, 'grows by 16, then back', `${before}, ${during}, ${after}`, during - before === 16 && after === before);
+  report(
+    `handle values GetHandleInformation accepts (one count took ${ms} ms): before, with 16 more events, after`,
+    'grows by 16, then back',
+    `${before}, ${during}, ${after}`,
+    during - before === 16 && after === before,
+  );
 }
 
 // 5. FindFirstFileW on \\.\pipe\* lists the pipes.
@@ -175,7 +185,10 @@ function client(path) {
     let count = 0;
     do {
       count++;
-      const fname = data.subarray(44, 44 + 520).toString('utf16le').split('\0')[0];
+      const fname = data
+        .subarray(44, 44 + 520)
+        .toString('utf16le')
+        .split('\0')[0];
       if (fname === n) found = true;
     } while (FindNextFileW(h, data));
     FindClose(h);
@@ -237,7 +250,12 @@ function client(path) {
     return flags[0] & PIPE_TYPE_MESSAGE ? 'a message pipe' : 'a byte pipe';
   };
   const seen2 = make(2);
-  report('NtCreateNamedPipeFile with NamedPipeType 2 (neither byte 0 nor message 1)', 'STATUS_INVALID_PARAMETER (0xc000000d)', `${seen2} (type 0: ${make(0)}, type 1: ${make(1)})`, seen2.startsWith('status'));
+  report(
+    'NtCreateNamedPipeFile with NamedPipeType 2 (neither byte 0 nor message 1)',
+    'STATUS_INVALID_PARAMETER (0xc000000d)',
+    `${seen2} (type 0: ${make(0)}, type 1: ${make(1)})`,
+    seen2.startsWith('status'),
+  );
 }
 
 const has = results.filter((r) => r.has).length;

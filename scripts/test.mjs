@@ -12,17 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bedBlocker } from './wine-bed.mjs';
-import {
-  buildAndPack,
-  cacheDir,
-  countsFromReport,
-  countsLine,
-  discardPack,
-  installPacked,
-  log,
-  onPath,
-  repoRoot,
-} from './lib.mjs';
+import { buildAndPack, cacheDir, countsFromReport, countsLine, discardPack, installPacked, log, onPath, repoRoot } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const summary = [];
@@ -49,11 +39,7 @@ try {
 // 2. The host suite.
 const report = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'winpipe-report-')), 'host.json');
 const vitest = path.join(repoRoot, 'node_modules', 'vitest', 'vitest.mjs');
-const host = spawnSync(
-  process.execPath,
-  [vitest, 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...args],
-  { cwd: repoRoot, env, stdio: 'inherit' },
-);
+const host = spawnSync(process.execPath, [vitest, 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...args], { cwd: repoRoot, env, stdio: 'inherit' });
 const hostCounts = countsFromReport(report, host.status ?? host.signal);
 fs.rmSync(path.dirname(report), { recursive: true, force: true });
 for (const n of hostCounts.notes) summary.push(`host: ${n}`);

@@ -44,20 +44,7 @@ export function findTool(name) {
  * namespace a /proc of its own PIDs, which wineserver needs (it reads /proc/<pid>/ of its clients).
  */
 function nsArgv() {
-  return [
-    findTool('setpriv'),
-    '--pdeathsig',
-    'KILL',
-    findTool('unshare'),
-    '--mount',
-    '--propagation',
-    'private',
-    '--pid',
-    '--fork',
-    '--kill-child',
-    '--mount-proc',
-    '--',
-  ];
+  return [findTool('setpriv'), '--pdeathsig', 'KILL', findTool('unshare'), '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', '--mount-proc', '--'];
 }
 
 /**
@@ -227,17 +214,14 @@ export async function ensureBed(cache) {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C' };
   // debootstrap mounts /proc and /sys inside the root while it works: in our namespace, so a
   // killed debootstrap leaves no mount behind.
-  const secsBootstrap = await slowStep(
-    `debootstrap --variant=minbase ${BED_SUITE}`,
-    inNamespace([findTool('debootstrap'), '--variant=minbase', BED_SUITE, root, mirror]),
-    logFile,
-    { env },
-  );
+  const secsBootstrap = await slowStep(`debootstrap --variant=minbase ${BED_SUITE}`, inNamespace([findTool('debootstrap'), '--variant=minbase', BED_SUITE, root, mirror]), logFile, { env });
   copyIntoRoot(root, '/etc/resolv.conf');
   copyIntoRoot(root, '/etc/hosts');
   const apt = (args) => chrootArgv(root, ['/usr/bin/env', 'DEBIAN_FRONTEND=noninteractive', 'LC_ALL=C', 'apt-get', '-o', 'Dpkg::Use-Pty=0', ...args]);
   const secsUpdate = await slowStep('apt-get update (in the root)', apt(['update']), logFile, { env });
-  const secsInstall = await slowStep(`apt-get install --no-install-recommends ${BED_PACKAGES.join(' ')} (in the root)`, apt(['install', '-y', '--no-install-recommends', ...BED_PACKAGES]), logFile, { env });
+  const secsInstall = await slowStep(`apt-get install --no-install-recommends ${BED_PACKAGES.join(' ')} (in the root)`, apt(['install', '-y', '--no-install-recommends', ...BED_PACKAGES]), logFile, {
+    env,
+  });
   // The downloaded .debs and package lists are not needed to run: ~300 MB less on disk.
   await slowStep('apt-get clean (in the root)', apt(['clean']), logFile, { env });
   fs.rmSync(path.join(root, 'var', 'lib', 'apt', 'lists'), { recursive: true, force: true });

@@ -22,32 +22,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { execa10Dir } from './runtimes.mjs';
-import {
-  BED_DEFAULT_NODE_MAJOR,
-  BED_NODE_MAJORS,
-  bedBlocker,
-  bedWineArgv,
-  ensureBed,
-  inNamespace,
-  mountBed,
-} from './wine-bed.mjs';
-import {
-  ScriptError,
-  acquireLock,
-  buildAndPack,
-  cacheDir,
-  countsFromReport,
-  countsLine,
-  discardPack,
-  installPacked,
-  log,
-  npm,
-  onPath,
-  repoRoot,
-  run,
-  sha256,
-  toWinePath,
-} from './lib.mjs';
+import { BED_DEFAULT_NODE_MAJOR, BED_NODE_MAJORS, bedBlocker, bedWineArgv, ensureBed, inNamespace, mountBed } from './wine-bed.mjs';
+import { ScriptError, acquireLock, buildAndPack, cacheDir, countsFromReport, countsLine, discardPack, installPacked, log, npm, onPath, repoRoot, run, sha256, toWinePath } from './lib.mjs';
 
 const wineDir = path.join(repoRoot, '.wine');
 /** Wine 8 runs the newest node.exe 22; 24 and later do not start under it. */
@@ -163,7 +139,10 @@ function wantedNodeVersions() {
     // The newest LTS that starts under this Wine.
     return [String(W.major >= 10 ? BED_DEFAULT_NODE_MAJOR : WINE8_MAX_NODE_MAJOR)];
   }
-  return raw.split(/[\s,]+/).filter(Boolean).map((v) => v.replace(/^v/, ''));
+  return raw
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map((v) => v.replace(/^v/, ''));
 }
 
 /**
@@ -659,12 +638,10 @@ async function test(plan, vitestArgs) {
     let result;
     for (let attempt = 1; ; attempt++) {
       try {
-        result = await runWineNode(
-          node.exe,
-          plan.stage,
-          ['node_modules/vitest/vitest.mjs', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${reportName}`, ...vitestArgs],
-          { env, timeoutMs },
-        );
+        result = await runWineNode(node.exe, plan.stage, ['node_modules/vitest/vitest.mjs', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${reportName}`, ...vitestArgs], {
+          env,
+          timeoutMs,
+        });
       } finally {
         wineserverKill();
       }

@@ -95,7 +95,8 @@ export function isAccessPolicy(security: unknown): security is AccessPolicy {
 export function validateAccessPolicy(policy: unknown, name: string, platform: NodeJS.Platform = process.platform): asserts policy is AccessPolicy {
   if (policy === null || typeof policy !== 'object' || Array.isArray(policy)) throw invalidArgType(name, 'of type object', policy);
   const p = policy as { allow?: unknown; integrity?: unknown };
-  for (const key of Object.keys(p)) if (key !== 'allow' && key !== 'integrity') throw invalidArgValue(`${name}.${key}`, (p as Record<string, unknown>)[key], 'is not a preset field (allow, integrity)');
+  for (const key of Object.keys(p))
+    if (key !== 'allow' && key !== 'integrity') throw invalidArgValue(`${name}.${key}`, (p as Record<string, unknown>)[key], 'is not a preset field (allow, integrity)');
   if (!Array.isArray(p.allow)) throw invalidArgType(`${name}.allow`, 'an array', p.allow);
   if (p.allow.length === 0) throw invalidArgValue(`${name}.allow`, p.allow, 'must name at least one party');
   const windows = platform === 'win32';

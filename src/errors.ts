@@ -8,13 +8,7 @@ import { getSystemErrorMap } from 'node:util';
 import { constants as osConstants } from 'node:os';
 
 /** Library-state codes (no OS error behind them). */
-export type PipeLibraryCode =
-  | 'ERR_PIPE_CLOSED'
-  | 'ERR_PIPE_BUSY'
-  | 'ERR_MESSAGE_TOO_LARGE'
-  | 'ERR_AUTHENTICATION'
-  | 'ERR_CHANNEL_CLOSED'
-  | 'ERR_UNSUPPORTED_PLATFORM';
+export type PipeLibraryCode = 'ERR_PIPE_CLOSED' | 'ERR_PIPE_BUSY' | 'ERR_MESSAGE_TOO_LARGE' | 'ERR_AUTHENTICATION' | 'ERR_CHANNEL_CLOSED' | 'ERR_UNSUPPORTED_PLATFORM';
 
 /** Fields accepted by the {@link PipeError} constructor. */
 export interface PipeErrorInit {
@@ -258,7 +252,7 @@ function describeValue(value: unknown): string {
   if (value === undefined) return 'undefined';
   if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`;
   if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`;
-  let shown = typeof value === 'bigint' ? `${value}n` : JSON.stringify(value) ?? String(value);
+  let shown = typeof value === 'bigint' ? `${value}n` : (JSON.stringify(value) ?? String(value));
   if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
   return `type ${typeof value} (${shown})`;
 }
@@ -296,8 +290,7 @@ export function abortError(signal?: AbortSignal): Error {
 }
 
 /** Waits `ms`, or rejects with {@link abortError} once `signal` fires (at once if it already has). */
-export
-function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+export function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(abortError(signal));
     const onAbort = (): void => {

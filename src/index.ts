@@ -24,19 +24,8 @@
  */
 import { PipeError, abortError, invalidArgType } from './errors.js';
 import { RETRY, retry } from './retry.js';
-import {
-  resolveConnectOptions,
-  resolveServerOptions,
-  type ConnectOptions,
-  type ResolvedConnectOptions,
-  type CreateServerOptions,
-} from './options.js';
-import type {
-  BytePipeConnection,
-  MessagePipeConnection,
-  PipeConnection,
-  PipeServer,
-} from './types.js';
+import { resolveConnectOptions, resolveServerOptions, type ConnectOptions, type ResolvedConnectOptions, type CreateServerOptions } from './options.js';
+import type { BytePipeConnection, MessagePipeConnection, PipeConnection, PipeServer } from './types.js';
 import { pipePath, type SocketDirs } from './names.js';
 import { createPipeWith, type CreatePipeOptions, type Pipe } from './pipe.js';
 import { host, type UntrustedSeen } from './platform.js';
@@ -83,10 +72,7 @@ export function createServer(connectionListener?: (conn: BytePipeConnection) => 
 export function createServer(options: CreateServerOptions & { mode: 'message' }, connectionListener?: (conn: MessagePipeConnection) => void): PipeServer<MessagePipeConnection>;
 export function createServer(options?: CreateServerOptions & { mode?: 'byte' }, connectionListener?: (conn: BytePipeConnection) => void): PipeServer<BytePipeConnection>;
 export function createServer(options?: CreateServerOptions, connectionListener?: (conn: PipeConnection) => void): PipeServer;
-export function createServer(
-  options?: CreateServerOptions | ((conn: never) => void),
-  connectionListener?: (conn: never) => void,
-): PipeServer<never> {
+export function createServer(options?: CreateServerOptions | ((conn: never) => void), connectionListener?: (conn: never) => void): PipeServer<never> {
   if (typeof options === 'function') {
     connectionListener = options;
     options = undefined;
@@ -170,7 +156,6 @@ function connectWaiting(path: string, o: ResolvedConnectOptions, dirs: SocketDir
     },
   );
 }
-
 
 /**
  * Tells whether someone serves `name` right now, without connecting: no connection is made, so

@@ -88,7 +88,21 @@ export class MessageConnection extends Duplex implements PipeConnection {
   /** @internal Ownership: the connection owns `transport` and destroys it once. */
   constructor(
     transport: MessageTransport,
-    info: { path: string; clientProcessId?: number; serverProcessId?: number; serverOwnerSid?: string; peerUid?: number; peerGid?: number; peer?: PeerIdentity; peerSource?: PeerSource; readable: boolean; writable: boolean; readAheadBytes: number; allowHalfOpen?: boolean; mode?: PipeMode },
+    info: {
+      path: string;
+      clientProcessId?: number;
+      serverProcessId?: number;
+      serverOwnerSid?: string;
+      peerUid?: number;
+      peerGid?: number;
+      peer?: PeerIdentity;
+      peerSource?: PeerSource;
+      readable: boolean;
+      writable: boolean;
+      readAheadBytes: number;
+      allowHalfOpen?: boolean;
+      mode?: PipeMode;
+    },
   ) {
     // `mode: 'byte'`: a byte stream over a transport of ours (Windows with `halfClose`, where
     // libuv cannot send or see a zero-byte message): chunks, not messages, on the read side.
@@ -248,7 +262,11 @@ export class MessageConnection extends Duplex implements PipeConnection {
     for (const w of this.#waiters.splice(0)) w.reject(reason);
     // 'close' only once the OS handle is gone: a server that makes its next instance on 'close'
     // must not find the old one still counted (ERROR_PIPE_BUSY for the new instance).
-    if (released) released.then(() => callback(err), () => callback(err));
+    if (released)
+      released.then(
+        () => callback(err),
+        () => callback(err),
+      );
     else callback(err);
   }
 

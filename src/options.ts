@@ -377,7 +377,11 @@ export const DEFAULT_MAX_CONNECTIONS = 512;
 export const MAX_CONNECTIONS_LIMIT = 0x7fff_ffff;
 
 /** Options with every default filled in. */
-export type ResolvedServerOptions = Required<Omit<CreateServerOptions, 'maxInstances' | 'halfClose' | 'admit'>> & { maxInstances: number | 'unlimited'; halfClose: HalfClose | undefined; admit: AdmitFunction | undefined };
+export type ResolvedServerOptions = Required<Omit<CreateServerOptions, 'maxInstances' | 'halfClose' | 'admit'>> & {
+  maxInstances: number | 'unlimited';
+  halfClose: HalfClose | undefined;
+  admit: AdmitFunction | undefined;
+};
 export type ResolvedConnectOptions = Required<Omit<ConnectOptions, 'signal' | 'trustedServerOwners' | 'timeout' | 'halfClose' | 'serverSession'>> & {
   halfClose: HalfClose | undefined;
   /** `connect`'s `serverSession` as given (`'same'` is resolved on Windows, at the check). */
@@ -425,7 +429,25 @@ export function resolveServerOptions(options: unknown): ResolvedServerOptions {
   // halfClose exists to answer after the peer's end, so it implies half-open unless told otherwise.
   const allowHalfOpen = o.allowHalfOpen ?? halfClose !== undefined;
   validateBoolean(allowHalfOpen, 'options.allowHalfOpen');
-  return { allowHalfOpen, mode, access, maxInstances, maxPendingClients, maxConnections, pendingInstances, inBufferSize, outBufferSize, security, rejectRemoteClients, firstInstance, maxMessageSize, readAheadBytes, halfClose, admit, admitTimeout };
+  return {
+    allowHalfOpen,
+    mode,
+    access,
+    maxInstances,
+    maxPendingClients,
+    maxConnections,
+    pendingInstances,
+    inBufferSize,
+    outBufferSize,
+    security,
+    rejectRemoteClients,
+    firstInstance,
+    maxMessageSize,
+    readAheadBytes,
+    halfClose,
+    admit,
+    admitTimeout,
+  };
 }
 
 function validateSecurity(security: unknown): asserts security is PipeSecurity {
@@ -475,7 +497,22 @@ export function resolveConnectOptions(options: unknown): ResolvedConnectOptions 
   validateBoolean(rendezvous, 'options.rendezvous');
   const serverSession = o.serverSession;
   if (serverSession !== undefined && serverSession !== 'same') validateInteger(serverSession, 'options.serverSession', 0, 0xffff_ffff);
-  return { connectTimeout, wait, signal: o.signal, allowHalfOpen, mode, access, maxMessageSize, readAheadBytes, allowRemote, trustedServerOwners, allowServerUids, halfClose, rendezvous, serverSession };
+  return {
+    connectTimeout,
+    wait,
+    signal: o.signal,
+    allowHalfOpen,
+    mode,
+    access,
+    maxMessageSize,
+    readAheadBytes,
+    allowRemote,
+    trustedServerOwners,
+    allowServerUids,
+    halfClose,
+    rendezvous,
+    serverSession,
+  };
 }
 
 /** Validates a `halfClose` option: `'zero-message'` or `undefined`. */

@@ -106,11 +106,7 @@ export interface SpawnWithHandlesOptions extends SpawnOptions {
  * @throws TypeError for bad arguments; PipeError `ERR_PIPE_CLOSED` for a closed end, `EBADF` for
  * an fd that is not open, `EINVAL` for a batch file (Windows).
  */
-export function spawnWithHandles(
-  command: string,
-  args: readonly string[] | ((values: string[]) => readonly string[]),
-  options: SpawnWithHandlesOptions,
-): HandleChild {
+export function spawnWithHandles(command: string, args: readonly string[] | ((values: string[]) => readonly string[]), options: SpawnWithHandlesOptions): HandleChild {
   if (typeof command !== 'string') throw invalidArgType('command', 'of type string', command);
   if (typeof args !== 'function') validateArgs(args, 'args');
   if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);

@@ -75,16 +75,8 @@ describe('access presets: the SDDL each one builds (the builder is pure: checked
     ['administrators', { allow: ['administrators'] }, `D:P${DENY_NETWORK}(A;;GA;;;${ME})(A;;${RW};;;BA)`],
     ['SYSTEM and services', { allow: ['system', 'services'] }, `D:P${DENY_NETWORK}(A;;GA;;;${ME})(A;;${RW};;;SY)(A;;${RW};;;SU)`],
     ['every local user, never the network', { allow: ['everyone'] }, `D:P${DENY_NETWORK}(A;;GA;;;${ME})(A;;${RW};;;WD)`],
-    [
-      'sandboxed: all app packages at low integrity',
-      { allow: ['current-user', 'all-app-packages'], integrity: 'low' },
-      `D:P${DENY_NETWORK}(A;;GA;;;${ME})(A;;${RW};;;AC)S:(ML;;NW;;;LW)`,
-    ],
-    [
-      'one package SID',
-      { allow: [{ sid: 's-1-15-2-1-2-3-4-5-6-7' }], integrity: 'low' },
-      `D:P${DENY_NETWORK}(A;;GA;;;${ME})(A;;${RW};;;S-1-15-2-1-2-3-4-5-6-7)S:(ML;;NW;;;LW)`,
-    ],
+    ['sandboxed: all app packages at low integrity', { allow: ['current-user', 'all-app-packages'], integrity: 'low' }, `D:P${DENY_NETWORK}(A;;GA;;;${ME})(A;;${RW};;;AC)S:(ML;;NW;;;LW)`],
+    ['one package SID', { allow: [{ sid: 's-1-15-2-1-2-3-4-5-6-7' }], integrity: 'low' }, `D:P${DENY_NETWORK}(A;;GA;;;${ME})(A;;${RW};;;S-1-15-2-1-2-3-4-5-6-7)S:(ML;;NW;;;LW)`],
     ['elevated to unelevated: a medium label', { allow: ['current-user'], integrity: 'medium' }, `D:P${DENY_NETWORK}(A;;GA;;;${ME})S:(ML;;NW;;;ME)`],
     ['a high label', { allow: ['current-user'], integrity: 'high' }, `D:P${DENY_NETWORK}(A;;GA;;;${ME})S:(ML;;NW;;;HI)`],
     ['a system label', { allow: ['system'], integrity: 'system' }, `D:P${DENY_NETWORK}(A;;GA;;;${ME})(A;;${RW};;;SY)S:(ML;;NW;;;SI)`],
@@ -98,9 +90,7 @@ describe('access presets: the SDDL each one builds (the builder is pure: checked
   it('an { account } gets the SID it was looked up as, in order', () => {
     const policy: AccessPolicy = { allow: [{ account: 'PC\\ann' }, 'interactive', { account: 'Users' }] };
     validateAccessPolicy(policy, 'security', 'win32');
-    expect(presetSddl(policy, ME, ['S-1-5-21-9-9-9-1002', 'S-1-5-32-545'])).toBe(
-      `D:P${DENY_NETWORK}(A;;GA;;;${ME})(A;;${RW};;;S-1-5-21-9-9-9-1002)(A;;${RW};;;IU)(A;;${RW};;;S-1-5-32-545)`,
-    );
+    expect(presetSddl(policy, ME, ['S-1-5-21-9-9-9-1002', 'S-1-5-32-545'])).toBe(`D:P${DENY_NETWORK}(A;;GA;;;${ME})(A;;${RW};;;S-1-5-21-9-9-9-1002)(A;;${RW};;;IU)(A;;${RW};;;S-1-5-32-545)`);
   });
 });
 
@@ -229,7 +219,7 @@ describe('admit: a check of each client before the application sees it', () => {
     expect(server.connectionStats()).toMatchObject({ current: 0, refused: 1 });
   });
 
-  it(`refused by who it is: ${isWindows ? 'the SID (under Wine the client\'s SID is the server\'s own)' : 'the uid'}; the same check with the right one admits`, async () => {
+  it(`refused by who it is: ${isWindows ? "the SID (under Wine the client's SID is the server's own)" : 'the uid'}; the same check with the right one admits`, async () => {
     const me = isWindows ? (await import('../src/windows/security.js')).currentUserSid() : process.getuid!();
     const key = isWindows ? 'sid' : 'uid';
     for (const [want, admitted] of [
@@ -435,12 +425,15 @@ describe('rendezvous names', () => {
     expect(aces.some((a) => a.endsWith(`;;;${currentUserSid()})`))).toBe(true);
   });
 
-  it.runIf(isWindows && !underWine)("Windows: the published file's DACL is protected (D:P), so nothing the profile grants is inherited (real Windows only: Wine 8 and 10 do not keep the protected flag on a file's DACL)", async () => {
-    privateAppData();
-    const name = uniqueName('rv');
-    const server = await echoServer(name, 'ours');
-    expect(await publishedDacl(name, server)).toMatch(/^D:P/);
-  });
+  it.runIf(isWindows && !underWine)(
+    "Windows: the published file's DACL is protected (D:P), so nothing the profile grants is inherited (real Windows only: Wine 8 and 10 do not keep the protected flag on a file's DACL)",
+    async () => {
+      privateAppData();
+      const name = uniqueName('rv');
+      const server = await echoServer(name, 'ours');
+      expect(await publishedDacl(name, server)).toMatch(/^D:P/);
+    },
+  );
 
   it('bad rendezvous input is refused before any system call', () => {
     expect(() => createServer().listen({ name: 'x', rendezvous: 'yes' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
@@ -467,7 +460,10 @@ describe('admit on a winpipe/connection Listener: before accept() and before the
     cleanups.push(() => listener.close());
     const accepted = listener.accept();
     let acceptedEarly = false;
-    void accepted.then(() => (acceptedEarly = answers.length < 2), () => {});
+    void accepted.then(
+      () => (acceptedEarly = answers.length < 2),
+      () => {},
+    );
     // While the check runs the Listener says nothing: the client's own handshake bound expires.
     const first = await Client(listener.address, { authkey: 'secret', handshakeTimeout: 500 }).then(
       (c) => {

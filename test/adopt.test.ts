@@ -214,14 +214,17 @@ describe('a Node child adopts what spawnWithHandles gave it', () => {
 });
 
 describe('handle values across languages, the .NET way (decimal strings on the command line)', () => {
-  it.runIf(isWindows).skipIf(!existsSync(parentExe))(`a Node child adopts the ends a C parent made with CreatePipe and passed as GetClientHandleAsString does${existsSync(parentExe) ? '' : ` (skipped: ${noFixture})`}`, async () => {
-    const bundled = await bundle('index.ts');
-    // The C parent appends the two values; the child's mode is left to its default (async).
-    const p = spawn(parentExe, [process.execPath, child, bundled], { stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
-    const [out, err] = await within(Promise.all([collect(p.stdout), collect(p.stderr)]), 60_000, 'the C parent');
-    expect(await exited(p), err).toBe(0);
-    expect(out).toBe('got:ping from C');
-  });
+  it.runIf(isWindows).skipIf(!existsSync(parentExe))(
+    `a Node child adopts the ends a C parent made with CreatePipe and passed as GetClientHandleAsString does${existsSync(parentExe) ? '' : ` (skipped: ${noFixture})`}`,
+    async () => {
+      const bundled = await bundle('index.ts');
+      // The C parent appends the two values; the child's mode is left to its default (async).
+      const p = spawn(parentExe, [process.execPath, child, bundled], { stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
+      const [out, err] = await within(Promise.all([collect(p.stdout), collect(p.stderr)]), 60_000, 'the C parent');
+      expect(await exited(p), err).toBe(0);
+      expect(out).toBe('got:ping from C');
+    },
+  );
 
   it.runIf(!isWindows)('a Node child adopts the fd numbers a shell parent passes (no Node on the parent side)', async () => {
     const bundled = await bundle('index.ts');
@@ -233,24 +236,27 @@ describe('handle values across languages, the .NET way (decimal strings on the c
     expect(out).toBe('got:ping from sh');
   });
 
-  it.runIf(isWindows).skipIf(!existsSync(handlesExe))(`a C child reads and writes through the HANDLE values a Node parent passed as decimal strings${existsSync(handlesExe) ? '' : ` (skipped: ${noFixture})`}`, async () => {
-    const input = pipe();
-    const output = pipe();
-    let values: string[] = [];
-    const c = spawnWithHandles(
-      handlesExe,
-      (v) => {
-        values = v;
-        return ['echo', v[0]!, v[1]!];
-      },
-      { handles: [input.reader, output.writer], stdio: 'ignore', windowsHide: true },
-    );
-    input.reader.close();
-    output.writer.close();
-    input.writer.writeSync('ping from Node');
-    input.writer.close();
-    expect((await within(readAll(output.reader), 30_000, 'echo')).toString()).toBe('echo:ping from Node');
-    expect(await exited(c)).toBe(0);
-    for (const v of values) expect(v).toMatch(/^[1-9][0-9]*$/);
-  });
+  it.runIf(isWindows).skipIf(!existsSync(handlesExe))(
+    `a C child reads and writes through the HANDLE values a Node parent passed as decimal strings${existsSync(handlesExe) ? '' : ` (skipped: ${noFixture})`}`,
+    async () => {
+      const input = pipe();
+      const output = pipe();
+      let values: string[] = [];
+      const c = spawnWithHandles(
+        handlesExe,
+        (v) => {
+          values = v;
+          return ['echo', v[0]!, v[1]!];
+        },
+        { handles: [input.reader, output.writer], stdio: 'ignore', windowsHide: true },
+      );
+      input.reader.close();
+      output.writer.close();
+      input.writer.writeSync('ping from Node');
+      input.writer.close();
+      expect((await within(readAll(output.reader), 30_000, 'echo')).toString()).toBe('echo:ping from Node');
+      expect(await exited(c)).toBe(0);
+      for (const v of values) expect(v).toMatch(/^[1-9][0-9]*$/);
+    },
+  );
 });

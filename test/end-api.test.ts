@@ -82,9 +82,11 @@ describe('for await over reader.chunks()', () => {
   it('iterating a closed reader rejects with ERR_PIPE_CLOSED', async () => {
     const { reader } = pipe();
     reader.close();
-    await expect((async () => {
-      for await (const _ of reader.chunks()) void _;
-    })()).rejects.toMatchObject({ code: 'ERR_PIPE_CLOSED' });
+    await expect(
+      (async () => {
+        for await (const _ of reader.chunks()) void _;
+      })(),
+    ).rejects.toMatchObject({ code: 'ERR_PIPE_CLOSED' });
   });
 
   it('size bounds every chunk; signal aborts the wait with an AbortError and loses nothing', async () => {

@@ -86,7 +86,7 @@ describe('round trip in one process', () => {
 });
 
 describe('the event loop stays free', () => {
-  it("16 pending reads hold no libuv pool thread: fs.promises still completes while they wait", async () => {
+  it('16 pending reads hold no libuv pool thread: fs.promises still completes while they wait', async () => {
     // libuv's pool has 4 threads (UV_THREADPOOL_SIZE). If each pending read parked one, fs would starve.
     const pipes = Array.from({ length: 16 }, () => pipe());
     const pending = pipes.map((p) => p.reader.read());

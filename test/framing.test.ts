@@ -17,7 +17,7 @@ function frame(m: Buffer): Buffer {
 /** A small deterministic PRNG, so a failure can be replayed. */
 function rng(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 describe('FrameDecoder', () => {
@@ -110,7 +110,9 @@ interface SlowFrame {
 
 /** Runs test/fixtures/slow-frame.mjs with --expose-gc: what the receiver holds (bytes) while a frame is incomplete. */
 async function slowFrame(kind: 'message' | 'channel', frameSize: number, sendBytes: number, pattern: 'bytes' | 'mixed'): Promise<SlowFrame> {
-  const child = spawn(process.execPath, ['--expose-gc', join(fixturesDir, 'slow-frame.mjs'), kind, String(frameSize), String(sendBytes), String(frameSize), pattern], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--expose-gc', join(fixturesDir, 'slow-frame.mjs'), kind, String(frameSize), String(sendBytes), String(frameSize), pattern], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const out = await collect(child.stdout);
   expect(await exited(child)).toBe(0);
   return JSON.parse(out) as SlowFrame;

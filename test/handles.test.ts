@@ -219,7 +219,10 @@ describe.runIf(!isWindows)('POSIX: what arrives malformed is closed, and fails t
       const a = pipe();
       const before = fdCount();
       // Two fit the room kept for one (CMSG_SPACE pads to 8 bytes); three do not: MSG_CTRUNC.
-      for (const fds of [[a.reader.fd, a.writer.fd], [a.reader.fd, a.writer.fd, a.reader.fd]]) {
+      for (const fds of [
+        [a.reader.fd, a.writer.fd],
+        [a.reader.fd, a.writer.fd, a.reader.fd],
+      ]) {
         expect(trySend(sock, fds, 0x72)).toBe(true);
         expect(await codeOf(within(server.receiveEnd(), 10_000, 'the receive'))).toBe('EPROTO');
         expect(fdCount()).toBe(before);

@@ -32,7 +32,10 @@ describe('connect: wait', () => {
     const accepted = once(server, 'connection') as Promise<[PipeConnection]>;
     const connecting = connect(name, { wait: true, connectTimeout: 15_000 });
     let settled = false;
-    void connecting.then(() => (settled = true), () => (settled = true));
+    void connecting.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
     await sleep(300);
     expect(settled).toBe(false); // still polling: nobody serves yet
     await server.listen(name);

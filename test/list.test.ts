@@ -75,7 +75,7 @@ describe('listPipes()', () => {
     expect(await codeOf(listPipes())).toBe('ENOTSUP');
   });
 
-  describe.runIf(!isWindows)('POSIX: only what winpipe serves in this user\'s directories', () => {
+  describe.runIf(!isWindows)("POSIX: only what winpipe serves in this user's directories", () => {
     it("lists a security: 'everyone' server as such, and not a socket at an absolute path", async () => {
       const pub = await serve(uniqueName('wp-list-pub'), { security: 'everyone' });
       const dir = mkdtempSync(join(tmpdir(), 'wp-list-abs-'));

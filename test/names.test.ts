@@ -10,7 +10,10 @@ const win = { platform: 'win32' as const };
 describe('Windows pipe names', () => {
   it("refuse any '..' segment with ERR_INVALID_ARG_VALUE, whatever the spelling", () => {
     for (const name of ['..\\C:\\Windows\\win.ini', '..', 'a\\..\\b', 'a/../b', '\\\\.\\pipe\\..\\x', '\\\\?\\pipe\\a\\..', '//./pipe/../x', '..\\UNC\\srv\\pipe\\x', '\\\\srv\\pipe\\..\\x']) {
-      expect(syncCode(() => pipePath(name, win)), name).toBe('ERR_INVALID_ARG_VALUE');
+      expect(
+        syncCode(() => pipePath(name, win)),
+        name,
+      ).toBe('ERR_INVALID_ARG_VALUE');
     }
     // A '..' inside a segment is an ordinary name.
     expect(pipePath('a..b', win)).toBe('\\\\.\\pipe\\a..b');
@@ -35,7 +38,10 @@ describe('connect options: trustedServerOwners', () => {
     expect(syncCode(() => connect(name, { trustedServerOwners: ['bob'] }))).toBe('ERR_INVALID_ARG_VALUE');
     expect(syncCode(() => connect(name, { trustedServerOwners: 'all' as never }))).toBe('ERR_INVALID_ARG_TYPE');
     for (const ok of ['default', 'any', ['default', 'S-1-5-21-1-2-3-1001'], ['s-1-5-18']] as const) {
-      expect(syncCode(() => connect(name, { trustedServerOwners: ok, connectTimeout: 0 }).catch(() => {})), JSON.stringify(ok)).toBe('no error');
+      expect(
+        syncCode(() => connect(name, { trustedServerOwners: ok, connectTimeout: 0 }).catch(() => {})),
+        JSON.stringify(ok),
+      ).toBe('no error');
     }
   });
 });

@@ -22,8 +22,7 @@ function publicModules(): string[] {
 }
 
 const isWin32 = (n: ts.Node): boolean => ts.isStringLiteralLike(n) && n.text === 'win32';
-const isProcessPlatform = (n: ts.Node): boolean =>
-  ts.isPropertyAccessExpression(n) && n.name.text === 'platform' && ts.isIdentifier(n.expression) && n.expression.text === 'process';
+const isProcessPlatform = (n: ts.Node): boolean => ts.isPropertyAccessExpression(n) && n.name.text === 'platform' && ts.isIdentifier(n.expression) && n.expression.text === 'process';
 
 /**
  * Each branch on Windows in `file`'s code: an `isWindows`, or a comparison with `'win32'` of anything
@@ -35,7 +34,10 @@ function platformBranches(file: string, text = readFileSync(file, 'utf8')): stri
   const at = (n: ts.Node): string => `${file.slice(src.length + 1)}:${sf.getLineAndCharacterOfPosition(n.getStart()).line + 1}: ${n.getText().slice(0, 80)}`;
   const visit = (n: ts.Node): void => {
     if (ts.isIdentifier(n) && n.text === 'isWindows') found.push(at(n));
-    if (ts.isBinaryExpression(n) && [ts.SyntaxKind.EqualsEqualsEqualsToken, ts.SyntaxKind.ExclamationEqualsEqualsToken, ts.SyntaxKind.EqualsEqualsToken, ts.SyntaxKind.ExclamationEqualsToken].includes(n.operatorToken.kind)) {
+    if (
+      ts.isBinaryExpression(n) &&
+      [ts.SyntaxKind.EqualsEqualsEqualsToken, ts.SyntaxKind.ExclamationEqualsEqualsToken, ts.SyntaxKind.EqualsEqualsToken, ts.SyntaxKind.ExclamationEqualsToken].includes(n.operatorToken.kind)
+    ) {
       const other = isWin32(n.right) ? n.left : isWin32(n.left) ? n.right : undefined;
       if (other !== undefined && !(ts.isIdentifier(other) && other.text === 'platform')) found.push(at(n));
       if (isProcessPlatform(n.left) || isProcessPlatform(n.right)) {

@@ -55,7 +55,7 @@ describe.each(['byte', 'message'] as const)('%s mode under load', (mode) => {
 const built = existsSync(join(fixturesDir, '..', '..', 'dist', 'esm', 'index.js'));
 
 describe.skipIf(!built)('keeping the process alive (needs dist/: npm test builds it)', () => {
-  it('a ref\'d listening server keeps its process alive; unref() lets it exit', async () => {
+  it("a ref'd listening server keeps its process alive; unref() lets it exit", async () => {
     const name = uniqueName();
     const refChild = spawnFixture('server-ref.mjs', [name, 'ref'], ['ignore', 'pipe', 'inherit']);
     let said = '';

@@ -26,7 +26,7 @@ async function serve(name: string): Promise<{ server: PipeServer; accepted: () =
   return { server, accepted: () => n };
 }
 
-describe("connect({ serverSession }): bad values are refused before any system call", () => {
+describe('connect({ serverSession }): bad values are refused before any system call', () => {
   for (const bad of [-1, 1.5, 2 ** 32, Number.NaN]) {
     it(`${bad} is ERR_OUT_OF_RANGE`, () => {
       expect(() => connect(uniqueName('wp-sess-bad'), { serverSession: bad })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));

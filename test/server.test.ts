@@ -7,16 +7,7 @@ import net from 'node:net';
 import { dirname } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  connect,
-  createServer,
-  isPipeError,
-  pipePath,
-  type ConnectOptions,
-  type CreateServerOptions,
-  type PipeConnection,
-  type PipeServer,
-} from '../src/index.js';
+import { connect, createServer, isPipeError, pipePath, type ConnectOptions, type CreateServerOptions, type PipeConnection, type PipeServer } from '../src/index.js';
 import { collect, exited, isWindows, seededBytes, spawnFixture, uniqueName, within } from './helpers/index.js';
 
 /** Bound for "settles, does not hang" checks: generous on purpose, never a speed claim. */
@@ -208,7 +199,7 @@ describe('options', () => {
     expect(await roundTrip(c)).toBe('p');
   });
 
-  it("security: { sddl } is Windows-only: a PipeError ERR_UNSUPPORTED_PLATFORM elsewhere, thrown by createServer", async () => {
+  it('security: { sddl } is Windows-only: a PipeError ERR_UNSUPPORTED_PLATFORM elsewhere, thrown by createServer', async () => {
     const options: CreateServerOptions = { security: { sddl: 'D:P(A;;GA;;;WD)' } };
     if (isWindows) {
       const { name } = await serve(options, echo);
@@ -387,7 +378,14 @@ describe('server lifecycle', () => {
     c.end();
     await within(closed, BOUND, 'both ends of the connection closing');
     await server.close();
-    const err = await within(connect(name).then(() => null, (e: unknown) => e), BOUND, 'connect after close');
+    const err = await within(
+      connect(name).then(
+        () => null,
+        (e: unknown) => e,
+      ),
+      BOUND,
+      'connect after close',
+    );
     expect(isPipeError(err)).toBe(true);
     expect((err as { code: string }).code).toBe('ENOENT');
     const { server: again } = await serve(undefined, echo, name);
@@ -429,7 +427,10 @@ describe('server lifecycle', () => {
     const { name } = await serve(undefined, echo);
     const second = createServer();
     servers.push(second);
-    const err = await second.listen(name).then(() => null, (e: unknown) => e);
+    const err = await second.listen(name).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(isPipeError(err)).toBe(true);
     expect((err as { code: string }).code).toBe('EADDRINUSE');
     expect(second.listening).toBe(false);
@@ -499,7 +500,14 @@ describe('server lifecycle', () => {
 describe('connect', () => {
   it('a name nobody serves rejects promptly with ENOENT, not after the timeout', async () => {
     const name = uniqueName();
-    const err = await within(connect(name, { connectTimeout: 60_000 }).then(() => null, (e: unknown) => e), BOUND, 'connect to an absent name');
+    const err = await within(
+      connect(name, { connectTimeout: 60_000 }).then(
+        () => null,
+        (e: unknown) => e,
+      ),
+      BOUND,
+      'connect to an absent name',
+    );
     expect(isPipeError(err)).toBe(true);
     expect(err).toMatchObject({ code: 'ENOENT', path: pipePath(name) });
     expect(typeof (err as { syscall: unknown }).syscall).toBe('string');
@@ -507,7 +515,10 @@ describe('connect', () => {
 
   it('an already-aborted signal rejects with AbortError before any system call', async () => {
     const reason = new Error('stop');
-    const err = await connect(uniqueName(), { signal: AbortSignal.abort(reason) }).then(() => null, (e: unknown) => e);
+    const err = await connect(uniqueName(), { signal: AbortSignal.abort(reason) }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
     expect((err as { cause?: unknown }).cause).toBe(reason);
   });
@@ -722,7 +733,14 @@ describe('message mode', () => {
     await c.writeMessage(Buffer.alloc(1024, 1));
     expect((await within(it.next(), BOUND, 'the message at the limit')).value?.length).toBe(1024);
     c.writeMessage(Buffer.alloc(1025, 2)).catch(() => {});
-    const err = await within(it.next().then(() => null, (e: unknown) => e), BOUND, 'the message over the limit');
+    const err = await within(
+      it.next().then(
+        () => null,
+        (e: unknown) => e,
+      ),
+      BOUND,
+      'the message over the limit',
+    );
     expect(isPipeError(err)).toBe(true);
     expect((err as { code: string }).code).toBe('ERR_MESSAGE_TOO_LARGE');
   });
@@ -796,7 +814,14 @@ describe('message mode', () => {
     await s.writeMessage(Buffer.alloc(16));
     expect((await within(it.next(), BOUND, 'the message at the limit')).value?.length).toBe(16);
     s.writeMessage(Buffer.alloc(17)).catch(() => {});
-    const err = await within(it.next().then(() => null, (e: unknown) => e), BOUND, 'the message over the limit');
+    const err = await within(
+      it.next().then(
+        () => null,
+        (e: unknown) => e,
+      ),
+      BOUND,
+      'the message over the limit',
+    );
     expect((err as { code: string }).code).toBe('ERR_MESSAGE_TOO_LARGE');
   });
 
@@ -845,7 +870,14 @@ describe.each(modes)('%s mode: close and disconnect', (mode: Mode) => {
     const serverRead = s.messages().next();
     const clientRead = c.messages().next();
     s.destroy();
-    await within(serverRead.then(() => 'resolved', () => 'rejected'), BOUND, 'a read pending on a destroyed connection');
+    await within(
+      serverRead.then(
+        () => 'resolved',
+        () => 'rejected',
+      ),
+      BOUND,
+      'a read pending on a destroyed connection',
+    );
     expect(await within(clientRead, BOUND, "the peer's pending read")).toMatchObject({ done: true });
   });
 
@@ -997,5 +1029,4 @@ describe('peer identity of another process', () => {
     if (isWindows) expect(peers[0]!.sid).toMatch(/^S-1-/);
     else expect(peers[0]!.uid).toBe(process.geteuid!());
   });
-
 });

@@ -79,7 +79,9 @@ function killPid(pid: number): void {
 /** Linux: the process is gone, or a zombie nobody has reaped yet (it runs no more). */
 function gone(pid: number): boolean {
   try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').startsWith('Z');
+    return readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /, '')
+      .startsWith('Z');
   } catch {
     return true;
   }
@@ -234,8 +236,9 @@ describe.skipIf(noFixture !== undefined)(`spawnWithHandles({ killOnClose })${noF
       expect(syncCode(() => spawnWithHandles('sleep', ['0'], { handles: [writer], stdio: 'ignore', killOnClose: true, argv0: 'other' }))).toBe('ERR_INVALID_ARG_VALUE');
     });
 
-    it("only the child ends; its own children live on (Linux: the parent-death signal is not inherited)", async () => {
-      const script = "const c = require('child_process').spawn('sleep', ['60'], { stdio: ['ignore', 'inherit', 'ignore'] }); console.log(JSON.stringify({ grandchild: c.pid })); setInterval(() => {}, 1 << 30);";
+    it('only the child ends; its own children live on (Linux: the parent-death signal is not inherited)', async () => {
+      const script =
+        "const c = require('child_process').spawn('sleep', ['60'], { stdio: ['ignore', 'inherit', 'ignore'] }); console.log(JSON.stringify({ grandchild: c.pid })); setInterval(() => {}, 1 << 30);";
       const s = await start(true, [process.execPath, ['-e', script]]);
       let grandchild = 0;
       const deadline = Date.now() + 30_000;

@@ -27,7 +27,10 @@ function windowsChild(): string | undefined {
 
 const exe = isWindows ? windowsChild() : undefined;
 const handlesExe = isWindows ? join(fixturesDir, 'bin', 'handles.exe') : undefined;
-const skipReason = isWindows && (!exe || !existsSync(handlesExe!)) ? 'test/fixtures/writefile.c or handles.c is not built: install gcc-mingw-w64-x86-64 (scripts/wine.mjs builds it on the host) or put a gcc on PATH' : undefined;
+const skipReason =
+  isWindows && (!exe || !existsSync(handlesExe!))
+    ? 'test/fixtures/writefile.c or handles.c is not built: install gcc-mingw-w64-x86-64 (scripts/wine.mjs builds it on the host) or put a gcc on PATH'
+    : undefined;
 if (skipReason) console.log(`spawnWithHandles: skipped: ${skipReason}`);
 
 /** [command, args] of a child that writes `text` to the handle it is given as `value`. */
@@ -174,13 +177,11 @@ describe.skipIf(skipReason !== undefined)('spawnWithHandles', () => {
     expect(all.toString()).toBe('ok');
   });
 
-  it(
-    'a worker thread spawning in a loop with child_process.spawn: none of its children receive the handle (Windows: our process never holds it inheritable, the broker does)',
-    async () => {
-      const { reader, writer: w } = pipe();
-      const [scanCmd, scanArgs] = scanner('LEAK', reader);
-      const worker = new Worker(
-        `const { parentPort, workerData } = require('node:worker_threads');
+  it('a worker thread spawning in a loop with child_process.spawn: none of its children receive the handle (Windows: our process never holds it inheritable, the broker does)', async () => {
+    const { reader, writer: w } = pipe();
+    const [scanCmd, scanArgs] = scanner('LEAK', reader);
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
          const { spawn } = require('node:child_process');
          let stop = false, spawned = 0;
          parentPort.on('message', () => { stop = true; });
@@ -192,45 +193,44 @@ describe.skipIf(skipReason !== undefined)('spawnWithHandles', () => {
            }
            parentPort.postMessage({ spawned, done: true });
          })();`,
-        { eval: true, workerData: { cmd: scanCmd, args: scanArgs } },
-      );
-      let workerSpawns = 0;
-      let workerDone: () => void = () => {};
-      const stopped = new Promise<void>((resolve) => (workerDone = resolve));
-      worker.on('message', (m: { spawned: number; done: boolean }) => {
-        workerSpawns = m.spawned;
-        if (m.done) workerDone();
-      });
-      // Start once the worker is spawning, and go on until both sides have spawned a fair number of
-      // children, so that many of its spawns overlap ours.
-      await within(
-        new Promise<void>((resolve) => {
-          const check = (): void => (workerSpawns > 0 ? resolve() : void setTimeout(check, 10));
-          check();
-        }),
-        60_000,
-        'the worker spawning',
-      );
-      const children: HandleChild[] = [];
-      while ((children.length < 10 || workerSpawns < 10) && children.length < 200) {
-        const [cmd] = writer('x', '');
-        children.push(spawnWithHandles(cmd, (v) => writer(v[0]!, 'ok')[1], { handles: [w], stdio: 'ignore', windowsHide: true }));
-        // Let the worker's spawns interleave with ours.
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      worker.postMessage('stop');
-      await within(stopped, 60_000, 'worker stop');
-      await worker.terminate();
-      for (const c of children) expect(await exited(c)).toBe(0);
-      w.close();
-      const text = (await within(readAll(reader), 60_000, 'read to EOF')).toString();
-      const leaks = text.split('LEAK').length - 1;
-      expect(text.split('ok').length - 1).toBe(children.length);
-      expect(workerSpawns).toBeGreaterThan(0);
-      console.log(`spawnWithHandles: ${leaks} of ${workerSpawns} children spawned by a worker thread (during ${children.length} of our spawns) received the handle`);
-      expect(leaks).toBe(0);
-    },
-  );
+      { eval: true, workerData: { cmd: scanCmd, args: scanArgs } },
+    );
+    let workerSpawns = 0;
+    let workerDone: () => void = () => {};
+    const stopped = new Promise<void>((resolve) => (workerDone = resolve));
+    worker.on('message', (m: { spawned: number; done: boolean }) => {
+      workerSpawns = m.spawned;
+      if (m.done) workerDone();
+    });
+    // Start once the worker is spawning, and go on until both sides have spawned a fair number of
+    // children, so that many of its spawns overlap ours.
+    await within(
+      new Promise<void>((resolve) => {
+        const check = (): void => (workerSpawns > 0 ? resolve() : void setTimeout(check, 10));
+        check();
+      }),
+      60_000,
+      'the worker spawning',
+    );
+    const children: HandleChild[] = [];
+    while ((children.length < 10 || workerSpawns < 10) && children.length < 200) {
+      const [cmd] = writer('x', '');
+      children.push(spawnWithHandles(cmd, (v) => writer(v[0]!, 'ok')[1], { handles: [w], stdio: 'ignore', windowsHide: true }));
+      // Let the worker's spawns interleave with ours.
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    worker.postMessage('stop');
+    await within(stopped, 60_000, 'worker stop');
+    await worker.terminate();
+    for (const c of children) expect(await exited(c)).toBe(0);
+    w.close();
+    const text = (await within(readAll(reader), 60_000, 'read to EOF')).toString();
+    const leaks = text.split('LEAK').length - 1;
+    expect(text.split('ok').length - 1).toBe(children.length);
+    expect(workerSpawns).toBeGreaterThan(0);
+    console.log(`spawnWithHandles: ${leaks} of ${workerSpawns} children spawned by a worker thread (during ${children.length} of our spawns) received the handle`);
+    expect(leaks).toBe(0);
+  });
 
   /** [command, args] of a child that exits with `code`, or sleeps `ms` first. */
   function exiter(code: number, ms = 0): [string, string[]] {

@@ -60,4 +60,6 @@ const ma = median(A.map((r) => r.rate));
 const mb = median(B.map((r) => r.rate));
 const ca = median(A.map((r) => r.cpu ?? NaN));
 const cb = median(B.map((r) => r.cpu ?? NaN));
-console.log(`A (${a ?? 'dist'} ${spec.peer}${paramsB ? ` ${JSON.stringify(spec.params)}` : ''}) median ${ma.toFixed(0)}${unit}, cpu ${ca.toFixed(2)} s; B (${b ?? 'dist'} ${specB.peer}${paramsB ? ` ${paramsB}` : ''}) median ${mb.toFixed(0)}${unit}, cpu ${cb.toFixed(2)} s; A/B ${(ma / mb).toFixed(2)}×`);
+console.log(
+  `A (${a ?? 'dist'} ${spec.peer}${paramsB ? ` ${JSON.stringify(spec.params)}` : ''}) median ${ma.toFixed(0)}${unit}, cpu ${ca.toFixed(2)} s; B (${b ?? 'dist'} ${specB.peer}${paramsB ? ` ${paramsB}` : ''}) median ${mb.toFixed(0)}${unit}, cpu ${cb.toFixed(2)} s; A/B ${(ma / mb).toFixed(2)}×`,
+);

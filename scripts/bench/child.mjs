@@ -84,9 +84,7 @@ async function echoNet(path) {
 
 async function echoConnection() {
   const dist = process.env.WINPIPE_BENCH_DIST;
-  const { Connection } = await import(
-    dist ? pathToFileURL(path.resolve(dist, 'esm', 'channel', 'index.js')).href : new URL('../../dist/esm/channel/index.js', import.meta.url).href
-  );
+  const { Connection } = await import(dist ? pathToFileURL(path.resolve(dist, 'esm', 'channel', 'index.js')).href : new URL('../../dist/esm/channel/index.js', import.meta.url).href);
   const conn = Connection.fromFd(3);
   for (;;) {
     let m;

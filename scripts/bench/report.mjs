@@ -87,12 +87,18 @@ export function markdown(r) {
     '',
   );
   if (r.remeasured?.length) {
-    lines.push(`Re-measured since, by full runs of single cases (\`--case\`): ${r.remeasured.map((x) => `${x.id} at ${x.date.slice(0, 16).replace('T', ' ')} UTC (load ${x.loadavgAtStart})`).join('; ')}.`, '');
+    lines.push(
+      `Re-measured since, by full runs of single cases (\`--case\`): ${r.remeasured.map((x) => `${x.id} at ${x.date.slice(0, 16).replace('T', ' ')} UTC (load ${x.loadavgAtStart})`).join('; ')}.`,
+      '',
+    );
   }
   lines.push('| case | ours | peer | ours (median) | peer (median) | unit | ratio ours/peer | better | target | met? |');
   lines.push('|---|---|---|---:|---:|---|---:|---|---|---|');
   const shown = (row) => (row.median !== undefined && row.median !== null ? fmtNum(row.median) : row.status);
-  const why = (reason) => String(reason ?? '').replace(/^n\/a \((.*)\)$/, '$1').replace(/^n\/a /, '');
+  const why = (reason) =>
+    String(reason ?? '')
+      .replace(/^n\/a \((.*)\)$/, '$1')
+      .replace(/^n\/a /, '');
   const note = (row) => (row.status === 'n/a' || row.status === 'pending' ? ` (${row.status}: ${why(row.reason)})` : '');
   for (const c of r.cases) {
     for (const x of c.ratios) {
@@ -104,7 +110,9 @@ export function markdown(r) {
       else if (x.target?.op === 'report') met = 'reported';
       else if (typeof x.met === 'boolean') met = x.met ? 'yes' : '**no**';
       else if (x.role === 'info') met = 'info';
-      lines.push(`| ${c.id} ${c.param} | ${ours.label}${note(ours)} | ${peer.label}${note(peer)} | ${shown(ours)} | ${shown(peer)} | ${c.unit} | ${ratio} | ${c.better} | ${targetText(x.target)} | ${met} |`);
+      lines.push(
+        `| ${c.id} ${c.param} | ${ours.label}${note(ours)} | ${peer.label}${note(peer)} | ${shown(ours)} | ${shown(peer)} | ${c.unit} | ${ratio} | ${c.better} | ${targetText(x.target)} | ${met} |`,
+      );
     }
     for (const row of c.rows.filter((row) => row.role === 'ours-info')) {
       lines.push(`| ${c.id} ${c.param} | ${row.label} | — | ${shown(row)} | — | ${c.unit} | — | ${c.better} | — | info |`);
@@ -252,4 +260,3 @@ export function printTable(list) {
     }
   }
 }
-

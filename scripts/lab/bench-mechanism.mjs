@@ -35,7 +35,10 @@ const { default: koffi } = await import('koffi');
 if (process.argv.includes('--io')) {
   const { runIoEngines } = await import('./io-engines.mjs');
   const num = (n, d) => Number(process.argv.find((a) => a.startsWith(`--${n}=`))?.split('=')[1] ?? d);
-  const only = process.argv.find((a) => a.startsWith('--engines='))?.split('=')[1].split(',');
+  const only = process.argv
+    .find((a) => a.startsWith('--engines='))
+    ?.split('=')[1]
+    .split(',');
   const r = await runIoEngines({ runs: num('runs', 3), pingPongs: num('pingpongs', 500), floods: num('floods', 4000), only });
   process.stdout.write('engine   ping-pong µs/round trip   flood msg/s (100 B, one way)\n');
   for (const [k, v] of Object.entries(r)) {
@@ -73,16 +76,12 @@ const CreatePipe = k32.func('bool __stdcall CreatePipe(_Out_ HANDLE *r, _Out_ HA
 const CreateNamedPipeW = k32.func(
   'HANDLE __stdcall CreateNamedPipeW(const char16_t *name, uint32_t openMode, uint32_t pipeMode, uint32_t maxInst, uint32_t outBuf, uint32_t inBuf, uint32_t timeout, void *sa)',
 );
-const CreateFileW = k32.func(
-  'HANDLE __stdcall CreateFileW(const char16_t *name, uint32_t access, uint32_t share, void *sa, uint32_t disposition, uint32_t flags, HANDLE tmpl)',
-);
+const CreateFileW = k32.func('HANDLE __stdcall CreateFileW(const char16_t *name, uint32_t access, uint32_t share, void *sa, uint32_t disposition, uint32_t flags, HANDLE tmpl)');
 const ConnectNamedPipe = k32.func('bool __stdcall ConnectNamedPipe(HANDLE h, void *ov)');
 const CloseHandle = k32.func('bool __stdcall CloseHandle(HANDLE h)');
 const GetLastError = k32.func('uint32_t __stdcall GetLastError()');
 const GetCurrentProcessId = k32.func('uint32_t __stdcall GetCurrentProcessId()');
-const GetNamedPipeInfo = k32.func(
-  'bool __stdcall GetNamedPipeInfo(HANDLE h, _Out_ uint32_t *flags, _Out_ uint32_t *outBuf, _Out_ uint32_t *inBuf, _Out_ uint32_t *maxInst)',
-);
+const GetNamedPipeInfo = k32.func('bool __stdcall GetNamedPipeInfo(HANDLE h, _Out_ uint32_t *flags, _Out_ uint32_t *outBuf, _Out_ uint32_t *inBuf, _Out_ uint32_t *maxInst)');
 const uv_open_osfhandle = host.func('int uv_open_osfhandle(HANDLE h)');
 
 let wineVersion = null;

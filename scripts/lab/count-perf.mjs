@@ -43,18 +43,15 @@ function syscallNames() {
 }
 const NAMES = syscallNames();
 
-const EVENTS = [
-  'raw_syscalls:sys_enter',
-  'syscalls:sys_exit_read',
-  'syscalls:sys_exit_write',
-  'syscalls:sys_exit_epoll_wait',
-  'syscalls:sys_exit_epoll_pwait',
-  'page-faults',
-  'context-switches',
-];
+const EVENTS = ['raw_syscalls:sys_enter', 'syscalls:sys_exit_read', 'syscalls:sys_exit_write', 'syscalls:sys_exit_epoll_wait', 'syscalls:sys_exit_epoll_pwait', 'page-faults', 'context-switches'];
 
 function expand(n) {
-  return template.map((a) => a.replace(/\{N\*MiB\}/g, String(n * MiB)).replace(/\{N\*KiB\}/g, String(n * KiB)).replace(/\{N\}/g, String(n)));
+  return template.map((a) =>
+    a
+      .replace(/\{N\*MiB\}/g, String(n * MiB))
+      .replace(/\{N\*KiB\}/g, String(n * KiB))
+      .replace(/\{N\}/g, String(n)),
+  );
 }
 
 function record(n) {

@@ -46,7 +46,7 @@ async function count(file) {
       if (req === 'new_thread') pending.set(tid, { req, proc: /process=([0-9a-f]+)/.exec(rest)?.[1] });
       if (req === 'new_process') pending.set(tid, { req, cmd: /cmdline=L"((?:[^"\\]|\\.)*)"/.exec(rest)?.[1] ?? '' });
       const pid = pidOf.get(tid);
-      const r = pid === undefined ? undefined : role.get(pid) ?? 'wine';
+      const r = pid === undefined ? undefined : (role.get(pid) ?? 'wine');
       const into = r === undefined ? unknown : (counts[r] ??= {});
       into[req] = (into[req] ?? 0) + 1;
       continue;

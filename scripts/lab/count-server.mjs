@@ -36,6 +36,10 @@ for await (const line of rl) {
 }
 for (const [k, v] of Object.entries(counts)) {
   const d = per[k.split(' ')[1]];
-  const top = Object.entries(byName[k]).sort((a, b) => b[1] - a[1]).slice(0, 8).map(([x, c]) => `${x} ${(c / d).toFixed(2)}`).join(', ');
+  const top = Object.entries(byName[k])
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 8)
+    .map(([x, c]) => `${x} ${(c / d).toFixed(2)}`)
+    .join(', ');
   console.log(`${k.padEnd(14)} ${(v / d).toFixed(2)} requests per ${k.endsWith('pp') ? 'round trip' : 'message'}  (${top})`);
 }

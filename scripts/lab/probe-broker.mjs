@@ -40,7 +40,9 @@ const GetLastError = k.func('uint32_t __stdcall GetLastError()');
 const InitializeProcThreadAttributeList = k.func('bool __stdcall InitializeProcThreadAttributeList(void *list, uint32_t count, uint32_t flags, _Inout_ uint64_t *size)');
 const UpdateProcThreadAttribute = k.func('bool __stdcall UpdateProcThreadAttribute(void *list, uint32_t flags, uint64_t attr, void *value, uint64_t size, void *prev, void *retSize)');
 const DeleteProcThreadAttributeList = k.func('void __stdcall DeleteProcThreadAttributeList(void *list)');
-const CreateProcessW = k.func('bool __stdcall CreateProcessW(const char16_t *app, char16_t *cmd, void *pa, void *ta, bool inherit, uint32_t flags, void *env, const char16_t *cwd, void *si, void *pi)');
+const CreateProcessW = k.func(
+  'bool __stdcall CreateProcessW(const char16_t *app, char16_t *cmd, void *pa, void *ta, bool inherit, uint32_t flags, void *env, const char16_t *cwd, void *si, void *pi)',
+);
 const TerminateProcess = k.func('bool __stdcall TerminateProcess(void *h, uint32_t code)');
 const WaitForSingleObject = k.func('uint32_t __stdcall WaitForSingleObject(void *h, uint32_t ms)');
 const GetExitCodeProcess = k.func('bool __stdcall GetExitCodeProcess(void *h, _Out_ uint32_t *code)');

@@ -319,7 +319,13 @@ export class Connection {
     try {
       return v8.deserialize(message);
     } catch (err) {
-      throw new PipeError({ code: 'EPROTO', syscall: 'recv', path: this.#ep.path, message: `EPROTO: a ${message.length}-byte message is not V8-serialized (sent with sendBytes, or by Python?)`, cause: err });
+      throw new PipeError({
+        code: 'EPROTO',
+        syscall: 'recv',
+        path: this.#ep.path,
+        message: `EPROTO: a ${message.length}-byte message is not V8-serialized (sent with sendBytes, or by Python?)`,
+        cause: err,
+      });
     }
   }
 
@@ -480,8 +486,7 @@ export class Connection {
     if (err === undefined || isPeerGone(err)) {
       this.#ended = true;
       this.#endCause = err;
-    }
-    else this.#failure = isPipeError(err) ? err : new PipeError({ code: 'UNKNOWN', syscall: 'recv', path: this.#ep.path, cause: err });
+    } else this.#failure = isPipeError(err) ? err : new PipeError({ code: 'UNKNOWN', syscall: 'recv', path: this.#ep.path, cause: err });
     this.#serve();
   }
 

@@ -428,20 +428,12 @@ export class Listener {
   }
 }
 
-async function authenticate(
-  pending: PendingConnection,
-  key: Buffer | undefined,
-  handshake: (io: PendingConnection['io'], key: Buffer) => Promise<void>,
-  timeoutMs: number,
-): Promise<Connection> {
+async function authenticate(pending: PendingConnection, key: Buffer | undefined, handshake: (io: PendingConnection['io'], key: Buffer) => Promise<void>, timeoutMs: number): Promise<Connection> {
   if (key !== undefined) {
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
       if (timeoutMs > 0) {
-        timer = setTimeout(
-          () => reject(new PipeError({ code: 'ETIMEDOUT', syscall: 'handshake', message: `ETIMEDOUT: the peer did not complete the handshake within ${timeoutMs} ms` })),
-          timeoutMs,
-        );
+        timer = setTimeout(() => reject(new PipeError({ code: 'ETIMEDOUT', syscall: 'handshake', message: `ETIMEDOUT: the peer did not complete the handshake within ${timeoutMs} ms` })), timeoutMs);
       }
     });
     try {

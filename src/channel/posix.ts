@@ -134,9 +134,7 @@ export function posixFromFd(fd: number, maxMessageSize: number): Connection {
   // An inherited fd is inheritable; ours should not leak into the children we spawn next.
   setCloexec(fd);
   const path = `fd ${fd}`;
-  return new Connection(
-    new PosixEndpoint({ fd, readable: access !== libc.O_WRONLY, writable: access !== libc.O_RDONLY, path, maxMessageSize }),
-  );
+  return new Connection(new PosixEndpoint({ fd, readable: access !== libc.O_WRONLY, writable: access !== libc.O_RDONLY, path, maxMessageSize }));
 }
 
 // --- handshake over a raw socket -----------------------------------------------------------------
@@ -209,8 +207,7 @@ class RawSocketFrames implements HandshakeIO {
 function pendingFromSocket(socket: net.Socket, path: string, maxMessageSize: number): PendingConnection {
   return {
     io: new RawSocketFrames(socket, path),
-    connection: () =>
-      new Connection(new PosixEndpoint({ fd: socketFd(socket) ?? -1, socket, readable: true, writable: true, path, maxMessageSize })),
+    connection: () => new Connection(new PosixEndpoint({ fd: socketFd(socket) ?? -1, socket, readable: true, writable: true, path, maxMessageSize })),
     destroy: () => socket.destroy(),
   };
 }
@@ -342,16 +339,23 @@ export class PosixListenerBackend {
     const admit = this.#admit;
     if (admit) {
       // Before it is queued, so before accept() and the authkey handshake.
-      this.#admitting.run(socket, admit, peerIdentity(cred), this.#admitTimeout, () => !this.#closed && !socket.destroyed, (end) => {
-        // Gone meanwhile: close() took it.
-        if (end.kind === 'gone') return;
-        if (end.kind === 'admitted') {
-          this.#queueOrHand(socket);
-          return;
-        }
-        this.#unclaimed--;
-        if (!end.outcome.admitted) this.#refused++;
-      });
+      this.#admitting.run(
+        socket,
+        admit,
+        peerIdentity(cred),
+        this.#admitTimeout,
+        () => !this.#closed && !socket.destroyed,
+        (end) => {
+          // Gone meanwhile: close() took it.
+          if (end.kind === 'gone') return;
+          if (end.kind === 'admitted') {
+            this.#queueOrHand(socket);
+            return;
+          }
+          this.#unclaimed--;
+          if (!end.outcome.admitted) this.#refused++;
+        },
+      );
       return;
     }
     this.#queueOrHand(socket);

@@ -364,16 +364,23 @@ export class WinListenerBackend {
     }
     // Before it is queued, so before accept() and the authkey handshake. Ownership: the admission
     // owns the handle until it admits (then the queue does), refuses, or close() takes it.
-    this.#admitting.run(inst.handle, admit, peerIdentity(inst.handle, 'client'), this.#admitTimeout, () => !this.#closed, (end) => {
-      if (end.kind === 'gone') return;
-      if (end.kind === 'admitted') {
-        this.#queueOrHand(end.client);
-        return;
-      }
-      this.#unclaimed--;
-      if (!end.outcome.admitted) this.#refused++;
-      this.#pending.replenish();
-    });
+    this.#admitting.run(
+      inst.handle,
+      admit,
+      peerIdentity(inst.handle, 'client'),
+      this.#admitTimeout,
+      () => !this.#closed,
+      (end) => {
+        if (end.kind === 'gone') return;
+        if (end.kind === 'admitted') {
+          this.#queueOrHand(end.client);
+          return;
+        }
+        this.#unclaimed--;
+        if (!end.outcome.admitted) this.#refused++;
+        this.#pending.replenish();
+      },
+    );
   }
 
   #queueOrHand(handle: k32.HANDLE): void {

@@ -42,6 +42,11 @@ export async function ls(argv: readonly string[]): Promise<number> {
   }
   const pipes = await listPipes();
   const long = parsed.flags.long === true;
-  process.stdout.write(pipes.map((p) => (long && p.instances !== undefined ? `${p.path}\t${p.instances}` : p.path)).map((l) => `${l}\n`).join(''));
+  process.stdout.write(
+    pipes
+      .map((p) => (long && p.instances !== undefined ? `${p.path}\t${p.instances}` : p.path))
+      .map((l) => `${l}\n`)
+      .join(''),
+  );
   return 0;
 }

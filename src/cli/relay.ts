@@ -52,7 +52,10 @@ const POLL_SLICE_MS = 0x7fff_ffff;
  * passed over while our own may still get the server. One attempt comes first, so that `-v` says
  * when it starts to poll. Rejects with an AbortError once `signal` aborts.
  */
-export async function connectPolling(name: string, options: { mode: PipeMode; signal: AbortSignal; poll: boolean; log: (m: string) => void; halfClose?: HalfClose | undefined }): Promise<PipeConnection> {
+export async function connectPolling(
+  name: string,
+  options: { mode: PipeMode; signal: AbortSignal; poll: boolean; log: (m: string) => void; halfClose?: HalfClose | undefined },
+): Promise<PipeConnection> {
   const base = { mode: options.mode, signal: options.signal, halfClose: options.halfClose };
   if (!options.poll) return connect(name, base);
   // connectTimeout 0: a single attempt, which ends in ETIMEDOUT if nobody serves the name yet.

@@ -35,12 +35,7 @@ Exit status: 0 done, 1 a pipe error or the timeout (code: message on stderr), 2 
 
 /** Runs `winpipe send`; resolves with the exit status. */
 export async function send(argv: readonly string[]): Promise<number> {
-  const parsed = parseArgs(argv, [
-    { names: ['v'], key: 'verbose' },
-    { names: ['no-reply'], key: 'noReply' },
-    { names: ['timeout'], key: 'timeout', value: true },
-    MODE_FLAG,
-  ]);
+  const parsed = parseArgs(argv, [{ names: ['v'], key: 'verbose' }, { names: ['no-reply'], key: 'noReply' }, { names: ['timeout'], key: 'timeout', value: true }, MODE_FLAG]);
   if (parsed.flags.help) {
     process.stdout.write(`${SEND_HELP}\n`);
     return 0;
@@ -59,7 +54,8 @@ export async function send(argv: readonly string[]): Promise<number> {
 
   // The clock starts once stdin has ended: how long the user takes to type is not the pipe's fault.
   const expired = timeout === undefined ? undefined : AbortSignal.timeout(timeout);
-  const timedOut = (): PipeError => new PipeError({ code: 'ETIMEDOUT', syscall: 'send', path: pipePath(name), message: `ETIMEDOUT: no answer from ${pipePath(name)} within ${timeout} ms (--timeout)` });
+  const timedOut = (): PipeError =>
+    new PipeError({ code: 'ETIMEDOUT', syscall: 'send', path: pipePath(name), message: `ETIMEDOUT: no answer from ${pipePath(name)} within ${timeout} ms (--timeout)` });
   let conn;
   try {
     conn = await connect(name, { mode, ...(expired ? { signal: expired } : {}) });

@@ -173,7 +173,9 @@ export function posixConnect(path: string, o: ResolvedConnectOptions, dirs?: Soc
   if (signal?.aborted) return Promise.reject(abortError(signal));
   // A session expectation that cannot be checked here must not pass as met.
   if (o.serverSession !== undefined) {
-    return Promise.reject(new PipeError({ code: 'ENOTSUP', syscall: 'connect', path, message: 'ENOTSUP: serverSession: POSIX has no Terminal Services sessions (check the server by its uid: allowServerUids)' }));
+    return Promise.reject(
+      new PipeError({ code: 'ENOTSUP', syscall: 'connect', path, message: 'ENOTSUP: serverSession: POSIX has no Terminal Services sessions (check the server by its uid: allowServerUids)' }),
+    );
   }
   // One promise per call, settled from the socket's own events: no async function or awaited
   // promise per stage, each a

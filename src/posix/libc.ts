@@ -138,9 +138,7 @@ export const pipe: (fds: Int32Array) => number = bind('int pipe(_Out_ int *pipef
 export const fcntl: (fd: number, cmd: number, arg: number) => number = bind('int fcntl(int fd, int cmd, int arg)');
 
 /** `int mkfifo(const char *pathname, mode_t mode)`. */
-export const mkfifo: (path: string, mode: number) => number = bind(
-  `int mkfifo(const char *pathname, ${isDarwin ? 'uint16_t' : 'uint32_t'} mode)`,
-);
+export const mkfifo: (path: string, mode: number) => number = bind(`int mkfifo(const char *pathname, ${isDarwin ? 'uint16_t' : 'uint32_t'} mode)`);
 
 /** `ssize_t read(int fd, void *buf, size_t count)`. */
 export const read: (fd: number, buf: Uint8Array, count: number) => number = bind('intptr_t read(int fd, void *buf, size_t count)');
@@ -231,9 +229,7 @@ export const getsockopt: (fd: number, level: number, optname: number, optval: Ui
 export const shutdown: (fd: number, how: number) => number = bind('int shutdown(int sockfd, int how)');
 
 /** `int socketpair(int domain, int type, int protocol, int sv[2])`: `sv` receives two connected sockets. */
-export const socketpair: (domain: number, type: number, protocol: number, sv: Int32Array) => number = bind(
-  'int socketpair(int domain, int type, int protocol, _Out_ int *sv)',
-);
+export const socketpair: (domain: number, type: number, protocol: number, sv: Int32Array) => number = bind('int socketpair(int domain, int type, int protocol, _Out_ int *sv)');
 
 /** `int socket(int domain, int type, int protocol)`. */
 export const socket: (domain: number, type: number, protocol: number) => number = bind('int socket(int domain, int type, int protocol)');
@@ -250,9 +246,7 @@ export { bindSocket as bind };
 export const connect: (fd: number, addr: Uint8Array, addrlen: number) => number = bind('int connect(int sockfd, const uint8_t *addr, uint32_t addrlen)');
 
 /** `int getpeereid(int s, uid_t *euid, gid_t *egid)` (macOS, the BSDs): the peer's effective uid and gid. */
-export const getpeereid: (fd: number, euid: Uint32Array, egid: Uint32Array) => number = bind(
-  'int getpeereid(int s, _Out_ uint32_t *euid, _Out_ uint32_t *egid)',
-);
+export const getpeereid: (fd: number, euid: Uint32Array, egid: Uint32Array) => number = bind('int getpeereid(int s, _Out_ uint32_t *euid, _Out_ uint32_t *egid)');
 
 /** `int fchmodat(int dirfd, const char *pathname, mode_t mode, int flags)`: chmod relative to an open directory. */
 export const fchmodat: (dirfd: number, path: string, mode: number, flags: number) => number = bind(

@@ -37,7 +37,6 @@ const BACKLOG = 511;
 
 type ServerState = 'idle' | 'starting' | 'listening' | 'closed';
 
-
 /**
  * A named-pipe server over a Unix domain socket.
  *
@@ -134,7 +133,11 @@ class PosixPipeServer extends PipeServerBase {
   }
 
   securityDescriptor(): string {
-    throw new PipeError({ code: 'ENOTSUP', syscall: 'securityDescriptor', message: 'ENOTSUP: a security descriptor is Windows-only; on POSIX access is the socket directory, its mode and the peer check' });
+    throw new PipeError({
+      code: 'ENOTSUP',
+      syscall: 'securityDescriptor',
+      message: 'ENOTSUP: a security descriptor is Windows-only; on POSIX access is the socket directory, its mode and the peer check',
+    });
   }
 
   ref(): this {
@@ -255,21 +258,28 @@ class PosixPipeServer extends PipeServerBase {
       const onError = (): void => {};
       socket.on('error', onError);
       const identity = peerIdentity(peer);
-      this.#admitting.run(socket, admit, identity, this.#o.admitTimeout, () => this.#state === 'listening' && !socket.destroyed, (end) => {
-        // Gone meanwhile: closed by close().
-        if (end.kind === 'gone') return;
-        socket.off('error', onError);
-        if (end.kind === 'admitted') {
-          this.#place(socket, peer, false);
-          return;
-        }
-        // Not refused when the server closed or the client left meanwhile.
-        if (!end.wanted) return;
-        const { outcome } = end;
-        if (outcome.admitted) return;
-        this.#refused++;
-        this.emit('refused', identity, outcome.reason, ...(outcome.error === undefined ? [] : [outcome.error]));
-      });
+      this.#admitting.run(
+        socket,
+        admit,
+        identity,
+        this.#o.admitTimeout,
+        () => this.#state === 'listening' && !socket.destroyed,
+        (end) => {
+          // Gone meanwhile: closed by close().
+          if (end.kind === 'gone') return;
+          socket.off('error', onError);
+          if (end.kind === 'admitted') {
+            this.#place(socket, peer, false);
+            return;
+          }
+          // Not refused when the server closed or the client left meanwhile.
+          if (!end.wanted) return;
+          const { outcome } = end;
+          if (outcome.admitted) return;
+          this.#refused++;
+          this.emit('refused', identity, outcome.reason, ...(outcome.error === undefined ? [] : [outcome.error]));
+        },
+      );
       if (this.#live + this.#held.length + this.#admitting.size === bound) this.#reachedMax++;
       return;
     }
@@ -406,7 +416,7 @@ function probeSocket(path: string): Promise<'live' | 'stale' | 'gone' | Error> {
  */
 export function createPosixServer(options: ResolvedServerOptions, listener?: (conn: PipeConnection) => void): PipeServer {
   if (typeof options.security === 'object' && !isAccessPolicy(options.security)) {
-    throw new PipeError({ code: 'ERR_UNSUPPORTED_PLATFORM', syscall: 'createServer', message: 'ERR_UNSUPPORTED_PLATFORM: security: { sddl } is Windows-only; use \'current-user\' or \'everyone\'' });
+    throw new PipeError({ code: 'ERR_UNSUPPORTED_PLATFORM', syscall: 'createServer', message: "ERR_UNSUPPORTED_PLATFORM: security: { sddl } is Windows-only; use 'current-user' or 'everyone'" });
   }
   return new PosixPipeServer(options, listener);
 }

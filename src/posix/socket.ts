@@ -120,7 +120,8 @@ export function bindListening(path: string, mode: number, backlog: number, sunPa
       if ((st.mode & 0o7777) !== 0o700) {
         fchmodSync(dirFd, 0o700);
         st = fstatSync(dirFd);
-        if ((st.mode & 0o7777) !== 0o700) throw new PipeError({ code: 'EACCES', syscall: 'fchmod', path: stage, message: `EACCES: the staging directory ${stage} stays mode ${(st.mode & 0o7777).toString(8)}` });
+        if ((st.mode & 0o7777) !== 0o700)
+          throw new PipeError({ code: 'EACCES', syscall: 'fchmod', path: stage, message: `EACCES: the staging directory ${stage} stays mode ${(st.mode & 0o7777).toString(8)}` });
       }
     } catch (err) {
       if (dirFd !== undefined) closeSync(dirFd);
@@ -150,7 +151,7 @@ export function bindListening(path: string, mode: number, backlog: number, sunPa
         linkSync(staged, path);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        throw new PipeError({ code: code === 'EEXIST' ? 'EADDRINUSE' : code ?? 'UNKNOWN', syscall: 'listen', path, cause: err });
+        throw new PipeError({ code: code === 'EEXIST' ? 'EADDRINUSE' : (code ?? 'UNKNOWN'), syscall: 'listen', path, cause: err });
       }
       const st = lstatSync(path);
       file = { dev: st.dev, ino: st.ino };

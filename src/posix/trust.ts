@@ -320,4 +320,3 @@ export function posixFromNode(err: unknown, syscall: string, path: string): Pipe
   const code = (err as NodeJS.ErrnoException).code ?? 'UNKNOWN';
   return new PipeError({ code, syscall, path, cause: err });
 }
-

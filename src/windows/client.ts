@@ -24,8 +24,7 @@ export function resolveRendezvous(name: string): string {
 
 export function windowsConnect(path: string, o: ResolvedConnectOptions): Promise<PipeConnection> {
   if (o.signal?.aborted) return Promise.reject(abortError(o.signal));
-  const access =
-    o.access === 'read' ? k32.GENERIC_READ | k32.FILE_WRITE_ATTRIBUTES : o.access === 'write' ? k32.GENERIC_WRITE | k32.FILE_READ_ATTRIBUTES : k32.GENERIC_READ | k32.GENERIC_WRITE;
+  const access = o.access === 'read' ? k32.GENERIC_READ | k32.FILE_WRITE_ATTRIBUTES : o.access === 'write' ? k32.GENERIC_WRITE | k32.FILE_READ_ATTRIBUTES : k32.GENERIC_READ | k32.GENERIC_WRITE;
   // Identification only: a server cannot act as this user with our token.
   const flags = k32.FILE_FLAG_OVERLAPPED | k32.SECURITY_SQOS_PRESENT | k32.SECURITY_IDENTIFICATION;
   let serverSession: number | undefined;

@@ -94,7 +94,15 @@ export function searchPath(file: string, cwd: string, pathEnv: string): string |
     const p = isAbsolute(file) ? file : join(dir, file);
     return [...(hasExt ? [p] : []), `${p}.com`, `${p}.exe`];
   };
-  const dirs = hasDir ? [cwd] : [cwd, ...pathEnv.split(';').map((d) => d.trim().replace(/^"(.*)"$/, '$1')).filter((d) => d !== '')];
+  const dirs = hasDir
+    ? [cwd]
+    : [
+        cwd,
+        ...pathEnv
+          .split(';')
+          .map((d) => d.trim().replace(/^"(.*)"$/, '$1'))
+          .filter((d) => d !== ''),
+      ];
   for (const dir of dirs) {
     for (const c of candidates(resolvePath(cwd, dir))) if (isFile(c)) return c;
   }

@@ -20,7 +20,17 @@ const E = WIN32_ERRORS;
 export function wrap(
   handle: k32.HANDLE,
   mode: 'byte' | 'message',
-  info: { path: string; serverOwnerSid?: string; readable: boolean; writable: boolean; maxMessageSize: number; readAheadBytes: number; allowHalfOpen: boolean; peerSource: LazyPeer; halfClose: HalfClose | undefined },
+  info: {
+    path: string;
+    serverOwnerSid?: string;
+    readable: boolean;
+    writable: boolean;
+    maxMessageSize: number;
+    readAheadBytes: number;
+    allowHalfOpen: boolean;
+    peerSource: LazyPeer;
+    halfClose: HalfClose | undefined;
+  },
   onRelease?: () => void,
 ): PipeConnection {
   // halfClose in byte mode cannot be a net.Socket: libuv's shutdown of a readable pipe sends

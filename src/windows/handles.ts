@@ -48,18 +48,24 @@ export function openPeerProcess(pid: number | undefined, access = PEER_ACCESS): 
   const handle = k32.OpenProcess(access, false, pid);
   if (!handle) {
     const err = win32Error(k32.GetLastError(), 'OpenProcess');
-    return { error: new PipeError({ code: err.code, syscall: 'OpenProcess', win32Errno: err.win32Errno, message: `${err.code}: cannot open the peer process ${pid} for PROCESS_DUP_HANDLE`, cause: err }) };
+    return {
+      error: new PipeError({ code: err.code, syscall: 'OpenProcess', win32Errno: err.win32Errno, message: `${err.code}: cannot open the peer process ${pid} for PROCESS_DUP_HANDLE`, cause: err }),
+    };
   }
   let sid: string;
   try {
     sid = tokenSid(handle, adv.TokenUser);
   } catch (err) {
     k32.CloseHandle(handle);
-    return { error: new PipeError({ code: 'EPERM', syscall: 'OpenProcessToken', message: `EPERM: the user of the peer process ${pid} cannot be read; ends go only to a process of our own user`, cause: err }) };
+    return {
+      error: new PipeError({ code: 'EPERM', syscall: 'OpenProcessToken', message: `EPERM: the user of the peer process ${pid} cannot be read; ends go only to a process of our own user`, cause: err }),
+    };
   }
   if (sid !== currentUserSid()) {
     k32.CloseHandle(handle);
-    return { error: new PipeError({ code: 'EPERM', syscall: 'DuplicateHandle', message: `EPERM: the peer process ${pid} runs as ${sid}, not as our user; ends go only to a process of our own user` }) };
+    return {
+      error: new PipeError({ code: 'EPERM', syscall: 'DuplicateHandle', message: `EPERM: the peer process ${pid} runs as ${sid}, not as our user; ends go only to a process of our own user` }),
+    };
   }
   return { handle };
 }

@@ -124,7 +124,7 @@ export function clientTokenIdentity(pipe: k32.HANDLE): TokenIdentity {
     opened = adv.OpenThreadToken(k32.GetCurrentThread(), adv.TOKEN_QUERY, true, token);
   } finally {
     if (!adv.RevertToSelf()) {
-      process.emitWarning('RevertToSelf failed after reading a pipe client\'s token: the process ends rather than run as the client');
+      process.emitWarning("RevertToSelf failed after reading a pipe client's token: the process ends rather than run as the client");
       process.abort();
     }
   }

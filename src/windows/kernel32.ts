@@ -127,17 +127,13 @@ export const CreateNamedPipeW: (
 );
 
 /** `BOOL ConnectNamedPipe(HANDLE hNamedPipe, LPOVERLAPPED lpOverlapped)`. */
-export const ConnectNamedPipe: (hNamedPipe: HANDLE, lpOverlapped: bigint | null) => boolean = bind(
-  'bool __stdcall ConnectNamedPipe(HANDLE hNamedPipe, void *lpOverlapped)',
-);
+export const ConnectNamedPipe: (hNamedPipe: HANDLE, lpOverlapped: bigint | null) => boolean = bind('bool __stdcall ConnectNamedPipe(HANDLE hNamedPipe, void *lpOverlapped)');
 
 /** `BOOL DisconnectNamedPipe(HANDLE hNamedPipe)`. */
 export const DisconnectNamedPipe: (hNamedPipe: HANDLE) => boolean = bind('bool __stdcall DisconnectNamedPipe(HANDLE hNamedPipe)');
 
 /** `BOOL WaitNamedPipeW(LPCWSTR lpNamedPipeName, DWORD nTimeOut)`. Blocks; there is no async form. */
-export const WaitNamedPipeW: (lpNamedPipeName: string, nTimeOut: number) => boolean = bind(
-  'bool __stdcall WaitNamedPipeW(const char16_t *lpNamedPipeName, uint32_t nTimeOut)',
-);
+export const WaitNamedPipeW: (lpNamedPipeName: string, nTimeOut: number) => boolean = bind('bool __stdcall WaitNamedPipeW(const char16_t *lpNamedPipeName, uint32_t nTimeOut)');
 
 /** `HANDLE CreateFileW(LPCWSTR lpFileName, DWORD dwDesiredAccess, DWORD dwShareMode, LPSECURITY_ATTRIBUTES lpSecurityAttributes, DWORD dwCreationDisposition, DWORD dwFlagsAndAttributes, HANDLE hTemplateFile)`. */
 export const CreateFileW: (
@@ -153,12 +149,14 @@ export const CreateFileW: (
 );
 
 /** `BOOL ReadFile(HANDLE hFile, LPVOID lpBuffer, DWORD nNumberOfBytesToRead, LPDWORD lpNumberOfBytesRead, LPOVERLAPPED lpOverlapped)`. */
-export const ReadFile: (hFile: HANDLE, lpBuffer: Uint8Array | bigint, nNumberOfBytesToRead: number, lpNumberOfBytesRead: Out<number>, lpOverlapped: bigint | null) => boolean =
-  bind('bool __stdcall ReadFile(HANDLE hFile, void *lpBuffer, uint32_t nNumberOfBytesToRead, _Out_ uint32_t *lpNumberOfBytesRead, void *lpOverlapped)');
+export const ReadFile: (hFile: HANDLE, lpBuffer: Uint8Array | bigint, nNumberOfBytesToRead: number, lpNumberOfBytesRead: Out<number>, lpOverlapped: bigint | null) => boolean = bind(
+  'bool __stdcall ReadFile(HANDLE hFile, void *lpBuffer, uint32_t nNumberOfBytesToRead, _Out_ uint32_t *lpNumberOfBytesRead, void *lpOverlapped)',
+);
 
 /** `BOOL WriteFile(HANDLE hFile, LPCVOID lpBuffer, DWORD nNumberOfBytesToWrite, LPDWORD lpNumberOfBytesWritten, LPOVERLAPPED lpOverlapped)`. */
-export const WriteFile: (hFile: HANDLE, lpBuffer: Uint8Array | bigint, nNumberOfBytesToWrite: number, lpNumberOfBytesWritten: Out<number>, lpOverlapped: bigint | null) => boolean =
-  bind('bool __stdcall WriteFile(HANDLE hFile, const void *lpBuffer, uint32_t nNumberOfBytesToWrite, _Out_ uint32_t *lpNumberOfBytesWritten, void *lpOverlapped)');
+export const WriteFile: (hFile: HANDLE, lpBuffer: Uint8Array | bigint, nNumberOfBytesToWrite: number, lpNumberOfBytesWritten: Out<number>, lpOverlapped: bigint | null) => boolean = bind(
+  'bool __stdcall WriteFile(HANDLE hFile, const void *lpBuffer, uint32_t nNumberOfBytesToWrite, _Out_ uint32_t *lpNumberOfBytesWritten, void *lpOverlapped)',
+);
 
 /** `BOOL PeekNamedPipe(HANDLE hNamedPipe, LPVOID lpBuffer, DWORD nBufferSize, LPDWORD lpBytesRead, LPDWORD lpTotalBytesAvail, LPDWORD lpBytesLeftThisMessage)`. */
 export const PeekNamedPipe: (
@@ -178,42 +176,28 @@ export const SetNamedPipeHandleState: (hNamedPipe: HANDLE, lpMode: [number] | nu
 );
 
 /** `BOOL GetNamedPipeClientProcessId(HANDLE Pipe, PULONG ClientProcessId)`. */
-export const GetNamedPipeClientProcessId: (pipe: HANDLE, clientProcessId: Out<number>) => boolean = bind(
-  'bool __stdcall GetNamedPipeClientProcessId(HANDLE Pipe, _Out_ uint32_t *ClientProcessId)',
-);
+export const GetNamedPipeClientProcessId: (pipe: HANDLE, clientProcessId: Out<number>) => boolean = bind('bool __stdcall GetNamedPipeClientProcessId(HANDLE Pipe, _Out_ uint32_t *ClientProcessId)');
 
 /** `BOOL GetNamedPipeServerProcessId(HANDLE Pipe, PULONG ServerProcessId)`. */
-export const GetNamedPipeServerProcessId: (pipe: HANDLE, serverProcessId: Out<number>) => boolean = bind(
-  'bool __stdcall GetNamedPipeServerProcessId(HANDLE Pipe, _Out_ uint32_t *ServerProcessId)',
-);
+export const GetNamedPipeServerProcessId: (pipe: HANDLE, serverProcessId: Out<number>) => boolean = bind('bool __stdcall GetNamedPipeServerProcessId(HANDLE Pipe, _Out_ uint32_t *ServerProcessId)');
 
 /** `BOOL GetNamedPipeClientSessionId(HANDLE Pipe, PULONG ClientSessionId)`: the Terminal Services session of the client. */
-export const GetNamedPipeClientSessionId: (pipe: HANDLE, sessionId: Out<number>) => boolean = bind(
-  'bool __stdcall GetNamedPipeClientSessionId(HANDLE Pipe, _Out_ uint32_t *ClientSessionId)',
-);
+export const GetNamedPipeClientSessionId: (pipe: HANDLE, sessionId: Out<number>) => boolean = bind('bool __stdcall GetNamedPipeClientSessionId(HANDLE Pipe, _Out_ uint32_t *ClientSessionId)');
 
 /** `BOOL GetNamedPipeServerSessionId(HANDLE Pipe, PULONG ServerSessionId)`: the Terminal Services session of the server. */
-export const GetNamedPipeServerSessionId: (pipe: HANDLE, sessionId: Out<number>) => boolean = bind(
-  'bool __stdcall GetNamedPipeServerSessionId(HANDLE Pipe, _Out_ uint32_t *ServerSessionId)',
-);
+export const GetNamedPipeServerSessionId: (pipe: HANDLE, sessionId: Out<number>) => boolean = bind('bool __stdcall GetNamedPipeServerSessionId(HANDLE Pipe, _Out_ uint32_t *ServerSessionId)');
 
 /** `BOOL ProcessIdToSessionId(DWORD dwProcessId, DWORD *pSessionId)`: the Terminal Services session of a process. */
-export const ProcessIdToSessionId: (pid: number, sessionId: Out<number>) => boolean = bind(
-  'bool __stdcall ProcessIdToSessionId(uint32_t dwProcessId, _Out_ uint32_t *pSessionId)',
-);
+export const ProcessIdToSessionId: (pid: number, sessionId: Out<number>) => boolean = bind('bool __stdcall ProcessIdToSessionId(uint32_t dwProcessId, _Out_ uint32_t *pSessionId)');
 
 /** `BOOL CloseHandle(HANDLE hObject)`. Never on a handle that has a Node fd: close the fd instead. */
 export const CloseHandle: (hObject: HANDLE) => boolean = bind('bool __stdcall CloseHandle(HANDLE hObject)');
 
 /** `BOOL SetHandleInformation(HANDLE hObject, DWORD dwMask, DWORD dwFlags)`. */
-export const SetHandleInformation: (hObject: HANDLE, dwMask: number, dwFlags: number) => boolean = bind(
-  'bool __stdcall SetHandleInformation(HANDLE hObject, uint32_t dwMask, uint32_t dwFlags)',
-);
+export const SetHandleInformation: (hObject: HANDLE, dwMask: number, dwFlags: number) => boolean = bind('bool __stdcall SetHandleInformation(HANDLE hObject, uint32_t dwMask, uint32_t dwFlags)');
 
 /** `BOOL GetHandleInformation(HANDLE hObject, LPDWORD lpdwFlags)`. */
-export const GetHandleInformation: (hObject: HANDLE, lpdwFlags: Out<number>) => boolean = bind(
-  'bool __stdcall GetHandleInformation(HANDLE hObject, _Out_ uint32_t *lpdwFlags)',
-);
+export const GetHandleInformation: (hObject: HANDLE, lpdwFlags: Out<number>) => boolean = bind('bool __stdcall GetHandleInformation(HANDLE hObject, _Out_ uint32_t *lpdwFlags)');
 
 /** `DWORD GetFileType(HANDLE hFile)`. */
 export const GetFileType: (hFile: HANDLE) => number = bind('uint32_t __stdcall GetFileType(HANDLE hFile)');
@@ -252,9 +236,7 @@ export const OpenProcess: (dwDesiredAccess: number, bInheritHandle: boolean, dwP
 export const GetCurrentProcessId: () => number = bind('uint32_t __stdcall GetCurrentProcessId()');
 
 /** `BOOL GetProcessHandleCount(HANDLE hProcess, PDWORD pdwHandleCount)`. Wine 8 and 10 always answer 0. */
-export const GetProcessHandleCount: (hProcess: HANDLE, pdwHandleCount: Out<number>) => boolean = bind(
-  'bool __stdcall GetProcessHandleCount(HANDLE hProcess, _Out_ uint32_t *pdwHandleCount)',
-);
+export const GetProcessHandleCount: (hProcess: HANDLE, pdwHandleCount: Out<number>) => boolean = bind('bool __stdcall GetProcessHandleCount(HANDLE hProcess, _Out_ uint32_t *pdwHandleCount)');
 
 /** `HANDLE CreateEventW(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset, BOOL bInitialState, LPCWSTR lpName)`. */
 export const CreateEventW: (lpEventAttributes: null, bManualReset: boolean, bInitialState: boolean, lpName: string | null) => HANDLE = bind(
@@ -273,8 +255,9 @@ export const GetOverlappedResult: (hFile: HANDLE, lpOverlapped: bigint, lpNumber
 export const WAITORTIMERCALLBACK = 'void __stdcall WaitOrTimerCallback(void *lpParameter, uint8_t TimerOrWaitFired)';
 
 /** `BOOL RegisterWaitForSingleObject(PHANDLE phNewWaitObject, HANDLE hObject, WAITORTIMERCALLBACK Callback, PVOID Context, ULONG dwMilliseconds, ULONG dwFlags)`. `Callback` is a `koffi.register`-ed pointer. */
-export const RegisterWaitForSingleObject: (phNewWaitObject: Out<HANDLE>, hObject: HANDLE, callback: bigint, context: bigint, dwMilliseconds: number, dwFlags: number) => boolean =
-  bind('bool __stdcall RegisterWaitForSingleObject(_Out_ HANDLE *phNewWaitObject, HANDLE hObject, void *Callback, void *Context, uint32_t dwMilliseconds, uint32_t dwFlags)');
+export const RegisterWaitForSingleObject: (phNewWaitObject: Out<HANDLE>, hObject: HANDLE, callback: bigint, context: bigint, dwMilliseconds: number, dwFlags: number) => boolean = bind(
+  'bool __stdcall RegisterWaitForSingleObject(_Out_ HANDLE *phNewWaitObject, HANDLE hObject, void *Callback, void *Context, uint32_t dwMilliseconds, uint32_t dwFlags)',
+);
 
 /** `BOOL UnregisterWaitEx(HANDLE WaitHandle, HANDLE CompletionEvent)`. Pass `null` (never INVALID_HANDLE_VALUE from JS: that blocks on a callback that needs this thread). */
 export const UnregisterWaitEx: (waitHandle: HANDLE, completionEvent: HANDLE | null) => boolean = bind('bool __stdcall UnregisterWaitEx(HANDLE WaitHandle, HANDLE CompletionEvent)');

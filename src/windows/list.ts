@@ -63,7 +63,5 @@ export function listWindowsPipes(): PipeInfo[] {
       message: `ENOTSUP: this system cannot list named pipes (FindFirstFileW on ${PIPE_DIR} fails with ERROR_BAD_DEV_TYPE 66, as under Wine 8 and 10); a pipe can still be reached by its name`,
     });
   }
-  return found
-    .map((f) => ({ name: f.name, path: `${PIPE_DIR}${f.name}`, instances: f.sizeLow }))
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return found.map((f) => ({ name: f.name, path: `${PIPE_DIR}${f.name}`, instances: f.sizeLow })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

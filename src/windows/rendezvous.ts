@@ -69,7 +69,8 @@ export function readRendezvous(name: string): string | undefined {
   }
   const path = text.trim();
   // Only a local pipe path of the shape we write: anything else is not ours to follow.
-  if (!/^\\\\\.\\pipe\\winpipe-rv-[0-9a-f]{32}$/.test(path)) throw new PipeError({ code: 'EINVAL', syscall: 'open', path: rendezvousFile(name), message: `EINVAL: ${rendezvousFile(name)} does not hold a rendezvous pipe name` });
+  if (!/^\\\\\.\\pipe\\winpipe-rv-[0-9a-f]{32}$/.test(path))
+    throw new PipeError({ code: 'EINVAL', syscall: 'open', path: rendezvousFile(name), message: `EINVAL: ${rendezvousFile(name)} does not hold a rendezvous pipe name` });
   return path;
 }
 
@@ -88,7 +89,8 @@ export function publishRendezvous(name: string, pipe: string, isLive: (path: str
   makeDir(dir);
   const file = rendezvousFile(name);
   const existing = readRendezvousSafe(name);
-  if (typeof existing === 'string' && isLive(existing)) throw new PipeError({ code: 'EADDRINUSE', syscall: 'listen', path: file, message: `EADDRINUSE: the rendezvous name '${name}' is served (${existing})` });
+  if (typeof existing === 'string' && isLive(existing))
+    throw new PipeError({ code: 'EADDRINUSE', syscall: 'listen', path: file, message: `EADDRINUSE: the rendezvous name '${name}' is served (${existing})` });
   if (existing !== null) {
     try {
       unlinkSync(file);

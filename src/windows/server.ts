@@ -192,12 +192,7 @@ class WindowsPipeServer extends PipeServerBase {
     // halfClose in byte mode: a message-type pipe read in byte mode, as go-winio's listener with
     // PipeConfig.MessageMode: only a message-type pipe carries a zero-byte write to the reader
     // (go-winio pipe.go, PipeConfig.MessageMode); in byte read mode a read may span messages.
-    const type =
-      o.mode === 'message'
-        ? k32.PIPE_TYPE_MESSAGE | k32.PIPE_READMODE_MESSAGE
-        : o.halfClose
-          ? k32.PIPE_TYPE_MESSAGE | k32.PIPE_READMODE_BYTE
-          : k32.PIPE_TYPE_BYTE | k32.PIPE_READMODE_BYTE;
+    const type = o.mode === 'message' ? k32.PIPE_TYPE_MESSAGE | k32.PIPE_READMODE_MESSAGE : o.halfClose ? k32.PIPE_TYPE_MESSAGE | k32.PIPE_READMODE_BYTE : k32.PIPE_TYPE_BYTE | k32.PIPE_READMODE_BYTE;
     const pipeMode = type | k32.PIPE_WAIT | (o.rejectRemoteClients ? k32.PIPE_REJECT_REMOTE_CLIENTS : 0);
     const max = o.maxInstances === 'unlimited' ? k32.PIPE_UNLIMITED_INSTANCES : o.maxInstances;
     return { path: this.#path!, openMode, pipeMode, maxInstances: max, outBufferSize: o.outBufferSize, inBufferSize: o.inBufferSize, security: this.#security!.bytes };
@@ -250,17 +245,24 @@ class WindowsPipeServer extends PipeServerBase {
     // Ownership: the admission owns the handle until it admits (then the connection does), refuses
     // or close() takes it (both close it).
     const identity = peerSource.get();
-    this.#admitting.run(inst.handle, admit, identity, this.#o.admitTimeout, () => this.#state === 'listening', (end) => {
-      if (end.kind === 'admitted') {
-        this.#handOut(end.client, peerSource, release);
-        return;
-      }
-      release();
-      if (end.kind === 'gone' || end.outcome.admitted) return;
-      const { outcome } = end;
-      this.#refused++;
-      this.emit('refused', identity, outcome.reason, ...(outcome.error === undefined ? [] : [outcome.error]));
-    });
+    this.#admitting.run(
+      inst.handle,
+      admit,
+      identity,
+      this.#o.admitTimeout,
+      () => this.#state === 'listening',
+      (end) => {
+        if (end.kind === 'admitted') {
+          this.#handOut(end.client, peerSource, release);
+          return;
+        }
+        release();
+        if (end.kind === 'gone' || end.outcome.admitted) return;
+        const { outcome } = end;
+        this.#refused++;
+        this.emit('refused', identity, outcome.reason, ...(outcome.error === undefined ? [] : [outcome.error]));
+      },
+    );
   }
 
   /** Wraps a connected (and admitted) instance and hands it out. Ownership: takes `handle`. */

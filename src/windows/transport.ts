@@ -119,7 +119,14 @@ export class WinMessageTransport implements MessageTransport {
     // Checked here too, the one place the length crosses into WriteFile: above 2^32 - 1 it would wrap.
     for (const m of messages) {
       if (m.byteLength > MAX_DWORD) {
-        done(new PipeError({ code: 'ERR_MESSAGE_TOO_LARGE', syscall: 'WriteFile', path: this.#path, message: `ERR_MESSAGE_TOO_LARGE: a ${m.byteLength}-byte message exceeds the ${MAX_DWORD}-byte limit of one WriteFile` }));
+        done(
+          new PipeError({
+            code: 'ERR_MESSAGE_TOO_LARGE',
+            syscall: 'WriteFile',
+            path: this.#path,
+            message: `ERR_MESSAGE_TOO_LARGE: a ${m.byteLength}-byte message exceeds the ${MAX_DWORD}-byte limit of one WriteFile`,
+          }),
+        );
         return;
       }
     }

@@ -271,7 +271,7 @@ describe('Listener and Client', () => {
     expect(await accepting).toBe('ERR_AUTHENTICATION');
   });
 
-  it('a client that connects and says nothing does not hold up another client\'s accept()', async () => {
+  it("a client that connects and says nothing does not hold up another client's accept()", async () => {
     const addr = address();
     const listener = track(new Listener(addr, { authkey: 'k' }));
     const accepting = listener.accept();
@@ -381,15 +381,18 @@ describe('Listener and Client', () => {
     expect((await s.recvBytes()).toString()).toBe('rel');
   });
 
-  it.skipIf(process.platform !== 'linux')('Linux: a Client reaches a Listener at an abstract address (\\0name, bound and connected at its exact length) (skipped off Linux: the abstract namespace is Linux-only)', async () => {
-    const addr = `\0${uniqueName('wp-ch-abs')}`;
-    const [s, c, listener] = await pair(addr, 'k', 'k');
-    expect(listener.address).toBe(addr);
-    await c.sendBytes(Buffer.from('abstract'));
-    expect((await s.recvBytes()).toString()).toBe('abstract');
-    await s.sendBytes(Buffer.from('back'));
-    expect((await c.recvBytes()).toString()).toBe('back');
-  });
+  it.skipIf(process.platform !== 'linux')(
+    'Linux: a Client reaches a Listener at an abstract address (\\0name, bound and connected at its exact length) (skipped off Linux: the abstract namespace is Linux-only)',
+    async () => {
+      const addr = `\0${uniqueName('wp-ch-abs')}`;
+      const [s, c, listener] = await pair(addr, 'k', 'k');
+      expect(listener.address).toBe(addr);
+      await c.sendBytes(Buffer.from('abstract'));
+      expect((await s.recvBytes()).toString()).toBe('abstract');
+      await s.sendBytes(Buffer.from('back'));
+      expect((await c.recvBytes()).toString()).toBe('back');
+    },
+  );
 
   it('rejects bad addresses and options before any system call', () => {
     expect(syncCode(() => new Listener(42 as never))).toBe('ERR_INVALID_ARG_TYPE');
@@ -431,4 +434,3 @@ describe('authkey handshake forms', () => {
     expect(syncCode(() => verifyResponse(key, challenge, Buffer.alloc(17)))).toBe('ERR_AUTHENTICATION');
   });
 });
-

@@ -45,7 +45,7 @@ describe('winpipe/connection on Windows', () => {
     }
   });
 
-  it('conn.fd is a descriptor in Node\'s own CRT table over a duplicate of the pipe handle', () => {
+  it("conn.fd is a descriptor in Node's own CRT table over a duplicate of the pipe handle", () => {
     const [a, b] = Pipe();
     try {
       const fd = a.fd;

@@ -544,7 +544,7 @@ describe('winpipe ls', () => {
     expect(r.stdout.toString().split('\n')).toContain(server.address());
   });
 
-  it.runIf(isWindows)("the FindFirstFileW / FindNextFileW walk ls uses reads every name and size of a directory (Wine lists directories, not \\\\.\\pipe\\)", () => {
+  it.runIf(isWindows)('the FindFirstFileW / FindNextFileW walk ls uses reads every name and size of a directory (Wine lists directories, not \\\\.\\pipe\\)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'wp-cli-find-'));
     try {
       const names = ['a.txt', 'b-é-ü.bin', `${'n'.repeat(150)}.dat`];

@@ -68,7 +68,13 @@ export function markdownFiles(repo: string): string[] {
 /** The ```ts / ```js blocks of one Markdown file (`rel` to `repo`) that import winpipe, with their harness lines. */
 export function markdownSnippets(repo: string, rel: string): Snippet[] {
   const lines = readFileSync(join(repo, rel), 'utf8').split(/\r?\n/);
-  const stem = rel === 'README.md' ? 'readme' : rel.replace(/\.md$/, '').replace(/[^A-Za-z0-9]+/g, '-').toLowerCase();
+  const stem =
+    rel === 'README.md'
+      ? 'readme'
+      : rel
+          .replace(/\.md$/, '')
+          .replace(/[^A-Za-z0-9]+/g, '-')
+          .toLowerCase();
   const out: Snippet[] = [];
   for (let i = 0; i < lines.length; i++) {
     const open = /^```(\w*)\s*$/.exec(lines[i]!);

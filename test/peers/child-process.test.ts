@@ -16,7 +16,12 @@ describe('child_process.spawn with winpipe ends in stdio', () => {
   it('a PipeReader at stdio[3] and a PipeWriter at stdio[4]: the child copies one to the other, chunks() reads it all', async () => {
     const toChild = createPipe();
     const fromChild = createPipe();
-    cleanups.push(() => toChild.reader.close(), () => toChild.writer.close(), () => fromChild.reader.close(), () => fromChild.writer.close());
+    cleanups.push(
+      () => toChild.reader.close(),
+      () => toChild.writer.close(),
+      () => fromChild.reader.close(),
+      () => fromChild.writer.close(),
+    );
     const child = spawn(process.execPath, ['-e', "const fs=require('fs');fs.writeSync(4,fs.readFileSync(3))"], {
       stdio: ['ignore', 'inherit', 'inherit', toChild.reader, fromChild.writer],
       windowsHide: true,

@@ -29,7 +29,8 @@ if (skipReason) console.log(`CPython interop: skipped: ${skipReason}`);
 else if (pythons.length === 1) console.log(`CPython interop: only one CPython found, ${found}; the other handshake form is not exercised against real CPython`);
 else console.log(`CPython interop: testing ${pythons.length} interpreters: ${found}`);
 const forms = new Set(pythons.map((p) => p.form));
-if (!skipReason && pythons.length > 1 && forms.size === 1) console.log(`CPython interop: every CPython found speaks the ${[...forms][0]} handshake; the other form is not exercised against real CPython`);
+if (!skipReason && pythons.length > 1 && forms.size === 1)
+  console.log(`CPython interop: every CPython found speaks the ${[...forms][0]} handshake; the other form is not exercised against real CPython`);
 
 const dir = isWindows ? '' : mkdtempSync(join(tmpdir(), 'wp-py-'));
 afterAll(() => {
@@ -132,30 +133,37 @@ describe.skipIf(skipReason !== undefined).each(pythons.map((p) => [`CPython ${p.
     expect(code).toBe(0);
   });
 
-  it.skipIf(process.platform !== 'linux')('Linux abstract address: winpipe Client -> Python Listener and Python Client -> winpipe Listener, at the exact-length name CPython binds (skipped off Linux: the abstract namespace is Linux-only)', async () => {
-    const toPython = `\0${uniqueName('wp-py-abs')}`;
-    const peer = runPeer(py, 'listen', toPython, KEY, [1, 64 * 1024]);
-    await within(peer.waitFor('ready'), 30_000, 'python listener ready');
-    const conn = track(await within(Client(toPython, { authkey: KEY }), 30_000, 'connect to Python at an abstract address'));
-    await within(exchange(conn, [1, 64 * 1024]), 60_000, 'exchange with Python');
-    const { code, output } = await within(peer.done, 30_000, 'python exit');
-    expect(output).toContain('done');
-    expect(code).toBe(0);
+  it.skipIf(process.platform !== 'linux')(
+    'Linux abstract address: winpipe Client -> Python Listener and Python Client -> winpipe Listener, at the exact-length name CPython binds (skipped off Linux: the abstract namespace is Linux-only)',
+    async () => {
+      const toPython = `\0${uniqueName('wp-py-abs')}`;
+      const peer = runPeer(py, 'listen', toPython, KEY, [1, 64 * 1024]);
+      await within(peer.waitFor('ready'), 30_000, 'python listener ready');
+      const conn = track(await within(Client(toPython, { authkey: KEY }), 30_000, 'connect to Python at an abstract address'));
+      await within(exchange(conn, [1, 64 * 1024]), 60_000, 'exchange with Python');
+      const { code, output } = await within(peer.done, 30_000, 'python exit');
+      expect(output).toContain('done');
+      expect(code).toBe(0);
 
-    const fromPython = `\0${uniqueName('wp-py-abs')}`;
-    const listener = track(new Listener(fromPython, { authkey: KEY }));
-    const client = runPeer(py, 'client', fromPython, KEY, [1]);
-    const accepted = track(await within(listener.accept(), 30_000, 'accept of the Python client at an abstract address'));
-    await within(exchange(accepted, [1]), 60_000, 'exchange with the Python client');
-    const ended = await within(client.done, 30_000, 'python exit');
-    expect(ended.code).toBe(0);
-  });
+      const fromPython = `\0${uniqueName('wp-py-abs')}`;
+      const listener = track(new Listener(fromPython, { authkey: KEY }));
+      const client = runPeer(py, 'client', fromPython, KEY, [1]);
+      const accepted = track(await within(listener.accept(), 30_000, 'accept of the Python client at an abstract address'));
+      await within(exchange(accepted, [1]), 60_000, 'exchange with the Python client');
+      const ended = await within(client.done, 30_000, 'python exit');
+      expect(ended.code).toBe(0);
+    },
+  );
 
   it('wrong key, Python Client -> winpipe Listener: ERR_AUTHENTICATION here, AuthenticationError there', async () => {
     const addr = address();
     const listener = track(new Listener(addr, { authkey: KEY }));
     const peer = runPeer(py, 'client', addr, 'not-the-key', []);
-    const err = await within(listener.accept().then(track, (e: unknown) => e), 30_000, 'accept');
+    const err = await within(
+      listener.accept().then(track, (e: unknown) => e),
+      30_000,
+      'accept',
+    );
     expect(err).toMatchObject({ code: 'ERR_AUTHENTICATION' });
     const { code, output } = await within(peer.done, 30_000, 'python exit');
     expect(output).toContain('AuthenticationError');
@@ -166,7 +174,11 @@ describe.skipIf(skipReason !== undefined).each(pythons.map((p) => [`CPython ${p.
     const addr = address();
     const peer = runPeer(py, 'listen', addr, KEY, []);
     await within(peer.waitFor('ready'), 30_000, 'python listener ready');
-    const err = await within(Client(addr, { authkey: 'not-the-key' }).then(track, (e: unknown) => e), 30_000, 'connect');
+    const err = await within(
+      Client(addr, { authkey: 'not-the-key' }).then(track, (e: unknown) => e),
+      30_000,
+      'connect',
+    );
     expect(err).toMatchObject({ code: 'ERR_AUTHENTICATION' });
     const { code, output } = await within(peer.done, 30_000, 'python exit');
     expect(output).toContain('AuthenticationError');

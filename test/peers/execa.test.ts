@@ -27,7 +27,10 @@ function peerSuite(label: string, load: () => Promise<typeof execa9>): void {
   describe(`${label} with winpipe ends in stdio`, () => {
     it("a PipeWriter as the child's stdout: we read everything it wrote, then EOF", async () => {
       const { reader, writer } = createPipe();
-      cleanups.push(() => reader.close(), () => writer.close());
+      cleanups.push(
+        () => reader.close(),
+        () => writer.close(),
+      );
       const child = execa(node, ['-e', "process.stdout.write('from execa '.repeat(1000))"], { stdout: writer, stderr: 'pipe' });
       // The child has its own copy; ours must go for the reader to see EOF.
       writer.close();
@@ -39,7 +42,10 @@ function peerSuite(label: string, load: () => Promise<typeof execa9>): void {
 
     it('a PipeReader object at stdio[3]: after our copy is closed, the child reads everything we write, to EOF', async () => {
       const { reader, writer } = createPipe();
-      cleanups.push(() => reader.close(), () => writer.close());
+      cleanups.push(
+        () => reader.close(),
+        () => writer.close(),
+      );
       const child = execa(node, ['-e', "console.log(require('fs').readFileSync(3).length)"], { stdio: ['ignore', 'pipe', 'pipe', reader] });
       // The child holds its own copy of the read end; if execa had read from ours instead, these
       // writes would fail with EPIPE.
@@ -54,7 +60,10 @@ function peerSuite(label: string, load: () => Promise<typeof execa9>): void {
 
     it('a PipeWriter object at stdio[3]: reader.chunks() yields what the child wrote, then ends', async () => {
       const { reader, writer } = createPipe();
-      cleanups.push(() => reader.close(), () => writer.close());
+      cleanups.push(
+        () => reader.close(),
+        () => writer.close(),
+      );
       const child = execa(node, ['-e', "require('fs').writeSync(3, 'fd three '.repeat(500))"], { stdio: ['ignore', 'pipe', 'pipe', writer] });
       writer.close();
       const parts: Buffer[] = [];
@@ -68,7 +77,10 @@ function peerSuite(label: string, load: () => Promise<typeof execa9>): void {
 
     it("a PipeReader's fd as the child's stdin: the child reads what we write, to EOF", async () => {
       const { reader, writer } = createPipe();
-      cleanups.push(() => reader.close(), () => writer.close());
+      cleanups.push(
+        () => reader.close(),
+        () => writer.close(),
+      );
       const child = execa(node, ['-e', "let n=0;process.stdin.on('data',(c)=>n+=c.length).on('end',()=>console.log(n))"], { stdin: reader.fd });
       reader.close();
       const data = Buffer.alloc(256 * 1024, 7);

@@ -42,7 +42,11 @@ function peer(args: string[]): { result: Promise<{ code: number | null; json: { 
   const result = (async () => {
     const code = await exited(child);
     await new Promise((r) => (child.stdout!.closed ? r(null) : child.stdout!.once('close', r)));
-    const line = out.split('\n').filter((l) => l.startsWith('{')).at(-1) ?? '{"ok":false,"error":"no output"}';
+    const line =
+      out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .at(-1) ?? '{"ok":false,"error":"no output"}';
     return { code, json: JSON.parse(line) as { ok: boolean; got?: string; error?: string } };
   })();
   return { result, listening };
@@ -91,7 +95,6 @@ describe.skipIf(skip).each(['byte', 'message'] as const)("go-winio's half-close 
     expect(json).toEqual({ ok: true, got: 'from-winpipe' });
     expect(code).toBe(0);
   });
-
 });
 
 describe.skipIf(skip)("go-winio's half-close without the option", () => {

@@ -9,14 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  StreamMessageReader,
-  StreamMessageWriter,
-  createClientPipeTransport,
-  createMessageConnection,
-  createServerPipeTransport,
-  type MessageConnection,
-} from 'vscode-jsonrpc/node';
+import { StreamMessageReader, StreamMessageWriter, createClientPipeTransport, createMessageConnection, createServerPipeTransport, type MessageConnection } from 'vscode-jsonrpc/node';
 import { connect, createServer, pipePath, type PipeConnection, type PipeServer } from '../../src/index.js';
 import { isWindows, uniqueName, within } from '../helpers/index.js';
 

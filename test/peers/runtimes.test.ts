@@ -29,8 +29,7 @@ const CHECKS = [
 type Check = (typeof CHECKS)[number];
 
 // Faults of the runtimes themselves (docs/runtimes.md has a reproduction of each, without winpipe).
-const BUN_SOCKET_FD =
-  "Bun 1.4.5's net.Socket({ fd }) does no I/O on a pipe, FIFO or socketpair fd: reads never come, socketpair writes fail ERR_SOCKET_CLOSED (docs/runtimes.md#bun-netsocket-fd)";
+const BUN_SOCKET_FD = "Bun 1.4.5's net.Socket({ fd }) does no I/O on a pipe, FIFO or socketpair fd: reads never come, socketpair writes fail ERR_SOCKET_CLOSED (docs/runtimes.md#bun-netsocket-fd)";
 const DENO_FS_FD = "Deno 2.9's net.Socket({ fd }) refuses an fd that node:fs opened, with EEXIST (docs/runtimes.md#deno-netsocket-fd-from-fsopensync)";
 const KNOWN: Record<'deno' | 'bun', Partial<Record<Check, string>>> = {
   deno: {

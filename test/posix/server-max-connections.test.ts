@@ -64,7 +64,6 @@ function lines(child: ChildProcess): (prefix: string, what: string) => Promise<s
     );
 }
 
-
 /** test/fixtures/flood.mjs in a 0755 directory of its own, readable by the second user; removed after the test. */
 function stagedFlood(): string {
   const dir = mkdtempSync('/tmp/wpt-flood-');

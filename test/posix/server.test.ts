@@ -186,7 +186,14 @@ describe('socket files and directories', () => {
     await first.close();
     const path = pipePath(name);
     makeStaleSocket(path);
-    const err = await within(connect(name, { connectTimeout: 60_000 }).then(() => null, (e: unknown) => e), BOUND, 'connect to a stale socket');
+    const err = await within(
+      connect(name, { connectTimeout: 60_000 }).then(
+        () => null,
+        (e: unknown) => e,
+      ),
+      BOUND,
+      'connect to a stale socket',
+    );
     expect(isPipeError(err)).toBe(true);
     expect(err).toMatchObject({ code: 'ENOENT', syscall: 'connect', path });
     const { server } = await serve(undefined, (c) => c.end('fresh'), name);
@@ -199,7 +206,10 @@ describe('socket files and directories', () => {
     writeFileSync(path, 'precious');
     const server = createServer();
     servers.push(server);
-    const err = await server.listen(path).then(() => null, (e: unknown) => e);
+    const err = await server.listen(path).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(isPipeError(err)).toBe(true);
     expect(err).toMatchObject({ code: 'EADDRINUSE', path });
     expect(readFileSync(path, 'utf8')).toBe('precious');
@@ -477,7 +487,13 @@ describe('directions (access)', () => {
     if (mode === 'byte') await within(once(writer, 'end'), BOUND, "the 'write' client's read side ending");
     else expect(writer.readable).toBe(false);
     writer.write(Buffer.from('w'));
-    const got = mode === 'byte' ? readBytes(s1, 1) : s1.messages().next().then((r) => r.value as Buffer);
+    const got =
+      mode === 'byte'
+        ? readBytes(s1, 1)
+        : s1
+            .messages()
+            .next()
+            .then((r) => r.value as Buffer);
     expect((await got).toString()).toBe('w');
 
     const accepted2 = nextConnection(server);
@@ -487,7 +503,13 @@ describe('directions (access)', () => {
     s2.resume();
     await within(once(s2, 'end'), BOUND, "the server seeing the 'read' client's end");
     s2.write(Buffer.from('r'));
-    const back = mode === 'byte' ? readBytes(reader, 1) : reader.messages().next().then((r) => r.value as Buffer);
+    const back =
+      mode === 'byte'
+        ? readBytes(reader, 1)
+        : reader
+            .messages()
+            .next()
+            .then((r) => r.value as Buffer);
     expect((await back).toString()).toBe('r');
   });
 });
@@ -540,7 +562,17 @@ describe('wire format (CPython multiprocessing.connection)', () => {
   it('end of stream in the middle of a message is ECONNRESET', async () => {
     const { raw, s } = await rawPair();
     raw.end(Buffer.from([0, 0, 0, 10, 0x61]));
-    const err = await within(s.messages().next().then(() => null, (e: unknown) => e), BOUND, 'a truncated message');
+    const err = await within(
+      s
+        .messages()
+        .next()
+        .then(
+          () => null,
+          (e: unknown) => e,
+        ),
+      BOUND,
+      'a truncated message',
+    );
     expect(isPipeError(err)).toBe(true);
     expect((err as { code: string }).code).toBe('ECONNRESET');
   });
@@ -550,7 +582,14 @@ describe('wire format (CPython multiprocessing.connection)', () => {
     raw.write(Buffer.from([0, 0, 0, 1, 0x7a, 0xff, 0xff, 0xff, 0xfe]));
     const it = s.messages();
     expect(((await it.next()).value as Buffer).toString()).toBe('z');
-    const err = await within(it.next().then(() => null, (e: unknown) => e), BOUND, 'a bad length');
+    const err = await within(
+      it.next().then(
+        () => null,
+        (e: unknown) => e,
+      ),
+      BOUND,
+      'a bad length',
+    );
     expect((err as { code: string }).code).toBe('EPROTO');
   });
 
@@ -605,7 +644,14 @@ describe.skipIf(process.platform !== 'linux')('full listen backlog (Linux: EAGAI
       else expect(r).toBe('connected');
     }
     expect(full).toBe(true);
-    const err = await within(connect(path, { connectTimeout: 200 }).then(() => null, (e: unknown) => e), BOUND, 'connect on a full backlog');
+    const err = await within(
+      connect(path, { connectTimeout: 200 }).then(
+        () => null,
+        (e: unknown) => e,
+      ),
+      BOUND,
+      'connect on a full backlog',
+    );
     expect(isPipeError(err)).toBe(true);
     expect(err).toMatchObject({ code: 'ETIMEDOUT', syscall: 'connect', path });
 

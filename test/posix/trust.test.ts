@@ -86,7 +86,6 @@ function privateTmp(): string {
 
 // --- the second user --------------------------------------------------------------------------
 
-
 interface Attacker {
   uid: number;
   lines: string[];
@@ -201,7 +200,7 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     expect(c.peer.pid).toBe(c.serverProcessId);
   });
 
-  it("our server is down: connect(name) does not fall back to the shared directory where another user serves the name (ENOENT), nor through our public directory if they made it (EACCES)", async () => {
+  it('our server is down: connect(name) does not fall back to the shared directory where another user serves the name (ENOENT), nor through our public directory if they made it (EACCES)', async () => {
     const name = uniqueName('t');
     const shared = join(tmp, 'winpipe-shared');
     const atk = attacker(['serve', join(shared, `${name}.sock`), shared, '1777']);
@@ -287,7 +286,10 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     expect(await atk.line('end:', 'error:')).toMatch(/^(end:|error:ECONNRESET|error:EPIPE)$/);
     expect(atk.lines).toContain('connected');
     const [server, client] = await Promise.all([within(accepting, BOUND, 'accept'), Client(address)]);
-    cleanups.push(() => server.close(), () => client.close());
+    cleanups.push(
+      () => server.close(),
+      () => client.close(),
+    );
     await client.sendBytes(Buffer.from('ours'));
     expect((await server.recvBytes()).toString()).toBe('ours');
   });
@@ -341,44 +343,47 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
     expect(lstatSync(pub).mode & 0o7777).toBe(0o711);
   });
 
-  it.each(['unset', 'set'] as const)('XDG_RUNTIME_DIR %s, our public directory made first by another user: connect(name, { wait: true }) passes over it (one WINPIPE_UNTRUSTED_CANDIDATE warning) and reaches our own server that comes up 500 ms later; without wait it is EACCES at once; listen there is still refused', async (xdg) => {
-    if (xdg === 'set') {
-      const runtime = mkdtempSync(join(tmp, 'rt-'));
-      process.env.XDG_RUNTIME_DIR = runtime; // privateTmp's cleanup restores it
-    }
-    const warnings = warningsWith('WINPIPE_UNTRUSTED_CANDIDATE');
-    const name = uniqueName('t');
-    const pub = join(tmp, `winpipe-${me}.public`);
-    const atk = attacker(['serve', join(pub, `${name}.sock`), pub, '755']);
-    await atk.line('listening');
+  it.each(['unset', 'set'] as const)(
+    'XDG_RUNTIME_DIR %s, our public directory made first by another user: connect(name, { wait: true }) passes over it (one WINPIPE_UNTRUSTED_CANDIDATE warning) and reaches our own server that comes up 500 ms later; without wait it is EACCES at once; listen there is still refused',
+    async (xdg) => {
+      if (xdg === 'set') {
+        const runtime = mkdtempSync(join(tmp, 'rt-'));
+        process.env.XDG_RUNTIME_DIR = runtime; // privateTmp's cleanup restores it
+      }
+      const warnings = warningsWith('WINPIPE_UNTRUSTED_CANDIDATE');
+      const name = uniqueName('t');
+      const pub = join(tmp, `winpipe-${me}.public`);
+      const atk = attacker(['serve', join(pub, `${name}.sock`), pub, '755']);
+      await atk.line('listening');
 
-    // Without wait: today's refusal, at once.
-    expect(await refused(connect(name, { connectTimeout: 1000 }))).toBe('EACCES');
-    expect(warnings).toHaveLength(0);
+      // Without wait: today's refusal, at once.
+      expect(await refused(connect(name, { connectTimeout: 1000 }))).toBe('EACCES');
+      expect(warnings).toHaveLength(0);
 
-    let settled = false;
-    const connecting = connect(name, { wait: true, connectTimeout: 15_000 });
-    void connecting.then(
-      (c) => void track(c),
-      () => {},
-    );
-    void connecting.finally(() => (settled = true)).catch(() => {});
-    await sleep(500);
-    expect(settled).toBe(false);
-    const server = await serve(undefined, name, (c) => c.end('ours'));
-    const c = track(await within(connecting, BOUND, 'the waiting connect'));
-    expect(c.path).toBe(server.address());
-    expect(c.peer.uid).toBe(me);
-    expect(await readAll(c)).toBe('ours');
-    expect(atk.lines).not.toContain('conn');
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]!.name).toBe('Warning');
+      let settled = false;
+      const connecting = connect(name, { wait: true, connectTimeout: 15_000 });
+      void connecting.then(
+        (c) => void track(c),
+        () => {},
+      );
+      void connecting.finally(() => (settled = true)).catch(() => {});
+      await sleep(500);
+      expect(settled).toBe(false);
+      const server = await serve(undefined, name, (c) => c.end('ours'));
+      const c = track(await within(connecting, BOUND, 'the waiting connect'));
+      expect(c.path).toBe(server.address());
+      expect(c.peer.uid).toBe(me);
+      expect(await readAll(c)).toBe('ours');
+      expect(atk.lines).not.toContain('conn');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.name).toBe('Warning');
 
-    // The squatted directory is still never served from.
-    const everyone = createServer({ security: 'everyone' });
-    servers.push(everyone);
-    expect(await refused(everyone.listen(uniqueName('t')) as never)).toBe('EACCES');
-  });
+      // The squatted directory is still never served from.
+      const everyone = createServer({ security: 'everyone' });
+      servers.push(everyone);
+      expect(await refused(everyone.listen(uniqueName('t')) as never)).toBe('EACCES');
+    },
+  );
 
   it("with wait and no server of ours, a squatted public directory ends the wait with ETIMEDOUT after connectTimeout (cause: the directory's EACCES), never EACCES at once; warned once per process", async () => {
     const warnings = warningsWith('WINPIPE_UNTRUSTED_CANDIDATE');

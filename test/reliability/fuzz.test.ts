@@ -295,36 +295,54 @@ describe('fuzzed bad input gives typed errors, no crash, no leak', () => {
 
   it('pipePath(name, options) and connect(name, options)', { timeout: TIMEOUT }, async () => {
     await fc.assert(
-      fc.asyncProperty(names, connectOptions, optionsOf({ security: fc.constantFrom('current-user', 'everyone'), platform: fc.constantFrom('win32', 'linux', 'darwin') }), async (name, options, pathOptions) => {
-        await typedOutcome(() => pipePath(name as never, pathOptions as never));
-        const result = await typedOutcome(() => connect(contained(name) as never, options as never));
-        // Nobody serves a fuzzed name; should anything ever answer, let it go.
-        if (result && typeof (result as PipeConnection).destroy === 'function' && !(result instanceof Error)) (result as PipeConnection).destroy();
-      }),
+      fc.asyncProperty(
+        names,
+        connectOptions,
+        optionsOf({ security: fc.constantFrom('current-user', 'everyone'), platform: fc.constantFrom('win32', 'linux', 'darwin') }),
+        async (name, options, pathOptions) => {
+          await typedOutcome(() => pipePath(name as never, pathOptions as never));
+          const result = await typedOutcome(() => connect(contained(name) as never, options as never));
+          // Nobody serves a fuzzed name; should anything ever answer, let it go.
+          if (result && typeof (result as PipeConnection).destroy === 'function' && !(result instanceof Error)) (result as PipeConnection).destroy();
+        },
+      ),
       { numRuns: RUNS },
     );
   });
 
   it('createServer(options, listener), listen(name), and every server method', { timeout: TIMEOUT }, async () => {
     await fc.assert(
-      fc.asyncProperty(serverOptions, fc.oneof(fc.constant(undefined), fc.constant(() => {}), junk), names, fc.boolean(), async (options, listener, name, twice) => {
-        const server = await typedOutcome(() => createServer(options as never, listener as never));
-        if (!(server && typeof server === 'object' && 'listen' in server)) return;
-        const s = server as ReturnType<typeof createServer>;
-        s.on('error', () => {});
-        try {
-          const listenName = typeof name === 'string' && name.length > 0 && name.length < 60 && !name.includes('\0') ? `${uniqueName('wp-fz')}${isWindows ? name.replaceAll('\\', '_') : name.replaceAll('/', '_')}` : name;
-          await typedOutcome(() => s.listen(contained(listenName) as never));
-          if (twice) await typedOutcome(() => s.listen(uniqueName('wp-fz')));
-          await typedOutcome(() => s.address());
-          await typedOutcome(() => s.unref().ref());
-          await typedOutcome(() => s.connectionStats());
-          if (isWindows) await typedOutcome(() => (s as unknown as { securityDescriptor(): string }).securityDescriptor());
-        } finally {
-          await s.close();
-          await typedOutcome(() => s.listen(uniqueName('wp-fz')));
-        }
-      }),
+      fc.asyncProperty(
+        serverOptions,
+        fc.oneof(
+          fc.constant(undefined),
+          fc.constant(() => {}),
+          junk,
+        ),
+        names,
+        fc.boolean(),
+        async (options, listener, name, twice) => {
+          const server = await typedOutcome(() => createServer(options as never, listener as never));
+          if (!(server && typeof server === 'object' && 'listen' in server)) return;
+          const s = server as ReturnType<typeof createServer>;
+          s.on('error', () => {});
+          try {
+            const listenName =
+              typeof name === 'string' && name.length > 0 && name.length < 60 && !name.includes('\0')
+                ? `${uniqueName('wp-fz')}${isWindows ? name.replaceAll('\\', '_') : name.replaceAll('/', '_')}`
+                : name;
+            await typedOutcome(() => s.listen(contained(listenName) as never));
+            if (twice) await typedOutcome(() => s.listen(uniqueName('wp-fz')));
+            await typedOutcome(() => s.address());
+            await typedOutcome(() => s.unref().ref());
+            await typedOutcome(() => s.connectionStats());
+            if (isWindows) await typedOutcome(() => (s as unknown as { securityDescriptor(): string }).securityDescriptor());
+          } finally {
+            await s.close();
+            await typedOutcome(() => s.listen(uniqueName('wp-fz')));
+          }
+        },
+      ),
       { numRuns: RUNS },
     );
   });
@@ -386,7 +404,11 @@ describe('fuzzed bad input gives typed errors, no crash, no leak', () => {
         try {
           // The first end always receives, the second always sends (duplex or not).
           await typedOutcome(() => b.sendBytes(Buffer.from('ok')));
-          await within(typedOutcome(() => a.recvBytes()), BOUND, 'recvBytes of a message just sent');
+          await within(
+            typedOutcome(() => a.recvBytes()),
+            BOUND,
+            'recvBytes of a message just sent',
+          );
         } finally {
           a.close();
           b.close();
@@ -423,23 +445,23 @@ describe('fuzzed bad input gives typed errors, no crash, no leak', () => {
               const end = ends[which]!;
               // The call itself is synchronous, so that argument errors must be thrown, not rejected.
               const outcome = typedOutcome(() => {
-                  switch (method) {
-                    case 'send':
-                      return end.send(a);
-                    case 'recv':
-                      return end.recv();
-                    case 'sendBytes':
-                      return end.sendBytes(a as never, b as never, c as never);
-                    case 'recvBytes':
-                      return end.recvBytes(a as never);
-                    case 'poll':
-                      return end.poll(a as never);
-                    case 'props':
-                      return [end.fd, end.handle, end.closed, end.readable, end.writable, inspect(end)];
-                    default:
-                      return end.close();
-                  }
-                });
+                switch (method) {
+                  case 'send':
+                    return end.send(a);
+                  case 'recv':
+                    return end.recv();
+                  case 'sendBytes':
+                    return end.sendBytes(a as never, b as never, c as never);
+                  case 'recvBytes':
+                    return end.recvBytes(a as never);
+                  case 'poll':
+                    return end.poll(a as never);
+                  case 'props':
+                    return [end.fd, end.handle, end.closed, end.readable, end.writable, inspect(end)];
+                  default:
+                    return end.close();
+                }
+              });
               // Checked below by Promise.all; until then a failure must not count as unhandled.
               outcome.catch(() => {});
               pending.push(outcome);
@@ -463,12 +485,30 @@ describe('fuzzed bad input gives typed errors, no crash, no leak', () => {
       junk,
     );
     const sizes = fc.oneof(fc.integer({ min: -2, max: 300 }), fc.integer({ min: -2, max: 2 ** 40 }));
-    const listenerOptions = plausibleOptionsOf({ authkey: authkeys, backlog: fc.integer({ min: -2, max: 2 ** 31 }), maxMessageSize: sizes, maxPendingConnections: fc.integer({ min: -2, max: 2 ** 32 }) });
+    const listenerOptions = plausibleOptionsOf({
+      authkey: authkeys,
+      backlog: fc.integer({ min: -2, max: 2 ** 31 }),
+      maxMessageSize: sizes,
+      maxPendingConnections: fc.integer({ min: -2, max: 2 ** 32 }),
+    });
     const clientOptions = plausibleOptionsOf({ authkey: authkeys, maxMessageSize: sizes });
     /** Addresses: junk and bad names, ones plausible for this platform, and ones of the other family. */
     const addresses = fc.oneof(
       names,
-      fc.constantFrom(undefined, null, '\\\\.\\pipe\\', '\\\\.\\pipe\\a\0b', '\\\\?\\pipe\\q', `\\\\.\\pipe\\${'n'.repeat(300)}`, '/tmp/a\0b', '\0abstract', 'x'.repeat(120), './rel.sock', 'C:\\not\\a\\pipe', '\\\\remote\\pipe\\x'),
+      fc.constantFrom(
+        undefined,
+        null,
+        '\\\\.\\pipe\\',
+        '\\\\.\\pipe\\a\0b',
+        '\\\\?\\pipe\\q',
+        `\\\\.\\pipe\\${'n'.repeat(300)}`,
+        '/tmp/a\0b',
+        '\0abstract',
+        'x'.repeat(120),
+        './rel.sock',
+        'C:\\not\\a\\pipe',
+        '\\\\remote\\pipe\\x',
+      ),
       fc.string({ maxLength: 40 }).map((s) => (isWindows ? `\\\\.\\pipe\\${s}` : s)),
       fc.string({ maxLength: 40 }).map((s) => (isWindows ? s : `\\\\.\\pipe\\${s}`)),
     );
@@ -635,7 +675,13 @@ describe('fuzzed bad input gives typed errors, no crash, no leak', () => {
     const notArray = (): unknown => 'not an array';
     const symbols = (): unknown[] => [Symbol('a')];
     const commands = mostly(fc.oneof(fc.constantFrom('', 'a\0b', 'no-such-command'), fc.string({ minLength: 1, maxLength: 30 })));
-    const argLists = mostly(fc.oneof(fc.constantFrom(identity, identity, notArray, symbols), fc.array(fc.string({ maxLength: 10 }), { maxLength: 3 }), fc.array(fc.oneof(fc.string({ maxLength: 10 }), junk), { maxLength: 3 })));
+    const argLists = mostly(
+      fc.oneof(
+        fc.constantFrom(identity, identity, notArray, symbols),
+        fc.array(fc.string({ maxLength: 10 }), { maxLength: 3 }),
+        fc.array(fc.oneof(fc.string({ maxLength: 10 }), junk), { maxLength: 3 }),
+      ),
+    );
     const sources = fc.oneof(
       junk,
       { arbitrary: fc.constantFrom('open-end', 'closed-end', 'open-fd', 'closed-fd', 'connection', 'closed-connection'), weight: 4 },
@@ -643,7 +689,11 @@ describe('fuzzed bad input gives typed errors, no crash, no leak', () => {
       fc.record({ fd: junk }),
       fc.record({ fd: fc.oneof(fc.constantFrom('open-fd', 'closed-fd'), junk), handle: junk }),
     );
-    const stdios = fc.oneof(fc.constantFrom(undefined, undefined, 'ignore', 'pipe', 'inherit', 'bogus'), junk, fc.array(fc.constantFrom('ignore', 'pipe', 'inherit', null, undefined, 'bogus'), { maxLength: 4 }));
+    const stdios = fc.oneof(
+      fc.constantFrom(undefined, undefined, 'ignore', 'pipe', 'inherit', 'bogus'),
+      junk,
+      fc.array(fc.constantFrom('ignore', 'pipe', 'inherit', null, undefined, 'bogus'), { maxLength: 4 }),
+    );
     const spawnOptions = mostly(fc.record({ handles: mostly(fc.array(sources, { maxLength: 3 })), stdio: stdios }, { requiredKeys: ['handles'] }));
     /** An fd of the parent a child could be given: an integer in range (open or not, POSIX checks). */
     const fdLike = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0x7fff_ffff;
@@ -655,14 +705,20 @@ describe('fuzzed bad input gives typed errors, no crash, no leak', () => {
         const realize = (s: unknown): unknown => {
           if (s === 'open-end' || s === 'closed-end' || s === 'open-fd' || s === 'closed-fd') {
             const { reader, writer } = createPipe();
-            cleanup.push(() => reader.close(), () => writer.close());
+            cleanup.push(
+              () => reader.close(),
+              () => writer.close(),
+            );
             const fd = writer.fd;
             if (s === 'closed-end' || s === 'closed-fd') writer.close();
             return s.endsWith('end') ? writer : fd;
           }
           if (s === 'connection' || s === 'closed-connection') {
             const [a, b] = Pipe();
-            cleanup.push(() => a.close(), () => b.close());
+            cleanup.push(
+              () => a.close(),
+              () => b.close(),
+            );
             if (s === 'closed-connection') a.close();
             return a;
           }
@@ -718,6 +774,9 @@ describe('fuzzed bad input gives typed errors, no crash, no leak', () => {
     expect(activePipeResources()).toBeLessThanOrEqual(before.pipes);
     const waits = await overlappedCounts();
     if (waits) expect(waits).toEqual({ pendingWaits: 0, keepAliveRefs: 0 });
-    figure('14 fuzz', `${cases} cases tried (${RUNS} runs per property), every failure typed; fds ${before.fds ?? 'n/a'} -> ${fds ?? 'n/a'}, pipe handles ${before.pipes} -> ${activePipeResources()}, waits ${JSON.stringify(waits ?? 'n/a')}`);
+    figure(
+      '14 fuzz',
+      `${cases} cases tried (${RUNS} runs per property), every failure typed; fds ${before.fds ?? 'n/a'} -> ${fds ?? 'n/a'}, pipe handles ${before.pipes} -> ${activePipeResources()}, waits ${JSON.stringify(waits ?? 'n/a')}`,
+    );
   });
 });

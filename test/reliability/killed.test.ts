@@ -51,51 +51,58 @@ function received(conn: PipeConnection, n: number): { reached: Promise<void>; to
 }
 
 describe('a peer killed mid-transfer', () => {
-  it.each(['byte', 'message'] as const)(`%s mode: a client killed while sending; the server sees end of stream or a reset, and keeps serving others (${ROUNDS}×)`, { timeout: budget(120_000, 300_000) }, async (mode) => {
-    const { server, name } = await serve({ mode }, (conn) => {
-      // Everyone but the doomed child gets an echo.
-      if (conn.clientProcessId !== doomed?.pid) conn.on('data', (d: Buffer) => conn.write(d));
-    });
-    let doomed: (ChildProcess & { gone: Promise<unknown> }) | undefined;
-    const outcomes: string[] = [];
-    const noticed: number[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      // A client in this process that stays connected through the kill.
-      const bystander = await client(name, { mode });
-      const framing = mode === 'message' && !isWindows ? 'frame' : 'raw';
-      doomed = child('stream-client.mjs', [server.address()!, framing], ['ignore', 'pipe', 'inherit']);
-      // The child's connection, told apart by its pid (the bystander's may be delivered later).
-      const pid = doomed.pid;
-      const accepted = new Promise<PipeConnection>((resolve) => {
-        const onConnection = (c: PipeConnection): void => {
-          if (c.clientProcessId !== pid) return;
-          server.off('connection', onConnection);
-          resolve(c);
-        };
-        server.on('connection', onConnection);
+  it.each(['byte', 'message'] as const)(
+    `%s mode: a client killed while sending; the server sees end of stream or a reset, and keeps serving others (${ROUNDS}×)`,
+    { timeout: budget(120_000, 300_000) },
+    async (mode) => {
+      const { server, name } = await serve({ mode }, (conn) => {
+        // Everyone but the doomed child gets an echo.
+        if (conn.clientProcessId !== doomed?.pid) conn.on('data', (d: Buffer) => conn.write(d));
       });
-      const conn = await within(accepted, BOUND, 'the streaming child connecting');
-      const watch = received(conn, MiB);
-      await within(watch.reached, BOUND, 'the first MiB from the child');
-      const killedAt = Date.now();
-      doomed.kill('SIGKILL');
-      const outcome = await within(watch.end, NOTICE, 'the server noticing the killed client');
-      noticed.push(Date.now() - killedAt);
-      outcomes.push(outcome);
-      expect(['end', 'ECONNRESET', 'EPIPE']).toContain(outcome);
-      await within(doomed.gone, BOUND, 'the killed child exiting');
-      // The server still serves: the bystander and a brand-new client both get their echo.
-      const fresh = await client(name, { mode });
-      for (const c of [bystander, fresh]) {
-        const answer = once(c, 'data');
-        c.write(Buffer.from('still served'));
-        expect(String((await within(answer, BOUND, 'an echo after the kill'))[0])).toBe('still served');
+      let doomed: (ChildProcess & { gone: Promise<unknown> }) | undefined;
+      const outcomes: string[] = [];
+      const noticed: number[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        // A client in this process that stays connected through the kill.
+        const bystander = await client(name, { mode });
+        const framing = mode === 'message' && !isWindows ? 'frame' : 'raw';
+        doomed = child('stream-client.mjs', [server.address()!, framing], ['ignore', 'pipe', 'inherit']);
+        // The child's connection, told apart by its pid (the bystander's may be delivered later).
+        const pid = doomed.pid;
+        const accepted = new Promise<PipeConnection>((resolve) => {
+          const onConnection = (c: PipeConnection): void => {
+            if (c.clientProcessId !== pid) return;
+            server.off('connection', onConnection);
+            resolve(c);
+          };
+          server.on('connection', onConnection);
+        });
+        const conn = await within(accepted, BOUND, 'the streaming child connecting');
+        const watch = received(conn, MiB);
+        await within(watch.reached, BOUND, 'the first MiB from the child');
+        const killedAt = Date.now();
+        doomed.kill('SIGKILL');
+        const outcome = await within(watch.end, NOTICE, 'the server noticing the killed client');
+        noticed.push(Date.now() - killedAt);
+        outcomes.push(outcome);
+        expect(['end', 'ECONNRESET', 'EPIPE']).toContain(outcome);
+        await within(doomed.gone, BOUND, 'the killed child exiting');
+        // The server still serves: the bystander and a brand-new client both get their echo.
+        const fresh = await client(name, { mode });
+        for (const c of [bystander, fresh]) {
+          const answer = once(c, 'data');
+          c.write(Buffer.from('still served'));
+          expect(String((await within(answer, BOUND, 'an echo after the kill'))[0])).toBe('still served');
+        }
+        bystander.destroy();
+        fresh.destroy();
       }
-      bystander.destroy();
-      fresh.destroy();
-    }
-    figure('11 killed peer', `${mode} mode, killed client: ${ROUNDS} kills, the server saw ${JSON.stringify(outcomes)} (${noticed.join(', ')} ms after the kill) and served 2 other clients after each`);
-  });
+      figure(
+        '11 killed peer',
+        `${mode} mode, killed client: ${ROUNDS} kills, the server saw ${JSON.stringify(outcomes)} (${noticed.join(', ')} ms after the kill) and served 2 other clients after each`,
+      );
+    },
+  );
 
   it(`byte mode: a server process killed while sending; the client sees end of stream or a reset (${ROUNDS}×)`, { timeout: budget(120_000, 300_000) }, async () => {
     const outcomes: string[] = [];
@@ -126,7 +133,9 @@ describe('a peer killed mid-transfer', () => {
     figure('11 killed peer', `killed server: ${ROUNDS} kills, the client saw ${JSON.stringify(outcomes)} (${noticed.join(', ')} ms after the kill)`);
   });
 
-  it(`anonymous pipe: a child writing our pipe is killed: read() reaches EOF; a child reading it is killed: a pending write() rejects with EPIPE (${ROUNDS}×)`, { timeout: budget(120_000, 300_000) }, async () => {
+  it(`anonymous pipe: a child writing our pipe is killed: read() reaches EOF; a child reading it is killed: a pending write() rejects with EPIPE (${ROUNDS}×)`, {
+    timeout: budget(120_000, 300_000),
+  }, async () => {
     for (let round = 0; round < ROUNDS; round++) {
       const a = pipe();
       const writerChild = child('write-forever.mjs', [], ['ignore', a.writer, 'inherit']);

@@ -14,20 +14,7 @@
 import koffi from 'koffi';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { connect, createPipe, createServer, isPipeError, type PipeConnection, type PipeServer } from '../../src/index.js';
-import {
-  activePipeResources,
-  activeResources,
-  budget,
-  figure,
-  isWindows,
-  openFdCount,
-  overlappedCounts,
-  processHandleCount,
-  settle,
-  sized,
-  uniqueName,
-  within,
-} from './helpers.js';
+import { activePipeResources, activeResources, budget, figure, isWindows, openFdCount, overlappedCounts, processHandleCount, settle, sized, uniqueName, within } from './helpers.js';
 
 const CYCLES = sized(1000, 10_000);
 const FAILED_CONNECTS = sized(200, 1000);
@@ -118,28 +105,31 @@ async function run(count: number): Promise<void> {
 }
 
 describe('no leaks after many cycles', () => {
-  beforeAll(async () => {
-    // Warm up: the first uses open things that stay (libuv's loop internals, the one shared koffi
-    // callback, lazily bound FFI functions).
-    await within(run(40), 120_000, 'the warm-up');
-    failedCodes.clear();
-    before = await snapshot();
-    const spy = vi.spyOn(koffi, 'register');
-    try {
-      await within(run(CYCLES), budget(600_000, 3_000_000), `${CYCLES} cycles`);
-    } finally {
-      registered = spy.mock.calls.length;
-      spy.mockRestore();
-    }
-    after = await snapshot();
-    figure(
-      '13 leaks',
-      `${CYCLES} cycles and ${FAILED_CONNECTS} failed connects (${JSON.stringify(Object.fromEntries(failedCodes))}): ` +
-        `fds ${before.fds ?? 'n/a'} -> ${after.fds ?? 'n/a'}, handles ${before.handles ?? 'n/a'} -> ${after.handles ?? 'n/a'}, ` +
-        `active pipe handles ${before.pipes} -> ${after.pipes}, waits ${JSON.stringify(before.waits ?? 'n/a')} -> ${JSON.stringify(after.waits ?? 'n/a')}, ` +
-        `koffi.register calls during the cycles: ${registered}`,
-    );
-  }, budget(900_000, 3_600_000));
+  beforeAll(
+    async () => {
+      // Warm up: the first uses open things that stay (libuv's loop internals, the one shared koffi
+      // callback, lazily bound FFI functions).
+      await within(run(40), 120_000, 'the warm-up');
+      failedCodes.clear();
+      before = await snapshot();
+      const spy = vi.spyOn(koffi, 'register');
+      try {
+        await within(run(CYCLES), budget(600_000, 3_000_000), `${CYCLES} cycles`);
+      } finally {
+        registered = spy.mock.calls.length;
+        spy.mockRestore();
+      }
+      after = await snapshot();
+      figure(
+        '13 leaks',
+        `${CYCLES} cycles and ${FAILED_CONNECTS} failed connects (${JSON.stringify(Object.fromEntries(failedCodes))}): ` +
+          `fds ${before.fds ?? 'n/a'} -> ${after.fds ?? 'n/a'}, handles ${before.handles ?? 'n/a'} -> ${after.handles ?? 'n/a'}, ` +
+          `active pipe handles ${before.pipes} -> ${after.pipes}, waits ${JSON.stringify(before.waits ?? 'n/a')} -> ${JSON.stringify(after.waits ?? 'n/a')}, ` +
+          `koffi.register calls during the cycles: ${registered}`,
+      );
+    },
+    budget(900_000, 3_600_000),
+  );
 
   afterAll(() => {
     vi.restoreAllMocks();

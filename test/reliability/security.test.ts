@@ -80,7 +80,7 @@ describe('security defaults', () => {
       return server as PipeServer & { securityDescriptor(): string };
     }
 
-    it("the default DACL, read back from the pipe, is protected and grants only the current user and SYSTEM", async () => {
+    it('the default DACL, read back from the pipe, is protected and grants only the current user and SYSTEM', async () => {
       const { currentUserSid } = await import('../../src/windows/security.js');
       const sddl = (await listening()).securityDescriptor();
       const dacl = sddl.slice(sddl.indexOf('D:'));
@@ -141,7 +141,7 @@ describe('security defaults', () => {
       }
     });
 
-    it("a live socket of another program at the path makes listen fail with EADDRINUSE, and it keeps working", async () => {
+    it('a live socket of another program at the path makes listen fail with EADDRINUSE, and it keeps working', async () => {
       const name = uniqueName('wp-rel-squat');
       const path = pipePath(name);
       mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });

@@ -34,7 +34,10 @@ async function runtimeExports(source: string): Promise<string[]> {
 describe.skipIf(process.env.WINPIPE_UNDER_WINE === '1')("the README's two commands", () => {
   const readme = readFileSync(join(repo, 'README.md'), 'utf8');
   const block = /## From a clone[^\n]*\n[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
-  const commands = block.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean);
+  const commands = block
+    .split('\n')
+    .map((l) => l.replace(/#.*/, '').trim())
+    .filter(Boolean);
 
   it('are one to set up and run the demo and one to run the tests, and both scripts exist', () => {
     expect(commands).toEqual(['npm ci && npm run demo', 'npm test']);
@@ -43,7 +46,9 @@ describe.skipIf(process.env.WINPIPE_UNDER_WINE === '1')("the README's two comman
   });
 
   it('.ci/run runs the same test command, after npm ci', () => {
-    const ci = readFileSync(join(repo, '.ci', 'run'), 'utf8').split('\n').filter((l) => !l.trimStart().startsWith('#'));
+    const ci = readFileSync(join(repo, '.ci', 'run'), 'utf8')
+      .split('\n')
+      .filter((l) => !l.trimStart().startsWith('#'));
     const run = ci.findIndex((l) => /(^|\s)npm test(\s|$)/.test(l));
     const install = ci.findIndex((l) => /(^|\s)npm ci(\s|$)/.test(l));
     expect(run).toBeGreaterThan(-1);
@@ -132,20 +137,37 @@ describe.skipIf(process.env.WINPIPE_UNDER_WINE === '1')('API reference (TypeDoc,
       const typedoc = join(dirname(createRequire(import.meta.url).resolve('typedoc/package.json')), 'bin', 'typedoc');
       const r = spawnSync(process.execPath, [typedoc, '--options', join(repo, 'typedoc.json'), '--out', join(out, 'html'), '--json', join(out, 'api.json')], { cwd: repo, encoding: 'utf8' });
       expect({ status: r.status, errors: `${r.stdout}${r.stderr}`.split('\n').filter((l) => /\berror\b/i.test(l) && !/Found 0 errors/.test(l)) }).toEqual({ status: 0, errors: [] });
-      interface Reflection { name: string; kind: number; comment?: { summary: { text: string }[] }; signatures?: Reflection[]; children?: Reflection[]; sources?: { fileName: string }[] }
+      interface Reflection {
+        name: string;
+        kind: number;
+        comment?: { summary: { text: string }[] };
+        signatures?: Reflection[];
+        children?: Reflection[];
+        sources?: { fileName: string }[];
+      }
       const project = JSON.parse(readFileSync(join(out, 'api.json'), 'utf8')) as Reflection;
       const modules = new Map((project.children ?? []).map((m) => [m.name, m]));
       const REFERENCE = 4194304; // a re-export of a symbol documented where it is declared
       for (const { entry, source } of entryPoints()) {
-        const moduleName = source.replace(/^src\//, '').replace(/\.ts$/, '').replace(/\/index$/, '').replace(/^index$/, 'index');
+        const moduleName = source
+          .replace(/^src\//, '')
+          .replace(/\.ts$/, '')
+          .replace(/\/index$/, '')
+          .replace(/^index$/, 'index');
         const mod = modules.get(moduleName);
         expect(mod, `TypeDoc module ${moduleName} for ${entry}`).toBeDefined();
         const documented = new Map((mod!.children ?? []).map((c) => [c.name, c]));
         const exported = await runtimeExports(source);
-        expect(exported.filter((n) => !documented.has(n)), entry).toEqual([]);
+        expect(
+          exported.filter((n) => !documented.has(n)),
+          entry,
+        ).toEqual([]);
         if (entry === 'winpipe' || entry === 'winpipe/connection') {
           const summary = (c: Reflection) => [c.comment, ...(c.signatures ?? []).map((s) => s.comment)].some((cm) => cm?.summary.some((p) => p.text.trim() !== ''));
-          expect(exported.filter((n) => documented.get(n)!.kind !== REFERENCE && !summary(documented.get(n)!)), `${entry}: exports without a TSDoc summary`).toEqual([]);
+          expect(
+            exported.filter((n) => documented.get(n)!.kind !== REFERENCE && !summary(documented.get(n)!)),
+            `${entry}: exports without a TSDoc summary`,
+          ).toEqual([]);
         }
       }
     } finally {

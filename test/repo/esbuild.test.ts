@@ -51,7 +51,16 @@ describe.skipIf(!packed)('esbuild recipe (docs/platforms.md "Bundlers and Electr
       writeFileSync(join(src, f.file), f.code);
       const out = join(src, 'dist', f.file);
       const alias = f.options.alias ? { koffi: join(packed!, 'node_modules', 'koffi', 'index.js') } : undefined;
-      const result = buildSync({ ...f.options, ...(alias ? { alias } : {}), entryPoints: [join(src, f.file)], bundle: true, platform: 'node', outfile: out, logLevel: 'silent', absWorkingDir: packed! });
+      const result = buildSync({
+        ...f.options,
+        ...(alias ? { alias } : {}),
+        entryPoints: [join(src, f.file)],
+        bundle: true,
+        platform: 'node',
+        outfile: out,
+        logLevel: 'silent',
+        absWorkingDir: packed!,
+      });
       expect(result.errors).toEqual([]);
 
       const elsewhere = mkdtempSync(join(tmpdir(), 'winpipe-bundle-'));

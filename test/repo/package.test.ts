@@ -111,7 +111,16 @@ function tscIn(project: string, compilerOptions: Record<string, unknown>, file: 
   writeFileSync(
     join(project, 'tsconfig.json'),
     JSON.stringify({
-      compilerOptions: { strict: true, noEmit: true, skipLibCheck: false, target: 'ES2022', lib: ['ES2022', 'ESNext.Disposable'], types: ['node'], typeRoots: [join(repoRoot, 'node_modules', '@types')], ...compilerOptions },
+      compilerOptions: {
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false,
+        target: 'ES2022',
+        lib: ['ES2022', 'ESNext.Disposable'],
+        types: ['node'],
+        typeRoots: [join(repoRoot, 'node_modules', '@types')],
+        ...compilerOptions,
+      },
       files: [file],
     }),
   );

@@ -10,14 +10,18 @@ const require = createRequire(import.meta.url);
 
 describe('types', () => {
   // Types do not depend on the platform: the host run checks them once.
-  it.skipIf(underWine)('test/types/api.ts type-checks: typed events, byte = net.Socket, message = MessagePipeConnection', () => {
-    const tsc = require.resolve('typescript/bin/tsc');
-    let out = '';
-    try {
-      execFileSync(process.execPath, [tsc, '-p', 'test/types', '--pretty', 'false'], { encoding: 'utf8', stdio: 'pipe' });
-    } catch (err) {
-      out = `${(err as { stdout?: string }).stdout ?? ''}${(err as { stderr?: string }).stderr ?? ''}`;
-    }
-    expect(out).toBe('');
-  }, 120_000);
+  it.skipIf(underWine)(
+    'test/types/api.ts type-checks: typed events, byte = net.Socket, message = MessagePipeConnection',
+    () => {
+      const tsc = require.resolve('typescript/bin/tsc');
+      let out = '';
+      try {
+        execFileSync(process.execPath, [tsc, '-p', 'test/types', '--pretty', 'false'], { encoding: 'utf8', stdio: 'pipe' });
+      } catch (err) {
+        out = `${(err as { stdout?: string }).stdout ?? ''}${(err as { stderr?: string }).stderr ?? ''}`;
+      }
+      expect(out).toBe('');
+    },
+    120_000,
+  );
 });

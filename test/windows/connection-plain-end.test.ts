@@ -28,7 +28,12 @@ describe.skipIf(!isWindows)('plain end() on a Windows byte pipe', () => {
         void (async () => {
           await sleep(500);
           // The pipe is gone by now: the write fails (or goes nowhere).
-          resolve(await conn.writeMessage(Buffer.from('answer')).then(() => 'written', (err: { code?: string }) => err.code));
+          resolve(
+            await conn.writeMessage(Buffer.from('answer')).then(
+              () => 'written',
+              (err: { code?: string }) => err.code,
+            ),
+          );
         })();
       });
     });

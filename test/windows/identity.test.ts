@@ -82,7 +82,7 @@ describe('identity from the connection: read at accept, before admit and connect
   });
 });
 
-describe.skipIf(underWine)('identity from the connection: whose it is (real Windows only: Wine\'s ImpersonateNamedPipeClient impersonates the server itself)', () => {
+describe.skipIf(underWine)("identity from the connection: whose it is (real Windows only: Wine's ImpersonateNamedPipeClient impersonates the server itself)", () => {
   it('a winpipe client of this process: our user, not elevated unless we are, medium or higher, no AppContainer', async () => {
     const name = uniqueName();
     const { connected } = await recording(name);

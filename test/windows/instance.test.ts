@@ -87,7 +87,10 @@ describe('the gap where no instance of a server is left', () => {
     await expect(within(refused.recvBytes(), BOUND, 'end of stream')).rejects.toMatchObject({ code: 'ERR_CHANNEL_CLOSED' });
     refused.close();
     const [server, client] = await within(Promise.all([listener.accept(), Client(address)]), BOUND, 'the next client');
-    cleanups.push(() => server.close(), () => client.close());
+    cleanups.push(
+      () => server.close(),
+      () => client.close(),
+    );
     await client.sendBytes(Buffer.from('hi'));
     expect((await server.recvBytes()).toString()).toBe('hi');
     expect(listener.connectionStats().refused).toBe(1);

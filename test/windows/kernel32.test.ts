@@ -56,16 +56,7 @@ describe('winpipe/win32', () => {
 
   it('CreateNamedPipeW, CreateFileW, ConnectNamedPipe, GetNamedPipeClientProcessId, DisconnectNamedPipe', () => {
     const name = `\\\\.\\pipe\\${uniqueName()}`;
-    const server = k.CreateNamedPipeW(
-      name,
-      k.PIPE_ACCESS_DUPLEX,
-      k.PIPE_TYPE_MESSAGE | k.PIPE_READMODE_MESSAGE | k.PIPE_WAIT | k.PIPE_REJECT_REMOTE_CLIENTS,
-      1,
-      4096,
-      4096,
-      0,
-      null,
-    );
+    const server = k.CreateNamedPipeW(name, k.PIPE_ACCESS_DUPLEX, k.PIPE_TYPE_MESSAGE | k.PIPE_READMODE_MESSAGE | k.PIPE_WAIT | k.PIPE_REJECT_REMOTE_CLIENTS, 1, 4096, 4096, 0, null);
     expect(server).not.toBe(k.INVALID_HANDLE_VALUE);
     try {
       const client = k.CreateFileW(name, k.GENERIC_READ | k.GENERIC_WRITE, 0, null, k.OPEN_EXISTING, 0, null);

@@ -56,8 +56,14 @@ describe('names cannot leave the pipe namespace', () => {
     writeFileSync(file, 'secret');
     try {
       for (const name of [`..\\${file}`, `\\\\.\\pipe\\..\\${file}`, `\\\\?\\pipe\\..\\${file}`, `a\\..\\..\\${file}`, `//./pipe/../${file}`]) {
-        expect(syncCode(() => connect(name)), name).toBe('ERR_INVALID_ARG_VALUE');
-        expect(syncCode(() => createServer().listen(name)), name).toBe('ERR_INVALID_ARG_VALUE');
+        expect(
+          syncCode(() => connect(name)),
+          name,
+        ).toBe('ERR_INVALID_ARG_VALUE');
+        expect(
+          syncCode(() => createServer().listen(name)),
+          name,
+        ).toBe('ERR_INVALID_ARG_VALUE');
       }
       // Nothing holds the file: it opens with no sharing at all.
       const h = k.CreateFileW(file, k.GENERIC_READ | k.GENERIC_WRITE, 0, null, k.OPEN_EXISTING, 0, null);

@@ -41,10 +41,12 @@ describe('wait fallback (port: false)', () => {
         const first = slot.issue('ReadFile', (ov) => k.ReadFile(server, buf.ptr, 64, null as never, ov));
         expect(first).toEqual({ error: 0, bytes: 3 });
         let settled = false;
-        const pending = slot.start('ReadFile', (ov) => k.ReadFile(server, buf.ptr, 64, null as never, ov)).then((c) => {
-          settled = true;
-          return c;
-        });
+        const pending = slot
+          .start('ReadFile', (ov) => k.ReadFile(server, buf.ptr, 64, null as never, ov))
+          .then((c) => {
+            settled = true;
+            return c;
+          });
         // Long enough for the stray signal to reach the wait callback: it must not settle the read.
         await new Promise((r) => setTimeout(r, 100));
         expect(settled).toBe(false);

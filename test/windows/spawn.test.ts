@@ -55,7 +55,25 @@ describe.skipIf(skipReason !== undefined)('spawnWithHandles on Windows (own Crea
     expect(await exited(child)).toBe(0);
   });
 
-  const awkward = ['plain', 'with space', 'tab\there', '', 'a"quote', '"', '""', 'back\\slash', 'trailing\\', 'trailing space\\', 'two\\\\', '\\"', 'a\\\\"b c', '\\\\server\\share\\x y', ' ', 'ünïcödé', 'end"'];
+  const awkward = [
+    'plain',
+    'with space',
+    'tab\there',
+    '',
+    'a"quote',
+    '"',
+    '""',
+    'back\\slash',
+    'trailing\\',
+    'trailing space\\',
+    'two\\\\',
+    '\\"',
+    'a\\\\"b c',
+    '\\\\server\\share\\x y',
+    ' ',
+    'ünïcödé',
+    'end"',
+  ];
 
   it('the argv round trip of awkward arguments matches child_process.spawn', async () => {
     const viaNode = spawn(exe, ['argv', ...awkward], { stdio: ['ignore', 'pipe', 'ignore'], windowsHide: true });
@@ -126,7 +144,16 @@ describe.skipIf(skipReason !== undefined)('spawnWithHandles on Windows (own Crea
   it('spawn options it does not implement throw ERR_INVALID_ARG_VALUE before any child exists', () => {
     const { writer: w } = pipe();
     const before = overlappedStats();
-    for (const extra of [{ detached: true }, { shell: true }, { shell: 'cmd.exe' }, { uid: 1 }, { timeout: 10 }, { signal: new AbortController().signal }, { serialization: 'advanced' }, { killSignal: 'SIGKILL' }]) {
+    for (const extra of [
+      { detached: true },
+      { shell: true },
+      { shell: 'cmd.exe' },
+      { uid: 1 },
+      { timeout: 10 },
+      { signal: new AbortController().signal },
+      { serialization: 'advanced' },
+      { killSignal: 'SIGKILL' },
+    ]) {
       expect(syncCode(() => spawnWithHandles(exe, ['exit', '0'], { handles: [w], stdio: 'ignore', ...extra } as never))).toBe('ERR_INVALID_ARG_VALUE');
     }
     for (const stdio of ['ipc', ['ignore', 'ipc', 'ignore'], ['ignore', 'ignore', 'ignore', w], ['ignore', 'ignore', 'ignore', 'pipe'], 'overlapped']) {

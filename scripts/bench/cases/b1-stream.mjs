@@ -7,10 +7,7 @@ import { childScript, cpuSeconds, exited, fmtBytes, GiB, KiB, MiB, winpipe } fro
 export const id = 'B1';
 
 export function sizes(mode, { isWindows, quick }) {
-  const s =
-    mode === 'smoke'
-      ? { total: 4 * MiB, chunks: [64 * KiB], pipeSize: MiB }
-      : { total: mode === 'quick' ? 128 * MiB : GiB, chunks: [64 * KiB, MiB, 16 * MiB], pipeSize: MiB };
+  const s = mode === 'smoke' ? { total: 4 * MiB, chunks: [64 * KiB], pipeSize: MiB } : { total: mode === 'quick' ? 128 * MiB : GiB, chunks: [64 * KiB, MiB, 16 * MiB], pipeSize: MiB };
   if (isWindows && mode !== 'smoke') {
     // Under Wine every byte goes through wineserver.
     s.total = (quick ? 32 : 128) * MiB;
@@ -19,8 +16,7 @@ export function sizes(mode, { isWindows, quick }) {
   return s;
 }
 
-export const sizesText = (s) =>
-  `B1 ${fmtBytes(s.total)} per run, pipe size ${fmtBytes(s.pipeSize)} (createPipe's \`size\`; the C and Python peers set the same with F_SETPIPE_SZ)`;
+export const sizesText = (s) => `B1 ${fmtBytes(s.total)} per run, pipe size ${fmtBytes(s.pipeSize)} (createPipe's \`size\`; the C and Python peers set the same with F_SETPIPE_SZ)`;
 
 const BLOCK = 4096;
 const MAGIC = 0x50495057;

@@ -43,10 +43,16 @@ export const runners = {
   async ours({ count, size }) {
     const { createPipe } = await winpipe();
     const { reader, writer } = createPipe();
-    return syncLoop(count, size, (b) => writer.writeSync(b), (b, o, n) => reader.readSync(b, o, n), () => {
-      reader.close();
-      writer.close();
-    });
+    return syncLoop(
+      count,
+      size,
+      (b) => writer.writeSync(b),
+      (b, o, n) => reader.readSync(b, o, n),
+      () => {
+        reader.close();
+        writer.close();
+      },
+    );
   },
   async fs({ count, size }) {
     // The same kind of pipe (createPipe's), through Node's own fs on its fds.
@@ -54,10 +60,16 @@ export const runners = {
     const { reader, writer } = createPipe();
     const rfd = reader.fd;
     const wfd = writer.fd;
-    return syncLoop(count, size, (b) => fs.writeSync(wfd, b), (b, o, n) => fs.readSync(rfd, b, o, n), () => {
-      reader.close();
-      writer.close();
-    });
+    return syncLoop(
+      count,
+      size,
+      (b) => fs.writeSync(wfd, b),
+      (b, o, n) => fs.readSync(rfd, b, o, n),
+      () => {
+        reader.close();
+        writer.close();
+      },
+    );
   },
 };
 

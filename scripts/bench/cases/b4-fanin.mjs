@@ -10,10 +10,34 @@ import { childScript, cpuSeconds, exited, fmtCount, isWindows, netPath, uniqueNa
 export const id = 'B4';
 
 export function sizes(mode, { isWindows, quick }) {
-  let points = mode === 'smoke' ? [[4, 100]] : mode === 'quick' ? [[8, 1000], [64, 250], [256, 60]] : [[8, 10_000], [64, 10_000], [256, 1250]];
+  let points =
+    mode === 'smoke'
+      ? [[4, 100]]
+      : mode === 'quick'
+        ? [
+            [8, 1000],
+            [64, 250],
+            [256, 60],
+          ]
+        : [
+            [8, 10_000],
+            [64, 10_000],
+            [256, 1250],
+          ];
   // Windows allows at most 255 instances of one pipe name, so the largest point there is 250.
   // [1, n]: one client, the shape of the C message-mode floor (scripts/bench/floor.mjs).
-  if (isWindows && mode !== 'smoke') points = quick ? [[1, 2000], [64, 25]] : [[1, 4000], [8, 800], [64, 100], [250, 25]];
+  if (isWindows && mode !== 'smoke')
+    points = quick
+      ? [
+          [1, 2000],
+          [64, 25],
+        ]
+      : [
+          [1, 4000],
+          [8, 800],
+          [64, 100],
+          [250, 25],
+        ];
   // The one-process and byte-mode variants run at one point: the middle one.
   const variant = points[Math.min(1, points.length - 1)];
   // The C floor's own message count: one fixed count for every point (it is one row per run,
@@ -229,27 +253,43 @@ export function define(s, { node }) {
     ],
   });
   const list = s.points.map(([clients, msgs]) =>
-    entry(`${clients} clients`, `fan-in: ${clients} clients × ${fmtCount(msgs)} messages of ${s.size} B to one server`, { clients, msgs, size: s.size }, {
-      peer: 'ours',
-      label: 'winpipe server, message mode',
-      target: 1.0,
-    }, isWindows ? [messageFloorRow(s.floorCount, s.size)] : []),
+    entry(
+      `${clients} clients`,
+      `fan-in: ${clients} clients × ${fmtCount(msgs)} messages of ${s.size} B to one server`,
+      { clients, msgs, size: s.size },
+      {
+        peer: 'ours',
+        label: 'winpipe server, message mode',
+        target: 1.0,
+      },
+      isWindows ? [messageFloorRow(s.floorCount, s.size)] : [],
+    ),
   );
   const [clients, msgs] = s.variant;
   list.push(
-    entry(`${clients} clients, one process`, `fan-in, clients and server in one process: ${clients} clients × ${fmtCount(msgs)} messages of ${s.size} B`, { clients, msgs, size: s.size, local: true }, {
-      peer: 'ours',
-      label: 'winpipe server + connect, message mode, one process',
-      target: 1.0,
-    }),
+    entry(
+      `${clients} clients, one process`,
+      `fan-in, clients and server in one process: ${clients} clients × ${fmtCount(msgs)} messages of ${s.size} B`,
+      { clients, msgs, size: s.size, local: true },
+      {
+        peer: 'ours',
+        label: 'winpipe server + connect, message mode, one process',
+        target: 1.0,
+      },
+    ),
   );
   list.push(
-    entry(`${clients} clients, byte mode`, `fan-in, byte mode + u32 framing on both: ${clients} clients × ${fmtCount(msgs)} messages of ${s.size} B`, { clients, msgs, size: s.size }, {
-      peer: 'ours-byte',
-      label: 'winpipe server, byte mode + u32 length framing',
-      // A byte-mode connection is a net.Socket: this guards against overhead of ours around it.
-      target: 0.95,
-    }),
+    entry(
+      `${clients} clients, byte mode`,
+      `fan-in, byte mode + u32 framing on both: ${clients} clients × ${fmtCount(msgs)} messages of ${s.size} B`,
+      { clients, msgs, size: s.size },
+      {
+        peer: 'ours-byte',
+        label: 'winpipe server, byte mode + u32 length framing',
+        // A byte-mode connection is a net.Socket: this guards against overhead of ours around it.
+        target: 0.95,
+      },
+    ),
   );
   return list;
 }

@@ -10,10 +10,7 @@ import { childScript, cpuSeconds, exited, fmtBytes, GiB, KiB, MiB, winpipe } fro
 export const id = 'B7';
 
 export function sizes(mode, { isWindows, quick }) {
-  const s =
-    mode === 'smoke'
-      ? { total: 4 * MiB, chunks: [64 * KiB] }
-      : { total: mode === 'quick' ? 128 * MiB : GiB, chunks: [64 * KiB, MiB, 16 * MiB] };
+  const s = mode === 'smoke' ? { total: 4 * MiB, chunks: [64 * KiB] } : { total: mode === 'quick' ? 128 * MiB : GiB, chunks: [64 * KiB, MiB, 16 * MiB] };
   if (isWindows && mode !== 'smoke') {
     s.total = (quick ? 32 : 128) * MiB;
     if (quick) s.chunks = [MiB];
