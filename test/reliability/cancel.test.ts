@@ -94,7 +94,7 @@ describe('close during pending I/O settles every operation', () => {
       return [await outcome(pending)];
     });
     expectOnly(outcomes, ['ERR_PIPE_CLOSED']);
-    figure('8 close during I/O', `anonymous read: ${ITERATIONS} cycles, outcomes ${JSON.stringify(Object.fromEntries(outcomes))}`);
+    figure('close during I/O', `anonymous read: ${ITERATIONS} cycles, outcomes ${JSON.stringify(Object.fromEntries(outcomes))}`);
   });
 
   it(`anonymous pipe: close() during a pending write() to a full pipe, ${ITERATIONS} times`, { timeout: TIMEOUT }, async () => {
@@ -108,7 +108,7 @@ describe('close during pending I/O settles every operation', () => {
       return [await outcome(pending)];
     });
     expectOnly(outcomes, ['ERR_PIPE_CLOSED', 'EPIPE']);
-    figure('8 close during I/O', `anonymous write: ${ITERATIONS} cycles, outcomes ${JSON.stringify(Object.fromEntries(outcomes))}`);
+    figure('close during I/O', `anonymous write: ${ITERATIONS} cycles, outcomes ${JSON.stringify(Object.fromEntries(outcomes))}`);
   });
 
   it(`server.close() during pending accepts (ConnectNamedPipe on Windows), ${sized(200, 2000)} servers, some with a client connecting as it closes`, { timeout: TIMEOUT }, async () => {
@@ -142,7 +142,7 @@ describe('close during pending I/O settles every operation', () => {
       expect(['close resolved', 'iteration done', 'iteration got a connection', 'racing connect resolved', 'racing connect ENOENT', 'racing connect ECONNRESET']).toContain(o);
     }
     await expectNoWaitsLeft();
-    figure('8 close during I/O', `accept: ${servers} servers closed with accepts pending, outcomes ${JSON.stringify(Object.fromEntries(outcomes))}`);
+    figure('close during I/O', `accept: ${servers} servers closed with accepts pending, outcomes ${JSON.stringify(Object.fromEntries(outcomes))}`);
   });
 
   describe.each(['message', 'byte'] as const)('%s mode', (mode) => {
@@ -185,7 +185,7 @@ describe('close during pending I/O settles every operation', () => {
         else second.end();
         return Promise.all(pending);
       });
-      figure('8 close during I/O', `${mode} mode read+write: ${ITERATIONS} connections, outcomes ${JSON.stringify(Object.fromEntries(outcomes))}`);
+      figure('close during I/O', `${mode} mode read+write: ${ITERATIONS} connections, outcomes ${JSON.stringify(Object.fromEntries(outcomes))}`);
       expectOnly(outcomes, ['ERR_PIPE_CLOSED', 'EPIPE', 'ECONNRESET', 'ECANCELED']);
       await expectNoWaitsLeftWhileListening();
     });

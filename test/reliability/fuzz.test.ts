@@ -158,7 +158,7 @@ beforeEach(() => {
 afterEach((ctx) => {
   if (cases === casesAtStart) return;
   const ends = [...outcomes].sort((a, b) => b[1] - a[1]).map(([outcome, n]) => `${outcome} ${n}`);
-  figure('14 fuzz', `${ctx.task.name}: ${cases - casesAtStart} cases (${RUNS} runs): ${ends.join(', ') || 'no outcome kept'}`);
+  figure('fuzz', `${ctx.task.name}: ${cases - casesAtStart} cases (${RUNS} runs): ${ends.join(', ') || 'no outcome kept'}`);
 });
 
 /** POSIX: a name the fuzzer made absolute is moved into our temp folder (we run as any user, maybe root). */

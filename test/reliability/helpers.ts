@@ -194,6 +194,6 @@ export async function rejection(promise: Promise<unknown>): Promise<{ code?: str
 }
 
 /** Prints one figure line for the report (visible in the test output). */
-export function figure(scenario: string, text: string): void {
-  console.log(`[reliability${STRESS ? ' stress' : ''}] ${scenario}: ${text}`);
+export function figure(what: string, text: string): void {
+  console.log(`[reliability${STRESS ? ' stress' : ''}] ${what}: ${text}`);
 }

@@ -61,7 +61,7 @@ describe('integrity (SHA-256 of seeded data, random write and read sizes)', () =
     await writing;
     expect(bytes).toBe(BYTES);
     expect(hash.digest('hex')).toBe(source.digest());
-    figure('1 integrity', `anonymous pipe: ${bytes} bytes checked (SHA-256), ${writes} writes, ${reads} reads`);
+    figure('integrity', `anonymous pipe: ${bytes} bytes checked (SHA-256), ${writes} writes, ${reads} reads`);
   });
 
   it(`anonymous pipe: ${sized(16, 64)} MiB through writeSync()/readSync() in turns`, { timeout: TIMEOUT }, async () => {
@@ -88,7 +88,7 @@ describe('integrity (SHA-256 of seeded data, random write and read sizes)', () =
     }
     expect(bytes).toBe(total);
     expect(hash.digest('hex')).toBe(source.digest());
-    figure('1 integrity', `anonymous pipe, sync: ${bytes} bytes checked (SHA-256)`);
+    figure('integrity', `anonymous pipe, sync: ${bytes} bytes checked (SHA-256)`);
   });
 
   it(`named pipe, byte mode: ${BYTES / MiB} MiB client -> server`, { timeout: TIMEOUT }, async () => {
@@ -108,7 +108,7 @@ describe('integrity (SHA-256 of seeded data, random write and read sizes)', () =
     const got = await within(received, TIMEOUT, 'reading the byte stream to its end');
     expect(got.bytes).toBe(BYTES);
     expect(got.sha).toBe(source.digest());
-    figure('1 integrity', `named pipe, byte mode: ${got.bytes} bytes checked (SHA-256)`);
+    figure('integrity', `named pipe, byte mode: ${got.bytes} bytes checked (SHA-256)`);
   });
 
   it(`named pipe, message mode: ${MESSAGE_BYTES / MiB} MiB in messages of 1 B to 1 MiB; every boundary kept`, { timeout: TIMEOUT }, async () => {
@@ -144,6 +144,6 @@ describe('integrity (SHA-256 of seeded data, random write and read sizes)', () =
     expect(got.messages).toBe(sent);
     expect(got.bytes).toBe(MESSAGE_BYTES);
     expect(got.sha).toBe(source.digest());
-    figure('1 integrity', `named pipe, message mode: ${got.bytes} bytes in ${got.messages} messages checked (SHA-256 and every size)`);
+    figure('integrity', `named pipe, message mode: ${got.bytes} bytes in ${got.messages} messages checked (SHA-256 and every size)`);
   });
 });

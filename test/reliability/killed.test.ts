@@ -130,7 +130,7 @@ describe('a peer killed mid-transfer', () => {
         if (!isWindows) rmSync(path, { force: true });
       }
     }
-    figure('11 killed peer', `killed server: ${ROUNDS} kills, the client saw ${JSON.stringify(outcomes)} (${noticed.join(', ')} ms after the kill)`);
+    figure('killed peer', `killed server: ${ROUNDS} kills, the client saw ${JSON.stringify(outcomes)} (${noticed.join(', ')} ms after the kill)`);
   });
 
   it(`anonymous pipe: a child writing our pipe is killed: read() reaches EOF; a child reading it is killed: a pending write() rejects with EPIPE (${ROUNDS}×)`, {
@@ -162,6 +162,6 @@ describe('a peer killed mid-transfer', () => {
       expect(isPipeError(err)).toBe(true);
       expect(err.code).toBe('EPIPE');
     }
-    figure('11 killed peer', `anonymous pipe: ${ROUNDS} killed writers (EOF) and ${ROUNDS} killed readers (EPIPE)`);
+    figure('killed peer', `anonymous pipe: ${ROUNDS} killed writers (EOF) and ${ROUNDS} killed readers (EPIPE)`);
   });
 });

@@ -104,7 +104,7 @@ describe('a client that wrote and left before the server accepted', () => {
         expect(Buffer.concat(got).equals(payload)).toBe(true);
       }
     }
-    figure('4 early writer', `${mode} mode: ${ROUNDS} clients that left before accept, ${ROUNDS} KiB read back, each then end of stream`);
+    figure('early writer', `${mode} mode: ${ROUNDS} clients that left before accept, ${ROUNDS} KiB read back, each then end of stream`);
   });
 });
 
@@ -126,7 +126,7 @@ describe('write 1 MiB then end() at once', () => {
       const got2 = await within(reading, BOUND, 'reading to EOF after write() + close()');
       expect(got2.equals(ONE_MIB)).toBe(true);
     }
-    figure('5 end delivers', `anonymous pipe: ${2 * ROUNDS} rounds, ${2 * ROUNDS} MiB delivered exactly`);
+    figure('end delivers', `anonymous pipe: ${2 * ROUNDS} rounds, ${2 * ROUNDS} MiB delivered exactly`);
   });
 
   describe.each(modes)('%s mode', (mode) => {
@@ -162,7 +162,7 @@ describe('write 1 MiB then end() at once', () => {
         expectOneMiB(await within(drain(c), BOUND, 'the client reading to end of stream'));
         c.end();
       }
-      figure('5 end delivers', `${mode} mode: ${2 * ROUNDS} rounds, ${2 * ROUNDS} MiB delivered exactly, each then end of stream`);
+      figure('end delivers', `${mode} mode: ${2 * ROUNDS} rounds, ${2 * ROUNDS} MiB delivered exactly, each then end of stream`);
     });
 
     it('destroy() right after a 1 MiB write cancels it: the peer gets a prefix of the data, never more, then end of stream or ECONNRESET', async () => {

@@ -115,7 +115,7 @@ describe.each(['message', 'byte'] as const)('fan-in, %s mode', (mode) => {
     expect(wrong).toBe(0);
     // Every client heard that the server read all of its messages.
     expect(answers.filter((a) => a === `ok ${MESSAGES}`).length).toBe(CLIENTS);
-    figure('2 fan-in', `${mode} mode: ${CLIENTS} clients served, ${CLIENTS * MESSAGES} messages checked in order per client`);
+    figure('fan-in', `${mode} mode: ${CLIENTS} clients served, ${CLIENTS * MESSAGES} messages checked in order per client`);
   });
 });
 
@@ -163,7 +163,7 @@ describe('connect churn', () => {
       'the server accepting every cycle',
     );
     expect(accepted).toBe(CYCLES);
-    figure('3 churn', `${label}: ${CYCLES} cycles, ${ok} connects succeeded, ${accepted} accepted, 0 failures`);
+    figure('churn', `${label}: ${CYCLES} cycles, ${ok} connects succeeded, ${accepted} accepted, 0 failures`);
   });
 });
 
@@ -198,7 +198,7 @@ describe.each(['message', 'byte'] as const)('round trips with a peer in another 
         if (refed === 'unref') unref(conn);
         const times = summary(await roundTrips(conn, ROUND_TRIPS, { workMs: WORK_MS, stopAboveMs: LONGEST_MS }));
         const echoed = (BURST_CONNECTIONS * BURST * SIZE) / MiB;
-        figure('16 round trips', `${mode} mode, ${refed}'d: burst ${echoed} MiB echoed intact in ${seconds.toFixed(2)} s (${(echoed / seconds).toFixed(1)} MiB/s each way); ${times.text}`);
+        figure('round trips', `${mode} mode, ${refed}'d: burst ${echoed} MiB echoed intact in ${seconds.toFixed(2)} s (${(echoed / seconds).toFixed(1)} MiB/s each way); ${times.text}`);
         expect(times.max).toBeLessThan(LONGEST_MS);
         expect(times.count).toBe(ROUND_TRIPS);
         await closeTogether([conn]);

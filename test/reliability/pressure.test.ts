@@ -93,7 +93,7 @@ describe('backpressure (a fast writer, a slow reader)', () => {
     const got = createHash('sha256');
     const [offered, bytes] = await within(Promise.all([offer(writer.createWriteStream(), sent), slowRead(reader.createReadStream(), got)]), TIMEOUT, 'the transfer');
     const growth = watch.stop();
-    figure('10 backpressure', `anonymous pipe: ${bytes} bytes offered and checked, ${offered.drains} drains, peak RSS growth ${(growth / MiB).toFixed(1)} MiB (bound ${RSS_BOUND / MiB} MiB)`);
+    figure('backpressure', `anonymous pipe: ${bytes} bytes offered and checked, ${offered.drains} drains, peak RSS growth ${(growth / MiB).toFixed(1)} MiB (bound ${RSS_BOUND / MiB} MiB)`);
     expect(bytes).toBe(OFFERED);
     expect(got.digest('hex')).toBe(sent.digest('hex'));
     expect(offered.refused).toBeGreaterThan(0);
@@ -129,7 +129,7 @@ describe('backpressure (a fast writer, a slow reader)', () => {
     }
     await writing;
     const growth = watch.stop();
-    figure('10 backpressure', `anonymous pipe, write()/read(): ${bytes} bytes offered and checked, peak RSS growth ${(growth / MiB).toFixed(1)} MiB`);
+    figure('backpressure', `anonymous pipe, write()/read(): ${bytes} bytes offered and checked, peak RSS growth ${(growth / MiB).toFixed(1)} MiB`);
     expect(bytes).toBe(OFFERED);
     expect(got.digest('hex')).toBe(sent.digest('hex'));
     expect(growth).toBeLessThan(RSS_BOUND);
@@ -161,7 +161,7 @@ describe('backpressure (a fast writer, a slow reader)', () => {
       [offered, bytes] = await within(Promise.all([offer(c, sent), reading]), TIMEOUT, 'the transfer');
     }
     const growth = watch.stop();
-    figure('10 backpressure', `named pipe, ${mode} mode: ${bytes} bytes offered and checked, ${offered.drains} drains, peak RSS growth ${(growth / MiB).toFixed(1)} MiB`);
+    figure('backpressure', `named pipe, ${mode} mode: ${bytes} bytes offered and checked, ${offered.drains} drains, peak RSS growth ${(growth / MiB).toFixed(1)} MiB`);
     expect(bytes).toBe(OFFERED);
     expect(got.digest('hex')).toBe(sent.digest('hex'));
     expect(offered.refused).toBeGreaterThan(0);
@@ -216,7 +216,7 @@ describe('duplex at full speed in both directions', () => {
     const [up, down] = await within(Promise.all([pump(c, 121, until), pump(s, 122, until)]), SECONDS * 1000 + BOUND, 'both writers');
     // No end(): both directions stay open; the readers must still get every byte.
     const [gotUp, gotDown] = await within(Promise.all([atServer.done(up.bytes), atClient.done(down.bytes)]), BOUND, 'every byte arriving (a stall would hang here)');
-    figure('12 duplex', `${mode} mode, ${SECONDS} s: ${up.bytes} bytes up and ${down.bytes} bytes down, all checked (SHA-256)`);
+    figure('duplex', `${mode} mode, ${SECONDS} s: ${up.bytes} bytes up and ${down.bytes} bytes down, all checked (SHA-256)`);
     expect(gotUp).toEqual(up);
     expect(gotDown).toEqual(down);
     expect(up.bytes).toBeGreaterThan(0);
