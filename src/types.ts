@@ -48,7 +48,7 @@ export interface PeerIdentity {
   groups?: number[];
   /** Windows: the user SID (`S-1-5-…`). */
   sid?: string;
-  /** Windows: the account name of `sid`, `DOMAIN\name`. */
+  /** Windows: the account name of `sid`, `DOMAIN\name`. Looked up at most once a minute per SID (a renamed account shows its old name until then): decide on `sid`. */
   user?: string;
   /** Windows: the Terminal Services session id. */
   sessionId?: number;

@@ -63,8 +63,9 @@ function readToken(token: k32.HANDLE): TokenIdentity {
   // TOKEN_USER { SID_AND_ATTRIBUTES User { PSID Sid; DWORD Attributes; } }
   tokenInfo(token, adv.TokenUser, (p, n) => {
     const psid = view(p, n).getBigUint64(0, true);
-    id.sid = sidString(psid);
-    const name = accountName(psid);
+    const sid = sidString(psid);
+    id.sid = sid;
+    const name = accountName(psid, sid);
     if (name !== undefined) id.user = name;
   });
   // TOKEN_GROUPS { DWORD GroupCount; SID_AND_ATTRIBUTES Groups[]; } (x64: the array at 8, 16 bytes each)

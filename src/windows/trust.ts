@@ -16,6 +16,7 @@ import * as nt from './ntdll.js';
 import { currentUserSid } from './security.js';
 import { clientTokenIdentity } from './identity.js';
 import type { PeerIdentity } from '../types.js';
+import { ExpiringMemo } from '../memo.js';
 
 /** SYSTEM: services run as it. */
 export const SID_LOCAL_SYSTEM = 'S-1-5-18';
@@ -46,7 +47,8 @@ function tokenSidAndName(process: k32.HANDLE, infoClass: number, withName: boole
     if (!adv.GetTokenInformation(token[0], infoClass, info, size, got)) throw win32Error(k32.GetLastError(), 'GetTokenInformation');
     // TOKEN_OWNER { PSID Owner; } / TOKEN_USER { SID_AND_ATTRIBUTES { PSID Sid; ... } }
     const psid = new DataView(koffi.view(info, 8)).getBigUint64(0, true);
-    return { sid: sidString(psid), user: withName ? accountName(psid) : undefined };
+    const sid = sidString(psid);
+    return { sid, user: withName ? accountName(psid, sid) : undefined };
   } finally {
     koffi.free(info);
     k32.CloseHandle(token[0]);
@@ -57,8 +59,24 @@ export function tokenSid(process: k32.HANDLE, infoClass: number): string {
   return tokenSidAndName(process, infoClass, false).sid;
 }
 
-/** `DOMAIN\name` of a SID (LookupAccountSidW), or undefined when it has no name here. */
-export function accountName(psid: bigint): string | undefined {
+/**
+ * Account names by SID string, for a minute. LookupAccountSidW asks the LSA (on Windows an RPC to
+ * lsass; under Wine 10 it measured 284 µs, a fifth of reading a client's identity at accept), and
+ * a server asks it at every accept for the same few users. Windows caches these lookups itself on
+ * domain members. What this costs: a renamed account keeps its old `user` for up to a minute;
+ * `sid`, which a decision should use, is read fresh every time.
+ */
+const accountNames = new ExpiringMemo<string, string | undefined>(256, 60_000);
+
+/**
+ * `DOMAIN\name` of a SID (LookupAccountSidW), or undefined when it has no name here. `sid`: its
+ * string form, when the caller has it already (the memo's key).
+ */
+export function accountName(psid: bigint, sid: string = sidString(psid)): string | undefined {
+  return accountNames.get(sid, () => lookupAccountName(psid));
+}
+
+function lookupAccountName(psid: bigint): string | undefined {
   const name = new Uint16Array(256);
   const domain = new Uint16Array(256);
   const cchName: [number] = [name.length];

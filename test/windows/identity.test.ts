@@ -68,6 +68,34 @@ describe('identity from the connection: read at accept, before admit and connect
     expect(peer.pid).toBe(process.pid);
   });
 
+  it('every client of one user gets the same account name, also when the name comes from memory', async () => {
+    const name = uniqueName();
+    const admitted: PeerIdentity[] = [];
+    const server = createServer({
+      admit: (peer) => {
+        admitted.push({ ...peer });
+        return true;
+      },
+    });
+    servers.push(server);
+    server.on('connection', (conn) => {
+      conns.push(conn);
+      conn.on('error', () => {});
+    });
+    await server.listen(name);
+    for (let i = 0; i < 3; i++) conns.push(await connect(name));
+    await within(
+      (async () => {
+        while (admitted.length < 3) await new Promise((r) => setTimeout(r, 10));
+      })(),
+      10_000,
+      'three admits',
+    );
+    expect(admitted[0]!.user).toMatch(/\\/);
+    expect(admitted.map((p) => p.user)).toEqual([admitted[0]!.user, admitted[0]!.user, admitted[0]!.user]);
+    expect(admitted.map((p) => p.sid)).toEqual([admitted[0]!.sid, admitted[0]!.sid, admitted[0]!.sid]);
+  });
+
   it('a client that exits at once still has its identity: it was read at accept, not from a process that may be gone', async () => {
     const name = uniqueName();
     const { admitted, connected } = await recording(name);
