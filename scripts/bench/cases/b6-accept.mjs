@@ -1,6 +1,8 @@
 // B6: accept rate. One client process connects, reads a 1-byte greeting and closes, `parallel`
 // at a time. Connections per second.
 import { fork } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import net from 'node:net';
 import { childScript, cpuSeconds, exited, fmtCount, netPath, uniqueName, untilDone, winpipe } from '../lib.mjs';
 
@@ -104,6 +106,41 @@ export const runners = {
   },
 };
 
+/**
+ * The two halves apart, to say which side the time goes to: winpipe's server with Node's clients
+ * (net.connect to its socket path), and Node's server at winpipe's socket path with winpipe's
+ * connect (which checks the directory and the server's uid as it does against its own server).
+ * POSIX only: on Windows net's clients and server are a different engine, not one half of ours.
+ */
+const halves = {
+  async 'ours-server'({ cycles, parallel }) {
+    const { createServer, pipePath } = await winpipe();
+    const name = uniqueName();
+    const stats = cycleStats(cycles);
+    const server = createServer({ mode: 'byte' }, (conn) => stats.accepted(conn));
+    server.on('error', (err) => stats.fail(err));
+    await server.listen(name);
+    const result = await acceptCycles(stats, cycles, parallel, 'net', pipePath(name));
+    await server.close();
+    return result;
+  },
+  async 'ours-client'({ cycles, parallel }) {
+    const { pipePath } = await winpipe();
+    const name = uniqueName();
+    const p = pipePath(name);
+    // The private directory as winpipe makes it (mode 0700, ours); it usually exists already.
+    mkdirSync(path.dirname(p), { recursive: true, mode: 0o700 });
+    const stats = cycleStats(cycles);
+    const server = net.createServer((socket) => stats.accepted(socket));
+    server.on('error', (err) => stats.fail(err));
+    await new Promise((resolve, reject) => server.listen({ path: p, backlog: 511 }, resolve).once('error', reject));
+    const result = await acceptCycles(stats, cycles, parallel, 'ours', name);
+    server.close();
+    return result;
+  },
+};
+if (process.platform !== 'win32') Object.assign(runners, halves);
+
 export function define(p, { node }) {
   return [
     {
@@ -115,6 +152,12 @@ export function define(p, { node }) {
       rows: [
         { peer: 'ours', label: 'winpipe server (byte mode) + connect', role: 'ours', ...node('ours', p) },
         { peer: 'node-net', label: 'Node net.Server + net.connect', role: 'peer', target: { op: '>=', ratio: 1.0 }, ...node('node-net', p) },
+        ...(process.platform === 'win32'
+          ? []
+          : [
+              { peer: 'ours-server', label: 'winpipe server (byte mode) + net.connect: the server half alone', role: 'ours-info', ...node('ours-server', p) },
+              { peer: 'ours-client', label: "Node net.Server at winpipe's socket path + winpipe connect: the client half alone", role: 'ours-info', ...node('ours-client', p) },
+            ]),
       ],
     },
   ];
