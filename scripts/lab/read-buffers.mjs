@@ -15,7 +15,7 @@
 // seconds per GiB for each, and each one's ratio to `stream`.
 //
 //   npm run build && node scripts/lab/read-buffers.mjs [--runs=7] [--chunk=65536] [--strategies=stream,ring:16,ring:64,reuse,notrim]
-// (docs/decisions/posix-read-buffers.md)
+// (docs/decisions/posix-pipe-read-buffers.md)
 import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
