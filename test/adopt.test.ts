@@ -214,7 +214,7 @@ describe('a Node child adopts what spawnWithHandles gave it', () => {
 });
 
 describe('handle values across languages, the .NET way (decimal strings on the command line)', () => {
-  it.runIf(isWindows).skipIf(!existsSync(parentExe))(
+  it.runIf(isWindows && existsSync(parentExe))(
     `a Node child adopts the ends a C parent made with CreatePipe and passed as GetClientHandleAsString does${existsSync(parentExe) ? '' : ` (skipped: ${noFixture})`}`,
     async () => {
       const bundled = await bundle('index.ts');
@@ -236,7 +236,7 @@ describe('handle values across languages, the .NET way (decimal strings on the c
     expect(out).toBe('got:ping from sh');
   });
 
-  it.runIf(isWindows).skipIf(!existsSync(handlesExe))(
+  it.runIf(isWindows && existsSync(handlesExe))(
     `a C child reads and writes through the HANDLE values a Node parent passed as decimal strings${existsSync(handlesExe) ? '' : ` (skipped: ${noFixture})`}`,
     async () => {
       const input = pipe();

@@ -1,6 +1,7 @@
 // Shared test helpers: unique names, spawning fixtures, draining pipe ends, platform facts.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -40,11 +41,11 @@ export function spawnFixture(name: string, args: string[], stdio: StdioOptions):
  * Resolves with the exit code once the child has exited (null if a signal ended it). A child that
  * already exited by a signal has `exitCode === null` and will not emit 'exit' again: check both.
  */
-export function exited(child: Pick<ChildProcess, 'exitCode' | 'signalCode' | 'once'>): Promise<number | null> {
+export function exited(child: Pick<ChildProcess, 'exitCode' | 'signalCode'> & Pick<EventEmitter, 'once'>): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve, reject) => {
     child.once('error', reject);
-    child.once('exit', (code) => resolve(code));
+    child.once('exit', (code: number | null) => resolve(code));
   });
 }
 

@@ -5,13 +5,20 @@
 // object as a source of its own (it reads it itself and gives the child another pipe), so an end is
 // not async-iterable: `reader.chunks()` is the explicit `for await`.
 import { once } from 'node:events';
-import { execa as execa9 } from 'execa';
+import type { Readable, Writable } from 'node:stream';
+import { execa as execa9, type StdinOption } from 'execa';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connect, createPipe, createServer, type PipeConnection, type PipeServer } from '../../src/index.js';
+import { connect, createPipe, createServer, type PipeConnection, type PipeReader, type PipeServer, type PipeWriter } from '../../src/index.js';
 import { readAll, uniqueName, within } from '../helpers/index.js';
 import { execa10, execa10Skip } from '../helpers/runtimes.js';
 
 const BOUND = 30_000;
+// execa's types admit only Node's own stream classes and the fd numbers 0-9 in stdio. At run time it
+// hands any stream with a descriptor (an end, as child_process.spawn takes it) and any fd number on
+// to spawn, which is what these tests prove; the casts only tell the compiler so.
+const asReadable = (end: PipeReader): Readable => end as unknown as Readable;
+const asWritable = (end: PipeWriter): Writable => end as unknown as Writable;
+const asStdin = (fd: number): StdinOption => fd as StdinOption;
 const node = process.execPath;
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -31,7 +38,7 @@ function peerSuite(label: string, load: () => Promise<typeof execa9>): void {
         () => reader.close(),
         () => writer.close(),
       );
-      const child = execa(node, ['-e', "process.stdout.write('from execa '.repeat(1000))"], { stdout: writer, stderr: 'pipe' });
+      const child = execa(node, ['-e', "process.stdout.write('from execa '.repeat(1000))"], { stdout: asWritable(writer), stderr: 'pipe' });
       // The child has its own copy; ours must go for the reader to see EOF.
       writer.close();
       const got = readAll(reader);
@@ -46,7 +53,7 @@ function peerSuite(label: string, load: () => Promise<typeof execa9>): void {
         () => reader.close(),
         () => writer.close(),
       );
-      const child = execa(node, ['-e', "console.log(require('fs').readFileSync(3).length)"], { stdio: ['ignore', 'pipe', 'pipe', reader] });
+      const child = execa(node, ['-e', "console.log(require('fs').readFileSync(3).length)"], { stdio: ['ignore', 'pipe', 'pipe', asReadable(reader)] });
       // The child holds its own copy of the read end; if execa had read from ours instead, these
       // writes would fail with EPIPE.
       reader.close();
@@ -64,7 +71,7 @@ function peerSuite(label: string, load: () => Promise<typeof execa9>): void {
         () => reader.close(),
         () => writer.close(),
       );
-      const child = execa(node, ['-e', "require('fs').writeSync(3, 'fd three '.repeat(500))"], { stdio: ['ignore', 'pipe', 'pipe', writer] });
+      const child = execa(node, ['-e', "require('fs').writeSync(3, 'fd three '.repeat(500))"], { stdio: ['ignore', 'pipe', 'pipe', asWritable(writer)] });
       writer.close();
       const parts: Buffer[] = [];
       const reading = (async () => {
@@ -81,7 +88,7 @@ function peerSuite(label: string, load: () => Promise<typeof execa9>): void {
         () => reader.close(),
         () => writer.close(),
       );
-      const child = execa(node, ['-e', "let n=0;process.stdin.on('data',(c)=>n+=c.length).on('end',()=>console.log(n))"], { stdin: reader.fd });
+      const child = execa(node, ['-e', "let n=0;process.stdin.on('data',(c)=>n+=c.length).on('end',()=>console.log(n))"], { stdin: asStdin(reader.fd) });
       reader.close();
       const data = Buffer.alloc(256 * 1024, 7);
       await writer.write(data);

@@ -89,7 +89,7 @@ describe('the default connection bound keeps a server from running out of descri
     const tmp = mkdtempSync('/tmp/wpt-bound-');
     chmodSync(tmp, 0o1777);
     cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
-    const env = { ...process.env, TMPDIR: tmp };
+    const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: tmp };
     delete env.XDG_RUNTIME_DIR;
     // Hard and soft limit lowered in the shell, before Node starts (it raises soft to hard).
     const victim = spawn('sh', ['-c', 'umask 022 && ulimit -n 1024 && exec "$0" "$@"', process.execPath, join(fixturesDir, 'bound-victim.mjs'), uniqueName('bound')], {

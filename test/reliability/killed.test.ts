@@ -34,7 +34,8 @@ function child(script: string, args: string[], stdio: Parameters<typeof spawn>[2
 /** Resolves once `stream` has delivered at least `n` bytes (or messages' bytes). */
 function received(conn: PipeConnection, n: number): { reached: Promise<void>; total(): number; end: Promise<string> } {
   let total = 0;
-  let reach: () => void;
+  // Assigned at once: a Promise runs its executor synchronously.
+  let reach!: () => void;
   const reached = new Promise<void>((resolve) => (reach = resolve));
   const end = (async () => {
     try {

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { isPipeError, type PipeConnection } from '../../src/index.js';
+import { isPipeError, type PipeConnection, type PipeError } from '../../src/index.js';
 import { fixturesDir, readAll, seededBytes, trackedPipes } from '../helpers/index.js';
 import { BOUND, MiB, budget, figure, namedPipes, nextConnection, rejection, sized, within } from './helpers.js';
 
@@ -249,7 +249,7 @@ describe('after the peer closes, every read is end of stream', () => {
     const accepted = nextConnection(server);
     const c = await client(name, { mode });
     const s = await accepted;
-    const [leaving, staying]: Duplex[] = closer === 'client' ? [c, s] : [s, c];
+    const [leaving, staying]: [Duplex, Duplex] = closer === 'client' ? [c, s] : [s, c];
     const stayingConn = staying as PipeConnection;
     const pending = stayingConn.messages().next();
     const ended = once(staying, 'end');
@@ -367,6 +367,6 @@ describe('writing after the reader is gone', () => {
       'a write to a peer that left',
     );
     expect(isPipeError(err)).toBe(true);
-    expect(['EPIPE', 'ECONNRESET']).toContain((err as { code: string }).code);
+    expect(['EPIPE', 'ECONNRESET']).toContain((err as PipeError).code);
   });
 });
