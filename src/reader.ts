@@ -161,11 +161,13 @@ export class PipeReader extends PipeEnd {
    * Hands the end to a `stream.Readable` (as {@link PipeReader.createReadStream} does: the reader is
    * closed from here on) and pipes it into `destination`, as `Readable.pipe` does. The reader then
    * emits that stream's `'end'`, `'error'` and `'close'`, so `stream.pipeline(reader, dest)` and
-   * `stream.finished(reader)` see the piping end.
+   * `stream.finished(reader)` see the piping end. Node's typings of `pipeline` know only Node's own
+   * streams (and iterables, which a reader is not), so TypeScript takes the stream itself:
    *
    * @example
    * ```ts
-   * await pipeline(reader, createWriteStream('out.bin'));   // node:stream/promises
+   * await pipeline(reader.createReadStream(), createWriteStream('out.bin'));   // node:stream/promises
+   * reader.pipe(process.stdout);                                              // or pipe() directly
    * ```
    */
   override pipe<T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean | undefined }): T {
