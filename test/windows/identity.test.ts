@@ -70,19 +70,7 @@ describe('identity from the connection: read at accept, before admit and connect
 
   it('every client of one user gets the same account name, also when the name comes from memory', async () => {
     const name = uniqueName();
-    const admitted: PeerIdentity[] = [];
-    const server = createServer({
-      admit: (peer) => {
-        admitted.push({ ...peer });
-        return true;
-      },
-    });
-    servers.push(server);
-    server.on('connection', (conn) => {
-      conns.push(conn);
-      conn.on('error', () => {});
-    });
-    await server.listen(name);
+    const { admitted } = await recording(name);
     for (let i = 0; i < 3; i++) conns.push(await connect(name));
     await within(
       (async () => {
