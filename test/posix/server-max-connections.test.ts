@@ -9,12 +9,13 @@
 // a child whose hard descriptor limit `ulimit -n 1024` lowered, so that Node cannot raise it again.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, createServer, type PipeConnection, type PipeServer } from '../../src/index.js';
 import { fixturesDir, uniqueName, within } from '../helpers/index.js';
+import { stageFixture, stdoutLines } from '../helpers/cross-user.js';
 import { secondUser } from '../helpers/users.js';
 
 const BOUND = 20_000;
@@ -37,41 +38,16 @@ function track<T extends Duplex>(s: T): T {
   return s;
 }
 
-/** Lines of a child's stdout, and a way to wait for the next one with a given prefix. */
+/** The rest of the first line of `child`'s stdout that starts with `prefix`, taken (the next call waits for the next one). */
 function lines(child: ChildProcess): (prefix: string, what: string) => Promise<string> {
-  const seen: string[] = [];
-  const waiters: (() => void)[] = [];
-  let rest = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    rest += chunk;
-    const parts = rest.split('\n');
-    rest = parts.pop()!;
-    seen.push(...parts);
-    for (const w of waiters.splice(0)) w();
-  });
-  return (prefix, what) =>
-    within(
-      new Promise<string>((resolve) => {
-        const look = (): void => {
-          const i = seen.findIndex((l) => l.startsWith(prefix));
-          if (i >= 0) resolve(seen.splice(i, 1)[0]!.slice(prefix.length));
-          else waiters.push(look);
-        };
-        look();
-      }),
-      60_000,
-      what,
-    );
+  const { wait } = stdoutLines(child);
+  return async (prefix, what) => (await wait([prefix], what, 60_000, true)).slice(prefix.length);
 }
 
-/** test/fixtures/flood.mjs in a 0755 directory of its own, readable by the second user; removed after the test. */
+/** test/fixtures/flood.mjs, staged for the second user; removed after the test. */
 function stagedFlood(): string {
-  const dir = mkdtempSync('/tmp/wpt-flood-');
-  chmodSync(dir, 0o755);
-  const file = join(dir, 'flood.mjs');
-  copyFileSync(join(fixturesDir, 'flood.mjs'), file);
-  chmodSync(file, 0o644);
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const { file, remove } = stageFixture('flood.mjs');
+  cleanups.push(remove);
   return file;
 }
 
