@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // What a pipe read stream's buffers cost (Linux): a child writes 1 GiB into a 1 MiB pipe, and this
 // process reads it through a net.Socket with `onread`, as createReadStream does, with the read
-// buffers chosen in three ways, interleaved over several runs:
+// buffers chosen in five ways, interleaved over several runs:
 //
 //   stream     createReadStream as shipped: a fresh buffer whenever a chunk keeps the last one
 //   ring:<N>   N buffers of 1 MiB used in turn (nothing fresh, but N MiB of memory between uses)
@@ -46,8 +46,7 @@ function readable(reader, strategy) {
   let i = 0;
   // Ownership: the socket takes the reader's descriptor; the reader object is left unused.
   const fd = reader.fd;
-  let socket;
-  socket = new net.Socket({
+  const socket = new net.Socket({
     fd,
     readable: true,
     writable: false,
