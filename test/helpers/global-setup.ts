@@ -37,10 +37,13 @@ function leftovers(dir: string, keepDirs: Set<string>): string[] {
 
 export default function setup(): (() => void) | undefined {
   if (process.platform === 'win32') return undefined;
-  const saved = { TMPDIR: process.env.TMPDIR, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR };
+  const saved = { TMPDIR: process.env.TMPDIR, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR, NODE_DISABLE_COMPILE_CACHE: process.env.NODE_DISABLE_COMPILE_CACHE };
   const run = mkdtempSync(join(tmpdir(), 'winpipe-testrun-'));
   chmodSync(run, 0o1777);
   process.env.TMPDIR = run;
+  // Node 22+ keeps a compile cache in <tmpdir>/node-compile-cache for a process that enables it
+  // (vitest's workers do, on Node 26): not ours to leave behind, and no test needs it.
+  process.env.NODE_DISABLE_COMPILE_CACHE = '1';
   // winpipe's own directories: they stay between runs in real life, so they may stay empty here.
   const uid = process.getuid!();
   const keep = new Set([join(run, `winpipe-${uid}`), join(run, `winpipe-${uid}.public`)]);
