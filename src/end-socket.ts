@@ -5,6 +5,7 @@
  */
 import type net from 'node:net';
 import type { RawEnd } from './backend.js';
+import { exactCopy } from './bytes.js';
 
 /**
  * The read sizes of a POSIX pipe read stream: one read(2) returns at most what the pipe holds, so
@@ -28,23 +29,12 @@ function readBuffer(size: number): Buffer {
 }
 
 /**
- * The first `n` bytes of `buf` in memory of their own, exactly `n` long. Not `Buffer.from`: it
- * serves copies under half of `Buffer.poolSize` from Node's shared pool, whose slabs are 64 KiB
- * from Node 26 on (8 KiB before), so a kept 30 KiB chunk would keep a 64 KiB slab alive. Node's own
- * stream reads also hand out chunks of exactly their size (libuv's buffer shrunk to the read).
- */
-function copyOut(buf: Buffer, n: number): Buffer {
-  const chunk = Buffer.allocUnsafeSlow(n);
-  buf.copy(chunk, 0, 0, n);
-  return chunk;
-}
-
-/**
  * net.Socket's `onread` for a pipe read stream: libuv reads into a buffer of ours, sized between
  * {@link MIN_STREAM_READ} and the pipe's capacity (at most {@link MAX_STREAM_READ}) after the
  * reads before it. A read that fills at least half of its buffer is pushed as it is (no copy) and
- * the next read gets a fresh buffer; a smaller one is copied out and the buffer is used again, so
- * a chunk never keeps more than twice its size alive. The next buffer is twice as big after a read
+ * the next read gets a fresh buffer; a smaller one is copied out (exactly its size, never into
+ * Node's Buffer pool: {@link exactCopy}) and the buffer is used again, so a chunk never keeps more
+ * than twice its size alive. The next buffer is twice as big after a read
  * that filled it (more is waiting) and just big enough for the last read otherwise, so that most
  * reads fill at least half and are not copied (with one 1 MiB buffer, a child writing 64 KiB at a
  * time had most of its bytes copied once more). Returning push()'s result lets Node stop reading
@@ -59,7 +49,7 @@ export function pipeReads(stream: () => net.Socket, capacity: number | undefined
     callback(n, buf) {
       const size = buf.length;
       const whole = 2 * n >= size;
-      const chunk = whole ? buf.subarray(0, n) : copyOut(buf, n);
+      const chunk = whole ? buf.subarray(0, n) : exactCopy(buf, n);
       // The smallest power of two that holds n (n >= 1).
       const fits = n === size ? 2 * size : 2 ** (32 - Math.clz32(n - 1));
       const want = Math.min(max, Math.max(min, fits));

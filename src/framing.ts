@@ -5,6 +5,7 @@
  * length. Windows message-mode pipes need no framing.
  */
 import { PipeError } from './errors.js';
+import { exactCopy } from './bytes.js';
 
 /** Above this, CPython writes -1 and an 8-byte length. */
 const SHORT_LIMIT = 0x7fff_ffff;
@@ -108,7 +109,7 @@ export class FrameDecoder {
     if (len >= KEEP_MIN) {
       this.#seal();
       // A slice of a much larger backing store (not a socket read) is copied: it pins the rest.
-      this.#chunks.push(piece.buffer.byteLength <= 2 * len ? piece : Buffer.from(piece));
+      this.#chunks.push(piece.buffer.byteLength <= 2 * len ? piece : exactCopy(piece));
       return;
     }
     let open = this.#open;

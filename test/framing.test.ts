@@ -79,6 +79,22 @@ describe('FrameDecoder', () => {
     for (const m of got.slice(0, 2)) expect(m.buffer).toBe(chunk.buffer);
   });
 
+  it('a held piece that is a slice of a much larger buffer is copied into memory of its own size', () => {
+    // 20 KiB of body inside a 1 MiB buffer, held until the rest arrives: the message must not keep
+    // the megabyte alive, nor a slab of Node's Buffer pool (64 KiB from Node 26 on).
+    const body = Buffer.alloc(40_000, 7);
+    const wire = frame(body);
+    const d = new FrameDecoder(1 << 20);
+    const big = Buffer.alloc(1 << 20);
+    wire.copy(big, 500_000, 0, 20_004);
+    expect(d.push(big.subarray(500_000, 520_004))).toEqual([]);
+    big.fill(0); // the sender's buffer is used again
+    const got = d.push(wire.subarray(20_004));
+    expect(got).toHaveLength(1);
+    expect(got[0]!.equals(body)).toBe(true);
+    expect(got[0]!.buffer.byteLength).toBeLessThanOrEqual(2 * body.length);
+  });
+
   it('good messages before a bad length come first; the error (EPROTO) comes with the next push', () => {
     const d = new FrameDecoder(1 << 20);
     const bad = Buffer.alloc(4);
