@@ -113,8 +113,8 @@ export function connect(name: string, options?: ConnectOptions & { mode?: 'byte'
 export function connect(name: string, options?: ConnectOptions): Promise<PipeConnection>;
 export function connect(name: string, options?: ConnectOptions): Promise<PipeConnection> {
   const resolved = resolveConnectOptions(options);
-  const { path, dirs } = host.connectTarget(name, resolved);
-  if (!resolved.wait) return connectOnce(path, resolved, dirs);
+  const { path, dirs, self } = host.connectTarget(name, resolved);
+  if (!resolved.wait) return host.connectOnce(path, resolved, dirs, undefined, self);
   if (resolved.signal?.aborted) return Promise.reject(abortError(resolved.signal));
   return connectWaiting(path, resolved, dirs);
 }

@@ -78,7 +78,7 @@ export function refuseRemote(path: string, allowRemote: boolean, argName: string
  *   in all. Every system call opens it through `\\?\pipe\x` ({@link win32OpenPath}).
  * - POSIX: an absolute path is used as is. Any other name becomes `<dir>/<name>.sock`, where
  *   `<dir>` is a private per-user directory (mode 0700): `$XDG_RUNTIME_DIR/winpipe` when set,
- *   else `<os.tmpdir()>/winpipe-<uid>`. With `security: 'everyone'` the directory is
+ *   else `<os.tmpdir()>/winpipe-<uid>` (the effective uid). With `security: 'everyone'` the directory is
  *   `<os.tmpdir()>/winpipe-<uid>.public` (mode 0711: ours, traversable, not listable or writable
  *   by others; there is no shared directory another user could own). Every such directory is
  *   checked with `lstat` on listen and on connect (a real directory, owned by us, not open to
@@ -148,11 +148,13 @@ function checkSunPath(full: string, name: string): void {
  * against (undefined for an absolute path), which connect's candidates (src/posix/connect.ts) need
  * too. Reading them once per connect instead of twice saves four `process.env` reads (about 3k
  * instructions, B6); and the candidates then come from the same directories as the path.
+ * `euid`: the effective uid connect has just read for its checks, so that the name does not read
+ * it again (a system call per connect, B6).
  * @throws TypeError as {@link pipePath} does.
  */
-export function posixConnectPath(name: string): { path: string; dirs: SocketDirs | undefined } {
+export function posixConnectPath(name: string, euid?: number): { path: string; dirs: SocketDirs | undefined } {
   validateNameString(name);
-  const dirs = isAbsolute(name) ? undefined : socketDirs();
+  const dirs = isAbsolute(name) ? undefined : socketDirs(euid);
   return { path: posixPath(name, dirs, 'current-user'), dirs };
 }
 
@@ -189,7 +191,7 @@ let runtimeMemo: { runtime: string; dirs: SocketDirs } | undefined;
  * so a connect that finds its server in the private directory reads one variable, not four (each
  * read of process.env measured 2k instructions, B6), and no uid.
  */
-export function socketDirs(): SocketDirs {
+export function socketDirs(euid?: number): SocketDirs {
   const runtime = process.env.XDG_RUNTIME_DIR;
   if (runtime && isAbsolute(runtime)) {
     const r = runtimeMemo;
@@ -203,18 +205,31 @@ export function socketDirs(): SocketDirs {
     runtimeMemo = { runtime, dirs };
     return dirs;
   }
-  return tmpSocketDirs(runtime);
+  return tmpSocketDirs(runtime, euid);
 }
 
-/** {@link socketDirs} from the temporary directory and the uid; `runtime`: XDG_RUNTIME_DIR as read. */
-function tmpSocketDirs(runtime: string | undefined): SocketDirs {
+/**
+ * The uid a socket directory is named after: the effective one, the uid that makes the directory,
+ * owns it and is checked against its owner (src/posix/trust.ts). The real uid named it before
+ * 2026-12-06; a process that had changed only its effective uid (`process.seteuid`) then looked
+ * for its sockets in a directory named after a user it no longer was, and refused it as not its own.
+ */
+function effectiveUid(): number {
+  return typeof process.geteuid === 'function' ? process.geteuid() : userInfo().uid;
+}
+
+/**
+ * {@link socketDirs} from the temporary directory and the effective uid (`euid` when the caller has
+ * just read it); `runtime`: XDG_RUNTIME_DIR as read.
+ */
+function tmpSocketDirs(runtime: string | undefined, euid?: number): SocketDirs {
   const env = process.env;
   const tmp = env.TMPDIR;
   // os.tmpdir() takes TMP only without TMPDIR, and TEMP only without either (an empty value counts
   // as none): read them only then (each read of process.env measured 2k instructions, B6).
   const temp1 = tmp ? undefined : env.TMP;
   const temp2 = tmp || temp1 ? undefined : env.TEMP;
-  const uid = typeof process.getuid === 'function' ? process.getuid() : userInfo().uid;
+  const uid = euid ?? effectiveUid();
   const m = dirsMemo;
   if (m && m.uid === uid && m.runtime === runtime && m.tmp === tmp && m.temp1 === temp1 && m.temp2 === temp2) return m;
   const t = tmpdir();

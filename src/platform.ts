@@ -23,6 +23,11 @@ export type { UntrustedSeen } from './posix/connect.js';
 export interface ConnectTarget {
   readonly path: string;
   readonly dirs: SocketDirs | undefined;
+  /**
+   * POSIX: our effective uid, read for this call. The first attempt, made in the same tick, checks
+   * the directory and the server against it; a waiting connect's later attempts read it again.
+   */
+  readonly self?: number | undefined;
 }
 
 /** One end of a handle channel, as each platform carries ends (see src/handles.ts). */
@@ -66,7 +71,7 @@ export interface Platform {
    */
   connectTarget(name: string, options: ResolvedConnectOptions): ConnectTarget;
   /** One connect attempt (`wait` polls it while it rejects with `ENOENT`). */
-  connectOnce(path: string, options: ResolvedConnectOptions, dirs: SocketDirs | undefined, waiting: UntrustedSeen | undefined): Promise<PipeConnection>;
+  connectOnce(path: string, options: ResolvedConnectOptions, dirs: SocketDirs | undefined, waiting: UntrustedSeen | undefined, self?: number): Promise<PipeConnection>;
   /** Whether someone serves `path` now, without connecting (`pipeExists`). */
   exists(path: string): boolean;
   /** The pipes that can be found without connecting (`listPipes`). */

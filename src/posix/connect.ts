@@ -161,6 +161,7 @@ function passOver(err: PipeError, seen: UntrustedSeen): void {
  * check is passed over instead (recorded in `waiting`, and one `WINPIPE_UNTRUSTED_CANDIDATE`
  * warning per directory per process), so the attempt can end `ENOENT` and the wait go on; the
  * server's uid is still checked, and a server that fails it still rejects with `EACCES`.
+ * `euid`: our effective uid, when the caller read it in this same tick (connectTarget); else read here.
  *
  * @example
  * ```ts
@@ -168,7 +169,7 @@ function passOver(err: PipeError, seen: UntrustedSeen): void {
  * conn.end('hello');
  * ```
  */
-export function posixConnect(path: string, o: ResolvedConnectOptions, dirs?: SocketDirs, waiting?: UntrustedSeen): Promise<PipeConnection> {
+export function posixConnect(path: string, o: ResolvedConnectOptions, dirs?: SocketDirs, waiting?: UntrustedSeen, euid?: number): Promise<PipeConnection> {
   const signal = o.signal;
   if (signal?.aborted) return Promise.reject(abortError(signal));
   // A session expectation that cannot be checked here must not pass as met.
@@ -183,8 +184,9 @@ export function posixConnect(path: string, o: ResolvedConnectOptions, dirs?: Soc
   return new Promise<PipeConnection>((resolve, reject) => {
     const deadline = Date.now() + o.connectTimeout;
     const list = candidates(path, dirs);
-    // Our effective uid, read once for this connect: the directory check and the server's.
-    const self = currentUid();
+    // Our effective uid, read once for this connect (by connectTarget, in this tick, when given):
+    // the directory check and the server's.
+    const self = euid ?? currentUid();
     let i = 0;
     let busy: string | undefined;
     let target = '';
