@@ -39,6 +39,11 @@ const PACKAGES = {
   },
 };
 
+/** Progress, on stderr: the command line's one line of stdout is the path (`$(node scripts/runtimes.mjs node 26)`). */
+function say(msg) {
+  process.stderr.write(`${msg}\n`);
+}
+
 /** `$XDG_CACHE_HOME/winpipe-runtimes` or `~/.cache/winpipe-runtimes`. */
 export function runtimesCacheDir() {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
@@ -97,7 +102,7 @@ export function runtimeBinary(name, version = PINNED[name]) {
   const dir = path.join(cache, `${name}-${version}`);
   const bin = path.join(dir, path.basename(inside));
   if (fs.existsSync(bin)) return bin;
-  log(`${name}: npm pack ${pkgName}@${version} into ${cache}`);
+  say(`${name}: npm pack ${pkgName}@${version} into ${cache}`);
   const { tmp, pkg } = packAndExtract(`${pkgName}@${version}`, cache);
   try {
     const got = path.join(pkg, inside);
@@ -122,7 +127,7 @@ export function execa10Dir(dir = process.env.WINPIPE_EXECA10_DIR || path.join(ru
   if (process.env.WINPIPE_EXECA10_DIR && dir === process.env.WINPIPE_EXECA10_DIR) {
     throw new ScriptError(`WINPIPE_EXECA10_DIR=${dir} holds no execa@${PINNED.execa10}`);
   }
-  log(`execa10: npm install execa@${PINNED.execa10} into ${dir}`);
+  say(`execa10: npm install execa@${PINNED.execa10} into ${dir}`);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'package.json'), '{"private":true}\n');
