@@ -148,14 +148,17 @@ function checkSunPath(full: string, name: string): void {
  * against (undefined for an absolute path), which connect's candidates (src/posix/connect.ts) need
  * too. Reading them once per connect instead of twice saves four `process.env` reads (about 3k
  * instructions, B6); and the candidates then come from the same directories as the path.
- * `euid`: the effective uid connect has just read for its checks, so that the name does not read
- * it again (a system call per connect, B6).
+ * `self`: the effective uid read (after the name was checked) for the directory's name, which
+ * connect's first attempt, in the same tick, checks the directory and the server against, so that
+ * a connect reads it once (a system call, B6); undefined for an absolute path.
  * @throws TypeError as {@link pipePath} does.
  */
-export function posixConnectPath(name: string, euid?: number): { path: string; dirs: SocketDirs | undefined } {
+export function posixConnectPath(name: string): { path: string; dirs: SocketDirs | undefined; self: number | undefined } {
   validateNameString(name);
-  const dirs = isAbsolute(name) ? undefined : socketDirs(euid);
-  return { path: posixPath(name, dirs, 'current-user'), dirs };
+  if (isAbsolute(name)) return { path: posixPath(name, undefined, 'current-user'), dirs: undefined, self: undefined };
+  const self = effectiveUid();
+  const dirs = socketDirs(self);
+  return { path: posixPath(name, dirs, 'current-user'), dirs, self };
 }
 
 /**
@@ -214,7 +217,7 @@ export function socketDirs(euid?: number): SocketDirs {
  * 2026-12-06; a process that had changed only its effective uid (`process.seteuid`) then looked
  * for its sockets in a directory named after a user it no longer was, and refused it as not its own.
  */
-function effectiveUid(): number {
+export function effectiveUid(): number {
   return typeof process.geteuid === 'function' ? process.geteuid() : userInfo().uid;
 }
 

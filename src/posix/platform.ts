@@ -13,7 +13,6 @@ import { posixBackend } from './pipe.js';
 import { posixConnect, posixPipeExists } from './connect.js';
 import { createPosixServer } from './server.js';
 import { socketFd } from './socket.js';
-import { currentUid } from './trust.js';
 import { spawnPosix } from './spawn.js';
 
 /** The POSIX platform (Linux, macOS); src/platform.ts picks it off win32. Ownership as each member's module says. */
@@ -24,11 +23,7 @@ export const posixPlatform: Platform = {
   // The socket directories the name was resolved against go with the path, for connect's
   // candidates (src/posix/connect.ts), so the environment is read once per connect; and the
   // effective uid, read once for the directory's name and connect's checks (one geteuid, B6).
-  connectTarget: (name) => {
-    const self = currentUid();
-    const { path, dirs } = posixConnectPath(name, self);
-    return { path, dirs, self };
-  },
+  connectTarget: (name) => posixConnectPath(name),
   connectOnce: posixConnect,
   exists: posixPipeExists,
   listPipes: listPosixPipes,

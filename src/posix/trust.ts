@@ -30,19 +30,22 @@
  * other, and can connect, serve or replace our sockets as we can.
  */
 import { closeSync, constants as fsc, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs';
-import { userInfo } from 'node:os';
 import { PipeError, posixError } from '../errors.js';
 import * as libc from './libc.js';
 import type { PipeSecurity } from '../options.js';
 import type { PeerIdentity } from '../types.js';
 import { isAccessPolicy, mayAcceptPolicy, posixAccess } from '../access.js';
+import { effectiveUid } from '../names.js';
 
 const isLinux = process.platform === 'linux';
 const isDarwin = process.platform === 'darwin';
 
-/** The uid the checks compare with (the effective uid, which the kernel reports to peers). */
+/**
+ * The uid the checks compare with: the effective uid, which the kernel reports to peers and which
+ * names our socket directories too (names.ts {@link effectiveUid}, the one reading of it).
+ */
 export function currentUid(): number {
-  return typeof process.geteuid === 'function' ? process.geteuid() : userInfo().uid;
+  return effectiveUid();
 }
 
 /** What the kernel says about the process at the other end of a Unix socket. */
