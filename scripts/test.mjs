@@ -61,9 +61,14 @@ for (const wanted of hostVersions) {
   const shared = node.bin !== process.execPath && process.getuid?.() === 0 ? fs.mkdtempSync(path.join(os.tmpdir(), 'winpipe-node-')) : undefined;
   if (shared) {
     fs.chmodSync(shared, 0o755);
-    fs.copyFileSync(node.bin, path.join(shared, 'node'));
-    fs.chmodSync(path.join(shared, 'node'), 0o755);
-    node.bin = path.join(shared, 'node');
+    const bin = path.join(shared, 'node');
+    try {
+      fs.linkSync(node.bin, bin); // the same file, where the cache and the temporary directory share a file system
+    } catch {
+      fs.copyFileSync(node.bin, bin);
+    }
+    fs.chmodSync(bin, 0o755);
+    node.bin = bin;
   }
   // First on PATH too, so that a test's `node` or npm's `#!/usr/bin/env node` is the same node.
   const runEnv = node.bin === process.execPath ? env : { ...env, PATH: `${path.dirname(node.bin)}${path.delimiter}${env.PATH ?? ''}` };
