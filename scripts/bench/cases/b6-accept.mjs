@@ -82,6 +82,14 @@ async function acceptCycles(stats, cycles, parallel, impl, name) {
   };
 }
 
+/** Node's own net.Server listening at `p` (Node's default backlog), its connections counted in `stats`. */
+async function listenNet(p, stats) {
+  const server = net.createServer((socket) => stats.accepted(socket));
+  server.on('error', (err) => stats.fail(err));
+  await new Promise((resolve, reject) => server.listen({ path: p, backlog: 511 }, resolve).once('error', reject));
+  return server;
+}
+
 export const runners = {
   async ours({ cycles, parallel }) {
     const { createServer } = await winpipe();
@@ -97,9 +105,7 @@ export const runners = {
   async 'node-net'({ cycles, parallel }) {
     const p = netPath(uniqueName());
     const stats = cycleStats(cycles);
-    const server = net.createServer((socket) => stats.accepted(socket));
-    server.on('error', (err) => stats.fail(err));
-    await new Promise((resolve, reject) => server.listen({ path: p, backlog: 511 }, resolve).once('error', reject));
+    const server = await listenNet(p, stats);
     const result = await acceptCycles(stats, cycles, parallel, 'net', p);
     server.close();
     return result;
@@ -131,9 +137,7 @@ const halves = {
     // The private directory as winpipe makes it (mode 0700, ours); it usually exists already.
     mkdirSync(path.dirname(p), { recursive: true, mode: 0o700 });
     const stats = cycleStats(cycles);
-    const server = net.createServer((socket) => stats.accepted(socket));
-    server.on('error', (err) => stats.fail(err));
-    await new Promise((resolve, reject) => server.listen({ path: p, backlog: 511 }, resolve).once('error', reject));
+    const server = await listenNet(p, stats);
     const result = await acceptCycles(stats, cycles, parallel, 'ours', name);
     server.close();
     return result;
