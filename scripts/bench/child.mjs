@@ -11,7 +11,8 @@
 //   cycles <impl> <name> <total> <parallel>             B6 (forked): connect, read the greeting, destroy
 //
 // B4/B6 children are forked: they report 'ready' over IPC once set up, start on 'go', and report
-// { done } or { error }. <impl> is 'ours' (winpipe, message mode for B4, byte mode for B6), 'ours-byte' (B4, byte mode) or 'net'.
+// { done } or { error }. <impl> is 'ours' (winpipe, message mode for B4, byte mode for B6), 'ours-byte' (B4, byte mode),
+// 'net', or 'net-checked' (B6, POSIX: net.connect making winpipe's client checks; see checkedConnector).
 //
 // The B1 stream format (shared with peers.c and peers.py): every 4096-byte block of the stream
 // starts with u32le(block index) and u32le(0x50495057, 'WPIP'); every other byte is 'a'.
@@ -26,9 +27,14 @@ const BLOCK = 4096;
 const MAGIC = 0x50495057;
 const [role, ...args] = process.argv.slice(2);
 
-async function winpipe() {
+/** A module of the built package (dist/, or WINPIPE_BENCH_DIST), e.g. `esm/index.js`. */
+function distModule(rel) {
   const dist = process.env.WINPIPE_BENCH_DIST;
-  return import(dist ? pathToFileURL(path.resolve(dist, 'esm', 'index.js')).href : new URL('../../dist/esm/index.js', import.meta.url).href);
+  return import(dist ? pathToFileURL(path.resolve(dist, rel)).href : new URL(`../../dist/${rel}`, import.meta.url).href);
+}
+
+function winpipe() {
+  return distModule('esm/index.js');
 }
 
 function writer(fd, chunk, total) {
@@ -127,9 +133,43 @@ async function clients(impl, name, n, msgs, size, firstId) {
   process.disconnect();
 }
 
+/**
+ * B6's 'net-checked' client: `net.connect` to winpipe's socket path for `name`, making the checks
+ * winpipe's connect makes with its defaults, through the same functions (the built package's
+ * posix/trust.js): our effective uid, the socket directory's `lstat` (ours, mode at most 0700)
+ * before connecting, and the server's `SO_PEERCRED` (ours or root's) in the 'connect' event.
+ * Nothing else of winpipe's connect: no options, candidates or connection members.
+ */
+async function checkedConnector(name) {
+  const { pipePath } = await winpipe();
+  const { checkDir, checkServer, currentUid, peerCredentials } = await distModule('esm/posix/trust.js');
+  const { socketFd } = await distModule('esm/posix/socket.js');
+  const p = pipePath(name);
+  const dir = path.dirname(p);
+  return () =>
+    new Promise((resolve, reject) => {
+      const self = currentUid();
+      checkDir(dir, 0o700, [], 'connect', self);
+      const s = net.connect({ path: p, allowHalfOpen: true });
+      s.once('connect', () => {
+        s.off('error', reject);
+        try {
+          checkServer(peerCredentials(socketFd(s)), [], p, 'connect', self);
+        } catch (err) {
+          s.destroy();
+          reject(err);
+          return;
+        }
+        resolve(s);
+      });
+      s.once('error', reject);
+    });
+}
+
 /** B6: total cycles of connect, read the server's greeting, destroy; parallel at a time. */
 async function cycles(impl, name, total, parallel) {
   const lib = impl === 'ours' ? await winpipe() : undefined;
+  const checked = impl === 'net-checked' ? await checkedConnector(name) : undefined;
   process.send('ready');
   await go();
   let started = 0;
@@ -138,6 +178,8 @@ async function cycles(impl, name, total, parallel) {
     let conn;
     if (impl === 'ours') {
       conn = await connectRetry(() => lib.connect(name, { connectTimeout: 10_000 }));
+    } else if (checked) {
+      conn = await connectRetry(checked);
     } else {
       conn = await connectRetry(() => netConnect(name));
     }

@@ -4,7 +4,7 @@ import { fork } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
-import { childScript, cpuSeconds, exited, fmtCount, netPath, uniqueName, untilDone, winpipe } from '../lib.mjs';
+import { childScript, cpuSeconds, distModule, exited, fmtCount, netPath, uniqueName, untilDone, winpipe } from '../lib.mjs';
 
 export const id = 'B6';
 
@@ -130,6 +130,36 @@ const halves = {
     await server.close();
     return result;
   },
+  /**
+   * The floor for these defaults: Node's server and clients, each side making the security checks
+   * winpipe makes with them, through the same functions of the built package, and nothing else of
+   * winpipe's. Server: `SO_PEERCRED` and `SO_PEERGROUPS` and the uid rule of `security:
+   * 'current-user'` (posix/trust.js peerCredentials, mayAccept: our effective uid); client: see
+   * child.mjs checkedConnector. Ours against this row is what winpipe costs beyond its checks.
+   */
+  async 'net-checked'({ cycles, parallel }) {
+    const { pipePath } = await winpipe();
+    const { mayAccept, peerCredentials } = await distModule('esm/posix/trust.js');
+    const { socketFd } = await distModule('esm/posix/socket.js');
+    const name = uniqueName();
+    const p = pipePath(name);
+    mkdirSync(path.dirname(p), { recursive: true, mode: 0o700 });
+    const stats = cycleStats(cycles);
+    const server = await listenNet(p, {
+      ...stats,
+      accepted(socket) {
+        if (!mayAccept(peerCredentials(socketFd(socket), true), 'current-user')) {
+          socket.destroy();
+          stats.fail(new Error('net-checked: the client was refused'));
+          return;
+        }
+        stats.accepted(socket);
+      },
+    });
+    const result = await acceptCycles(stats, cycles, parallel, 'net-checked', name);
+    server.close();
+    return result;
+  },
   async 'ours-client'({ cycles, parallel }) {
     const { pipePath } = await winpipe();
     const name = uniqueName();
@@ -159,6 +189,12 @@ export function define(p, { node }) {
         ...(process.platform === 'win32'
           ? []
           : [
+              {
+                peer: 'net-checked',
+                label: "Node net.Server + net.connect, each making winpipe's security checks (3 system calls a side): the floor for these defaults",
+                role: 'info',
+                ...node('net-checked', p),
+              },
               { peer: 'ours-server', label: 'winpipe server (byte mode) + net.connect: the server half alone', role: 'ours-info', ...node('ours-server', p) },
               { peer: 'ours-client', label: "Node net.Server at winpipe's socket path + winpipe connect: the client half alone", role: 'ours-info', ...node('ours-client', p) },
             ]),
