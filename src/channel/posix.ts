@@ -18,7 +18,7 @@ import { SUN_PATH_MAX, validatePosixAddress } from '../names.js';
 import * as libc from '../posix/libc.js';
 import { posixBackend } from '../posix/pipe.js';
 import { SocketMessageTransport } from '../posix/transport.js';
-import { checkServer, mayAccept, peerCredentials, peerIdentity } from '../posix/trust.js';
+import { checkServer, currentUid, mayAccept, peerCredentials, peerIdentity } from '../posix/trust.js';
 import { Admissions, type AdmitFunction } from '../admit.js';
 import { setCloexec } from '../posix/fd.js';
 import { RETRY, retry } from '../retry.js';
@@ -234,6 +234,8 @@ export class PosixListenerBackend {
   readonly address: string;
   readonly #absolute: string | undefined;
   readonly #file: { dev: number; ino: number } | undefined;
+  /** The effective uid the Listener bound as (bindListening): the user it admits, with root. */
+  readonly #self: number;
   readonly #tempDir: string | undefined;
   readonly #server: net.Server;
   readonly #max: number;
@@ -259,7 +261,8 @@ export class PosixListenerBackend {
     this.#maxPending = maxPending;
     this.#tempDir = tempDir;
     // Ownership: the fd is ours until the net.Server below takes it.
-    const { fd, file } = bindListening(address, 0o600, backlog, SUN_PATH_MAX);
+    const { fd, file, self } = bindListening(address, 0o600, backlog, SUN_PATH_MAX);
+    this.#self = self;
     // Remember what we bound, so close() removes our socket file and nobody else's. libuv only
     // gets the fd and unlinks nothing.
     if (file) this.#absolute = resolve(address);
@@ -329,7 +332,7 @@ export class PosixListenerBackend {
       return;
     }
     const cred = peerCredentials(socketFd(socket), this.#admit !== undefined);
-    if (!mayAccept(cred, 'current-user')) {
+    if (!mayAccept(cred, 'current-user', this.#self)) {
       socket.destroy();
       return;
     }
@@ -389,6 +392,9 @@ const CONNECT_TIMEOUT_MS = 20_000;
  * connect would wait: retry on a timer for up to 20 s, as Python's own connect timeout allows.
  */
 export async function posixConnect(address: string, maxMessageSize: number, allowServerUids: readonly number[] = []): Promise<PendingConnection> {
+  // Our effective uid as we connect (the kernel records the same for the Listener), read once
+  // for the check below, as createServer's connect does.
+  const self = currentUid();
   const socket = await retry<net.Socket>(
     () =>
       connectUnix(address, undefined, true).catch((err: PipeError) => {
@@ -399,7 +405,7 @@ export async function posixConnect(address: string, maxMessageSize: number, allo
   );
   try {
     // Before the handshake sends a byte: the Listener must be ours, root's, or named (trust.ts).
-    checkServer(peerCredentials(socketFd(socket)), allowServerUids, address);
+    checkServer(peerCredentials(socketFd(socket)), allowServerUids, address, 'connect', self);
   } catch (err) {
     socket.destroy();
     throw err;

@@ -59,6 +59,8 @@ class PosixPipeServer extends PipeServerBase {
   #server: net.Server | undefined;
   /** dev/ino of the socket file we bound, so close() removes ours and nobody else's. */
   #file: { dev: number; ino: number } | undefined;
+  /** The effective uid this server listened as (bindListening): the user `'current-user'` admits. */
+  #self = -1;
   #live = 0;
   #held: { socket: net.Socket; peer: PeerCredentials | undefined }[] = [];
   /** Clients whose `admit` check is running: counted toward maxConnections, closed by close(). */
@@ -162,8 +164,9 @@ class PosixPipeServer extends PipeServerBase {
     // Bound in a private staging directory, given its mode there, then linked into place: never
     // reachable at the umask's mode, and never replacing a file that appeared meanwhile.
     // Ownership: the fd is ours until server.listen({ fd }) below hands it to the net.Server.
-    const { fd, file } = bindListening(path, isPublicSecurity(security) ? SHARED_MODE : PRIVATE_MODE, BACKLOG, SUN_PATH_MAX);
+    const { fd, file, self } = bindListening(path, isPublicSecurity(security) ? SHARED_MODE : PRIVATE_MODE, BACKLOG, SUN_PATH_MAX);
     this.#file = file;
+    this.#self = self;
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
@@ -246,7 +249,7 @@ class PosixPipeServer extends PipeServerBase {
     // The credentials decide (the uid; the groups for a preset's gid rule); the pid is information
     // for the connection. Linux: SO_PEERCRED, then SO_PEERGROUPS.
     const peer = peerCredentials(socketFd(socket), true);
-    if (!mayAccept(peer, this.#o.security)) {
+    if (!mayAccept(peer, this.#o.security, this.#self)) {
       // Another user's client (it could only get here through a socket made reachable by
       // hand, or a Linux abstract name): closed before the application sees it.
       socket.destroy();

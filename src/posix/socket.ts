@@ -84,14 +84,19 @@ function sockaddrUn(path: string, sunPathMax: number): { addr: Uint8Array; len: 
  * would replace it) and the staging name and directory removed. Linux abstract names (`\0...`)
  * have no file and are bound directly.
  *
- * Returns the listening fd (close-on-exec) and the socket file's dev/ino. Nothing but the caller
- * removes the file later: libuv is handed the fd and never learns a path, so it unlinks nothing.
+ * Returns the listening fd (close-on-exec), the socket file's dev/ino, and `self`: the effective
+ * uid it was bound as, which owns the staging directory and the socket file. A server compares its
+ * clients with that uid for as long as it listens (trust.ts mayAccept), as a Windows pipe keeps
+ * the DACL it was created with. Nothing but the caller removes the file later: libuv is handed the
+ * fd and never learns a path, so it unlinks nothing.
  * Ownership: the caller owns the returned fd.
  *
  * @throws PipeError `EADDRINUSE`, `EACCES`, `ENOENT`, `ENAMETOOLONG` (the staging path does not fit sun_path).
  */
-export function bindListening(path: string, mode: number, backlog: number, sunPathMax: number): { fd: number; file: { dev: number; ino: number } | undefined } {
+export function bindListening(path: string, mode: number, backlog: number, sunPathMax: number): { fd: number; file: { dev: number; ino: number } | undefined; self: number } {
   const abstract = isLinux && path.startsWith('\0');
+  // One reading for the checks below and for the server's checks of its clients.
+  const self = currentUid();
   let stage: string | undefined;
   let staged: string | undefined;
   let dirFd: number | undefined;
@@ -112,7 +117,7 @@ export function bindListening(path: string, mode: number, backlog: number, sunPa
       dirFd = openSync(stage, OPEN_DIR);
       let st = fstatSync(dirFd);
       // mkdtemp never grants group or other bits, whatever the umask: with them it is not ours.
-      if (!st.isDirectory() || st.uid !== currentUid() || (st.mode & 0o077) !== 0) {
+      if (!st.isDirectory() || st.uid !== self || (st.mode & 0o077) !== 0) {
         throw new PipeError({ code: 'EACCES', syscall: 'mkdtemp', path: stage, message: `EACCES: the staging directory ${stage} was replaced` });
       }
       // mkdtemp's 0700 went through the umask (077 leaves it, 0777 makes it 0000, which we could
@@ -142,7 +147,7 @@ export function bindListening(path: string, mode: number, backlog: number, sunPa
     if (libc.bind(fd, addr, len) !== 0) throw posixError(libc.errno(), 'bind', path);
     if (dirFd !== undefined) {
       if (libc.fchmodat(dirFd, 's', mode, 0) !== 0) throw posixError(libc.errno(), 'fchmodat', path);
-      verifySocketMode(dirFd, staged!, mode, path);
+      verifySocketMode(dirFd, staged!, mode, path, self);
     }
     if (libc.listen(fd, backlog) !== 0) throw posixError(libc.errno(), 'listen', path);
     let file: { dev: number; ino: number } | undefined;
@@ -156,7 +161,7 @@ export function bindListening(path: string, mode: number, backlog: number, sunPa
       const st = lstatSync(path);
       file = { dev: st.dev, ino: st.ino };
     }
-    return { fd, file };
+    return { fd, file, self };
   } catch (err) {
     libc.close(fd);
     throw err;
@@ -180,10 +185,11 @@ const S_IFSOCK = 0o140000;
 /**
  * Reads back the socket `s` in the staging directory `dirFd` after its `fchmodat`: a socket, ours,
  * mode exactly `mode`. Through the directory descriptor (`fstatat`) where libc's is bound; else
- * by its path, inside that 0700 directory of ours that no other uid can enter.
+ * by its path, inside that 0700 directory of ours that no other uid can enter. `self`: our
+ * effective uid as bindListening read it.
  * @throws PipeError `EACCES` when it is not what was made.
  */
-function verifySocketMode(dirFd: number, staged: string, mode: number, path: string): void {
+function verifySocketMode(dirFd: number, staged: string, mode: number, path: string, self: number): void {
   let fileMode: number;
   let owner: number;
   const rc = libc.fstatat?.(dirFd, 's', sockStat, libc.AT_SYMLINK_NOFOLLOW) ?? -2;
@@ -197,7 +203,7 @@ function verifySocketMode(dirFd: number, staged: string, mode: number, path: str
   } else {
     throw posixError(libc.errno(), 'fstatat', path);
   }
-  if ((fileMode & S_IFMT) !== S_IFSOCK || owner !== currentUid() || (fileMode & 0o7777) !== mode) {
+  if ((fileMode & S_IFMT) !== S_IFSOCK || owner !== self || (fileMode & 0o7777) !== mode) {
     throw new PipeError({ code: 'EACCES', syscall: 'fchmodat', path, message: `EACCES: the socket bound for ${path} is mode ${(fileMode & 0o7777).toString(8)}, not ${mode.toString(8)}` });
   }
 }

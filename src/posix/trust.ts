@@ -152,12 +152,21 @@ function peerGroups(fd: number): number[] | undefined {
  * Accept side: may this peer be handed to the application? `'current-user'`: our uid or root;
  * `'everyone'`: any uid; a preset: our uid, root, and what it allows (src/access.ts
  * `mayAcceptPolicy`: listed uids, listed gids among the peer's groups, or any uid).
+ * `self`: the effective uid the server listened as (socket.ts bindListening), which owns its
+ * socket file and directory; not read again per accept, so a process that changes its effective
+ * uid afterwards keeps serving the user it listened for.
+ *
+ * @example
+ * ```ts
+ * const { fd, self } = bindListening(path, 0o600, 511, SUN_PATH_MAX);
+ * if (!mayAccept(peerCredentials(socketFd(socket)), 'current-user', self)) socket.destroy();
+ * ```
  */
-export function mayAccept(peer: PeerCredentials | undefined, security: PipeSecurity): boolean {
+export function mayAccept(peer: PeerCredentials | undefined, security: PipeSecurity, self: number): boolean {
   if (security === 'everyone') return true;
-  if (isAccessPolicy(security)) return mayAcceptPolicy(posixAccess(security), peer, currentUid());
+  if (isAccessPolicy(security)) return mayAcceptPolicy(posixAccess(security), peer, self);
   if (!peer) return false;
-  return trustedUid(peer.uid, []);
+  return trustedUid(peer.uid, [], self);
 }
 
 /** The one uid rule: ours (`self`, the effective uid), root's, or one the caller named. */

@@ -451,6 +451,28 @@ describe.runIf(isRoot)('cross-user (two real users; skipped when not root: usera
   });
 });
 
+describe.runIf(isRoot)('a server serves the user it listened as (skipped when not root: seteuid needs root)', () => {
+  it('a createServer server and a Listener that listened as one effective uid accept that uid after the process switched back to root', async () => {
+    // The uid need not exist: seteuid takes any number from root. Its directory is new.
+    const euid = 40_000 + ((process.pid + 7) % 20_000);
+    const dir = join('/tmp', `winpipe-${euid}`);
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const child = spawn(process.execPath, [join(fixturesDir, 'seteuid-server.mjs'), await bundle('index.ts'), await bundle('channel/index.ts'), String(euid), uniqueName('listen-euid')], {
+      // Without XDG_RUNTIME_DIR the directory is named after the effective uid, and made by it.
+      env: { ...process.env, XDG_RUNTIME_DIR: '' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    children.push(child);
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const code = await within(exited(child), BOUND, 'seteuid-server exit');
+    // Each server compares a client with the uid it listened as, not with the one in effect when
+    // the client arrives (root's): the client is handed out and reads the server's reply.
+    expect(out.trim().split('\n')).toEqual([`accepted:${euid}`, 'round-trip:ours', 'listener-round-trip:ours']);
+    expect(code).toBe(0);
+  });
+});
+
 describe('socket files: bound in a private staging directory, linked into place, removed by winpipe', () => {
   let tmp: string;
   beforeEach(() => {

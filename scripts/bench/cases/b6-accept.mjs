@@ -134,8 +134,9 @@ const halves = {
    * The floor for these defaults: Node's server and clients, each side making the security checks
    * winpipe makes with them, through the same functions of the built package, and nothing else of
    * winpipe's. Server: `SO_PEERCRED` and `SO_PEERGROUPS` and the uid rule of `security:
-   * 'current-user'` (posix/trust.js peerCredentials, mayAccept: our effective uid); client: see
-   * child.mjs checkedConnector. Ours against this row is what winpipe costs beyond its checks.
+   * 'current-user'` (posix/trust.js peerCredentials, mayAccept against the effective uid read once,
+   * as winpipe's server reads it when it listens); client: see child.mjs checkedConnector. Ours
+   * against this row is what winpipe costs beyond its checks.
    */
   async 'net-checked'({ cycles, parallel }) {
     const { pipePath } = await winpipe();
@@ -145,10 +146,11 @@ const halves = {
     const p = pipePath(name);
     mkdirSync(path.dirname(p), { recursive: true, mode: 0o700 });
     const stats = cycleStats(cycles);
+    const self = process.geteuid();
     const server = await listenNet(p, {
       ...stats,
       accepted(socket) {
-        if (!mayAccept(peerCredentials(socketFd(socket), true), 'current-user')) {
+        if (!mayAccept(peerCredentials(socketFd(socket), true), 'current-user', self)) {
           socket.destroy();
           stats.fail(new Error('net-checked: the client was refused'));
           return;
@@ -191,7 +193,7 @@ export function define(p, { node }) {
           : [
               {
                 peer: 'net-checked',
-                label: "Node net.Server + net.connect, each making winpipe's security checks (3 system calls a side): the floor for these defaults",
+                label: "Node net.Server + net.connect, each making winpipe's security checks (client 3 system calls, server 2): the floor for these defaults",
                 role: 'info',
                 ...node('net-checked', p),
               },
