@@ -20,22 +20,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { once } from 'node:events';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { connectRetry, netConnect, openClients } from './clients.mjs';
+import { distModule, winpipe } from './lib.mjs';
 
 const BLOCK = 4096;
 const MAGIC = 0x50495057;
 const [role, ...args] = process.argv.slice(2);
-
-/** A module of the built package (dist/, or WINPIPE_BENCH_DIST), e.g. `esm/index.js`. */
-function distModule(rel) {
-  const dist = process.env.WINPIPE_BENCH_DIST;
-  return import(dist ? pathToFileURL(path.resolve(dist, rel)).href : new URL(`../../dist/${rel}`, import.meta.url).href);
-}
-
-function winpipe() {
-  return distModule('esm/index.js');
-}
 
 function writer(fd, chunk, total) {
   const buf = Buffer.alloc(chunk, 'a');
@@ -89,8 +79,7 @@ async function echoNet(path) {
 }
 
 async function echoConnection() {
-  const dist = process.env.WINPIPE_BENCH_DIST;
-  const { Connection } = await import(dist ? pathToFileURL(path.resolve(dist, 'esm', 'channel', 'index.js')).href : new URL('../../dist/esm/channel/index.js', import.meta.url).href);
+  const { Connection } = await distModule('esm/channel/index.js');
   const conn = Connection.fromFd(3);
   for (;;) {
     let m;
