@@ -177,9 +177,9 @@ function trustedUid(uid: number, named: readonly number[], self: number = curren
 /**
  * Connect side: throws `EACCES` unless the server at `path` runs as our uid, root, or one of
  * `allowServerUids`. Returns the server's credentials. `self`: our effective uid as this connect
- * read it (one `geteuid` for its directory check and this one), else read here.
+ * read it as it began (one `geteuid` for its directory check and this one); every caller has it.
  */
-export function checkServer(peer: PeerCredentials | undefined, allowServerUids: readonly number[], path: string, syscall = 'connect', self: number = currentUid()): PeerCredentials {
+export function checkServer(peer: PeerCredentials | undefined, allowServerUids: readonly number[], path: string, syscall: string, self: number): PeerCredentials {
   if (!peer) {
     throw new PipeError({ code: 'EACCES', syscall, path, message: `EACCES: cannot read the credentials of the server at ${path}` });
   }
